@@ -1,0 +1,366 @@
+//! The instance's identity and instance-profile credentials, read through IMDSv2 only.
+//!
+//! Every request goes through the SDK's IMDS client, which fetches a session token first and
+//! sends it with every GET; there is no IMDSv1 fallback anywhere, and there must never be one
+//! (a tokenless request is what SSRF attacks on metadata exploit). The endpoint comes from
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT` (or the SDK's profile setting), else the link-local
+//! default. At boot the metadata service and the instance profile can lag, so reads are
+//! retried under one deadline. Paths are pinned here, in one place.
+
+use crate::config;
+use crate::creds::{Secret, TemporaryCredentials};
+use crate::retry::Policy;
+use aws_config::imds::client::error::{ImdsError, TokenError};
+use aws_config::provider_config::ProviderConfig;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use serde::Deserialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const PATH_IAM_INFO: &str = "/latest/meta-data/iam/info";
+const PATH_ROLE_LIST: &str = "/latest/meta-data/iam/security-credentials/";
+const PATH_IDENTITY: &str = "/latest/dynamic/instance-identity/document";
+
+/// Who this instance is, as IMDS tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub instance_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub instance_profile_arn: String,
+    pub role_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("IMDS did not answer {path} before the {waited:?} deadline: {detail}")]
+    Unavailable {
+        path: String,
+        waited: Duration,
+        detail: String,
+    },
+    #[error(
+        "IMDSv2 session token refused ({detail}); ec2-assume-role never falls back to IMDSv1: \
+         enable IMDSv2 on this instance (HttpTokens optional or required) and allow a hop limit \
+         that reaches this process"
+    )]
+    TokenRefused { detail: String },
+    #[error("IMDS answered {path} with something that is not what EC2 sends: {detail}")]
+    Malformed { path: String, detail: String },
+}
+
+/// The outcome of one read, classified for the retry policy.
+#[derive(Debug)]
+enum ReadError {
+    /// Worth another try before the deadline: connection refused, timeouts, 5xx, 401, and 404
+    /// on instance-profile paths (the profile association lags at boot).
+    Transient(String),
+    /// The token request itself was refused: a v1-only or disabled metadata service.
+    TokenRefused(String),
+    /// The answer cannot be used.
+    Malformed(String),
+}
+
+pub struct Imds {
+    client: aws_config::imds::Client,
+    policy: Policy,
+}
+
+impl Imds {
+    /// An IMDSv2 client whose reads are retried until `wait` has passed.
+    pub fn new(http: SharedHttpClient, wait: Duration) -> Imds {
+        let client = aws_config::imds::Client::builder()
+            .configure(&ProviderConfig::default().with_http_client(http))
+            // Our policy owns retries, so the SDK's own attempts would only multiply them.
+            .max_attempts(1)
+            .build();
+        Imds {
+            client,
+            policy: Policy::imds(wait),
+        }
+    }
+
+    /// Reads the instance profile, its role and the identity document.
+    pub async fn identity(&self) -> Result<Identity, Error> {
+        let info: IamInfo = self.get_json(PATH_IAM_INFO).await?;
+        let role_name = self.role_name().await?;
+        let doc: IdentityDocument = self.get_json(PATH_IDENTITY).await?;
+        Ok(Identity {
+            instance_id: doc.instance_id,
+            account_id: doc.account_id,
+            region: doc.region,
+            instance_profile_arn: info.instance_profile_arn,
+            role_name,
+        })
+    }
+
+    /// The instance-profile credentials of `role_name`, current as of now (they rotate).
+    pub async fn role_credentials(&self, role_name: &str) -> Result<TemporaryCredentials, Error> {
+        let path = format!("{PATH_ROLE_LIST}{role_name}");
+        let raw: RoleCredentials = self.get_json(&path).await?;
+        raw.into_credentials(&path)
+    }
+
+    async fn role_name(&self) -> Result<String, Error> {
+        let listing = self.get(PATH_ROLE_LIST).await?;
+        listing
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Malformed {
+                path: PATH_ROLE_LIST.into(),
+                detail: "no role name listed".into(),
+            })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let body = self.get(path).await?;
+        // serde_json's messages name the field and position, never the value.
+        serde_json::from_str(&body).map_err(|e| Error::Malformed {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<String, Error> {
+        let result = self
+            .policy
+            .run(
+                || async { self.client.get(path).await.map_err(classify) },
+                |e| matches!(e, ReadError::Transient(_)),
+                |e, attempt, delay| {
+                    tracing::debug!(path, attempt, ?delay, error = ?e, "IMDS not ready; retrying");
+                },
+            )
+            .await;
+        match result {
+            Ok(body) => Ok(body.as_ref().to_owned()),
+            Err(ReadError::Transient(detail)) => Err(Error::Unavailable {
+                path: path.to_owned(),
+                waited: self.policy.deadline,
+                detail,
+            }),
+            Err(ReadError::TokenRefused(detail)) => Err(Error::TokenRefused { detail }),
+            Err(ReadError::Malformed(detail)) => Err(Error::Malformed {
+                path: path.to_owned(),
+                detail,
+            }),
+        }
+    }
+}
+
+fn classify(err: ImdsError) -> ReadError {
+    match &err {
+        ImdsError::FailedToLoadToken(failed) => {
+            if failed.is_dispatch_failure() {
+                return ReadError::Transient(format!("token request failed: {}", chain(&err)));
+            }
+            let status = std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<SdkError<TokenError, HttpResponse>>())
+                .and_then(|e| e.raw_response())
+                .map(|r| r.status().as_u16());
+            match status {
+                Some(s) if s >= 500 => ReadError::Transient(format!("token request: HTTP {s}")),
+                Some(s) => ReadError::TokenRefused(format!("HTTP {s}")),
+                None => ReadError::Transient(format!("token request failed: {}", chain(&err))),
+            }
+        }
+        ImdsError::ErrorResponse(resp) => {
+            let status = resp.response().status().as_u16();
+            match status {
+                401 | 404 | 429 | 500.. => ReadError::Transient(format!("HTTP {status}")),
+                _ => ReadError::Malformed(format!("HTTP {status}")),
+            }
+        }
+        ImdsError::IoError(_) => ReadError::Transient(chain(&err)),
+        _ => ReadError::Malformed(chain(&err)),
+    }
+}
+
+/// An error and its causes on one line, the way operators read them in the journal.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IamInfo {
+    instance_profile_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityDocument {
+    instance_id: String,
+    account_id: String,
+    region: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleCredentials {
+    code: String,
+    access_key_id: String,
+    secret_access_key: String,
+    token: String,
+    expiration: String,
+}
+
+impl RoleCredentials {
+    fn into_credentials(self, path: &str) -> Result<TemporaryCredentials, Error> {
+        let malformed = |detail: String| Error::Malformed {
+            path: path.to_owned(),
+            detail,
+        };
+        if self.code != "Success" {
+            return Err(malformed(format!("Code is {:?}, not \"Success\"", self.code)));
+        }
+        let expiration = OffsetDateTime::parse(
+            &self.expiration,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| malformed(format!("Expiration {:?}: {e}", self.expiration)))?;
+        Ok(TemporaryCredentials {
+            access_key_id: self.access_key_id,
+            secret_access_key: Secret::new(self.secret_access_key),
+            session_token: Secret::new(self.token),
+            expiration,
+        })
+    }
+}
+
+/// Why this instance is not the one the config expects.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Mismatch {
+    #[error(
+        "the instance role is {actual:?}, but the config expects [instance] role_name = {expected:?}; \
+         refusing to assume roles under another instance role"
+    )]
+    RoleName { expected: String, actual: String },
+    #[error(
+        "the instance profile {arn:?} belongs to account {actual}, but the config expects \
+         [instance] account_id = {expected:?}"
+    )]
+    Account {
+        expected: String,
+        actual: String,
+        arn: String,
+    },
+}
+
+/// Checks the identity IMDS reported against the config's `[instance]` table.
+pub fn verify(expected: &config::Instance, identity: &Identity) -> Result<(), Mismatch> {
+    if identity.role_name != expected.role_name {
+        return Err(Mismatch::RoleName {
+            expected: expected.role_name.clone(),
+            actual: identity.role_name.clone(),
+        });
+    }
+    if let Some(account) = &expected.account_id {
+        // arn:PARTITION:iam::ACCOUNT:instance-profile/NAME
+        let actual = identity
+            .instance_profile_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or_default();
+        if actual != account {
+            return Err(Mismatch::Account {
+                expected: account.clone(),
+                actual: actual.to_owned(),
+                arn: identity.instance_profile_arn.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(role: &str, arn: &str) -> Identity {
+        Identity {
+            instance_id: "i-0123456789abcdef0".into(),
+            account_id: "000000000000".into(),
+            region: "us-east-1".into(),
+            instance_profile_arn: arn.into(),
+            role_name: role.into(),
+        }
+    }
+
+    #[test]
+    fn verify_table() {
+        let arn = "arn:aws:iam::000000000000:instance-profile/EC2_PerformSecurityAudit";
+        let expect = |role: &str, account: Option<&str>| config::Instance {
+            role_name: role.into(),
+            account_id: account.map(Into::into),
+        };
+        let cases: Vec<(config::Instance, Identity, Option<&str>)> = vec![
+            (
+                expect("EC2_PerformSecurityAudit", Some("000000000000")),
+                identity("EC2_PerformSecurityAudit", arn),
+                None,
+            ),
+            (
+                expect("EC2_PerformSecurityAudit", None),
+                identity("EC2_PerformSecurityAudit", arn),
+                None,
+            ),
+            (
+                expect("EC2_PerformSecurityAudit", None),
+                identity("SomethingElse", arn),
+                Some("\"SomethingElse\", but the config expects [instance] role_name = \"EC2_PerformSecurityAudit\""),
+            ),
+            (
+                expect("EC2_PerformSecurityAudit", Some("999999999999")),
+                identity("EC2_PerformSecurityAudit", arn),
+                Some("belongs to account 000000000000, but the config expects [instance] account_id = \"999999999999\""),
+            ),
+            (
+                expect("EC2_PerformSecurityAudit", Some("000000000000")),
+                identity("EC2_PerformSecurityAudit", "garbage"),
+                Some("belongs to account , but"),
+            ),
+        ];
+        for (expected, id, want) in cases {
+            let got = verify(&expected, &id).err().map(|e| e.to_string());
+            match (got, want) {
+                (None, None) => {}
+                (Some(got), Some(want)) => assert!(got.contains(want), "{got}"),
+                (got, want) => panic!("got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_parse_and_reject() {
+        let ok = r#"{"Code":"Success","LastUpdated":"2026-11-23T08:00:00Z","Type":"AWS-HMAC",
+            "AccessKeyId":"ASIAX","SecretAccessKey":"sek","Token":"tok","Expiration":"2026-11-23T14:00:00Z"}"#;
+        let c: RoleCredentials = serde_json::from_str(ok).unwrap();
+        let c = c.into_credentials("p").unwrap();
+        assert_eq!(c.expiration, time::macros::datetime!(2026-11-23 14:00 UTC));
+        assert_eq!(c.secret_access_key.expose(), "sek");
+
+        let bad_code = ok.replace("Success", "Failure");
+        let c: RoleCredentials = serde_json::from_str(&bad_code).unwrap();
+        assert!(c.into_credentials("p").unwrap_err().to_string().contains("Failure"));
+
+        let bad_time = ok.replace("2026-11-23T14:00:00Z", "tomorrow");
+        let c: RoleCredentials = serde_json::from_str(&bad_time).unwrap();
+        let err = c.into_credentials("p").unwrap_err().to_string();
+        assert!(err.contains("tomorrow") && !err.contains("sek") && !err.contains("tok"));
+    }
+}

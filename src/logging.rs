@@ -1,0 +1,118 @@
+//! Where events go. Operators read `journalctl -u ec2-assume-role`, so the journal gets every
+//! event with structured fields (PROFILE, ROLE_ARN, EXPIRATION, ERROR_CODE, ...) and a stable
+//! MESSAGE_ID per event kind. cloud-init keeps a user-data script's stderr in
+//! `cloud-init-output.log`, so errors and the run summary also go to stderr, unless stderr
+//! already is the journal (`JOURNAL_STREAM`), where they would appear twice.
+//! This module never formats a credential; callers pass profile names, ARNs and times only.
+
+use std::io::IsTerminal;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{filter_fn, LevelFilter};
+use tracing_subscriber::fmt::format::debug_fn;
+use tracing_subscriber::prelude::*;
+
+/// Events with this target are the end-of-run summary: they reach stderr even when the
+/// journal gets everything else.
+pub const SUMMARY: &str = "ec2_assume_role::summary";
+
+/// Stable journal MESSAGE_IDs, one per event kind (`journalctl MESSAGE_ID=...` finds them all).
+/// Generated once at random; never change one.
+pub mod message_id {
+    pub const ROLE_ASSUMED: &str = "c710c1bb6f6f49b388c44f7c07d37158";
+    pub const ROLE_FAILED: &str = "c6b53c3cb8c84d04835f75664e56c26a";
+    pub const RUN_SUMMARY: &str = "41d9ced64ad64d259a828704575353fb";
+    pub const IDENTITY_VERIFIED: &str = "52cdb8eac2ce4d339abf14af35caf99e";
+    pub const IDENTITY_REFUSED: &str = "61937c3ac1f64138bd766a57742919fc";
+    pub const IMDS_UNAVAILABLE: &str = "af572ff54ea34c04ab26d8e5acfc5086";
+    pub const CONFIG_INVALID: &str = "74b6a815469c4c1d9443af1c74d8ad0c";
+    pub const FILE_WRITTEN: &str = "b481de301f7a4f88b24d6b10df7a9128";
+    pub const FILE_WRITE_FAILED: &str = "5ac53c6b58ea471e909fc5f83a155c4d";
+    pub const PROFILE_REMOVED: &str = "d14a71c7f7b4460ea8c1dd0586a8505d";
+    pub const PROFILE_CONFLICT: &str = "5b3439893c664700a80d1037e0c2a3e4";
+}
+
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// The journal when its socket exists, else stderr.
+    Auto,
+    /// The journal (errors and the summary also on stderr).
+    Journald,
+    /// stderr only.
+    Stderr,
+}
+
+/// Installs the global subscriber. `verbosity` is the count of `-v` minus the count of `-q`.
+pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
+    let level = match verbosity {
+        i8::MIN..=-2 => LevelFilter::ERROR,
+        -1 => LevelFilter::WARN,
+        0 => LevelFilter::INFO,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let use_journal = match target {
+        Target::Stderr => false,
+        Target::Journald => true,
+        Target::Auto => std::path::Path::new(JOURNAL_SOCKET).exists(),
+    };
+    let journal = if use_journal {
+        let layer = tracing_journald::layer()
+            .map_err(|e| anyhow::anyhow!("connecting to the journal at {JOURNAL_SOCKET}: {e}"))?
+            .with_syslog_identifier("ec2-assume-role".into())
+            .with_field_prefix(None);
+        Some(layer.with_filter(level).with_filter(filter_fn(ours)))
+    } else {
+        None
+    };
+    let stderr = if use_journal && stderr_is_journal() {
+        None
+    } else {
+        let only_important = use_journal;
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .fmt_fields(
+                // The journal needs MESSAGE_ID; a person reading stderr does not.
+                debug_fn(|w, field, value| match field.name() {
+                    "message_id" => Ok(()),
+                    "message" => write!(w, "{value:?}"),
+                    name => write!(w, "{name}={value:?}"),
+                })
+                .delimited(" "),
+            )
+            .with_filter(level)
+            .with_filter(filter_fn(move |meta| {
+                ours(meta) && (!only_important || important(meta))
+            }));
+        Some(layer)
+    };
+    tracing_subscriber::registry()
+        .with(journal)
+        .with(stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
+}
+
+/// Our own events only: the SDK's and hyper's debug chatter stays out of the journal.
+fn ours(meta: &Metadata<'_>) -> bool {
+    meta.target().starts_with("ec2_assume_role")
+}
+
+fn important(meta: &Metadata<'_>) -> bool {
+    *meta.level() <= Level::WARN || meta.target() == SUMMARY
+}
+
+/// systemd sets JOURNAL_STREAM=DEV:INODE when stdout/stderr are connected to the journal.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(stat) = nix::sys::stat::fstat(std::io::stderr().as_fd()) else {
+        return false;
+    };
+    stream == format!("{}:{}", stat.st_dev, stat.st_ino)
+}

@@ -1,0 +1,368 @@
+//! The one-shot job behind `run` and `check`: config, identity, AssumeRole for every role,
+//! then one atomic update of the credentials file and one of the AWS config file.
+//!
+//! Order matters and is the safety argument: the config is validated before any network
+//! call; the identity is verified before any STS call; nothing is written until every role
+//! has an outcome, and then each file is written once. One role's failure is that role's:
+//! its old section (still-valid credentials) stays, and the others are written.
+
+use crate::cli::Exit;
+use crate::config::{self, Config, Placeholders};
+use crate::credfile::{self, FileKind, Plan, Section};
+use crate::fileio::{self, Owner};
+use crate::imds::{self, Identity, Imds};
+use crate::logging::{message_id, SUMMARY};
+use crate::sts::{self, Sts};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tracing::{error, info, warn};
+
+/// How many AssumeRole calls are in flight at once: enough to finish hundreds of roles in
+/// seconds, few enough that one instance never trips STS's per-account throttling alone.
+const CONCURRENCY: usize = 8;
+
+/// `ec2-assume-role run`.
+pub async fn run(config_path: &Path, wait: Duration) -> Exit {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let files = match Files::resolve(&config) {
+        Ok(f) => f,
+        Err(exit) => return exit,
+    };
+    let http = crate::http::client();
+    let imds = Imds::new(http.clone(), wait);
+    let identity = match verified_identity(&imds, &config).await {
+        Ok(id) => id,
+        Err(exit) => return exit,
+    };
+    let instance_creds = match imds.role_credentials(&identity.role_name).await {
+        Ok(c) => c,
+        Err(err) => {
+            error!(message_id = message_id::IMDS_UNAVAILABLE, "reading the instance-profile credentials: {err}");
+            return Exit::ImdsUnavailable;
+        }
+    };
+    let sts = Arc::new(Sts::new(http, &instance_creds, &identity.region).await);
+
+    let outcomes = assume_all(&config, &identity, &sts).await;
+    let total = outcomes.len();
+    let mut failed = 0;
+    let mut sections = Vec::new();
+    let mut assumed = Vec::new();
+    for (role, outcome) in config.roles.iter().zip(outcomes) {
+        match outcome {
+            Ok(a) => {
+                sections.push(credfile::credentials_section(&role.profile, &a.credentials));
+                assumed.push((role, a));
+            }
+            Err(err) => {
+                failed += 1;
+                error!(
+                    message_id = message_id::ROLE_FAILED,
+                    profile = %role.profile,
+                    role_arn = %role.role_arn,
+                    error_code = %err.code,
+                    "could not assume {} for profile {}: {err}",
+                    role.role_arn,
+                    role.profile
+                );
+            }
+        }
+    }
+
+    let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
+    let plan = Plan {
+        kind: FileKind::Credentials,
+        write: &sections,
+        configured: &configured,
+        replace_unmanaged: config.credentials.replace_unmanaged,
+    };
+    let outcome = match fileio::update(&files.credentials, files.owner.as_ref(), |old| {
+        let o = credfile::apply(old, &plan);
+        (o.text.clone(), o)
+    }) {
+        Ok(o) => o,
+        Err(err) => {
+            error!(
+                message_id = message_id::FILE_WRITE_FAILED,
+                file = %files.credentials.display(),
+                "writing the credentials file: {err}"
+            );
+            return Exit::FileNotWritten;
+        }
+    };
+    for profile in &outcome.conflicts {
+        failed += 1;
+        error!(
+            message_id = message_id::PROFILE_CONFLICT,
+            profile = %profile,
+            file = %files.credentials.display(),
+            "profile {profile} already exists in {} and was not written by ec2-assume-role; \
+             not overwriting it (rename one of them, or set replace_unmanaged = true in [credentials])",
+            files.credentials.display()
+        );
+    }
+    for profile in &outcome.removed {
+        info!(
+            message_id = message_id::PROFILE_REMOVED,
+            profile = %profile,
+            file = %files.credentials.display(),
+            "removed profile {profile}: it is no longer in the config"
+        );
+    }
+    for (role, a) in &assumed {
+        if outcome.conflicts.contains(&role.profile) {
+            continue;
+        }
+        let expiration = a.credentials.expiration;
+        info!(
+            message_id = message_id::ROLE_ASSUMED,
+            profile = %role.profile,
+            role_arn = %role.role_arn,
+            assumed_role_arn = %a.assumed_role_arn,
+            expiration = %rfc3339(expiration),
+            "wrote profile {} for {} (expires {})",
+            role.profile,
+            role.role_arn,
+            rfc3339(expiration)
+        );
+    }
+
+    if let Err(exit) = write_regions(&config, &identity, &files, &configured) {
+        return exit;
+    }
+
+    let written = total.saturating_sub(failed);
+    info!(
+        target: SUMMARY,
+        message_id = message_id::RUN_SUMMARY,
+        written,
+        failed,
+        file = %files.credentials.display(),
+        "wrote {written} of {total} profiles to {}{}",
+        files.credentials.display(),
+        if failed > 0 { format!("; {failed} failed") } else { String::new() }
+    );
+    if failed > 0 {
+        Exit::SomeRolesFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+/// `ec2-assume-role check`: the config, and with `imds_wait` the instance identity too.
+pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let files = match Files::resolve(&config) {
+        Ok(f) => f,
+        Err(exit) => return exit,
+    };
+    if let Some(wait) = imds_wait {
+        let imds = Imds::new(crate::http::client(), wait);
+        if let Err(exit) = verified_identity(&imds, &config).await {
+            return exit;
+        }
+    }
+    info!(
+        target: SUMMARY,
+        roles = config.roles.len(),
+        "{}: valid; {} roles, written to {}",
+        config.path.display(),
+        config.roles.len(),
+        files.credentials.display()
+    );
+    Exit::Ok
+}
+
+fn load_config(path: &Path) -> Result<Config, Exit> {
+    config::load(path).map_err(|err| {
+        error!(message_id = message_id::CONFIG_INVALID, "invalid config: {err}");
+        Exit::ConfigInvalid
+    })
+}
+
+async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exit> {
+    let identity = imds.identity().await.map_err(|err| {
+        error!(message_id = message_id::IMDS_UNAVAILABLE, "reading the instance identity: {err}");
+        Exit::ImdsUnavailable
+    })?;
+    if let Err(mismatch) = imds::verify(&config.instance, &identity) {
+        error!(
+            message_id = message_id::IDENTITY_REFUSED,
+            instance_role = %identity.role_name,
+            instance_profile_arn = %identity.instance_profile_arn,
+            "{mismatch} (config {})",
+            config.path.display()
+        );
+        return Err(Exit::IdentityRefused);
+    }
+    info!(
+        message_id = message_id::IDENTITY_VERIFIED,
+        instance_id = %identity.instance_id,
+        account_id = %identity.account_id,
+        instance_role = %identity.role_name,
+        region = %identity.region,
+        "instance {} in account {} runs as {}",
+        identity.instance_id,
+        identity.account_id,
+        identity.role_name
+    );
+    Ok(identity)
+}
+
+/// Assumes every role, at most `CONCURRENCY` at once; outcomes in config order.
+async fn assume_all(
+    config: &Config,
+    identity: &Identity,
+    sts: &Arc<Sts>,
+) -> Vec<Result<sts::Assumed, sts::Error>> {
+    let limit = Arc::new(Semaphore::new(CONCURRENCY));
+    let placeholders = Placeholders {
+        instance_id: &identity.instance_id,
+        account_id: &identity.account_id,
+    };
+    let mut tasks = Vec::with_capacity(config.roles.len());
+    for role in &config.roles {
+        let request = role.session_name(&placeholders).map(|session| sts::Request {
+            role_arn: role.role_arn.clone(),
+            role_session_name: session,
+            duration_seconds: role.duration_seconds,
+            region: role.region.clone().unwrap_or_else(|| identity.region.clone()),
+            external_id: role.external_id.clone(),
+            source_identity: role.source_identity.clone(),
+            tags: role.tags.clone(),
+        });
+        let sts = Arc::clone(sts);
+        let limit = Arc::clone(&limit);
+        tasks.push(tokio::spawn(async move {
+            let request = request.map_err(|e| sts::Error {
+                code: "InvalidSessionName".into(),
+                message: e.to_string(),
+                request_id: None,
+                retryable: false,
+            })?;
+            let _permit = limit.acquire_owned().await;
+            sts.assume(&request).await
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.unwrap_or_else(|join| {
+            Err(sts::Error {
+                code: "Internal".into(),
+                message: join.to_string(),
+                request_id: None,
+                retryable: false,
+            })
+        }));
+    }
+    outcomes
+}
+
+/// Sets `region` for each configured profile in the AWS config file. A profile the user
+/// already defined there is theirs: we leave it and say so, since their settings win.
+fn write_regions(
+    config: &Config,
+    identity: &Identity,
+    files: &Files,
+    configured: &BTreeSet<String>,
+) -> Result<(), Exit> {
+    let sections: Vec<Section> = config
+        .roles
+        .iter()
+        .map(|r| Section {
+            profile: r.profile.clone(),
+            entries: vec![(
+                "region".into(),
+                r.region.clone().unwrap_or_else(|| identity.region.clone()),
+            )],
+        })
+        .collect();
+    let plan = Plan {
+        kind: FileKind::Config,
+        write: &sections,
+        configured,
+        replace_unmanaged: config.credentials.replace_unmanaged,
+    };
+    let outcome = fileio::update(&files.config, files.owner.as_ref(), |old| {
+        let o = credfile::apply(old, &plan);
+        (o.text.clone(), o)
+    })
+    .map_err(|err| {
+        error!(
+            message_id = message_id::FILE_WRITE_FAILED,
+            file = %files.config.display(),
+            "writing the AWS config file: {err}"
+        );
+        Exit::FileNotWritten
+    })?;
+    for profile in &outcome.conflicts {
+        warn!(
+            message_id = message_id::PROFILE_CONFLICT,
+            profile = %profile,
+            file = %files.config.display(),
+            "[profile {profile}] already exists in {} and was not written by ec2-assume-role; \
+             leaving its settings (and region) as they are",
+            files.config.display()
+        );
+    }
+    Ok(())
+}
+
+/// The files a run writes and who must own them.
+struct Files {
+    credentials: PathBuf,
+    config: PathBuf,
+    owner: Option<Owner>,
+}
+
+impl Files {
+    fn resolve(config: &Config) -> Result<Files, Exit> {
+        let owner = match &config.credentials.owner {
+            Some(name) => Some(Owner::lookup(name).map_err(|err| {
+                error!(
+                    message_id = message_id::CONFIG_INVALID,
+                    "invalid config: {}: [credentials] owner: {err}",
+                    config.path.display()
+                );
+                Exit::ConfigInvalid
+            })?),
+            None => None,
+        };
+        let credentials = match (&config.credentials.file, &owner) {
+            (Some(file), _) => file.clone(),
+            (None, Some(owner)) => owner.home.join(".aws/credentials"),
+            (None, None) => Owner::current()
+                .map_err(|err| {
+                    error!("finding the home directory of the running user: {err}");
+                    Exit::Other
+                })?
+                .home
+                .join(".aws/credentials"),
+        };
+        let config_file = config.credentials.config_file.clone().unwrap_or_else(|| {
+            credentials
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("config")
+        });
+        Ok(Files {
+            credentials,
+            config: config_file,
+            owner,
+        })
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
