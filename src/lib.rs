@@ -14,4 +14,5 @@ pub mod imds;
 pub mod logging;
 pub mod retry;
 pub mod run;
+pub mod schedule;
 pub mod sts;

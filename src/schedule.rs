@@ -1,0 +1,236 @@
+//! When to refresh: pure functions from an STS `Expiration` (wall-clock time) to the next
+//! refresh, and from a failure to the next retry. No clocks are read here and nothing sleeps;
+//! the daemon passes `now` and a random number in, so every rule is a table test.
+//!
+//! Rules: refresh at a point of the credentials' lifetime (default half-way) with jitter so
+//! a fleet booted together spreads its STS calls out, but never later than a safety window
+//! before expiry; credentials that live shorter than the window are refreshed half-way, and
+//! never sooner than a floor that prevents a busy loop. After a failure, back off
+//! exponentially with jitter, longer for AccessDenied than for throttling, and faster as expiry
+//! nears, so that the still-valid credentials get replaced before they run out.
+
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The refresh schedule's knobs (the daemon's `[daemon]` settings).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    /// Fraction of the lifetime after which to refresh (0.5 = half-way).
+    pub refresh_at: f64,
+    /// Spread of that point, as a fraction of the lifetime, either side.
+    pub jitter: f64,
+    /// Refresh at least this long before expiry.
+    pub safety_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            refresh_at: 0.5,
+            jitter: 0.1,
+            safety_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Never schedule a refresh sooner than this after the credentials were issued: a clock that
+/// says the credentials are already half gone must not make us call STS in a loop.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// When to refresh credentials issued at `issued` that expire at `expires`. `random` is
+/// uniform in [0, 1].
+pub fn next_refresh(
+    issued: OffsetDateTime,
+    expires: OffsetDateTime,
+    s: &Settings,
+    random: f64,
+) -> OffsetDateTime {
+    let lifetime = (expires - issued).max(time::Duration::ZERO);
+    let fraction =
+        (s.refresh_at + s.jitter * (2.0 * random.clamp(0.0, 1.0) - 1.0)).clamp(0.05, 0.95);
+    let target = issued + lifetime * fraction;
+    let window = time::Duration::try_from(s.safety_window).unwrap_or(time::Duration::MAX);
+    // Shorter-lived than the window: the window cannot be honoured, so refresh half-way.
+    let latest = if lifetime > window * 2 {
+        expires - window
+    } else {
+        issued + lifetime / 2
+    };
+    let floor = issued + time::Duration::try_from(MIN_INTERVAL).unwrap_or(time::Duration::ZERO);
+    target.min(latest).max(floor.min(expires))
+}
+
+/// What kind of failure a retry follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Throttling, 5xx, network: transient; retry briskly.
+    Transient,
+    /// AccessDenied and other refusals: a person has to change a policy; retry slowly.
+    Denied,
+}
+
+/// When to retry after the `failures`-th failure in a row (from 1), at `now`, for credentials
+/// that expire at `expires` (the old ones, still in the file). `random` is uniform in [0, 1].
+pub fn retry_at(
+    failures: u32,
+    now: OffsetDateTime,
+    expires: OffsetDateTime,
+    kind: Failure,
+    random: f64,
+) -> OffsetDateTime {
+    let (base, cap) = match kind {
+        Failure::Transient => (Duration::from_secs(10), Duration::from_secs(600)),
+        Failure::Denied => (Duration::from_secs(120), Duration::from_secs(3600)),
+    };
+    let mut delay = base
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+        .min(cap);
+    // As expiry nears, try at least four more times before it.
+    let left = expires - now;
+    if left > time::Duration::ZERO {
+        let quarter = Duration::try_from(left / 4).unwrap_or(Duration::ZERO);
+        delay = delay.min(quarter);
+    }
+    // Jitter between half and all of the delay, never below the busy-loop floor.
+    let delay = delay
+        .mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
+        .max(MIN_INTERVAL);
+    now + delay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);
+
+    fn mins(m: i64) -> time::Duration {
+        time::Duration::minutes(m)
+    }
+
+    #[test]
+    fn next_refresh_table() {
+        let s = Settings::default();
+        // (lifetime, random, expected offset from issue)
+        let table: &[(time::Duration, f64, time::Duration)] = &[
+            // one hour: half-way, jitter +-6 min
+            (mins(60), 0.5, mins(30)),
+            (mins(60), 0.0, mins(24)),
+            (mins(60), 1.0, mins(36)),
+            // twelve hours: half-way +-72 min
+            (mins(720), 0.5, mins(360)),
+            (mins(720), 1.0, mins(432)),
+            // 15 minutes (STS minimum): jitter allows 6..9 min, the window caps at 10
+            (mins(15), 1.0, time::Duration::seconds(540)),
+            // 8 minutes: shorter than twice the window, so half-way at most
+            (mins(8), 1.0, mins(4)),
+            (mins(8), 0.0, time::Duration::seconds(192)),
+            // 20 seconds: before expiry, not a busy loop
+            (
+                time::Duration::seconds(20),
+                1.0,
+                time::Duration::seconds(10),
+            ),
+            // 6 seconds: the floor wins over half-way, still before expiry
+            (time::Duration::seconds(6), 0.5, time::Duration::seconds(5)),
+            // already expired at issue: refresh at once (expiry), never after
+            (time::Duration::ZERO, 0.5, time::Duration::ZERO),
+        ];
+        for &(lifetime, random, want) in table {
+            let got = next_refresh(T0, T0 + lifetime, &s, random) - T0;
+            assert_eq!(got, want, "lifetime {lifetime}, random {random}");
+        }
+    }
+
+    #[test]
+    fn refresh_is_always_before_expiry_and_after_issue() {
+        let s = Settings::default();
+        for secs in [1, 2, 5, 6, 30, 299, 300, 600, 601, 900, 3600, 43200] {
+            for random in [0.0, 0.3, 0.999, 1.0] {
+                let expires = T0 + time::Duration::seconds(secs);
+                let at = next_refresh(T0, expires, &s, random);
+                assert!(at <= expires && at >= T0, "{secs}s {random}: {at}");
+                if secs > 10 {
+                    assert!(at < expires, "{secs}s {random}: {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn late_refresh_setting_is_capped_by_the_window() {
+        let s = Settings {
+            refresh_at: 0.95,
+            jitter: 0.0,
+            safety_window: Duration::from_secs(600),
+        };
+        assert_eq!(next_refresh(T0, T0 + mins(60), &s, 0.5) - T0, mins(50));
+    }
+
+    #[test]
+    fn retry_table() {
+        let far = T0 + mins(600);
+        // (failures, kind, expires, random, expected delay)
+        let table: &[(u32, Failure, OffsetDateTime, f64, time::Duration)] = &[
+            (1, Failure::Transient, far, 1.0, time::Duration::seconds(10)),
+            (1, Failure::Transient, far, 0.0, time::Duration::seconds(5)),
+            (2, Failure::Transient, far, 1.0, time::Duration::seconds(20)),
+            (
+                7,
+                Failure::Transient,
+                far,
+                1.0,
+                time::Duration::seconds(600),
+            ),
+            (
+                40,
+                Failure::Transient,
+                far,
+                1.0,
+                time::Duration::seconds(600),
+            ),
+            (1, Failure::Denied, far, 1.0, mins(2)),
+            (3, Failure::Denied, far, 1.0, mins(8)),
+            (9, Failure::Denied, far, 1.0, mins(60)),
+            // 8 minutes left: at most a quarter of it, so four more tries fit
+            (9, Failure::Denied, T0 + mins(8), 1.0, mins(2)),
+            (5, Failure::Transient, T0 + mins(8), 1.0, mins(2)),
+            // 10 seconds left: the floor still applies, no busy loop
+            (
+                5,
+                Failure::Transient,
+                T0 + time::Duration::seconds(10),
+                1.0,
+                time::Duration::seconds(5),
+            ),
+            // already expired: keep the normal backoff (the section is gone or going)
+            (
+                2,
+                Failure::Transient,
+                T0 - mins(1),
+                1.0,
+                time::Duration::seconds(20),
+            ),
+        ];
+        for &(failures, kind, expires, random, want) in table {
+            let got = retry_at(failures, T0, expires, kind, random) - T0;
+            assert_eq!(
+                got, want,
+                "failures {failures} {kind:?} expires {expires} random {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn denied_backs_off_longer_than_throttled() {
+        let far = T0 + mins(600);
+        for n in 1..10 {
+            assert!(
+                retry_at(n, T0, far, Failure::Denied, 0.5)
+                    > retry_at(n, T0, far, Failure::Transient, 0.5),
+                "failure {n}"
+            );
+        }
+    }
+}
