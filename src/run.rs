@@ -43,7 +43,10 @@ pub async fn run(config_path: &Path, wait: Duration) -> Exit {
     let instance_creds = match imds.role_credentials(&identity.role_name).await {
         Ok(c) => c,
         Err(err) => {
-            error!(message_id = message_id::IMDS_UNAVAILABLE, "reading the instance-profile credentials: {err}");
+            error!(
+                message_id = message_id::IMDS_UNAVAILABLE,
+                "reading the instance-profile credentials: {err}"
+            );
             return Exit::ImdsUnavailable;
         }
     };
@@ -184,14 +187,20 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
 
 fn load_config(path: &Path) -> Result<Config, Exit> {
     config::load(path).map_err(|err| {
-        error!(message_id = message_id::CONFIG_INVALID, "invalid config: {err}");
+        error!(
+            message_id = message_id::CONFIG_INVALID,
+            "invalid config: {err}"
+        );
         Exit::ConfigInvalid
     })
 }
 
 async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exit> {
     let identity = imds.identity().await.map_err(|err| {
-        error!(message_id = message_id::IMDS_UNAVAILABLE, "reading the instance identity: {err}");
+        error!(
+            message_id = message_id::IMDS_UNAVAILABLE,
+            "reading the instance identity: {err}"
+        );
         Exit::ImdsUnavailable
     })?;
     if let Err(mismatch) = imds::verify(&config.instance, &identity) {
@@ -231,15 +240,20 @@ async fn assume_all(
     };
     let mut tasks = Vec::with_capacity(config.roles.len());
     for role in &config.roles {
-        let request = role.session_name(&placeholders).map(|session| sts::Request {
-            role_arn: role.role_arn.clone(),
-            role_session_name: session,
-            duration_seconds: role.duration_seconds,
-            region: role.region.clone().unwrap_or_else(|| identity.region.clone()),
-            external_id: role.external_id.clone(),
-            source_identity: role.source_identity.clone(),
-            tags: role.tags.clone(),
-        });
+        let request = role
+            .session_name(&placeholders)
+            .map(|session| sts::Request {
+                role_arn: role.role_arn.clone(),
+                role_session_name: session,
+                duration_seconds: role.duration_seconds,
+                region: role
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| identity.region.clone()),
+                external_id: role.external_id.clone(),
+                source_identity: role.source_identity.clone(),
+                tags: role.tags.clone(),
+            });
         let sts = Arc::clone(sts);
         let limit = Arc::clone(&limit);
         tasks.push(tokio::spawn(async move {
