@@ -186,11 +186,13 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
 }
 
 fn load_config(path: &Path) -> Result<Config, Exit> {
-    config::load(path).map_err(|err| {
-        error!(
-            message_id = message_id::CONFIG_INVALID,
-            "invalid config: {err}"
-        );
+    config::load(path).map_err(|errors| {
+        for err in &errors.errors {
+            error!(
+                message_id = message_id::CONFIG_INVALID,
+                "invalid config: {err}"
+            );
+        }
         Exit::ConfigInvalid
     })
 }
