@@ -75,13 +75,12 @@ pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
             .fmt_fields(
-                // The journal needs MESSAGE_ID; a person reading stderr does not.
+                // Messages are written to stand alone; the structured fields (PROFILE,
+                // MESSAGE_ID, ...) are for the journal and would only repeat them here.
                 debug_fn(|w, field, value| match field.name() {
-                    "message_id" => Ok(()),
                     "message" => write!(w, "{value:?}"),
-                    name => write!(w, "{name}={value:?}"),
-                })
-                .delimited(" "),
+                    _ => Ok(()),
+                }),
             )
             .with_filter(level)
             .with_filter(filter_fn(move |meta| {

@@ -177,9 +177,10 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
     info!(
         target: SUMMARY,
         roles = config.roles.len(),
-        "{}: valid; {} roles, written to {}",
+        "{}: valid; {} role{}, profiles go to {}",
         config.path.display(),
         config.roles.len(),
+        if config.roles.len() == 1 { "" } else { "s" },
         files.credentials.display()
     );
     Exit::Ok
