@@ -107,8 +107,8 @@ impl From<Exit> for ExitCode {
 
 /// Runs the parsed command line and returns the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    let verbosity = i8::try_from(cli.verbose).unwrap_or(i8::MAX)
-        - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
+    let verbosity =
+        i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
     if let Err(err) = logging::init(cli.log, verbosity) {
         eprintln!("ec2-assume-role: {err:#}");
         return Exit::Other.into();

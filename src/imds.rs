@@ -226,7 +226,10 @@ impl RoleCredentials {
             detail,
         };
         if self.code != "Success" {
-            return Err(malformed(format!("Code is {:?}, not \"Success\"", self.code)));
+            return Err(malformed(format!(
+                "Code is {:?}, not \"Success\"",
+                self.code
+            )));
         }
         let expiration = OffsetDateTime::parse(
             &self.expiration,
@@ -356,7 +359,11 @@ mod tests {
 
         let bad_code = ok.replace("Success", "Failure");
         let c: RoleCredentials = serde_json::from_str(&bad_code).unwrap();
-        assert!(c.into_credentials("p").unwrap_err().to_string().contains("Failure"));
+        assert!(c
+            .into_credentials("p")
+            .unwrap_err()
+            .to_string()
+            .contains("Failure"));
 
         let bad_time = ok.replace("2026-11-23T14:00:00Z", "tomorrow");
         let c: RoleCredentials = serde_json::from_str(&bad_time).unwrap();

@@ -112,7 +112,11 @@ impl Sts {
             .await
     }
 
-    async fn assume_once(&self, client: &aws_sdk_sts::Client, req: &Request) -> Result<Assumed, Error> {
+    async fn assume_once(
+        &self,
+        client: &aws_sdk_sts::Client,
+        req: &Request,
+    ) -> Result<Assumed, Error> {
         let tags = req
             .tags
             .iter()

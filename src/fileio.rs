@@ -1,0 +1,795 @@
+//! Atomic, owner-aware replacement of one file (the AWS credentials or config file): lock the
+//! directory, read, call a pure transform, and if the bytes changed write a temp file in the
+//! same directory and rename it over the old one. A reader sees the old file or the new one,
+//! never a torn or empty one, and a crash at any point leaves the old file whole.
+//!
+//! This module must never follow a symlink or write through a hard link into a file that may
+//! be someone else's, never hang on a FIFO, never leave a file readable by anyone but its
+//! owner, and never look at or log the bytes it moves (they hold secrets).
+//!
+//! Decisions where the threat model needed one:
+//! - The parent directory is created (one level only, mode 0700, owned by the owner) when
+//!   missing; a missing grandparent (say the home directory) is an error, not ours to invent.
+//! - An existing parent directory keeps its mode, unless group or others can write to it: then
+//!   it becomes 0700 if it belongs to the owner (or to us, without an owner), and is refused
+//!   otherwise, since anyone who can write there can swap files under us.
+//! - Running as root, the parent directory and the file must belong to the owner (or to us,
+//!   without one) or to root; with an owner, a symlinked parent directory is refused too.
+//!   Ancestors above the parent directory are trusted (root or the owner controls them).
+//! - The file itself is never followed when it is a symlink: a rename would replace the link,
+//!   not its target, silently detaching the user's setup, so we refuse and say so.
+//! - With an owner and not running as root we cannot chown, so unless the owner is us we
+//!   refuse rather than leave the user a file they do not own.
+
+use nix::errno::Errno;
+use nix::fcntl::{self, AtFlags, Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{self, Gid, Uid, UnlinkatFlags, User};
+use std::ffi::{OsStr, OsString};
+use std::fs::{DirBuilder, File, Permissions};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{fchown, DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Our temp files are `.<file name>.ec2-assume-role.<pid>.<random>.tmp`.
+const TEMP_TAG: &str = ".ec2-assume-role.";
+/// A temp file older than this was left by a killed run, whatever its pid says now.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// The user whose files we write.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub home: PathBuf,
+}
+
+impl Owner {
+    /// The user `name` from the password database.
+    pub fn lookup(name: &str) -> Result<Owner, FileError> {
+        match User::from_name(name) {
+            Ok(Some(user)) => Ok(Owner {
+                name: user.name,
+                uid: user.uid,
+                gid: user.gid,
+                home: user.dir,
+            }),
+            Ok(None) => Err(FileError::NoSuchUser { name: name.into() }),
+            Err(errno) => Err(FileError::UserLookup {
+                name: name.into(),
+                source: errno.into(),
+            }),
+        }
+    }
+
+    /// The user we run as. Home is `$HOME` when it is set to an absolute path, as it is for
+    /// the AWS CLI and SDKs that will read the file; otherwise the password database's.
+    pub fn current() -> Result<Owner, FileError> {
+        let uid = unistd::geteuid();
+        let env_home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|h| h.is_absolute());
+        let user = User::from_uid(uid).ok().flatten();
+        let (name, gid, passwd_home) = match user {
+            Some(u) => (u.name, u.gid, Some(u.dir)),
+            // Containers often run as a uid with no passwd entry.
+            None => (uid.to_string(), unistd::getegid(), None),
+        };
+        let home = env_home
+            .or(passwd_home)
+            .ok_or(FileError::NoHome { uid: uid.as_raw() })?;
+        Ok(Owner {
+            name,
+            uid,
+            gid,
+            home,
+        })
+    }
+}
+
+/// Why a file was not read or written. Every message names the path (or the user).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is a symbolic link; refusing to follow it (make it a regular file, or configure the path of the link's target)", path.display())]
+    Symlink { path: PathBuf },
+    #[error("{} is a {kind}, not a regular file; refusing to use it", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{} has {links} hard links; refusing to write through a link that may reach another user's file (make it a single file)", path.display())]
+    HardLinked { path: PathBuf, links: u64 },
+    #[error("{} is owned by uid {found}; expected uid {expected} or root", path.display())]
+    WrongOwner {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{} is writable by group or others and owned by uid {found}, not uid {expected}; refusing to write there (chmod go-w it)", path.display())]
+    UnsafeDirectory {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{}: writing files owned by {owner} needs root; running as uid {uid}", path.display())]
+    NotRoot {
+        path: PathBuf,
+        owner: String,
+        uid: u32,
+    },
+    #[error("{}: not a path to a file", path.display())]
+    NotAFilePath { path: PathBuf },
+    #[error("no user named {name} in the password database")]
+    NoSuchUser { name: String },
+    #[error("looking up user {name}: {source}")]
+    UserLookup {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "uid {uid} has no home directory: it is not in the password database and $HOME is not set"
+    )]
+    NoHome { uid: u32 },
+}
+
+/// Wraps an I/O failure (`Errno` or `io::Error`) with what we were doing and to which path.
+fn io_err<'a, E: Into<io::Error>>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(E) -> FileError + 'a {
+    move |source| FileError::Io {
+        action,
+        path: path.to_path_buf(),
+        source: source.into(),
+    }
+}
+
+/// Locks `path`'s directory, reads `path` (missing = empty), calls `transform`, and when the
+/// bytes it returns differ from the old ones replaces the file atomically. Returns the value
+/// `transform` returned alongside the bytes. To write nothing, return the old bytes.
+///
+/// The file ends up mode 0600 and, when `owner` is given (and we are root), owned by it;
+/// an unchanged file has its mode and owner fixed in place.
+pub fn update<T>(
+    path: &Path,
+    owner: Option<&Owner>,
+    transform: impl FnOnce(&[u8]) -> (Vec<u8>, T),
+) -> Result<T, FileError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| FileError::NotAFilePath { path: path.into() })?;
+    let dir_path = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let euid = unistd::geteuid();
+    let root = euid.is_root();
+    if let Some(o) = owner.filter(|o| !root && o.uid != euid) {
+        return Err(FileError::NotRoot {
+            path: path.into(),
+            owner: o.name.clone(),
+            uid: euid.as_raw(),
+        });
+    }
+    let policy = Policy {
+        expected: owner.map_or(euid, |o| o.uid),
+        chown: owner.filter(|_| root).map(|o| (o.uid, o.gid)),
+        root,
+    };
+
+    let dir = open_dir(dir_path, &policy)?;
+    // Serialises two agents writing the same files; a lock on the directory (not a lock
+    // file) leaves nothing behind in the user's directory.
+    let dir = Flock::lock(dir, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io_err("locking", dir_path)(errno))?;
+    remove_stale_temps(&dir, dir_path);
+
+    let current = read_current(&*dir, name, path, &policy)?;
+    let old: &[u8] = current.as_ref().map_or(&[], |(_, bytes)| bytes);
+    let (new, value) = transform(old);
+    match &current {
+        Some((file, bytes)) if *bytes == new => {
+            fix_metadata(file, path, &policy)?;
+            return Ok(value);
+        }
+        None if new.is_empty() => return Ok(value),
+        _ => {}
+    }
+    replace(&dir, dir_path, name, &new, &policy)?;
+    Ok(value)
+}
+
+/// Who must own what, decided once per call.
+struct Policy {
+    /// The uid that should own the directory and the file (root may own them as well).
+    expected: Uid,
+    /// Set when we are root and have an owner: chown what we create to it.
+    chown: Option<(Uid, Gid)>,
+    root: bool,
+}
+
+impl Policy {
+    /// As root, what we read or write in must belong to the expected user or to root:
+    /// anyone else could have planted it.
+    fn check_owner(&self, path: &Path, meta: &std::fs::Metadata) -> Result<(), FileError> {
+        let expected = self.expected.as_raw();
+        if self.root && meta.uid() != expected && meta.uid() != 0 {
+            return Err(FileError::WrongOwner {
+                path: path.into(),
+                found: meta.uid(),
+                expected,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
+    let strict = policy.chown.is_some();
+    let created = match DirBuilder::new().mode(0o700).create(dir_path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(io_err("creating directory", dir_path)(e)),
+    };
+    let mut flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    if strict {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let dir = match fcntl::open(dir_path, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        // With O_DIRECTORY a symlink gives ENOTDIR rather than ELOOP.
+        Err(Errno::ELOOP | Errno::ENOTDIR)
+            if strict
+                && std::fs::symlink_metadata(dir_path)
+                    .is_ok_and(|m| m.file_type().is_symlink()) =>
+        {
+            return Err(FileError::Symlink {
+                path: dir_path.into(),
+            })
+        }
+        Err(errno) => return Err(io_err("opening directory", dir_path)(errno)),
+    };
+    if created {
+        if let Some((uid, gid)) = policy.chown {
+            fchown(&dir, Some(uid.as_raw()), Some(gid.as_raw()))
+                .map_err(io_err("changing the owner of", dir_path))?;
+        }
+        // The umask may have narrowed the mode; 0700 is what we promise.
+        dir.set_permissions(Permissions::from_mode(0o700))
+            .map_err(io_err("setting the mode of", dir_path))?;
+    }
+    let meta = dir.metadata().map_err(io_err("inspecting", dir_path))?;
+    policy.check_owner(dir_path, &meta)?;
+    let expected = policy.expected.as_raw();
+    if meta.mode() & 0o022 != 0 {
+        if meta.uid() != expected {
+            return Err(FileError::UnsafeDirectory {
+                path: dir_path.into(),
+                found: meta.uid(),
+                expected,
+            });
+        }
+        dir.set_permissions(Permissions::from_mode(0o700))
+            .map_err(io_err("setting the mode of", dir_path))?;
+    }
+    Ok(dir)
+}
+
+/// The current file and its bytes, or `None` when there is none.
+fn read_current(
+    dir: &impl AsFd,
+    name: &OsStr,
+    path: &Path,
+    policy: &Policy,
+) -> Result<Option<(File, Vec<u8>)>, FileError> {
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    let mut file = match fcntl::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(Errno::ELOOP) => return Err(FileError::Symlink { path: path.into() }),
+        Err(errno) => return Err(io_err("opening", path)(errno)),
+    };
+    let meta = file.metadata().map_err(io_err("inspecting", path))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "directory"
+        } else if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "device"
+        } else {
+            "special file"
+        };
+        return Err(FileError::NotRegular {
+            path: path.into(),
+            kind,
+        });
+    }
+    if meta.nlink() > 1 {
+        return Err(FileError::HardLinked {
+            path: path.into(),
+            links: meta.nlink(),
+        });
+    }
+    policy.check_owner(path, &meta)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)
+        .map_err(io_err("reading", path))?;
+    Ok(Some((file, bytes)))
+}
+
+/// An unchanged file still gets the mode and owner we promise.
+fn fix_metadata(file: &File, path: &Path, policy: &Policy) -> Result<(), FileError> {
+    let meta = file.metadata().map_err(io_err("inspecting", path))?;
+    if let Some((uid, gid)) = policy.chown {
+        if meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw() {
+            fchown(file, Some(uid.as_raw()), Some(gid.as_raw()))
+                .map_err(io_err("changing the owner of", path))?;
+        }
+    }
+    if meta.mode() & 0o7777 != 0o600 {
+        file.set_permissions(Permissions::from_mode(0o600))
+            .map_err(io_err("setting the mode of", path))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new temp file next to `name` and renames it over `name`. On any
+/// error before the rename the temp file is removed and the old file is untouched.
+fn replace(
+    dir: &File,
+    dir_path: &Path,
+    name: &OsStr,
+    bytes: &[u8],
+    policy: &Policy,
+) -> Result<(), FileError> {
+    let (temp_name, mut temp) = create_temp(dir, dir_path, name)?;
+    let temp_path = dir_path.join(&temp_name);
+    let written = (|| {
+        if let Some((uid, gid)) = policy.chown {
+            fchown(&temp, Some(uid.as_raw()), Some(gid.as_raw()))
+                .map_err(io_err("changing the owner of", &temp_path))?;
+        }
+        // Set before the first byte, whatever the umask says.
+        temp.set_permissions(Permissions::from_mode(0o600))
+            .map_err(io_err("setting the mode of", &temp_path))?;
+        temp.write_all(bytes)
+            .map_err(io_err("writing", &temp_path))?;
+        temp.sync_all().map_err(io_err("syncing", &temp_path))?;
+        fcntl::renameat(dir, temp_name.as_os_str(), dir, name)
+            .map_err(io_err("renaming into place", &temp_path))
+    })();
+    if let Err(err) = written {
+        // Best effort: the error that matters is the one above.
+        let _ = unistd::unlinkat(dir, temp_name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        return Err(err);
+    }
+    // The rename is durable only once the directory is.
+    unistd::fsync(dir).map_err(io_err("syncing directory", dir_path))
+}
+
+/// Creates `.<name>.ec2-assume-role.<pid>.<random>.tmp` exclusively, mode 0600.
+fn create_temp(dir: &File, dir_path: &Path, name: &OsStr) -> Result<(OsString, File), FileError> {
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut attempts = 0;
+    loop {
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(
+            "{TEMP_TAG}{}.{:016x}.tmp",
+            std::process::id(),
+            random()
+        ));
+        match fcntl::openat(
+            dir,
+            temp_name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => return Ok((temp_name, File::from(fd))),
+            Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
+            Err(errno) => {
+                return Err(io_err("creating temp file in", dir_path)(errno));
+            }
+        }
+    }
+}
+
+/// A random u64 from std's per-process random hash keys: enough to make a temp name that no
+/// other process guesses; `O_EXCL` makes a collision an error rather than a hazard.
+fn random() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    hasher.finish()
+}
+
+/// The pid in one of our temp file names, or `None` if the name is not ours.
+fn temp_pid(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(b".")?.strip_suffix(b".tmp")?;
+    let dot = rest.iter().rposition(|&b| b == b'.')?;
+    let (rest, random) = (&rest[..dot], &rest[dot + 1..]);
+    if random.is_empty() || !random.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let dot = rest.iter().rposition(|&b| b == b'.')?;
+    let (rest, pid) = (&rest[..=dot], &rest[dot + 1..]);
+    let file = rest.strip_suffix(TEMP_TAG.as_bytes())?;
+    if file.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// Removes temp files left by killed runs: those whose process is gone, or older than
+/// `STALE_AFTER`. Called with the directory lock held, so no live run of ours is mid-write
+/// in this directory. Best effort: a leftover is litter, not a reason to fail the write.
+fn remove_stale_temps(dir: &File, dir_path: &Path) {
+    // Listing goes through the path (std has no fd-based readdir); every action below is
+    // relative to the locked directory fd and only ever touches names of our own pattern.
+    let Ok(entries) = std::fs::read_dir(dir_path) else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = temp_pid(name.as_bytes()) else {
+            continue;
+        };
+        let Ok(stat) = nix::sys::stat::fstatat(dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        else {
+            continue;
+        };
+        let age = now.saturating_sub(u64::try_from(stat.st_mtime).unwrap_or(0));
+        let gone = !Path::new("/proc").join(pid.to_string()).exists();
+        if gone || age > STALE_AFTER.as_secs() {
+            let _ = unistd::unlinkat(dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::sync::mpsc;
+
+    fn me() -> Owner {
+        Owner::current().expect("current user")
+    }
+
+    /// A transform that replaces the whole file and reports the old length.
+    fn set(new: &'static [u8]) -> impl FnOnce(&[u8]) -> (Vec<u8>, usize) {
+        move |old| (new.to_vec(), old.len())
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+    }
+
+    fn temp_files(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(TEMP_TAG))
+            .collect()
+    }
+
+    #[test]
+    fn new_file_is_0600_in_a_new_0700_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".aws");
+        let path = dir.join("credentials");
+        let old_len = update(&path, Some(&me()), set(b"[a]\n")).unwrap();
+        assert_eq!(old_len, 0);
+        assert_eq!(std::fs::read(&path).unwrap(), b"[a]\n");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert!(temp_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn missing_grandparent_is_an_error_naming_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("no-home/.aws/credentials");
+        let err = update(&path, None, set(b"x")).unwrap_err();
+        assert!(matches!(err, FileError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("no-home/.aws"), "{err}");
+    }
+
+    #[test]
+    fn existing_content_is_replaced_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("credentials");
+        std::fs::write(&path, b"old contents\n").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::metadata(&path).unwrap().ino();
+        // A reader that opened the old file keeps reading it whole: the new file is a new inode.
+        let mut reader = File::open(&path).unwrap();
+
+        let old_len = update(&path, None, set(b"new\n")).unwrap();
+
+        assert_eq!(old_len, 13);
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), before);
+        assert_eq!(mode(&path), 0o600);
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old contents\n");
+        assert!(temp_files(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn unchanged_bytes_are_not_written_but_mode_is_fixed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("credentials");
+        std::fs::write(&path, b"same\n").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::metadata(&path).unwrap();
+
+        update(&path, None, |old| (old.to_vec(), ())).unwrap();
+
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(after.ino(), before.ino());
+        assert_eq!(after.mtime_nsec(), before.mtime_nsec());
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn missing_file_and_empty_result_creates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config");
+        update(&path, None, set(b"")).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn symlinked_file_is_refused_and_its_target_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("elsewhere");
+        std::fs::write(&target, b"precious\n").unwrap();
+        let path = tmp.path().join("credentials");
+        symlink(&target, &path).unwrap();
+
+        let err = update(&path, None, set(b"evil\n")).unwrap_err();
+
+        assert!(matches!(err, FileError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("credentials"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    /// Root with an owner must not follow a link that names the directory; anyone else
+    /// writing their own files may keep `~/.aws` as a link (dotfile setups do).
+    #[test]
+    fn symlinked_directory_refused_for_root_with_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join(".aws");
+        symlink(&real, &link).unwrap();
+
+        let result = update(&link.join("credentials"), Some(&me()), set(b"x\n"));
+
+        if unistd::geteuid().is_root() {
+            let err = result.unwrap_err();
+            assert!(matches!(err, FileError::Symlink { .. }), "{err}");
+            assert!(!real.join("credentials").exists());
+        } else {
+            result.unwrap();
+            assert_eq!(std::fs::read(real.join("credentials")).unwrap(), b"x\n");
+        }
+    }
+
+    #[test]
+    fn fifo_is_refused_without_hanging() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("credentials");
+        unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(update(&p, None, set(b"x\n")).map(|_| ()));
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("update hung on a FIFO");
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, FileError::NotRegular { kind: "FIFO", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hard_linked_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = tmp.path().join("someone-elses");
+        std::fs::write(&other, b"theirs\n").unwrap();
+        let path = tmp.path().join("credentials");
+        std::fs::hard_link(&other, &path).unwrap();
+
+        let err = update(&path, None, set(b"x\n")).unwrap_err();
+
+        assert!(
+            matches!(err, FileError::HardLinked { links: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&other).unwrap(), b"theirs\n");
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_and_others_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let me = std::process::id();
+        // pid_max is at most 2^22, so this pid never runs.
+        let dead = ".credentials.ec2-assume-role.99999999.00ab.tmp".to_string();
+        let old = format!(".config.ec2-assume-role.{me}.12cd.tmp");
+        let fresh = format!(".credentials.ec2-assume-role.{me}.34ef.tmp");
+        let not_ours = [
+            ".credentials.bak",
+            ".credentials.ec2-assume-role.x.12.tmp",
+            ".credentials.ec2-assume-role.99999999.nothex.tmp",
+            "credentials.ec2-assume-role.99999999.12.tmp",
+        ];
+        for name in [&dead, &old, &fresh]
+            .into_iter()
+            .chain(&not_ours.map(String::from))
+        {
+            std::fs::write(dir.join(name), b"leftover").unwrap();
+        }
+        File::options()
+            .write(true)
+            .open(dir.join(&old))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(120))
+            .unwrap();
+
+        update(&dir.join("credentials"), None, set(b"x\n")).unwrap();
+
+        assert!(!dir.join(&dead).exists());
+        assert!(!dir.join(&old).exists());
+        assert!(dir.join(&fresh).exists(), "a live, young temp file is kept");
+        for name in not_ours {
+            assert!(dir.join(name).exists(), "{name} is not ours");
+        }
+    }
+
+    #[test]
+    fn temp_names_we_create_are_recognised_as_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let (name, _file) = create_temp(&dir, tmp.path(), OsStr::new("credentials")).unwrap();
+        assert_eq!(temp_pid(name.as_bytes()), Some(std::process::id()));
+        assert_eq!(mode(&tmp.path().join(&name)), 0o600);
+    }
+
+    #[test]
+    fn panicking_transform_leaves_the_file_untouched_and_unlocked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("credentials");
+        std::fs::write(&path, b"old\n").unwrap();
+
+        let panicked = std::panic::catch_unwind(|| {
+            update(&path, None, |_| -> (Vec<u8>, ()) {
+                panic!("transform failed")
+            })
+        });
+
+        assert!(panicked.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old\n");
+        assert!(temp_files(tmp.path()).is_empty());
+        // The lock went with the unwound call: the next update proceeds.
+        update(&path, None, set(b"new\n")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+    }
+
+    #[test]
+    fn failed_rename_removes_the_temp_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A non-empty directory in the way makes the rename fail after the data is written.
+        std::fs::create_dir_all(tmp.path().join("credentials/sub")).unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let policy = Policy {
+            expected: unistd::geteuid(),
+            chown: None,
+            root: false,
+        };
+
+        let err =
+            replace(&dir, tmp.path(), OsStr::new("credentials"), b"x\n", &policy).unwrap_err();
+
+        assert!(
+            matches!(
+                err,
+                FileError::Io {
+                    action: "renaming into place",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(temp_files(tmp.path()).is_empty());
+        assert!(tmp.path().join("credentials/sub").is_dir());
+    }
+
+    #[test]
+    fn group_writable_directory_of_ours_becomes_0700() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".aws");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        update(&dir.join("credentials"), None, set(b"x\n")).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    /// As root: files are created owned by the owner, and a directory owned by a third user
+    /// is refused. Not as root: an owner other than us is refused, since we cannot chown.
+    #[test]
+    fn owner_is_applied_or_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let someone = Owner {
+            name: "someone".into(),
+            uid: Uid::from_raw(54321),
+            gid: Gid::from_raw(54321),
+            home: tmp.path().into(),
+        };
+        let dir = tmp.path().join(".aws");
+        let path = dir.join("credentials");
+        let result = update(&path, Some(&someone), set(b"x\n"));
+        if !unistd::geteuid().is_root() {
+            let err = result.unwrap_err();
+            assert!(matches!(err, FileError::NotRoot { .. }), "{err}");
+            return;
+        }
+        result.unwrap();
+        for p in [&dir, &path] {
+            let meta = std::fs::metadata(p).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (54321, 54321), "{}", p.display());
+        }
+
+        let theirs = tmp.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(12345), None).unwrap();
+        let err = update(&theirs.join("credentials"), Some(&someone), set(b"x\n")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileError::WrongOwner {
+                    found: 12345,
+                    expected: 54321,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
