@@ -271,14 +271,17 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
     let meta = dir.metadata().map_err(io_err("inspecting", dir_path))?;
     policy.check_owner(dir_path, &meta)?;
     let expected = policy.expected.as_raw();
-    if meta.mode() & 0o022 != 0 {
-        if meta.uid() != expected {
-            return Err(FileError::UnsafeDirectory {
-                path: dir_path.into(),
-                found: meta.uid(),
-                expected,
-            });
-        }
+    // A directory of the owner's that others can read or enter becomes 0700, as promised;
+    // one that others can write and that is not the owner's is refused, since they could swap
+    // the file under us.
+    if meta.mode() & 0o022 != 0 && meta.uid() != expected {
+        return Err(FileError::UnsafeDirectory {
+            path: dir_path.into(),
+            found: meta.uid(),
+            expected,
+        });
+    }
+    if meta.mode() & 0o077 != 0 && meta.uid() == expected {
         dir.set_permissions(Permissions::from_mode(0o700))
             .map_err(io_err("setting the mode of", dir_path))?;
     }
@@ -742,13 +745,15 @@ mod tests {
     }
 
     #[test]
-    fn group_writable_directory_of_ours_becomes_0700() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(".aws");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
-        update(&dir.join("credentials"), None, set(b"x\n")).unwrap();
-        assert_eq!(mode(&dir), 0o700);
+    fn open_directory_of_ours_becomes_0700() {
+        for open in [0o777, 0o755, 0o750] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join(".aws");
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, Permissions::from_mode(open)).unwrap();
+            update(&dir.join("credentials"), None, set(b"x\n")).unwrap();
+            assert_eq!(mode(&dir), 0o700, "from {open:o}");
+        }
     }
 
     /// As root: files are created owned by the owner, and a directory owned by a third user
