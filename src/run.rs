@@ -7,16 +7,18 @@
 //! its old section (still-valid credentials) stays, and the others are written.
 
 use crate::cli::Exit;
-use crate::config::{self, Config, Placeholders};
+use crate::config::{self, Config, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
 use crate::fileio::{self, Owner};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::{message_id, SUMMARY};
 use crate::sts::{self, Sts};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
@@ -24,48 +26,79 @@ use tracing::{error, info, warn};
 /// seconds, few enough that one instance never trips STS's per-account throttling alone.
 const CONCURRENCY: usize = 8;
 
-/// `ec2-assume-role run`.
-pub async fn run(config_path: &Path, wait: Duration) -> Exit {
-    let config = match load_config(config_path) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let files = match Files::resolve(&config) {
-        Ok(f) => f,
-        Err(exit) => return exit,
-    };
-    let http = crate::http::client();
-    let imds = Imds::new(http.clone(), wait);
-    let identity = match verified_identity(&imds, &config).await {
-        Ok(id) => id,
-        Err(exit) => return exit,
-    };
-    let instance_creds = match imds.role_credentials(&identity.role_name).await {
-        Ok(c) => c,
-        Err(err) => {
-            error!(
-                message_id = message_id::IMDS_UNAVAILABLE,
-                "reading the instance-profile credentials: {err}"
-            );
-            return Exit::ImdsUnavailable;
-        }
-    };
-    let sts = Arc::new(Sts::new(http, &instance_creds, &identity.region).await);
+/// The outcome of one role in one refresh.
+#[derive(Debug)]
+pub enum RoleOutcome {
+    /// Assumed and written to the credentials file.
+    Written {
+        expiration: OffsetDateTime,
+        assumed_role_arn: String,
+    },
+    /// AssumeRole failed; any old section of the profile stays as it was.
+    Failed(sts::Error),
+    /// An unmanaged section of that name is in the way (and `replace_unmanaged` is off).
+    Conflict,
+}
 
-    let outcomes = assume_all(&config, &identity, &sts).await;
-    let total = outcomes.len();
-    let mut failed = 0;
-    let mut sections = Vec::new();
-    let mut assumed = Vec::new();
-    for (role, outcome) in config.roles.iter().zip(outcomes) {
-        match outcome {
-            Ok(a) => {
-                sections.push(credfile::credentials_section(&role.profile, &a.credentials));
-                assumed.push((role, a));
-            }
-            Err(err) => {
-                failed += 1;
+/// A verified instance, ready to assume its roles: what `run` does once and the daemon on
+/// every refresh.
+pub struct Agent {
+    pub config: Config,
+    files: Files,
+    http: SharedHttpClient,
+    imds: Imds,
+    pub identity: Identity,
+}
+
+impl Agent {
+    /// Loads the config and verifies the instance identity: everything before any STS call.
+    pub async fn start(config_path: &Path, wait: Duration) -> Result<Agent, Exit> {
+        let config = load_config(config_path)?;
+        let files = Files::resolve(&config)?;
+        let http = crate::http::client();
+        let imds = Imds::new(http.clone(), wait);
+        let identity = verified_identity(&imds, &config).await?;
+        Ok(Agent {
+            config,
+            files,
+            http,
+            imds,
+            identity,
+        })
+    }
+
+    /// Assumes the roles at `indices` of the config and writes them in one update of the
+    /// credentials file. Managed sections of profiles in `drop` (expired credentials) and of
+    /// profiles no longer configured are removed; every other configured profile keeps its
+    /// section. Outcomes come back in `indices` order.
+    pub async fn refresh(
+        &self,
+        indices: &[usize],
+        drop: &BTreeSet<String>,
+    ) -> Result<Vec<RoleOutcome>, Exit> {
+        // Instance-profile credentials rotate: read the current ones every time.
+        let instance = self
+            .imds
+            .role_credentials(&self.identity.role_name)
+            .await
+            .map_err(|err| {
                 error!(
+                    message_id = message_id::IMDS_UNAVAILABLE,
+                    "reading the instance-profile credentials: {err}"
+                );
+                Exit::ImdsUnavailable
+            })?;
+        let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
+        let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
+        let results = assume_all(&roles, &self.identity, &sts).await;
+
+        let mut sections = Vec::new();
+        for (role, result) in roles.iter().zip(&results) {
+            match result {
+                Ok(a) => {
+                    sections.push(credfile::credentials_section(&role.profile, &a.credentials))
+                }
+                Err(err) => error!(
                     message_id = message_id::ROLE_FAILED,
                     profile = %role.profile,
                     role_arn = %role.role_arn,
@@ -73,82 +106,132 @@ pub async fn run(config_path: &Path, wait: Duration) -> Exit {
                     "could not assume {} for profile {}: {err}",
                     role.role_arn,
                     role.profile
+                ),
+            }
+        }
+        let keep: BTreeSet<String> = self
+            .config
+            .roles
+            .iter()
+            .map(|r| r.profile.clone())
+            .filter(|p| !drop.contains(p))
+            .collect();
+        let plan = Plan {
+            kind: FileKind::Credentials,
+            write: &sections,
+            configured: &keep,
+            replace_unmanaged: self.config.credentials.replace_unmanaged,
+        };
+        let path = &self.files.credentials;
+        let written = fileio::update(path, self.files.owner.as_ref(), |old| {
+            let o = credfile::apply(old, &plan);
+            (o.text.clone(), o)
+        })
+        .map_err(|err| {
+            error!(
+                message_id = message_id::FILE_WRITE_FAILED,
+                file = %path.display(),
+                "writing the credentials file: {err}"
+            );
+            Exit::FileNotWritten
+        })?;
+        for profile in &written.removed {
+            if drop.contains(profile) {
+                warn!(
+                    message_id = message_id::PROFILE_REMOVED,
+                    profile = %profile,
+                    file = %path.display(),
+                    "removed profile {profile}: its credentials expired and could not be refreshed"
+                );
+            } else {
+                info!(
+                    message_id = message_id::PROFILE_REMOVED,
+                    profile = %profile,
+                    file = %path.display(),
+                    "removed profile {profile}: it is no longer in the config"
                 );
             }
         }
+
+        let mut outcomes = Vec::with_capacity(roles.len());
+        for (role, result) in roles.iter().zip(results) {
+            outcomes.push(match result {
+                Err(err) => RoleOutcome::Failed(err),
+                Ok(_) if written.conflicts.contains(&role.profile) => {
+                    error!(
+                        message_id = message_id::PROFILE_CONFLICT,
+                        profile = %role.profile,
+                        file = %path.display(),
+                        "profile {} already exists in {} and was not written by ec2-assume-role; \
+                         not overwriting it (rename one of them, or set replace_unmanaged = true \
+                         in [credentials])",
+                        role.profile,
+                        path.display()
+                    );
+                    RoleOutcome::Conflict
+                }
+                Ok(a) => {
+                    let expiration = a.credentials.expiration;
+                    info!(
+                        message_id = message_id::ROLE_ASSUMED,
+                        profile = %role.profile,
+                        role_arn = %role.role_arn,
+                        assumed_role_arn = %a.assumed_role_arn,
+                        expiration = %rfc3339(expiration),
+                        "wrote profile {} for {} (expires {})",
+                        role.profile,
+                        role.role_arn,
+                        rfc3339(expiration)
+                    );
+                    RoleOutcome::Written {
+                        expiration,
+                        assumed_role_arn: a.assumed_role_arn,
+                    }
+                }
+            });
+        }
+        Ok(outcomes)
     }
 
-    let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
-    let plan = Plan {
-        kind: FileKind::Credentials,
-        write: &sections,
-        configured: &configured,
-        replace_unmanaged: config.credentials.replace_unmanaged,
+    /// Sets `region` for each configured profile in the AWS config file.
+    pub fn write_regions(&self) -> Result<(), Exit> {
+        write_regions(&self.config, &self.identity, &self.files)
+    }
+
+    pub fn credentials_file(&self) -> &Path {
+        &self.files.credentials
+    }
+}
+
+/// `ec2-assume-role run`.
+pub async fn run(config_path: &Path, wait: Duration) -> Exit {
+    let agent = match Agent::start(config_path, wait).await {
+        Ok(a) => a,
+        Err(exit) => return exit,
     };
-    let outcome = match fileio::update(&files.credentials, files.owner.as_ref(), |old| {
-        let o = credfile::apply(old, &plan);
-        (o.text.clone(), o)
-    }) {
+    let all: Vec<usize> = (0..agent.config.roles.len()).collect();
+    let outcomes = match agent.refresh(&all, &BTreeSet::new()).await {
         Ok(o) => o,
-        Err(err) => {
-            error!(
-                message_id = message_id::FILE_WRITE_FAILED,
-                file = %files.credentials.display(),
-                "writing the credentials file: {err}"
-            );
-            return Exit::FileNotWritten;
-        }
+        Err(exit) => return exit,
     };
-    for profile in &outcome.conflicts {
-        failed += 1;
-        error!(
-            message_id = message_id::PROFILE_CONFLICT,
-            profile = %profile,
-            file = %files.credentials.display(),
-            "profile {profile} already exists in {} and was not written by ec2-assume-role; \
-             not overwriting it (rename one of them, or set replace_unmanaged = true in [credentials])",
-            files.credentials.display()
-        );
-    }
-    for profile in &outcome.removed {
-        info!(
-            message_id = message_id::PROFILE_REMOVED,
-            profile = %profile,
-            file = %files.credentials.display(),
-            "removed profile {profile}: it is no longer in the config"
-        );
-    }
-    for (role, a) in &assumed {
-        if outcome.conflicts.contains(&role.profile) {
-            continue;
-        }
-        let expiration = a.credentials.expiration;
-        info!(
-            message_id = message_id::ROLE_ASSUMED,
-            profile = %role.profile,
-            role_arn = %role.role_arn,
-            assumed_role_arn = %a.assumed_role_arn,
-            expiration = %rfc3339(expiration),
-            "wrote profile {} for {} (expires {})",
-            role.profile,
-            role.role_arn,
-            rfc3339(expiration)
-        );
-    }
-
-    if let Err(exit) = write_regions(&config, &identity, &files, &configured) {
+    if let Err(exit) = agent.write_regions() {
         return exit;
     }
-
-    let written = total.saturating_sub(failed);
+    let total = outcomes.len();
+    let failed = outcomes
+        .iter()
+        .filter(|o| !matches!(o, RoleOutcome::Written { .. }))
+        .count();
+    let written = total - failed;
+    let file = agent.credentials_file();
     info!(
         target: SUMMARY,
         message_id = message_id::RUN_SUMMARY,
         written,
         failed,
-        file = %files.credentials.display(),
+        file = %file.display(),
         "wrote {written} of {total} profiles to {}{}",
-        files.credentials.display(),
+        file.display(),
         if failed > 0 { format!("; {failed} failed") } else { String::new() }
     );
     if failed > 0 {
@@ -230,9 +313,9 @@ async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exi
     Ok(identity)
 }
 
-/// Assumes every role, at most `CONCURRENCY` at once; outcomes in config order.
+/// Assumes `roles`, at most `CONCURRENCY` at once; outcomes in the same order.
 async fn assume_all(
-    config: &Config,
+    roles: &[&Role],
     identity: &Identity,
     sts: &Arc<Sts>,
 ) -> Vec<Result<sts::Assumed, sts::Error>> {
@@ -241,8 +324,8 @@ async fn assume_all(
         instance_id: &identity.instance_id,
         account_id: &identity.account_id,
     };
-    let mut tasks = Vec::with_capacity(config.roles.len());
-    for role in &config.roles {
+    let mut tasks = Vec::with_capacity(roles.len());
+    for role in roles {
         let request = role
             .session_name(&placeholders)
             .map(|session| sts::Request {
@@ -286,12 +369,8 @@ async fn assume_all(
 
 /// Sets `region` for each configured profile in the AWS config file. A profile the user
 /// already defined there is theirs: we leave it and say so, since their settings win.
-fn write_regions(
-    config: &Config,
-    identity: &Identity,
-    files: &Files,
-    configured: &BTreeSet<String>,
-) -> Result<(), Exit> {
+fn write_regions(config: &Config, identity: &Identity, files: &Files) -> Result<(), Exit> {
+    let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
     let sections: Vec<Section> = config
         .roles
         .iter()
@@ -306,7 +385,7 @@ fn write_regions(
     let plan = Plan {
         kind: FileKind::Config,
         write: &sections,
-        configured,
+        configured: &configured,
         replace_unmanaged: config.credentials.replace_unmanaged,
     };
     let outcome = fileio::update(&files.config, files.owner.as_ref(), |old| {
@@ -379,7 +458,7 @@ impl Files {
     }
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
