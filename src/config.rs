@@ -38,8 +38,41 @@ pub struct Config {
     pub path: PathBuf,
     pub instance: Instance,
     pub credentials: Credentials,
+    pub daemon: Daemon,
     pub roles: Vec<Role>,
 }
+
+/// `[daemon]`: how the daemon schedules refreshes and where it keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    /// Fraction of a credential's lifetime after which it is refreshed.
+    pub refresh_at: f64,
+    /// Spread of that point either side, as a fraction of the lifetime.
+    pub jitter: f64,
+    /// Refresh at least this many seconds before expiry.
+    pub safety_window_seconds: u64,
+    /// Remove a profile whose credentials expired and could not be refreshed.
+    pub remove_expired: bool,
+    /// The daemon's state, read by `status`.
+    pub state_file: PathBuf,
+}
+
+pub const DEFAULT_STATE_FILE: &str = "/run/ec2-assume-role/state.json";
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            refresh_at: 0.5,
+            jitter: 0.1,
+            safety_window_seconds: 300,
+            remove_expired: true,
+            state_file: PathBuf::from(DEFAULT_STATE_FILE),
+        }
+    }
+}
+
+// f64 fields are checked finite at parse time, so equality is an equivalence here.
+impl Eq for Daemon {}
 
 /// The instance role the agent must run under; anything else is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +273,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
 struct RawFile {
     instance: Option<Spanned<RawInstance>>,
     credentials: Option<RawCredentials>,
+    daemon: Option<RawDaemon>,
     defaults: Option<RawDefaults>,
     #[serde(default)]
     role: Vec<Spanned<RawRole>>,
@@ -262,6 +296,16 @@ struct RawCredentials {
     owner: Option<Spanned<String>>,
     #[serde(default)]
     replace_unmanaged: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    refresh_at: Option<Spanned<f64>>,
+    jitter: Option<Spanned<f64>>,
+    safety_window_seconds: Option<Spanned<i64>>,
+    remove_expired: Option<bool>,
+    state_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -341,6 +385,7 @@ impl Checker<'_> {
             .credentials
             .map(|c| self.credentials(c))
             .unwrap_or_default();
+        let daemon = raw.daemon.map(|d| self.daemon(d)).unwrap_or_default();
         let defaults = self.defaults(raw.defaults);
         if raw.role.is_empty() {
             self.fail(
@@ -374,7 +419,71 @@ impl Checker<'_> {
             path: self.path.to_path_buf(),
             instance,
             credentials,
+            daemon,
             roles,
+        }
+    }
+
+    fn daemon(&mut self, raw: RawDaemon) -> Daemon {
+        let built_in = Daemon::default();
+        let refresh_at = raw
+            .refresh_at
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "daemon.refresh_at", |&f| {
+                    if (0.1..=0.9).contains(&f) {
+                        Ok(f)
+                    } else {
+                        Err(format!(
+                            "{f} is out of range: give the fraction of the credentials' lifetime \
+                             after which to refresh, from 0.1 to 0.9 (0.5 = half-way)"
+                        ))
+                    }
+                })
+            })
+            .unwrap_or(built_in.refresh_at);
+        let jitter = raw
+            .jitter
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "daemon.jitter", |&f| {
+                    if (0.0..=0.4).contains(&f)
+                        && (refresh_at - f) >= 0.05
+                        && refresh_at + f <= 0.95
+                    {
+                        Ok(f)
+                    } else {
+                        Err(format!(
+                            "{f} is out of range: from 0 to 0.4, and refresh_at \u{b1} jitter must \
+                             stay between 0.05 and 0.95 (refresh_at is {refresh_at})"
+                        ))
+                    }
+                })
+            })
+            .unwrap_or(built_in.jitter);
+        let safety_window_seconds = raw
+            .safety_window_seconds
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "daemon.safety_window_seconds", |&n| {
+                    u64::try_from(n)
+                        .ok()
+                        .filter(|n| (30..=3600).contains(n))
+                        .ok_or_else(|| format!("{n} is out of range: from 30 to 3600 seconds"))
+                })
+            })
+            .unwrap_or(built_in.safety_window_seconds);
+        let state_file = raw
+            .state_file
+            .as_ref()
+            .and_then(|v| self.check(v, "daemon.state_file", |s| absolute_file(s)))
+            .unwrap_or(built_in.state_file);
+        Daemon {
+            refresh_at,
+            jitter,
+            safety_window_seconds,
+            remove_expired: raw.remove_expired.unwrap_or(built_in.remove_expired),
+            state_file,
         }
     }
 
@@ -1051,6 +1160,11 @@ mod tests {
     }
 
     /// `[defaults]` on line 4, `body` from line 5, then a valid role.
+    /// `[daemon]` on line 4, `body` from line 5.
+    fn daemon(body: &str) -> String {
+        format!("{INSTANCE}[daemon]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+    }
+
     fn defaults(body: &str) -> String {
         format!("{INSTANCE}[defaults]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
     }
@@ -1159,6 +1273,13 @@ mod tests {
             (credentials("config_file = \"~/.aws/config\""), Some(5), Some("credentials.config_file"), "is not an absolute path".into()),
             (credentials("file = \"/root/.aws/\""), Some(5), Some("credentials.file"), "names a directory".into()),
             (credentials("file = \"/root/.aws/config\""), Some(5), Some("credentials.file"), "would be both the credentials file and the config file".into()),
+            // [daemon]
+            (daemon("refresh_at = 0.99"), Some(5), Some("daemon.refresh_at"), "0.99 is out of range".into()),
+            (daemon("refresh_at = 0.8\njitter = 0.2"), Some(6), Some("daemon.jitter"), "must stay between 0.05 and 0.95".into()),
+            (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 30 to 3600 seconds".into()),
+            (daemon("state_file = \"state.json\""), Some(5), Some("daemon.state_file"), "is not an absolute path".into()),
+            (daemon("remove_expired = 1"), Some(5), Some("daemon.remove_expired"), "expected a boolean".into()),
+            (daemon("refresh = 0.5"), Some(5), Some("daemon.refresh"), "unknown key `refresh`".into()),
             (credentials("file = \"/a/c\"\nconfig_file = \"/a/c\""), Some(6), Some("credentials.config_file"), "would be both".into()),
             (credentials("owner = \"1abc\""), Some(5), Some("credentials.owner"), "\"1abc\" is not a user name".into()),
             (credentials("owner = \"ec2 user\""), Some(5), Some("credentials.owner"), "is not a user name".into()),
@@ -1266,6 +1387,13 @@ config_file = "/home/ec2-user/.aws/config"
 owner = "ec2-user"
 replace_unmanaged = false
 
+[daemon]
+refresh_at = 0.6
+jitter = 0.05
+safety_window_seconds = 600
+remove_expired = false
+state_file = "/var/lib/ec2-assume-role/state.json"
+
 [defaults]
 duration_seconds = 3600
 role_session_name = "{instance_id}"
@@ -1297,6 +1425,13 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     owner: Some("ec2-user".into()),
                     replace_unmanaged: false,
                 },
+                daemon: Daemon {
+                    refresh_at: 0.6,
+                    jitter: 0.05,
+                    safety_window_seconds: 600,
+                    remove_expired: false,
+                    state_file: "/var/lib/ec2-assume-role/state.json".into(),
+                },
                 roles: vec![
                     Role {
                         profile: "audit-111111111111".into(),
@@ -1313,7 +1448,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                             ("Team".into(), "Sécurité".into()),
                             ("cost:center".into(), "".into()),
                         ],
-                        line: 16,
+                        line: 23,
                     },
                     Role {
                         profile: "default".into(),
@@ -1327,7 +1462,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                         region: Some("us-east-1".into()),
                         source_identity: None,
                         tags: vec![],
-                        line: 23,
+                        line: 30,
                     },
                 ],
             }
