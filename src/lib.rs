@@ -5,6 +5,7 @@
 //! calls `cli::main`, which runs the subcommand and returns a documented exit code.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod credfile;
 pub mod creds;
@@ -15,4 +16,5 @@ pub mod logging;
 pub mod retry;
 pub mod run;
 pub mod schedule;
+pub mod state;
 pub mod sts;

@@ -68,13 +68,14 @@ impl Agent {
     }
 
     /// Assumes the roles at `indices` of the config and writes them in one update of the
-    /// credentials file. Managed sections of profiles in `drop` (expired credentials) and of
-    /// profiles no longer configured are removed; every other configured profile keeps its
-    /// section. Outcomes come back in `indices` order.
+    /// credentials file. Managed sections of profiles no longer configured are removed, and
+    /// so are those in `expired` whose refresh fails now (expired credentials would only fail
+    /// later with a confusing error); every other configured profile keeps its section.
+    /// Outcomes come back in `indices` order.
     pub async fn refresh(
         &self,
         indices: &[usize],
-        drop: &BTreeSet<String>,
+        expired: &BTreeSet<String>,
     ) -> Result<Vec<RoleOutcome>, Exit> {
         // Instance-profile credentials rotate: read the current ones every time.
         let instance = self
@@ -109,6 +110,12 @@ impl Agent {
                 ),
             }
         }
+        let drop: BTreeSet<&String> = roles
+            .iter()
+            .zip(&results)
+            .filter(|(role, result)| result.is_err() && expired.contains(&role.profile))
+            .map(|(role, _)| &role.profile)
+            .collect();
         let keep: BTreeSet<String> = self
             .config
             .roles

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): installs what the tests need (quickly when it
+# is already there), then cargo fmt --check, clippy with warnings as errors, and every test.
+# Tests reach only loopback; the journald test needs root (for unshare -m), as CI has.
+# `scripts/test.sh --setup` installs and stops there (scripts/demo.sh uses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned so that a new release never changes a test's outcome unannounced.
+PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5')
+DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck)   # venv; unshare; journald; scripts
+venv=${EAR_TEST_VENV:-$PWD/.venv}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    say "creating the venv $venv"
+    python3 -m venv "$venv"
+fi
+# pip's own check is slow; compare the pinned versions with what is installed first.
+want=$(printf '%s\n' "${PY_PACKAGES[@]}" | sed 's/\[.*\]//' | sort)
+have=$("$venv/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null | sort)
+if [ -n "$(comm -23 <(echo "$want") <(echo "$have"))" ] || [ ! -x "$venv/bin/moto_server" ]; then
+    say "pip install ${PY_PACKAGES[*]}"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    say "rustup component add rustfmt clippy"
+    rustup component add rustfmt clippy
+fi
+
+[ "${1:-}" = --setup ] && exit 0
+
+say "shellcheck"
+shellcheck -S style scripts/*.sh .ci/run
+say "cargo fmt --check"
+cargo fmt --check
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+say "cargo test"
+EAR_TEST_VENV=$venv cargo test

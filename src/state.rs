@@ -1,0 +1,110 @@
+//! The daemon's state file: what it last did for each profile and what it plans next, so that
+//! `status` can answer without asking the daemon. Written atomically (through `fileio`) after
+//! every refresh; read by `status`. It holds times, ARNs and error codes, never a credential.
+
+use crate::fileio;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// The daemon's process id, to tell a running daemon from a stale file.
+    pub pid: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated: Option<OffsetDateTime>,
+    pub credentials_file: PathBuf,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub role_arn: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiration: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_refresh: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_refresh: Option<OffsetDateTime>,
+    /// Failed refreshes in a row.
+    pub failures: u32,
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl State {
+    /// Replaces the state file atomically.
+    pub fn write(&self, path: &Path) -> Result<(), fileio::FileError> {
+        // Serialising these plain types cannot fail; an empty file would be read as "no state".
+        let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        json.push(b'\n');
+        fileio::update(path, None, |_| (json, ()))
+    }
+
+    /// Reads the state file; `Ok(None)` when there is none.
+    pub fn read(path: &Path) -> Result<Option<State>, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{}: not a state file of this version: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("reading {}: {e}", path.display())),
+        }
+    }
+
+    /// Whether the daemon that wrote this file is still running.
+    pub fn daemon_alive(&self) -> bool {
+        self.pid != 0 && Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/state.json");
+        assert_eq!(State::read(&path).unwrap(), None);
+        let mut state = State {
+            version: VERSION,
+            pid: std::process::id(),
+            updated: Some(datetime!(2026-11-23 08:00 UTC)),
+            credentials_file: "/home/ec2-user/.aws/credentials".into(),
+            profiles: BTreeMap::new(),
+        };
+        state.profiles.insert(
+            "audit-111111111111".into(),
+            Profile {
+                role_arn: "arn:aws:iam::111111111111:role/PerformSecurityAudit".into(),
+                expiration: Some(datetime!(2026-11-23 09:00 UTC)),
+                last_refresh: Some(datetime!(2026-11-23 08:00 UTC)),
+                next_refresh: Some(datetime!(2026-11-23 08:30 UTC)),
+                failures: 1,
+                last_error: Some(LastError {
+                    code: "Throttling".into(),
+                    message: "Rate exceeded".into(),
+                    at: datetime!(2026-11-23 07:59 UTC),
+                }),
+            },
+        );
+        state.write(&path).unwrap();
+        assert_eq!(State::read(&path).unwrap(), Some(state.clone()));
+        assert!(state.daemon_alive());
+        std::fs::write(&path, b"{").unwrap();
+        assert!(State::read(&path).unwrap_err().contains("state.json"));
+    }
+}

@@ -1,0 +1,200 @@
+//! A fake EC2 instance metadata service (IMDSv2) on loopback, for the tests and the demo
+//! (`examples/fake_imds.rs` includes this file, so there is one fake, not two). It serves the
+//! paths ec2-assume-role reads, with knobs for the failures that matter: 503s at boot, a
+//! service that refuses the IMDSv2 token (v1 only), another role or account. It answers 401 to
+//! any GET without the token it issued, and records every request so a test can prove that no
+//! tokenless request was made. It never forwards anything anywhere.
+#![allow(dead_code)] // shared by several test binaries and the demo; each uses a part
+
+use super::http::{Recorded, Reply, Server};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+pub const TOKEN_TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+
+/// The instance-profile credentials the fake hands out. Tests look for them in stderr (they
+/// must never appear) and in STS's Authorization headers (the key id must).
+pub const ACCESS_KEY_ID: &str = "ASIAIMDSFAKE00000001";
+pub const SECRET_ACCESS_KEY: &str = "FakeImdsSecret/NeverLogThis+0000000000001";
+pub const SESSION_TOKEN: &str = "FakeImdsSessionToken/NeverLogThis+0000000000000000000001";
+
+/// What the fake says about the instance, and how it misbehaves.
+#[derive(Clone, Debug)]
+pub struct ImdsConfig {
+    pub role_name: String,
+    pub instance_profile_arn: String,
+    pub account_id: String,
+    pub region: String,
+    pub instance_id: String,
+    /// The first N requests (of any kind) get 503, as IMDS does while the instance boots.
+    pub fail_first: usize,
+    /// `Some(status)`: a v1-only service: the token PUT gets `status` (403 or 405) and GETs
+    /// are served without a token.
+    pub refuse_token: Option<u16>,
+    /// The instance-profile credentials' expiration.
+    pub expiration: OffsetDateTime,
+}
+
+impl Default for ImdsConfig {
+    /// The reference story's instance.
+    fn default() -> ImdsConfig {
+        ImdsConfig {
+            role_name: "EC2_PerformSecurityAudit".into(),
+            instance_profile_arn:
+                "arn:aws:iam::000000000000:instance-profile/EC2_PerformSecurityAudit".into(),
+            account_id: "000000000000".into(),
+            region: "us-east-1".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            fail_first: 0,
+            refuse_token: None,
+            expiration: OffsetDateTime::now_utc() + time::Duration::hours(6),
+        }
+    }
+}
+
+pub struct FakeImds {
+    server: Server,
+    config: Arc<Mutex<ImdsConfig>>,
+}
+
+/// The token the fake issues; any other value is refused.
+const TOKEN: &str = "fake-imds-session-token-v2";
+
+impl FakeImds {
+    pub fn start(config: ImdsConfig) -> FakeImds {
+        FakeImds::start_on(0, config)
+    }
+
+    /// Serves on loopback `port` (0: any free port).
+    pub fn start_on(port: u16, config: ImdsConfig) -> FakeImds {
+        let config = Arc::new(Mutex::new(config));
+        let served = Arc::new(Mutex::new(0usize));
+        let server = {
+            let config = Arc::clone(&config);
+            Server::start_on(port, move |req| {
+                let config = config.lock().unwrap().clone();
+                let mut served = served.lock().unwrap();
+                *served += 1;
+                if *served <= config.fail_first {
+                    return Reply::new(503, "Service Unavailable");
+                }
+                answer(&config, req)
+            })
+        };
+        FakeImds { server, config }
+    }
+
+    /// The value for `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+    pub fn url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// Changes the fake's answers from now on.
+    pub fn configure(&self, change: impl FnOnce(&mut ImdsConfig)) {
+        change(&mut self.config.lock().unwrap());
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+
+    /// GETs that did not carry the token this fake issued (IMDSv1-style requests).
+    pub fn tokenless_gets(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.header(TOKEN_HEADER) != Some(TOKEN))
+            .count()
+    }
+
+    /// GETs of metadata (token requests excluded).
+    pub fn gets(&self) -> usize {
+        self.requests().iter().filter(|r| r.method == "GET").count()
+    }
+}
+
+fn answer(config: &ImdsConfig, req: &Recorded) -> Reply {
+    if req.method == "PUT" {
+        if req.path != "/latest/api/token" {
+            return Reply::new(405, "");
+        }
+        if let Some(status) = config.refuse_token {
+            return Reply::new(status, "");
+        }
+        // Real IMDS requires the TTL header and echoes it; the SDK requires the echo.
+        return match req.header(TOKEN_TTL_HEADER) {
+            Some(ttl) => Reply::new(200, TOKEN).header(TOKEN_TTL_HEADER, ttl),
+            None => Reply::new(400, "Missing token TTL"),
+        };
+    }
+    if req.method != "GET" {
+        return Reply::new(405, "");
+    }
+    if config.refuse_token.is_none() && req.header(TOKEN_HEADER) != Some(TOKEN) {
+        return Reply::new(401, "");
+    }
+    match document(config, &req.path) {
+        Some(body) => Reply::new(200, body),
+        None => Reply::new(404, "Not Found"),
+    }
+}
+
+fn document(c: &ImdsConfig, path: &str) -> Option<String> {
+    let updated = rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(5));
+    let role_path = format!("/latest/meta-data/iam/security-credentials/{}", c.role_name);
+    let body = match path {
+        "/latest/meta-data/instance-id" => c.instance_id.clone(),
+        "/latest/meta-data/iam/info" => serde_json::json!({
+            "Code": "Success",
+            "LastUpdated": updated,
+            "InstanceProfileArn": c.instance_profile_arn,
+            "InstanceProfileId": "AIPAFAKEINSTANCEPROFILE",
+        })
+        .to_string(),
+        "/latest/meta-data/iam/security-credentials/" => c.role_name.clone(),
+        p if p == role_path => serde_json::json!({
+            "Code": "Success",
+            "LastUpdated": updated,
+            "Type": "AWS-HMAC",
+            "AccessKeyId": ACCESS_KEY_ID,
+            "SecretAccessKey": SECRET_ACCESS_KEY,
+            "Token": SESSION_TOKEN,
+            "Expiration": rfc3339(c.expiration),
+        })
+        .to_string(),
+        "/latest/dynamic/instance-identity/document" => serde_json::json!({
+            "accountId": c.account_id,
+            "architecture": "x86_64",
+            "availabilityZone": format!("{}a", c.region),
+            "billingProducts": null,
+            "devpayProductCodes": null,
+            "marketplaceProductCodes": null,
+            "imageId": "ami-0123456789abcdef0",
+            "instanceId": c.instance_id,
+            "instanceType": "t3.micro",
+            "kernelId": null,
+            "pendingTime": updated,
+            "privateIp": "10.0.0.10",
+            "ramdiskId": null,
+            "region": c.region,
+            "version": "2017-09-30",
+        })
+        .to_string(),
+        _ => return None,
+    };
+    Some(body)
+}
+
+/// RFC 3339 in UTC with whole seconds, the way IMDS and STS write times.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}

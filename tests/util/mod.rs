@@ -1,0 +1,373 @@
+//! Test helpers, ripgrep style: a `TestDir` (temp dir + fakes) and a command builder that
+//! runs the real `ec2-assume-role` binary, so every test reads like a shell session.
+//!
+//! Fail closed: every process started from here (the binary, the AWS CLI, boto3) gets a
+//! cleared environment whose endpoint variables point at loopback fakes, and building a
+//! command panics if one is unset or not loopback. Nothing here may ever reach
+//! 169.254.169.254 or anything off this machine.
+#![allow(dead_code)] // each test binary uses a part of the helpers
+
+pub mod http;
+pub mod imds;
+pub mod moto;
+pub mod sts;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imds::{FakeImds, ImdsConfig};
+use sts::FakeSts;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ec2-assume-role");
+
+/// The reference story's roles.
+pub const ROLE_1: &str = "arn:aws:iam::111111111111:role/PerformSecurityAudit";
+pub const ROLE_2: &str = "arn:aws:iam::222222222222:role/PerformSecurityAudit";
+pub const PROFILE_1: &str = "audit-111111111111";
+pub const PROFILE_2: &str = "audit-222222222222";
+/// The session name the reference config gives (`{instance_id}` of the fake instance).
+pub const SESSION: &str = "i-0123456789abcdef0";
+
+/// Ambient credentials a careless binary would pick up; nothing may ever be signed with them.
+pub const AMBIENT_KEY_ID: &str = "AKIAAMBIENTBOGUS0001";
+pub const AMBIENT_SECRET: &str = "AmbientBogusSecret/MustNotBeUsed+00001";
+pub const AMBIENT_PROFILE_KEY_ID: &str = "AKIAAMBIENTPROFILE01";
+
+/// The marker line that makes a section ours.
+pub const MARKER: &str =
+    "# Managed by ec2-assume-role: rewritten on every refresh; edits here are lost.";
+
+/// The reference story's config (README); `CREDENTIALS_FILE` is replaced by
+/// `TestDir::write_config`. scripts/demo.sh uses the same file.
+pub const REFERENCE_CONFIG: &str = include_str!("../../testdata/reference.toml");
+
+/// A temporary directory with a fake IMDS and a fake STS, and a home inside it.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+    pub imds: FakeImds,
+    pub sts: FakeSts,
+    /// The STS endpoint processes get: the fake, or moto in the end-to-end tests.
+    pub sts_url: String,
+}
+
+impl TestDir {
+    /// The reference story's instance.
+    pub fn new() -> TestDir {
+        TestDir::with_imds(ImdsConfig::default())
+    }
+
+    pub fn with_imds(config: ImdsConfig) -> TestDir {
+        let dir = tempfile::Builder::new()
+            .prefix("ec2-assume-role-test.")
+            .tempdir()
+            .expect("creating a temp dir");
+        let sts = FakeSts::start();
+        let t = TestDir {
+            dir,
+            imds: FakeImds::start(config),
+            sts_url: sts.url().to_owned(),
+            sts,
+        };
+        // Ambient AWS files with bogus keys, to prove the binary never reads them.
+        t.create(
+            "ambient/credentials",
+            format!(
+                "[default]\naws_access_key_id = {AMBIENT_PROFILE_KEY_ID}\naws_secret_access_key = x\n\
+                 [ambient]\naws_access_key_id = {AMBIENT_PROFILE_KEY_ID}\naws_secret_access_key = x\n"
+            ),
+        );
+        t.create(
+            "ambient/config",
+            "[default]\nregion = us-west-2\n[profile ambient]\nregion = us-west-2\n",
+        );
+        std::fs::create_dir_all(t.home()).expect("creating the test home");
+        t
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    /// Where the reference config writes credentials.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.home().join(".aws/credentials")
+    }
+
+    /// The AWS config file beside it (the binary's default).
+    pub fn aws_config_path(&self) -> PathBuf {
+        self.home().join(".aws/config")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    /// Writes the binary's config, with `CREDENTIALS_FILE` replaced by `credentials_path()`.
+    pub fn write_config(&self, text: &str) {
+        let text = text.replace(
+            "CREDENTIALS_FILE",
+            &self.credentials_path().display().to_string(),
+        );
+        std::fs::write(self.config_path(), text).expect("writing config.toml");
+    }
+
+    /// Creates `rel` (and its parents) under the temp dir.
+    pub fn create(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("creating parent dirs");
+        }
+        std::fs::write(&path, contents).expect("writing a test file");
+    }
+
+    /// `path`'s bytes, or empty when it does not exist.
+    pub fn read_bytes(&self, path: impl AsRef<Path>) -> Vec<u8> {
+        match std::fs::read(path.as_ref()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("reading {}: {e}", path.as_ref().display()),
+        }
+    }
+
+    pub fn read(&self, path: impl AsRef<Path>) -> String {
+        String::from_utf8(self.read_bytes(path)).expect("a UTF-8 file")
+    }
+
+    /// `ec2-assume-role --config <config.toml> --log stderr ARGS...` against the fakes.
+    pub fn cmd(&self, args: &[&str]) -> TestCommand {
+        self.cmd_logging_to("stderr", args)
+    }
+
+    /// The same with `--log TARGET`.
+    pub fn cmd_logging_to(&self, target: &str, args: &[&str]) -> TestCommand {
+        let imds = self.imds.url().to_owned();
+        let mut cmd = TestCommand::new(BIN, self);
+        cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
+            .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
+            .env("AWS_ENDPOINT_URL", &self.sts_url)
+            .env("AWS_ACCESS_KEY_ID", AMBIENT_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET)
+            .env("AWS_SESSION_TOKEN", "AmbientBogusSessionToken")
+            .env("AWS_PROFILE", "ambient")
+            .env("AWS_CONFIG_FILE", self.path().join("ambient/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path().join("ambient/credentials"),
+            );
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .arg("--log")
+            .arg(target);
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd
+    }
+
+    /// The AWS CLI from the test venv, reading the files the binary wrote.
+    pub fn aws(&self, args: &[&str]) -> TestCommand {
+        let mut cmd = TestCommand::new(venv().join("bin/aws"), self);
+        self.aws_client_env(&mut cmd);
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd
+    }
+
+    /// `python -c SCRIPT` from the test venv (boto3), reading the files the binary wrote.
+    pub fn python(&self, script: &str) -> TestCommand {
+        let mut cmd = TestCommand::new(venv().join("bin/python"), self);
+        self.aws_client_env(&mut cmd);
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    fn aws_client_env(&self, cmd: &mut TestCommand) {
+        cmd.env("AWS_SHARED_CREDENTIALS_FILE", self.credentials_path())
+            .env("AWS_CONFIG_FILE", self.aws_config_path())
+            .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
+            .env("AWS_ENDPOINT_URL", &self.sts_url)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    }
+}
+
+/// Where scripts/test.sh installs moto, the AWS CLI and boto3. Missing is a failure, never
+/// a skip: a test suite that silently skips its end-to-end tests proves nothing.
+pub fn venv() -> PathBuf {
+    let venv = std::env::var_os("EAR_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    for tool in ["bin/aws", "bin/python", "bin/moto_server"] {
+        assert!(
+            venv.join(tool).exists(),
+            "{} is missing: run scripts/test.sh once (it installs moto, the AWS CLI and boto3 \
+             into .venv), or point EAR_TEST_VENV at such a venv",
+            venv.join(tool).display()
+        );
+    }
+    venv
+}
+
+/// Panics unless `url` is an http URL on a loopback address.
+pub fn assert_loopback(var: &str, url: &str) {
+    let host_port = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{var}={url:?} is not an http:// URL; refusing to run"));
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    assert!(loopback, "{var}={url:?} is not loopback; refusing to run");
+}
+
+/// Variables that decide where a process sends requests: each must be set, and loopback.
+const ENDPOINT_VARS: &[&str] = &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"];
+
+/// A command with a cleared environment (PATH and a temp HOME only, plus what the builder adds).
+pub struct TestCommand {
+    program: OsString,
+    wrapper: Vec<OsString>,
+    args: Vec<OsString>,
+    envs: Vec<(String, OsString)>,
+}
+
+impl TestCommand {
+    fn new(program: impl Into<OsString>, t: &TestDir) -> TestCommand {
+        let mut cmd = TestCommand {
+            program: program.into(),
+            wrapper: Vec::new(),
+            args: Vec::new(),
+            envs: Vec::new(),
+        };
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", t.home())
+            .env("LANG", "C.UTF-8");
+        cmd
+    }
+
+    pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut TestCommand {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(&mut self, name: &str, value: impl Into<OsString>) -> &mut TestCommand {
+        self.envs.retain(|(n, _)| n != name);
+        self.envs.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Runs the command under `wrapper` (e.g. `timeout 60 unshare ... jd.sh OUT`).
+    pub fn wrapped(&mut self, wrapper: &[&str]) -> &mut TestCommand {
+        self.wrapper = wrapper.iter().map(OsString::from).collect();
+        self
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.envs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    }
+
+    fn build(&self) -> Command {
+        for var in ENDPOINT_VARS {
+            let url = self
+                .value(var)
+                .unwrap_or_else(|| panic!("{var} is unset; refusing to run"));
+            assert_loopback(var, &url);
+        }
+        if self.program == BIN {
+            let imds = self
+                .value("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                .expect("AWS_EC2_METADATA_SERVICE_ENDPOINT is unset; refusing to run");
+            assert_loopback("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds);
+        } else {
+            assert_eq!(
+                self.value("AWS_EC2_METADATA_DISABLED").as_deref(),
+                Some("true"),
+                "an AWS client must run with AWS_EC2_METADATA_DISABLED=true"
+            );
+        }
+        let mut parts = self.wrapper.iter().chain([&self.program]);
+        let mut cmd = Command::new(parts.next().expect("a program"));
+        cmd.args(parts).args(&self.args).env_clear();
+        for (name, value) in &self.envs {
+            cmd.env(name, value);
+        }
+        cmd
+    }
+
+    /// Runs to completion.
+    pub fn run(&self) -> Output {
+        let out = self.build().output().expect("starting the command");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts the exit code, showing the output when it differs.
+    pub fn expect_exit(&self, code: i32) -> Output {
+        let out = self.run();
+        assert_eq!(
+            out.code,
+            Some(code),
+            "{:?} exited {:?}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The permission bits of `path`.
+pub fn mode(path: impl AsRef<Path>) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path.as_ref())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.as_ref().display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The `key = value` entries of section `[name]` in an INI text (first such section).
+pub fn section(text: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let header = format!("[{name}]");
+    let mut lines = text.lines().skip_while(|l| l.trim() != header);
+    lines.next()?;
+    Some(
+        lines
+            .take_while(|l| !l.starts_with('['))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect(),
+    )
+}
+
+/// The value of `key` in section `[name]`.
+pub fn value(text: &str, name: &str, key: &str) -> Option<String> {
+    section(text, name)?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}

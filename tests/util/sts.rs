@@ -1,0 +1,341 @@
+//! A fake AWS STS on loopback speaking the real query protocol (form-encoded POST, XML reply)
+//! that aws-sdk-sts and the AWS CLI use: `AssumeRole` with outcomes scripted per role ARN, and
+//! `GetCallerIdentity` for the keys it issued, so a real AWS client can use written profiles.
+//! It records every call with the access key id that signed it, so tests can prove the
+//! instance-profile key signed and an ambient one never did. It does not verify signatures
+//! (nothing here is a security boundary) and never forwards anything anywhere.
+#![allow(dead_code)] // shared by several test binaries; each uses a part
+
+use super::http::{Recorded, Reply, Server};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// How the fake answers `AssumeRole` for one role ARN. Roles without a script succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    Ok,
+    /// 403 `AccessDenied`, every time.
+    AccessDenied,
+    /// 400 `Throttling` this many times, then success.
+    Throttle(usize),
+    /// 500 `InternalFailure` this many times, then success.
+    ServerError(usize),
+}
+
+/// One call as the fake understood it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub action: String,
+    /// The decoded form parameters (`RoleArn`, `RoleSessionName`, `Tags.member.1.Key`, ...).
+    pub params: BTreeMap<String, String>,
+    /// The key id in the SigV4 `Authorization` header's `Credential=` scope.
+    pub access_key_id: Option<String>,
+    /// The region in that scope: the regional endpoint the client meant to call.
+    pub signing_region: Option<String>,
+    /// The HTTP status the fake answered.
+    pub status: u16,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// Credentials the fake issued, so tests can find them in the written file (and make sure
+/// they never appear in logs).
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub assumed_role_arn: String,
+    pub expiration: String,
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, Script>,
+    calls: Vec<Call>,
+    /// By access key id.
+    issued: BTreeMap<String, Issued>,
+}
+
+pub struct FakeSts {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeSts {
+    pub fn start() -> FakeSts {
+        let state = Arc::new(Mutex::new(State::default()));
+        let server = {
+            let state = Arc::clone(&state);
+            Server::start(move |req| handle(&mut state.lock().unwrap(), req))
+        };
+        FakeSts { server, state }
+    }
+
+    /// The value for `AWS_ENDPOINT_URL_STS`.
+    pub fn url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// Scripts `AssumeRole` for `role_arn` from now on.
+    pub fn script(&self, role_arn: &str, script: Script) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(role_arn.to_owned(), script);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// `AssumeRole` calls only.
+    pub fn assume_role_calls(&self) -> Vec<Call> {
+        let mut calls = self.calls();
+        calls.retain(|c| c.action == "AssumeRole");
+        calls
+    }
+
+    /// Every credential issued so far, oldest first.
+    pub fn issued(&self) -> Vec<Issued> {
+        let state = self.state.lock().unwrap();
+        let mut all: Vec<Issued> = state.issued.values().cloned().collect();
+        all.sort_by(|a, b| a.access_key_id.cmp(&b.access_key_id));
+        all
+    }
+
+    /// The credentials issued last for `role_arn`.
+    pub fn issued_for(&self, role_arn: &str) -> Option<Issued> {
+        let role_name = role_arn.rsplit('/').next().unwrap_or_default();
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        let prefix = format!("arn:aws:sts::{account}:assumed-role/{role_name}/");
+        self.issued()
+            .into_iter()
+            .rev()
+            .find(|i| i.assumed_role_arn.starts_with(&prefix))
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+}
+
+fn handle(state: &mut State, req: &Recorded) -> Reply {
+    let params = parse_form(&req.body);
+    let scope = req.header("authorization").and_then(credential_scope);
+    let access_key_id = scope.as_ref().and_then(|s| s.first().cloned());
+    let signing_region = scope.as_ref().and_then(|s| s.get(2).cloned());
+    let action = params.get("Action").cloned().unwrap_or_default();
+    let reply = match (req.method.as_str(), action.as_str()) {
+        ("POST", "AssumeRole") => assume_role(state, &params),
+        ("POST", "GetCallerIdentity") => caller_identity(state, access_key_id.as_deref()),
+        _ => error(
+            400,
+            "InvalidAction",
+            &format!("unsupported action {action:?}"),
+        ),
+    };
+    state.calls.push(Call {
+        action,
+        params,
+        access_key_id,
+        signing_region,
+        status: reply.status,
+    });
+    reply
+}
+
+fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
+    let (Some(arn), Some(session)) = (params.get("RoleArn"), params.get("RoleSessionName")) else {
+        return error(
+            400,
+            "MissingParameter",
+            "RoleArn and RoleSessionName are required",
+        );
+    };
+    let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
+    match script {
+        Script::AccessDenied => {
+            return error(
+                403,
+                "AccessDenied",
+                &format!("User is not authorized to perform: sts:AssumeRole on resource: {arn}"),
+            )
+        }
+        Script::Throttle(n) if n > 0 => {
+            state.scripts.insert(arn.clone(), Script::Throttle(n - 1));
+            return error(400, "Throttling", "Rate exceeded");
+        }
+        Script::ServerError(n) if n > 0 => {
+            state
+                .scripts
+                .insert(arn.clone(), Script::ServerError(n - 1));
+            return error(500, "InternalFailure", "An internal error occurred");
+        }
+        _ => {}
+    }
+    let mut fields = arn.split(':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return error(400, "ValidationError", "RoleArn is not a role ARN");
+    };
+    let role_name = resource.rsplit('/').next().unwrap_or_default();
+    let seconds: i64 = params
+        .get("DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3600);
+    let n = state.issued.len() + 1;
+    let issued = Issued {
+        access_key_id: format!("ASIASTSFAKE{n:09}"),
+        secret_access_key: format!("FakeStsSecret/{n}/{:016x}", fastrand::u64(..)),
+        session_token: format!("FakeStsToken/{n}/{:032x}", fastrand::u128(..)),
+        assumed_role_arn: format!(
+            "arn:{partition}:sts::{account}:assumed-role/{role_name}/{session}"
+        ),
+        expiration: super::imds::rfc3339(
+            OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
+        ),
+    };
+    state
+        .issued
+        .insert(issued.access_key_id.clone(), issued.clone());
+    let body = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <AssumeRoleResult><Credentials>\
+         <AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
+         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>\
+         <AssumedRoleUser><AssumedRoleId>AROAFAKE{n:012}:{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>\
+         <PackedPolicySize>0</PackedPolicySize></AssumeRoleResult>\
+         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
+        xml(&issued.access_key_id),
+        xml(&issued.secret_access_key),
+        xml(&issued.session_token),
+        issued.expiration,
+        xml(session),
+        xml(&issued.assumed_role_arn),
+        request_id(),
+    );
+    Reply::new(200, body).header("Content-Type", "text/xml")
+}
+
+fn caller_identity(state: &State, key: Option<&str>) -> Reply {
+    let (arn, account) = match key.and_then(|k| state.issued.get(k)) {
+        Some(i) => (
+            i.assumed_role_arn.clone(),
+            i.assumed_role_arn
+                .split(':')
+                .nth(4)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        None if key == Some(super::imds::ACCESS_KEY_ID) => (
+            "arn:aws:sts::000000000000:assumed-role/EC2_PerformSecurityAudit/i-0123456789abcdef0"
+                .to_owned(),
+            "000000000000".to_owned(),
+        ),
+        None => {
+            return error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            )
+        }
+    };
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <GetCallerIdentityResult><Arn>{}</Arn><UserId>AROAFAKE:session</UserId>\
+         <Account>{account}</Account></GetCallerIdentityResult>\
+         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        xml(&arn),
+        request_id(),
+    );
+    Reply::new(200, body).header("Content-Type", "text/xml")
+}
+
+fn error(status: u16, code: &str, message: &str) -> Reply {
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <Error><Type>{kind}</Type><Code>{code}</Code><Message>{}</Message></Error>\
+         <RequestId>{}</RequestId></ErrorResponse>",
+        xml(message),
+        request_id(),
+    );
+    Reply::new(status, body).header("Content-Type", "text/xml")
+}
+
+fn request_id() -> String {
+    let r = fastrand::u128(..);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        (r >> 96) as u32,
+        (r >> 80) as u16,
+        (r >> 64) as u16,
+        (r >> 48) as u16,
+        r as u64 & 0xffff_ffff_ffff
+    )
+}
+
+/// `AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/sts/aws4_request, SignedHeaders=...`
+/// gives `[AKID, 20261123, us-east-1, sts, aws4_request]`.
+fn credential_scope(authorization: &str) -> Option<Vec<String>> {
+    let scope = authorization.split("Credential=").nth(1)?;
+    let scope = scope.split([',', ' ']).next()?;
+    Some(scope.split('/').map(str::to_owned).collect())
+}
+
+/// `application/x-www-form-urlencoded`, as the SDK and the AWS CLI send it.
+pub fn parse_form(body: &str) -> BTreeMap<String, String> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
