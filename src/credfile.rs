@@ -8,7 +8,7 @@
 //! This module must never touch an unmanaged section unless the plan explicitly says
 //! `replace_unmanaged`, and must never put a secret in a `Debug` output.
 
-use crate::creds::TemporaryCredentials;
+use crate::creds::{rfc3339, TemporaryCredentials};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -184,17 +184,7 @@ pub fn managed_sections(text: &[u8], kind: FileKind) -> Vec<Section> {
 /// The credentials-file section for one assumed role. `x_security_token_expires` is the key
 /// other credential tools use for the expiry; AWS clients ignore it and `status` reads it.
 pub fn credentials_section(profile: &str, creds: &TemporaryCredentials) -> Section {
-    let t = creds.expiration.to_offset(time::UtcOffset::UTC);
-    // Formatted by hand because it cannot fail, unlike `time`'s formatters.
-    let expires = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let expires = rfc3339(creds.expiration);
     Section {
         profile: profile.to_owned(),
         entries: vec![

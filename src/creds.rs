@@ -32,6 +32,21 @@ impl fmt::Display for Secret {
     }
 }
 
+/// RFC 3339 in UTC with whole seconds (`2026-11-23T10:00:00Z`), the way IMDS and STS write
+/// times. Formatted by hand because, unlike `time`'s formatters, this cannot fail.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Temporary credentials: an instance profile's (from IMDS) or an assumed role's (from STS).
 /// The access key id is not secret on its own (it appears in CloudTrail), but it is kept out
 /// of logs all the same.

@@ -9,6 +9,7 @@
 use crate::cli::Exit;
 use crate::config::{self, Config, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
+use crate::creds::rfc3339;
 use crate::fileio::{self, Owner};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::{message_id, SUMMARY};
@@ -463,9 +464,4 @@ impl Files {
             owner,
         })
     }
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // shared by several test binaries and the demo; each uses a part
 
 use super::http::{Recorded, Reply, Server};
+use ec2_assume_role::creds::rfc3339;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
@@ -183,18 +184,4 @@ fn document(c: &ImdsConfig, path: &str) -> Option<String> {
         _ => return None,
     };
     Some(body)
-}
-
-/// RFC 3339 in UTC with whole seconds, the way IMDS and STS write times.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }

@@ -204,7 +204,7 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         assumed_role_arn: format!(
             "arn:{partition}:sts::{account}:assumed-role/{role_name}/{session}"
         ),
-        expiration: super::imds::rfc3339(
+        expiration: ec2_assume_role::creds::rfc3339(
             OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
         ),
     };
