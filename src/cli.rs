@@ -14,7 +14,7 @@ Exit codes:
   1  any other error (see the message)
   2  the command line is wrong
   3  some roles failed (each is logged with its profile, role ARN and error code);
-     the others were written
+     the others were written. For `status`: some profile is missing or expired
   4  the config file is invalid (the message names file, line and key); nothing was written
   5  the instance identity was refused: its role or account is not the one [instance] names;
      nothing was written and STS was not called
@@ -61,6 +61,21 @@ pub enum Command {
     /// Validate the config (and, with --imds, the instance identity); write nothing.
     #[command(after_help = EXIT_CODES)]
     Check(Check),
+    /// Do what `run` does, then keep every profile fresh until stopped (SIGHUP reloads the
+    /// config; SIGTERM stops). Speaks systemd's notify protocol (Type=notify).
+    #[command(after_help = EXIT_CODES)]
+    Daemon(Wait),
+    /// Show each configured profile: expiration, time left, last refresh and error, next
+    /// refresh. Exit 0 when every profile is present and unexpired, 3 when any is not.
+    #[command(after_help = EXIT_CODES)]
+    Status(Status),
+}
+
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Print JSON (and only JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +145,8 @@ pub fn main(cli: Cli) -> ExitCode {
             Command::Check(check) => {
                 run::check(&cli.config, check.imds.then(|| check.wait.duration())).await
             }
+            Command::Daemon(wait) => crate::daemon::daemon(&cli.config, wait.duration()).await,
+            Command::Status(status) => crate::status::status(&cli.config, status.json),
         }
     });
     exit.into()

@@ -277,7 +277,8 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
     Exit::Ok
 }
 
-fn load_config(path: &Path) -> Result<Config, Exit> {
+/// Loads the config, logging each problem; `Exit::ConfigInvalid` when there is any.
+pub fn load_config(path: &Path) -> Result<Config, Exit> {
     config::load(path).map_err(|errors| {
         for err in &errors.errors {
             error!(
@@ -422,14 +423,15 @@ fn write_regions(config: &Config, identity: &Identity, files: &Files) -> Result<
 }
 
 /// The files a run writes and who must own them.
-struct Files {
-    credentials: PathBuf,
-    config: PathBuf,
-    owner: Option<Owner>,
+pub struct Files {
+    pub credentials: PathBuf,
+    pub config: PathBuf,
+    pub owner: Option<Owner>,
 }
 
 impl Files {
-    fn resolve(config: &Config) -> Result<Files, Exit> {
+    /// Resolves the defaults of `[credentials]`; an unknown `owner` is a config error.
+    pub fn resolve(config: &Config) -> Result<Files, Exit> {
         let owner = match &config.credentials.owner {
             Some(name) => Some(Owner::lookup(name).map_err(|err| {
                 error!(
