@@ -1,7 +1,428 @@
-//! TEMPORARY STUB (lead): being written.
+//! `ec2-assume-role daemon`: what `run` does, then keep every profile fresh until stopped.
+//!
+//! Each role has its own schedule, computed by `schedule` from the `Expiration` STS returned
+//! (wall-clock time), and the daemon sleeps on the wall clock (`clock`) until the earliest one
+//! is due: no polling, and a suspend or a clock step wakes it to recompute. A failed refresh
+//! leaves the still-valid credentials in the file and is retried with backoff; credentials that
+//! expire anyway are removed (unless `[daemon] remove_expired = false`), loudly. SIGHUP reloads
+//! the config (an invalid one is rejected and the old one kept); SIGTERM and SIGINT stop
+//! between refreshes, never in the middle of a write. systemd's notify protocol reports
+//! readiness (after the first complete write), a one-line STATUS and watchdog pings.
+//! After every refresh the state file that `status` reads is rewritten.
+
 use crate::cli::Exit;
+use crate::clock::{self, Wake};
+use crate::config::Role;
+use crate::creds::rfc3339;
+use crate::logging::message_id;
+use crate::run::{Agent, RoleOutcome};
+use crate::schedule::{self, Failure};
+use crate::state::{self, LastError, State};
+use sd_notify::NotifyState;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
-pub async fn daemon(_config_path: &Path, _wait: Duration) -> Exit {
-    Exit::Other
+use time::OffsetDateTime;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tracing::{error, info, warn};
+
+/// Roles due within this much of each other are refreshed together, in one file write.
+const BATCH_WINDOW: time::Duration = time::Duration::seconds(1);
+
+/// What the daemon knows of one profile.
+#[derive(Clone, Debug, Default)]
+struct Tracked {
+    expiration: Option<OffsetDateTime>,
+    last_refresh: Option<OffsetDateTime>,
+    /// `None`: due at once.
+    next: Option<OffsetDateTime>,
+    failures: u32,
+    last_error: Option<LastError>,
+}
+
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// What woke the main loop.
+enum Event {
+    Due,
+    Reload,
+    Stop(&'static str),
+    Watchdog,
+}
+
+pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
+    // Installed first, so that a SIGTERM during the first run is not fatal mid-write.
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(err) => {
+            error!("installing signal handlers: {err}");
+            return Exit::Other;
+        }
+    };
+    let mut agent = match Agent::start(config_path, wait).await {
+        Ok(agent) => agent,
+        Err(exit) => return exit,
+    };
+    let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
+    if let Err(exit) = refresh_due(&agent, &mut tracked).await {
+        // Nothing could be written at all (IMDS gone, file refused): as `run` would.
+        return exit;
+    }
+    if let Err(exit) = agent.write_regions() {
+        return exit;
+    }
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(&summary(&agent, &tracked)),
+    ]);
+    let watchdog = sd_notify::watchdog_enabled().map(|period| period / 2);
+
+    loop {
+        let next = next_wake(&tracked);
+        let event = tokio::select! {
+            wake = sleep_until(next) => {
+                if wake == Wake::ClockChanged {
+                    info!("the system clock was set; recomputing the refresh schedule");
+                }
+                Event::Due
+            }
+            _ = signals.hup.recv() => Event::Reload,
+            _ = signals.term.recv() => Event::Stop("SIGTERM"),
+            _ = signals.int.recv() => Event::Stop("SIGINT"),
+            _ = tick(watchdog) => Event::Watchdog,
+        };
+        match event {
+            Event::Due => {
+                // A failure here is per role and already logged and scheduled.
+                let _ = refresh_due(&agent, &mut tracked).await;
+            }
+            Event::Reload => {
+                notify_reloading();
+                match Agent::start(config_path, wait).await {
+                    Ok(new) => {
+                        reschedule_changed(&agent, &new, &mut tracked);
+                        agent = new;
+                        info!(
+                            roles = agent.config.roles.len(),
+                            "reloaded {}: {} roles",
+                            agent.config.path.display(),
+                            agent.config.roles.len()
+                        );
+                        // Roles removed from the config lose their sections in both files,
+                        // even when no other role is due.
+                        let _ = agent.refresh(&[], &BTreeSet::new()).await;
+                        let _ = agent.write_regions();
+                        let _ = refresh_due(&agent, &mut tracked).await;
+                    }
+                    Err(_) => error!(
+                        message_id = message_id::CONFIG_INVALID,
+                        "reload refused: the new config is invalid (see above); \
+                         keeping the old one"
+                    ),
+                }
+                notify(&[NotifyState::Ready]);
+            }
+            Event::Stop(signal) => {
+                info!("{signal}: stopping");
+                notify(&[NotifyState::Stopping]);
+                return Exit::Ok;
+            }
+            Event::Watchdog => notify(&[NotifyState::Watchdog]),
+        }
+        notify(&[NotifyState::Status(&summary(&agent, &tracked))]);
+    }
+}
+
+/// Refreshes every role that is due now and reschedules each from its outcome. `Err` only
+/// when nothing could be done at all (the state is updated either way).
+async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> Result<(), Exit> {
+    let now = OffsetDateTime::now_utc();
+    let roles = &agent.config.roles;
+    let due: Vec<usize> = (0..roles.len())
+        .filter(|&i| {
+            tracked
+                .get(&roles[i].profile)
+                .and_then(|t| t.next)
+                .is_none_or(|next| next <= now + BATCH_WINDOW)
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let remove_expired = agent.config.daemon.remove_expired;
+    let expired: BTreeSet<String> = due
+        .iter()
+        .map(|&i| &roles[i].profile)
+        .filter(|p| {
+            remove_expired
+                && tracked
+                    .get(*p)
+                    .and_then(|t| t.expiration)
+                    .is_some_and(|e| e <= now)
+        })
+        .cloned()
+        .collect();
+
+    let result = agent.refresh(&due, &expired).await;
+    let now = OffsetDateTime::now_utc();
+    let settings = settings(agent);
+    match &result {
+        Ok(outcomes) => {
+            for (&i, outcome) in due.iter().zip(outcomes) {
+                let role = &roles[i];
+                let t = tracked.entry(role.profile.clone()).or_default();
+                match outcome {
+                    RoleOutcome::Written { expiration, .. } => {
+                        *t = Tracked {
+                            expiration: Some(*expiration),
+                            last_refresh: Some(now),
+                            next: Some(schedule::next_refresh(
+                                now,
+                                *expiration,
+                                &settings,
+                                fastrand::f64(),
+                            )),
+                            failures: 0,
+                            last_error: None,
+                        };
+                    }
+                    RoleOutcome::Failed(err) => {
+                        let kind = if err.retryable {
+                            Failure::Transient
+                        } else {
+                            Failure::Denied
+                        };
+                        failed(t, role, now, kind, &err.code, &err.message);
+                        if expired.contains(&role.profile) {
+                            t.expiration = None;
+                        }
+                    }
+                    RoleOutcome::Conflict => failed(
+                        t,
+                        role,
+                        now,
+                        Failure::Denied,
+                        "ProfileConflict",
+                        "an unmanaged section of the same name is in the credentials file",
+                    ),
+                }
+            }
+        }
+        Err(exit) => {
+            let (code, message) = match exit {
+                Exit::ImdsUnavailable => (
+                    "ImdsUnavailable",
+                    "the instance-profile credentials could not be read",
+                ),
+                _ => (
+                    "FileNotWritten",
+                    "the credentials file could not be written",
+                ),
+            };
+            for &i in &due {
+                let role = &roles[i];
+                let t = tracked.entry(role.profile.clone()).or_default();
+                failed(t, role, now, Failure::Transient, code, message);
+            }
+        }
+    }
+    // Roles no longer configured are no longer tracked.
+    tracked.retain(|profile, _| roles.iter().any(|r| &r.profile == profile));
+    write_state(agent, tracked, now);
+    result.map(|_| ())
+}
+
+fn failed(
+    t: &mut Tracked,
+    role: &Role,
+    now: OffsetDateTime,
+    kind: Failure,
+    code: &str,
+    message: &str,
+) {
+    t.failures += 1;
+    let next = schedule::retry_at(
+        t.failures,
+        now,
+        t.expiration.unwrap_or(now),
+        kind,
+        fastrand::f64(),
+    );
+    t.next = Some(next);
+    t.last_error = Some(LastError {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        at: now,
+    });
+    let left = t.expiration.map(|e| e - now);
+    match left {
+        Some(left) if left <= time::Duration::ZERO => warn!(
+            profile = %role.profile,
+            role_arn = %role.role_arn,
+            error_code = %code,
+            "profile {} has expired credentials and could not be refreshed ({code}); \
+             next try at {}",
+            role.profile,
+            rfc3339(next)
+        ),
+        _ => info!(
+            profile = %role.profile,
+            role_arn = %role.role_arn,
+            error_code = %code,
+            "refresh of profile {} failed {} time(s) in a row ({code}); the current \
+             credentials stay; next try at {}",
+            role.profile,
+            t.failures,
+            rfc3339(next)
+        ),
+    }
+}
+
+/// After a reload: roles that are new, or whose AssumeRole request changed, are due now.
+fn reschedule_changed(old: &Agent, new: &Agent, tracked: &mut BTreeMap<String, Tracked>) {
+    for role in &new.config.roles {
+        let unchanged = old
+            .config
+            .roles
+            .iter()
+            .any(|o| o.profile == role.profile && same_request(o, role));
+        if !unchanged {
+            if let Some(t) = tracked.get_mut(&role.profile) {
+                t.next = None;
+            }
+        }
+    }
+}
+
+/// Whether two roles ask STS for the same thing (the line they are on does not matter).
+fn same_request(a: &Role, b: &Role) -> bool {
+    (
+        &a.role_arn,
+        &a.external_id,
+        &a.role_session_name,
+        a.duration_seconds,
+        &a.region,
+        &a.source_identity,
+        &a.tags,
+    ) == (
+        &b.role_arn,
+        &b.external_id,
+        &b.role_session_name,
+        b.duration_seconds,
+        &b.region,
+        &b.source_identity,
+        &b.tags,
+    )
+}
+
+fn settings(agent: &Agent) -> schedule::Settings {
+    let d = &agent.config.daemon;
+    schedule::Settings {
+        refresh_at: d.refresh_at,
+        jitter: d.jitter,
+        safety_window: Duration::from_secs(d.safety_window_seconds),
+    }
+}
+
+/// The earliest due time; `None` when nothing is scheduled (no roles).
+fn next_wake(tracked: &BTreeMap<String, Tracked>) -> Option<OffsetDateTime> {
+    tracked.values().filter_map(|t| t.next).min()
+}
+
+async fn sleep_until(at: Option<OffsetDateTime>) -> Wake {
+    match at {
+        Some(at) => clock::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(period: Option<Duration>) {
+    match period {
+        Some(period) => tokio::time::sleep(period).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn write_state(agent: &Agent, tracked: &BTreeMap<String, Tracked>, now: OffsetDateTime) {
+    let profiles = agent
+        .config
+        .roles
+        .iter()
+        .filter_map(|role| {
+            let t = tracked.get(&role.profile)?;
+            Some((
+                role.profile.clone(),
+                state::Profile {
+                    role_arn: role.role_arn.clone(),
+                    expiration: t.expiration,
+                    last_refresh: t.last_refresh,
+                    next_refresh: t.next,
+                    failures: t.failures,
+                    last_error: t.last_error.clone(),
+                },
+            ))
+        })
+        .collect();
+    let state = State {
+        version: state::VERSION,
+        pid: std::process::id(),
+        updated: Some(now),
+        credentials_file: agent.credentials_file().to_path_buf(),
+        profiles,
+    };
+    let path = &agent.config.daemon.state_file;
+    if let Err(err) = state.write(path) {
+        // `status` falls back to the credentials file; the daemon's job is not affected.
+        warn!(file = %path.display(), "writing the state file: {err}");
+    }
+}
+
+/// The one-line STATUS systemd shows in `systemctl status`.
+fn summary(agent: &Agent, tracked: &BTreeMap<String, Tracked>) -> String {
+    let total = agent.config.roles.len();
+    let failing: Vec<&str> = tracked
+        .iter()
+        .filter(|(_, t)| t.failures > 0)
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let next = next_wake(tracked)
+        .map(|t| format!("; next refresh {}", rfc3339(t)))
+        .unwrap_or_default();
+    if failing.is_empty() {
+        format!("{total} profiles fresh{next}")
+    } else {
+        format!(
+            "{} of {total} profiles fresh; failing: {}{next}",
+            total - failing.len(),
+            failing.join(", ")
+        )
+    }
+}
+
+fn notify(states: &[NotifyState]) {
+    // Not under systemd (no NOTIFY_SOCKET) is fine; a broken socket is worth a debug line.
+    if let Err(err) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify: {err}");
+    }
+}
+
+fn notify_reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => notify(&[NotifyState::Reloading, now]),
+        Err(_) => notify(&[NotifyState::Reloading]),
+    }
 }

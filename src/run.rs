@@ -78,21 +78,13 @@ impl Agent {
         indices: &[usize],
         expired: &BTreeSet<String>,
     ) -> Result<Vec<RoleOutcome>, Exit> {
-        // Instance-profile credentials rotate: read the current ones every time.
-        let instance = self
-            .imds
-            .role_credentials(&self.identity.role_name)
-            .await
-            .map_err(|err| {
-                error!(
-                    message_id = message_id::IMDS_UNAVAILABLE,
-                    "reading the instance-profile credentials: {err}"
-                );
-                Exit::ImdsUnavailable
-            })?;
-        let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
+        let results = if indices.is_empty() {
+            // Nothing to assume: only prune sections of roles no longer configured.
+            Vec::new()
+        } else {
+            self.assume(indices).await?
+        };
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
-        let results = assume_all(&roles, &self.identity, &sts).await;
 
         let mut sections = Vec::new();
         for (role, result) in roles.iter().zip(&results) {
@@ -199,6 +191,28 @@ impl Agent {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Assumes the roles at `indices` with the current instance-profile credentials.
+    async fn assume(
+        &self,
+        indices: &[usize],
+    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
+        // Instance-profile credentials rotate: read the current ones every time.
+        let instance = self
+            .imds
+            .role_credentials(&self.identity.role_name)
+            .await
+            .map_err(|err| {
+                error!(
+                    message_id = message_id::IMDS_UNAVAILABLE,
+                    "reading the instance-profile credentials: {err}"
+                );
+                Exit::ImdsUnavailable
+            })?;
+        let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
+        let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
+        Ok(assume_all(&roles, &self.identity, &sts).await)
     }
 
     /// Sets `region` for each configured profile in the AWS config file.
