@@ -69,6 +69,21 @@ pub enum Command {
     /// refresh. Exit 0 when every profile is present and unexpired, 3 when any is not.
     #[command(after_help = EXIT_CODES)]
     Status(Status),
+    /// Print one profile's credentials in the AWS `credential_process` format (JSON on stdout),
+    /// from the daemon's fresh credentials, else by assuming the role now.
+    #[command(after_help = EXIT_CODES)]
+    CredentialProcess(CredentialProcess),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialProcess {
+    /// The profile (as configured in [[role]]) to print credentials for.
+    #[arg(long)]
+    pub profile: String,
+
+    /// How long to wait for IMDS when the role must be assumed now, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +162,14 @@ pub fn main(cli: Cli) -> ExitCode {
             }
             Command::Daemon(wait) => crate::daemon::daemon(&cli.config, wait.duration()).await,
             Command::Status(status) => crate::status::status(&cli.config, status.json),
+            Command::CredentialProcess(p) => {
+                crate::process::credential_process(
+                    &cli.config,
+                    &p.profile,
+                    Duration::from_secs(p.wait),
+                )
+                .await
+            }
         }
     });
     exit.into()

@@ -90,6 +90,9 @@ pub struct Credentials {
     pub config_file: Option<PathBuf>,
     pub owner: Option<String>,
     pub replace_unmanaged: bool,
+    /// Write `credential_process` entries in the AWS config file instead of static keys in
+    /// the credentials file; the keys go to a cache file that `credential-process` reads.
+    pub credential_process: bool,
 }
 
 /// One `[[role]]`, with `[defaults]` and the built-in defaults already applied.
@@ -296,6 +299,8 @@ struct RawCredentials {
     owner: Option<Spanned<String>>,
     #[serde(default)]
     replace_unmanaged: bool,
+    #[serde(default)]
+    credential_process: bool,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +576,7 @@ impl Checker<'_> {
             config_file,
             owner,
             replace_unmanaged: raw.replace_unmanaged,
+            credential_process: raw.credential_process,
         }
     }
 
@@ -1193,6 +1199,7 @@ mod tests {
             (format!("{INSTANCE}[default]\n"), Some(4), Some("default"), "unknown key `default`, expected one of".into()),
             (format!("{INSTANCE}[role]\nprofile = \"p\"\n"), Some(4), Some("role"), "write each role as [[role]]".into()),
             (credentials("replace_unmanaged = \"yes\""), Some(5), Some("credentials.replace_unmanaged"), "expected a boolean".into()),
+            (credentials("credential_process = \"on\""), Some(5), Some("credentials.credential_process"), "expected a boolean".into()),
             ("".into(), None, None, "the file is empty".into()),
             // [instance]
             (format!("[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), None, Some("instance"), "missing; add an [instance] table".into()),
@@ -1386,6 +1393,7 @@ file = "/home/ec2-user/.aws/credentials"
 config_file = "/home/ec2-user/.aws/config"
 owner = "ec2-user"
 replace_unmanaged = false
+credential_process = true
 
 [daemon]
 refresh_at = 0.6
@@ -1424,6 +1432,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     config_file: Some("/home/ec2-user/.aws/config".into()),
                     owner: Some("ec2-user".into()),
                     replace_unmanaged: false,
+                    credential_process: true,
                 },
                 daemon: Daemon {
                     refresh_at: 0.6,
@@ -1448,7 +1457,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                             ("Team".into(), "Sécurité".into()),
                             ("cost:center".into(), "".into()),
                         ],
-                        line: 23,
+                        line: 24,
                     },
                     Role {
                         profile: "default".into(),
@@ -1462,7 +1471,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                         region: Some("us-east-1".into()),
                         source_identity: None,
                         tags: vec![],
-                        line: 30,
+                        line: 31,
                     },
                 ],
             }

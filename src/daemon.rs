@@ -82,7 +82,7 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
         // Nothing could be written at all (IMDS gone, file refused): as `run` would.
         return exit;
     }
-    if let Err(exit) = agent.write_regions() {
+    if let Err(exit) = agent.write_profiles_config() {
         return exit;
     }
     notify(&[
@@ -125,7 +125,7 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
                         // Roles removed from the config lose their sections in both files,
                         // even when no other role is due.
                         let _ = agent.refresh(&[], &BTreeSet::new()).await;
-                        let _ = agent.write_regions();
+                        let _ = agent.write_profiles_config();
                         let _ = refresh_due(&agent, &mut tracked).await;
                     }
                     Err(_) => error!(

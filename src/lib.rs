@@ -14,6 +14,7 @@ pub mod fileio;
 pub mod http;
 pub mod imds;
 pub mod logging;
+pub mod process;
 pub mod retry;
 pub mod run;
 pub mod schedule;

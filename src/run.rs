@@ -9,7 +9,7 @@
 use crate::cli::Exit;
 use crate::config::{self, Config, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
-use crate::creds::rfc3339;
+use crate::creds::{rfc3339, TemporaryCredentials};
 use crate::fileio::{self, Owner};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::{message_id, SUMMARY};
@@ -123,18 +123,7 @@ impl Agent {
             replace_unmanaged: self.config.credentials.replace_unmanaged,
         };
         let path = &self.files.credentials;
-        let written = fileio::update(path, self.files.owner.as_ref(), |old| {
-            let o = credfile::apply(old, &plan);
-            (o.text.clone(), o)
-        })
-        .map_err(|err| {
-            error!(
-                message_id = message_id::FILE_WRITE_FAILED,
-                file = %path.display(),
-                "writing the credentials file: {err}"
-            );
-            Exit::FileNotWritten
-        })?;
+        let written = update(path, self.files.owner.as_ref(), &plan, "credentials file")?;
         for profile in &written.removed {
             if drop.contains(profile) {
                 warn!(
@@ -193,6 +182,27 @@ impl Agent {
         Ok(outcomes)
     }
 
+    /// Assumes one role without writing anything (for `credential-process`).
+    pub async fn assume_one(&self, index: usize) -> Result<TemporaryCredentials, Exit> {
+        let role = &self.config.roles[index];
+        match self.assume(&[index]).await?.pop() {
+            Some(Ok(assumed)) => Ok(assumed.credentials),
+            Some(Err(err)) => {
+                error!(
+                    message_id = message_id::ROLE_FAILED,
+                    profile = %role.profile,
+                    role_arn = %role.role_arn,
+                    error_code = %err.code,
+                    "could not assume {} for profile {}: {err}",
+                    role.role_arn,
+                    role.profile
+                );
+                Err(Exit::SomeRolesFailed)
+            }
+            None => Err(Exit::Other),
+        }
+    }
+
     /// Assumes the roles at `indices` with the current instance-profile credentials.
     async fn assume(
         &self,
@@ -215,9 +225,9 @@ impl Agent {
         Ok(assume_all(&roles, &self.identity, &sts).await)
     }
 
-    /// Sets `region` for each configured profile in the AWS config file.
-    pub fn write_regions(&self) -> Result<(), Exit> {
-        write_regions(&self.config, &self.identity, &self.files)
+    /// Writes each configured profile's settings in the AWS config file.
+    pub fn write_profiles_config(&self) -> Result<(), Exit> {
+        write_profiles_config(&self.config, &self.identity, &self.files)
     }
 
     pub fn credentials_file(&self) -> &Path {
@@ -236,7 +246,7 @@ pub async fn run(config_path: &Path, wait: Duration) -> Exit {
         Ok(o) => o,
         Err(exit) => return exit,
     };
-    if let Err(exit) = agent.write_regions() {
+    if let Err(exit) = agent.write_profiles_config() {
         return exit;
     }
     let total = outcomes.len();
@@ -390,19 +400,38 @@ async fn assume_all(
     outcomes
 }
 
-/// Sets `region` for each configured profile in the AWS config file. A profile the user
-/// already defined there is theirs: we leave it and say so, since their settings win.
-fn write_regions(config: &Config, identity: &Identity, files: &Files) -> Result<(), Exit> {
+/// Writes `[profile NAME]` in the AWS config file for each configured role: its `region`,
+/// and with `credential_process = true` the command that serves its credentials. In that
+/// mode the user's credentials file must hold no static keys of ours (they would shadow
+/// `credential_process`), so sections we wrote there earlier are removed. A profile the user
+/// already defined in the config file is theirs: we leave it and say so.
+fn write_profiles_config(config: &Config, identity: &Identity, files: &Files) -> Result<(), Exit> {
     let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
+    let process = match &files.shadowed {
+        Some(user_file) => {
+            prune(user_file, files.owner.as_ref())?;
+            Some(process_command(&config.path)?)
+        }
+        None => None,
+    };
     let sections: Vec<Section> = config
         .roles
         .iter()
-        .map(|r| Section {
-            profile: r.profile.clone(),
-            entries: vec![(
-                "region".into(),
+        .map(|r| {
+            let mut entries = vec![(
+                "region".to_owned(),
                 r.region.clone().unwrap_or_else(|| identity.region.clone()),
-            )],
+            )];
+            if let Some(command) = &process {
+                entries.push((
+                    "credential_process".to_owned(),
+                    format!("{command} --profile {}", r.profile),
+                ));
+            }
+            Section {
+                profile: r.profile.clone(),
+                entries,
+            }
         })
         .collect();
     let plan = Plan {
@@ -411,18 +440,12 @@ fn write_regions(config: &Config, identity: &Identity, files: &Files) -> Result<
         configured: &configured,
         replace_unmanaged: config.credentials.replace_unmanaged,
     };
-    let outcome = fileio::update(&files.config, files.owner.as_ref(), |old| {
-        let o = credfile::apply(old, &plan);
-        (o.text.clone(), o)
-    })
-    .map_err(|err| {
-        error!(
-            message_id = message_id::FILE_WRITE_FAILED,
-            file = %files.config.display(),
-            "writing the AWS config file: {err}"
-        );
-        Exit::FileNotWritten
-    })?;
+    let outcome = update(
+        &files.config,
+        files.owner.as_ref(),
+        &plan,
+        "AWS config file",
+    )?;
     for profile in &outcome.conflicts {
         warn!(
             message_id = message_id::PROFILE_CONFLICT,
@@ -436,12 +459,88 @@ fn write_regions(config: &Config, identity: &Identity, files: &Files) -> Result<
     Ok(())
 }
 
+/// Removes every section we manage from `path` (the user's credentials file, when the keys
+/// live in the cache file instead).
+fn prune(path: &Path, owner: Option<&Owner>) -> Result<(), Exit> {
+    let plan = Plan {
+        kind: FileKind::Credentials,
+        write: &[],
+        configured: &BTreeSet::new(),
+        replace_unmanaged: false,
+    };
+    let outcome = update(path, owner, &plan, "credentials file")?;
+    for profile in &outcome.removed {
+        info!(
+            message_id = message_id::PROFILE_REMOVED,
+            profile = %profile,
+            file = %path.display(),
+            "removed static keys of profile {profile} from {}: credential_process serves it now",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Applies `plan` to the file at `path` atomically; `what` names the file in the error.
+fn update(
+    path: &Path,
+    owner: Option<&Owner>,
+    plan: &Plan,
+    what: &str,
+) -> Result<credfile::Outcome, Exit> {
+    fileio::update(path, owner, |old| {
+        let o = credfile::apply(old, plan);
+        (o.text.clone(), o)
+    })
+    .map_err(|err| {
+        error!(
+            message_id = message_id::FILE_WRITE_FAILED,
+            file = %path.display(),
+            "writing the {what}: {err}"
+        );
+        Exit::FileNotWritten
+    })
+}
+
+/// `credential_process` command for this binary and config, up to `--profile`. AWS clients run
+/// it through a shell (the Rust SDK) or split it like one (botocore), so quote what needs it.
+fn process_command(config_path: &Path) -> Result<String, Exit> {
+    let exe = std::env::current_exe().map_err(|err| {
+        error!("finding this program's own path for credential_process: {err}");
+        Exit::Other
+    })?;
+    let config = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
+    let quote = |p: &Path| {
+        let s = p.display().to_string();
+        if s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+        {
+            s
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    Ok(format!(
+        "{} credential-process --config {}",
+        quote(&exe),
+        quote(&config)
+    ))
+}
+
 /// The files a run writes and who must own them.
 pub struct Files {
+    /// Where the keys go: the credentials file, or with `credential_process = true` the cache
+    /// file beside it that `credential-process` reads.
     pub credentials: PathBuf,
     pub config: PathBuf,
     pub owner: Option<Owner>,
+    /// With `credential_process = true`: the user's credentials file, which must not hold
+    /// keys of ours.
+    pub shadowed: Option<PathBuf>,
 }
+
+/// The cache file's name, beside the credentials file.
+pub const CACHE_FILE: &str = "ec2-assume-role-cache";
 
 impl Files {
     /// Resolves the defaults of `[credentials]`; an unknown `owner` is a config error.
@@ -474,10 +573,17 @@ impl Files {
                 .unwrap_or(Path::new("/"))
                 .join("config")
         });
+        let (credentials, shadowed) = if config.credentials.credential_process {
+            let cache = credentials.with_file_name(CACHE_FILE);
+            (cache, Some(credentials))
+        } else {
+            (credentials, None)
+        };
         Ok(Files {
             credentials,
             config: config_file,
             owner,
+            shadowed,
         })
     }
 }
