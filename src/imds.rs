@@ -47,6 +47,11 @@ pub enum Error {
          that reaches this process"
     )]
     TokenRefused { detail: String },
+    #[error(
+        "IMDS is disabled by AWS_EC2_METADATA_DISABLED={0:?}; ec2-assume-role needs it to read \
+         the instance identity and credentials"
+    )]
+    Disabled(String),
     #[error("IMDS answered {path} with something that is not what EC2 sends: {detail}")]
     Malformed { path: String, detail: String },
 }
@@ -126,6 +131,13 @@ impl Imds {
     }
 
     async fn get(&self, path: &str) -> Result<String, Error> {
+        // The SDK's switch for "no IMDS here" (the AWS CLI and SDKs honour it too): a process
+        // started with it must not reach the metadata service, not even the default address.
+        if let Ok(value) = std::env::var("AWS_EC2_METADATA_DISABLED") {
+            if value.eq_ignore_ascii_case("true") {
+                return Err(Error::Disabled(value));
+            }
+        }
         let result = self
             .policy
             .run(

@@ -2,6 +2,11 @@
 //! STS, each test a short story (write a config, run the binary, read the files, count the
 //! calls). These tests never reach anything off loopback: `util` fails closed.
 
+#[path = "integration/process.rs"]
+mod process;
+#[path = "integration/status.rs"]
+#[path = "integration/status.rs"]
+mod status;
 mod util;
 
 use ec2_assume_role::logging::message_id;
