@@ -17,6 +17,10 @@ use std::fmt;
 pub const MARKER: &str =
     "# Managed by ec2-assume-role: rewritten on every refresh; edits here are lost.";
 
+/// The key holding a section's expiry: the name other credential tools use; AWS clients
+/// ignore it, and `status` and `credential-process` read it.
+pub const EXPIRES_KEY: &str = "x_security_token_expires";
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Which file: the credentials file names sections `[name]`, the config file `[profile name]`
@@ -197,7 +201,7 @@ pub fn credentials_section(profile: &str, creds: &TemporaryCredentials) -> Secti
                 "aws_session_token".into(),
                 creds.session_token.expose().to_owned(),
             ),
-            ("x_security_token_expires".into(), expires),
+            (EXPIRES_KEY.into(), expires),
         ],
     }
 }

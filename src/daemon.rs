@@ -26,8 +26,11 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
-/// Roles due within this much of each other are refreshed together, in one file write.
-const BATCH_WINDOW: time::Duration = time::Duration::seconds(1);
+/// A role due within this much of a wakeup is refreshed in it, together with the others, in
+/// one IMDS read and one file write: a hundred jittered roles then wake the daemon a few dozen
+/// times an hour instead of two hundred. Never more than a tenth of the role's own interval,
+/// so short-lived credentials are not refreshed much early.
+const BATCH_WINDOW: time::Duration = time::Duration::seconds(60);
 
 /// What the daemon knows of one profile.
 #[derive(Clone, Debug, Default)]
@@ -156,8 +159,7 @@ async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> 
         .filter(|&i| {
             tracked
                 .get(&roles[i].profile)
-                .and_then(|t| t.next)
-                .is_none_or(|next| next <= now + BATCH_WINDOW)
+                .is_none_or(|t| is_due(t, now))
         })
         .collect();
     if due.is_empty() {
@@ -244,6 +246,16 @@ async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> 
     tracked.retain(|profile, _| roles.iter().any(|r| &r.profile == profile));
     write_state(agent, tracked, now);
     result.map(|_| ())
+}
+
+fn is_due(t: &Tracked, now: OffsetDateTime) -> bool {
+    let Some(next) = t.next else {
+        return true;
+    };
+    let interval = t
+        .last_refresh
+        .map_or(time::Duration::ZERO, |last| next - last);
+    next <= now + BATCH_WINDOW.min(interval / 10).max(time::Duration::SECOND)
 }
 
 fn failed(
@@ -424,5 +436,36 @@ fn notify_reloading() {
     match NotifyState::monotonic_usec_now() {
         Ok(now) => notify(&[NotifyState::Reloading, now]),
         Err(_) => notify(&[NotifyState::Reloading]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn due_table() {
+        let now = datetime!(2026-11-23 09:00 UTC);
+        let secs = time::Duration::seconds;
+        // (last refresh, next, due?)
+        let table = [
+            (None, None, true),
+            (Some(now - secs(1800)), Some(now + secs(59)), true), // 1 h creds: 60 s window
+            (Some(now - secs(1800)), Some(now + secs(61)), false),
+            (Some(now - secs(6)), Some(now + secs(1)), true), // 12 s creds: 1 s floor
+            (Some(now - secs(6)), Some(now + secs(2)), false),
+            (Some(now - secs(200)), Some(now + secs(15)), true), // a tenth of 215 s
+            (Some(now - secs(200)), Some(now + secs(30)), false),
+            (None, Some(now - secs(5)), true), // overdue after a failure
+        ];
+        for (last_refresh, next, want) in table {
+            let t = Tracked {
+                last_refresh,
+                next,
+                ..Tracked::default()
+            };
+            assert_eq!(is_due(&t, now), want, "last {last_refresh:?} next {next:?}");
+        }
     }
 }

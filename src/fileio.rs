@@ -1,7 +1,8 @@
 //! Atomic, owner-aware replacement of one file (the AWS credentials or config file): lock the
 //! directory, read, call a pure transform, and if the bytes changed write a temp file in the
 //! same directory and rename it over the old one. A reader sees the old file or the new one,
-//! never a torn or empty one, and a crash at any point leaves the old file whole.
+//! never a torn or empty one, and a crash at any point leaves the old file whole. `read` is
+//! the same careful open for readers that write nothing (`status`).
 //!
 //! This module must never follow a symlink or write through a hard link into a file that may
 //! be someone else's, never hang on a FIFO, never leave a file readable by anyone but its
@@ -288,6 +289,16 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
     Ok(dir)
 }
 
+/// Reads `path` for a reader that writes nothing (`status`): `Ok(None)` when it is missing.
+/// Like `update`, it refuses a symlink or anything but a regular file, and a FIFO cannot make
+/// it hang. Hard links and owners are not checked: reading through them harms no one.
+pub fn read(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
+    match open_regular(fcntl::AT_FDCWD, path, path)? {
+        Some((mut file, meta)) => read_all(&mut file, &meta, path).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The current file and its bytes, or `None` when there is none.
 fn read_current(
     dir: &impl AsFd,
@@ -295,13 +306,34 @@ fn read_current(
     path: &Path,
     policy: &Policy,
 ) -> Result<Option<(File, Vec<u8>)>, FileError> {
+    let Some((mut file, meta)) = open_regular(dir, name, path)? else {
+        return Ok(None);
+    };
+    if meta.nlink() > 1 {
+        return Err(FileError::HardLinked {
+            path: path.into(),
+            links: meta.nlink(),
+        });
+    }
+    policy.check_owner(path, &meta)?;
+    let bytes = read_all(&mut file, &meta, path)?;
+    Ok(Some((file, bytes)))
+}
+
+/// Opens `name` relative to `dir` for reading, without following a symlink, and only if it
+/// is a regular file; `None` when it does not exist. `path` is for messages.
+fn open_regular<P: ?Sized + nix::NixPath>(
+    dir: impl AsFd,
+    name: &P,
+    path: &Path,
+) -> Result<Option<(File, std::fs::Metadata)>, FileError> {
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK
         | OFlag::O_NOCTTY
         | OFlag::O_CLOEXEC;
-    let mut file = match fcntl::openat(dir, name, flags, Mode::empty()) {
+    let file = match fcntl::openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => File::from(fd),
         Err(Errno::ENOENT) => return Ok(None),
         Err(Errno::ELOOP) => return Err(FileError::Symlink { path: path.into() }),
@@ -326,17 +358,14 @@ fn read_current(
             kind,
         });
     }
-    if meta.nlink() > 1 {
-        return Err(FileError::HardLinked {
-            path: path.into(),
-            links: meta.nlink(),
-        });
-    }
-    policy.check_owner(path, &meta)?;
+    Ok(Some((file, meta)))
+}
+
+fn read_all(file: &mut File, meta: &std::fs::Metadata, path: &Path) -> Result<Vec<u8>, FileError> {
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.read_to_end(&mut bytes)
         .map_err(io_err("reading", path))?;
-    Ok(Some((file, bytes)))
+    Ok(bytes)
 }
 
 /// An unchanged file still gets the mode and owner we promise.
@@ -629,6 +658,46 @@ mod tests {
             matches!(err, FileError::NotRegular { kind: "FIFO", .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn read_returns_regular_files_only_and_never_hangs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("regular"), b"[a]\n").unwrap();
+        symlink(dir.join("regular"), dir.join("link")).unwrap();
+        unistd::mkfifo(&dir.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::create_dir(dir.join("dir")).unwrap();
+
+        assert_eq!(read(&dir.join("regular")).unwrap().unwrap(), b"[a]\n");
+        assert_eq!(read(&dir.join("missing")).unwrap(), None);
+        let err = read(&dir.join("link")).unwrap_err();
+        assert!(matches!(err, FileError::Symlink { .. }), "{err}");
+        let err = read(&dir.join("dir")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileError::NotRegular {
+                    kind: "directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let (tx, rx) = mpsc::channel();
+        let fifo = dir.join("fifo");
+        std::thread::spawn(move || {
+            let _ = tx.send(read(&fifo).map(|_| ()));
+        });
+        let err = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("read hung on a FIFO")
+            .unwrap_err();
+        assert!(
+            matches!(err, FileError::NotRegular { kind: "FIFO", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("fifo"), "{err}");
     }
 
     #[test]

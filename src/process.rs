@@ -82,7 +82,7 @@ fn cached(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
             .map(|(_, v)| v.clone())
     };
     let expiration = OffsetDateTime::parse(
-        &get("x_security_token_expires")?,
+        &get(credfile::EXPIRES_KEY)?,
         &time::format_description::well_known::Rfc3339,
     )
     .ok()?;

@@ -52,14 +52,21 @@ impl State {
         fileio::update(path, None, |_| (json, ()))
     }
 
-    /// Reads the state file; `Ok(None)` when there is none.
+    /// Reads the state file; `Ok(None)` when there is none, `Err` with the reason when there
+    /// is one that cannot be used. Read through `fileio::read`, so that a FIFO or a symlink
+    /// planted at the path cannot hang or mislead the reader.
     pub fn read(path: &Path) -> Result<Option<State>, String> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| format!("{}: not a state file of this version: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading {}: {e}", path.display())),
+        let Some(bytes) = fileio::read(path).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<State>(&bytes) {
+            Ok(s) if s.version == VERSION => Ok(Some(s)),
+            Ok(s) => Err(format!(
+                "{}: state file version {}, expected {VERSION}",
+                path.display(),
+                s.version
+            )),
+            Err(err) => Err(format!("{}: not a state file: {err}", path.display())),
         }
     }
 

@@ -1,6 +1,720 @@
-//! TEMPORARY STUB (lead): replaced by helper-4's module.
+//! `ec2-assume-role status`: how fresh each configured profile is, from the expiry written
+//! beside it in the credentials file and from the daemon's state file (refresh times,
+//! failures, last error). The rows are a pure function of those inputs and the time; reading
+//! the files and printing are a thin shell around it.
+//!
+//! It only reads: it must never write a file, call IMDS or STS, or signal the daemon. The
+//! credentials file holds secrets, so only each section's expiry is taken from it; no other
+//! value of a section may be printed, logged or serialised. With `--json`, stdout carries one
+//! JSON document and nothing else (logs and notes go to stderr).
+
 use crate::cli::Exit;
+use crate::credfile::{self, FileKind, Section};
+use crate::creds::rfc3339;
+use crate::fileio;
+use crate::run::{load_config, Files};
+use crate::state::State;
+use serde::{Serialize, Serializer};
+use std::io::Write;
 use std::path::Path;
-pub fn status(_config_path: &Path, _json: bool) -> Exit {
-    Exit::Other
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use tracing::error;
+
+/// A running daemon this far past a planned refresh is stuck or starved. Worth reporting, but
+/// not an error: the credentials it holds may stay valid for a while yet.
+const OVERDUE_AFTER: Duration = Duration::seconds(60);
+
+/// One configured profile as `status` sees it. Serialised as is for `--json`, so field names
+/// and order are part of the output format; never rename one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub profile: String,
+    pub role_arn: String,
+    /// A section of this name that we manage is in the credentials file.
+    pub present: bool,
+    /// From the section's `x_security_token_expires`; `None` when absent or unreadable.
+    #[serde(serialize_with = "time_or_null")]
+    pub expiration: Option<OffsetDateTime>,
+    /// Negative once expired; `None` when the expiration is unknown.
+    pub seconds_left: Option<i64>,
+    /// Present and past its expiry, or present with an expiry we cannot read: we cannot vouch
+    /// for such credentials, so they count as expired. A missing profile is not "expired".
+    pub expired: bool,
+    /// Present and not expired: what the exit code is made of.
+    pub ok: bool,
+    #[serde(serialize_with = "time_or_null")]
+    pub last_refresh: Option<OffsetDateTime>,
+    #[serde(serialize_with = "time_or_null")]
+    pub next_refresh: Option<OffsetDateTime>,
+    /// The daemon runs and `next_refresh` is more than a minute past.
+    pub refresh_overdue: bool,
+    /// Failed refreshes in a row; `None` without a state entry for the profile.
+    pub failures: Option<u32>,
+    pub last_error: Option<RowError>,
+}
+
+/// The daemon's last failure for one profile (kept after a later success, with its time).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub code: String,
+    pub message: String,
+    #[serde(serialize_with = "utc")]
+    pub at: OffsetDateTime,
+}
+
+/// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
+/// sections of the credentials file, the daemon's state (if any), whether that daemon is
+/// running, and the time now.
+pub fn rows(
+    profiles: &[(&str, &str)],
+    sections: &[Section],
+    state: Option<&State>,
+    daemon_running: bool,
+    now: OffsetDateTime,
+) -> Vec<Row> {
+    profiles
+        .iter()
+        .map(|&(profile, role_arn)| {
+            let section = sections.iter().find(|s| s.profile == profile);
+            let expiration = section
+                .and_then(|s| {
+                    s.entries
+                        .iter()
+                        .find(|(key, _)| key == credfile::EXPIRES_KEY)
+                })
+                .and_then(|(_, value)| OffsetDateTime::parse(value, &Rfc3339).ok());
+            let seconds_left = expiration.map(|e| (e - now).whole_seconds());
+            let present = section.is_some();
+            let expired = present && seconds_left.is_none_or(|left| left <= 0);
+            let known = state.and_then(|s| s.profiles.get(profile));
+            let next_refresh = known.and_then(|p| p.next_refresh);
+            Row {
+                profile: profile.to_owned(),
+                role_arn: role_arn.to_owned(),
+                present,
+                expiration,
+                seconds_left,
+                expired,
+                ok: present && !expired,
+                last_refresh: known.and_then(|p| p.last_refresh),
+                next_refresh,
+                refresh_overdue: daemon_running
+                    && next_refresh.is_some_and(|next| now - next > OVERDUE_AFTER),
+                failures: known.map(|p| p.failures),
+                last_error: known.and_then(|p| p.last_error.as_ref()).map(|e| RowError {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    at: e.at,
+                }),
+            }
+        })
+        .collect()
+}
+
+impl Row {
+    /// The STATE column: what is wrong with the credentials first, then with their refresh.
+    fn state_label(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.present {
+            parts.push("missing".into());
+        } else if self.expiration.is_none() {
+            parts.push("expiry unknown".into());
+        } else if self.expired {
+            parts.push("expired".into());
+        }
+        if self.failures.unwrap_or(0) > 0 {
+            parts.push(match &self.last_error {
+                Some(e) => format!("failing: {}", e.code),
+                None => "failing".into(),
+            });
+        }
+        if self.refresh_overdue {
+            parts.push("overdue".into());
+        }
+        if parts.is_empty() {
+            "ok".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// The whole `--json` document.
+#[derive(Debug, Serialize)]
+struct Report {
+    ok: bool,
+    #[serde(serialize_with = "utc")]
+    now: OffsetDateTime,
+    config: String,
+    credentials_file: String,
+    daemon: Daemon,
+    profiles: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+struct Daemon {
+    running: bool,
+    /// The pid the state file names, running or not.
+    pid: Option<u32>,
+    state_file: String,
+    #[serde(serialize_with = "time_or_null")]
+    updated: Option<OffsetDateTime>,
+    /// Why an existing state file could not be used; `None` when it was, or is absent.
+    state_error: Option<String>,
+}
+
+/// `ec2-assume-role status [--json]`.
+pub fn status(config_path: &Path, json: bool) -> Exit {
+    let report = match gather(config_path, OffsetDateTime::now_utc()) {
+        Ok(r) => r,
+        Err(exit) => return exit,
+    };
+    let text = if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(mut text) => {
+                text.push('\n');
+                text
+            }
+            Err(err) => {
+                error!("formatting the status as JSON: {err}");
+                return Exit::Other;
+            }
+        }
+    } else {
+        // The state file names the pid whenever it could be read.
+        if report.daemon.pid.is_none() {
+            let why = match &report.daemon.state_error {
+                Some(err) => format!("the state file is unusable ({err})"),
+                None => format!(
+                    "there is no state file at {} (the daemon writes it; `run` does not)",
+                    report.daemon.state_file
+                ),
+            };
+            // stderr: stdout stays the table alone, for scripts that read it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {why}, so the refresh columns are empty"
+            );
+        }
+        table(&report)
+    };
+    // write_all rather than print!, which panics when stdout is a closed pipe (`| head`).
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        error!("writing the status to stdout: {err}");
+        return Exit::Other;
+    }
+    if report.ok {
+        Exit::Ok
+    } else {
+        Exit::SomeRolesFailed
+    }
+}
+
+/// Everything `status` reports, read from the config, the credentials file and the state file.
+fn gather(config_path: &Path, now: OffsetDateTime) -> Result<Report, Exit> {
+    let config = load_config(config_path)?;
+    let files = Files::resolve(&config)?;
+    // A missing file is every profile missing (exit 3), not an error.
+    let sections = match fileio::read(&files.credentials) {
+        Ok(bytes) => credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials),
+        Err(err) => {
+            error!("reading the credentials file: {err}");
+            return Err(Exit::Other);
+        }
+    };
+    let state_file = &config.daemon.state_file;
+    let (state, state_error) = read_state(state_file);
+    let running = state.as_ref().is_some_and(State::daemon_alive);
+    let profiles: Vec<(&str, &str)> = config
+        .roles
+        .iter()
+        .map(|r| (r.profile.as_str(), r.role_arn.as_str()))
+        .collect();
+    let rows = rows(&profiles, &sections, state.as_ref(), running, now);
+    Ok(Report {
+        ok: rows.iter().all(|r| r.ok),
+        now,
+        config: config.path.display().to_string(),
+        credentials_file: files.credentials.display().to_string(),
+        daemon: Daemon {
+            running,
+            pid: state.as_ref().map(|s| s.pid),
+            state_file: state_file.display().to_string(),
+            updated: state.as_ref().and_then(|s| s.updated),
+            state_error,
+        },
+        profiles: rows,
+    })
+}
+
+/// The daemon's state, or why there is none to use.
+fn read_state(path: &Path) -> (Option<State>, Option<String>) {
+    match State::read(path) {
+        Ok(state) => (state, None),
+        Err(err) => (None, Some(err)),
+    }
+}
+
+/// The human output: the credentials file, an aligned table, and the daemon's line.
+fn table(report: &Report) -> String {
+    let now = report.now;
+    let dash = || "-".to_owned();
+    let mut cells: Vec<[String; 6]> = vec![[
+        "PROFILE".into(),
+        "EXPIRES".into(),
+        "LEFT".into(),
+        "LAST REFRESH".into(),
+        "NEXT REFRESH".into(),
+        "STATE".into(),
+    ]];
+    for row in &report.profiles {
+        let left = match row.seconds_left {
+            Some(s) if s > 0 => span(s),
+            Some(s) => format!("expired {} ago", span(s)),
+            None => dash(),
+        };
+        cells.push([
+            row.profile.clone(),
+            row.expiration.map_or_else(dash, rfc3339),
+            left,
+            row.last_refresh.map_or_else(dash, |t| relative(t, now)),
+            row.next_refresh.map_or_else(dash, |t| relative(t, now)),
+            row.state_label(),
+        ]);
+    }
+    let mut widths = [0; 6];
+    for line in &cells {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = format!("credentials file: {}\n", report.credentials_file);
+    for line in &cells {
+        let mut text = String::new();
+        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+            if i + 1 < line.len() {
+                text.push_str(&format!("{cell:<w$}  "));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&daemon_line(&report.daemon, now));
+    out.push('\n');
+    out
+}
+
+fn daemon_line(d: &Daemon, now: OffsetDateTime) -> String {
+    let updated = match d.updated {
+        Some(t) => format!("updated {}", relative(t, now)),
+        None => "never updated".into(),
+    };
+    match (d.pid, d.running) {
+        (Some(pid), true) => format!(
+            "daemon: running (pid {pid}); state file {} {updated}",
+            d.state_file
+        ),
+        (Some(pid), false) => format!(
+            "daemon: not running (pid {pid} has exited); state file {} {updated}",
+            d.state_file
+        ),
+        (None, _) if d.state_error.is_some() => {
+            format!("daemon: unknown (state file {} unusable)", d.state_file)
+        }
+        (None, _) => format!("daemon: not running (no state file at {})", d.state_file),
+    }
+}
+
+/// `in 17m48s` or `12m ago`.
+fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (t - now).whole_seconds();
+    if seconds >= 0 {
+        format!("in {}", span(seconds))
+    } else {
+        format!("{} ago", span(seconds))
+    }
+}
+
+/// A length of time in two units at most, sign ignored: `42s`, `49m12s`, `2h03m`, `3d04h`;
+/// a zero second unit is left out (`5m`, `2h`).
+fn span(seconds: i64) -> String {
+    let s = seconds.unsigned_abs();
+    let (big, unit, small, small_unit) = match s {
+        0..60 => return format!("{s}s"),
+        60..3600 => (s / 60, "m", s % 60, "s"),
+        3600..86400 => (s / 3600, "h", s % 3600 / 60, "m"),
+        _ => (s / 86400, "d", s % 86400 / 3600, "h"),
+    };
+    if small == 0 {
+        format!("{big}{unit}")
+    } else {
+        format!("{big}{unit}{small:02}{small_unit}")
+    }
+}
+
+fn utc<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+fn time_or_null<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => utc(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{LastError, Profile};
+    use std::collections::BTreeMap;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);
+    const SECRET: &str = "wJalrXUtnFEMIsecretKEY";
+
+    fn section(profile: &str, expires: Option<&str>) -> Section {
+        let mut entries = vec![
+            ("aws_access_key_id".to_owned(), "ASIAKEYID".to_owned()),
+            ("aws_secret_access_key".to_owned(), SECRET.to_owned()),
+        ];
+        if let Some(e) = expires {
+            entries.push((credfile::EXPIRES_KEY.to_owned(), e.to_owned()));
+        }
+        Section {
+            profile: profile.to_owned(),
+            entries,
+        }
+    }
+
+    fn known(next: Option<OffsetDateTime>, failures: u32, code: Option<&str>) -> Profile {
+        Profile {
+            role_arn: "arn:aws:iam::111111111111:role/R".into(),
+            expiration: None,
+            last_refresh: Some(datetime!(2026-11-23 07:30 UTC)),
+            next_refresh: next,
+            failures,
+            last_error: code.map(|c| LastError {
+                code: c.into(),
+                message: "no".into(),
+                at: datetime!(2026-11-23 07:55 UTC),
+            }),
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        section: Option<Option<&'static str>>,
+        state: Option<Profile>,
+        running: bool,
+        // present, expired, ok, seconds_left, overdue, failures, label
+        want: (
+            bool,
+            bool,
+            bool,
+            Option<i64>,
+            bool,
+            Option<u32>,
+            &'static str,
+        ),
+    }
+
+    #[test]
+    fn rows_table() {
+        let in_an_hour = Some("2026-11-23T09:00:00Z");
+        let cases = [
+            Case {
+                name: "fresh, no state",
+                section: Some(in_an_hour),
+                state: None,
+                running: false,
+                want: (true, false, true, Some(3600), false, None, "ok"),
+            },
+            Case {
+                name: "not in the file",
+                section: None,
+                state: None,
+                running: false,
+                want: (false, false, false, None, false, None, "missing"),
+            },
+            Case {
+                name: "expired five minutes ago",
+                section: Some(Some("2026-11-23T07:55:00Z")),
+                state: None,
+                running: false,
+                want: (true, true, false, Some(-300), false, None, "expired"),
+            },
+            Case {
+                name: "expires this very second",
+                section: Some(Some("2026-11-23T08:00:00Z")),
+                state: None,
+                running: false,
+                want: (true, true, false, Some(0), false, None, "expired"),
+            },
+            Case {
+                name: "an offset is converted",
+                section: Some(Some("2026-11-23T10:00:00+01:00")),
+                state: None,
+                running: false,
+                want: (true, false, true, Some(3600), false, None, "ok"),
+            },
+            Case {
+                name: "unreadable expiry",
+                section: Some(Some("tomorrow")),
+                state: None,
+                running: false,
+                want: (true, true, false, None, false, None, "expiry unknown"),
+            },
+            Case {
+                name: "no expiry key",
+                section: Some(None),
+                state: None,
+                running: false,
+                want: (true, true, false, None, false, None, "expiry unknown"),
+            },
+            Case {
+                name: "failing but still valid",
+                section: Some(in_an_hour),
+                state: Some(known(
+                    Some(datetime!(2026-11-23 08:05 UTC)),
+                    2,
+                    Some("AccessDenied"),
+                )),
+                running: true,
+                want: (
+                    true,
+                    false,
+                    true,
+                    Some(3600),
+                    false,
+                    Some(2),
+                    "failing: AccessDenied",
+                ),
+            },
+            Case {
+                name: "recovered: the last error stays, the state is ok",
+                section: Some(in_an_hour),
+                state: Some(known(
+                    Some(datetime!(2026-11-23 08:30 UTC)),
+                    0,
+                    Some("Throttling"),
+                )),
+                running: true,
+                want: (true, false, true, Some(3600), false, Some(0), "ok"),
+            },
+            Case {
+                name: "overdue by ten minutes, daemon running",
+                section: Some(in_an_hour),
+                state: Some(known(Some(datetime!(2026-11-23 07:50 UTC)), 0, None)),
+                running: true,
+                want: (true, false, true, Some(3600), true, Some(0), "overdue"),
+            },
+            Case {
+                name: "a minute late is not overdue yet",
+                section: Some(in_an_hour),
+                state: Some(known(Some(datetime!(2026-11-23 07:59 UTC)), 0, None)),
+                running: true,
+                want: (true, false, true, Some(3600), false, Some(0), "ok"),
+            },
+            Case {
+                name: "a stopped daemon is never overdue",
+                section: Some(in_an_hour),
+                state: Some(known(Some(datetime!(2026-11-23 07:50 UTC)), 0, None)),
+                running: false,
+                want: (true, false, true, Some(3600), false, Some(0), "ok"),
+            },
+            Case {
+                name: "everything wrong at once",
+                section: None,
+                state: Some(known(
+                    Some(datetime!(2026-11-23 07:00 UTC)),
+                    5,
+                    Some("AccessDenied"),
+                )),
+                running: true,
+                want: (
+                    false,
+                    false,
+                    false,
+                    None,
+                    true,
+                    Some(5),
+                    "missing, failing: AccessDenied, overdue",
+                ),
+            },
+        ];
+        for case in cases {
+            let sections: Vec<Section> = [section("other", in_an_hour)]
+                .into_iter()
+                .chain(case.section.map(|e| section("p", e)))
+                .collect();
+            let state = State {
+                version: crate::state::VERSION,
+                pid: 1,
+                updated: Some(NOW),
+                credentials_file: "/c".into(),
+                profiles: case
+                    .state
+                    .clone()
+                    .map(|p| BTreeMap::from([("p".to_owned(), p)]))
+                    .unwrap_or_default(),
+            };
+            let got = rows(
+                &[("p", "arn:aws:iam::111111111111:role/R")],
+                &sections,
+                Some(&state),
+                case.running,
+                NOW,
+            );
+            let [row] = got.as_slice() else {
+                panic!("{}: one row expected, got {got:?}", case.name)
+            };
+            let label = row.state_label();
+            let have = (
+                row.present,
+                row.expired,
+                row.ok,
+                row.seconds_left,
+                row.refresh_overdue,
+                row.failures,
+                label.as_str(),
+            );
+            assert_eq!(have, case.want, "{}", case.name);
+            assert_eq!(
+                row.last_error.as_ref().map(|e| e.code.as_str()),
+                case.state
+                    .as_ref()
+                    .and_then(|p| p.last_error.as_ref())
+                    .map(|e| e.code.as_str()),
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn rows_follow_config_order_and_never_carry_a_secret() {
+        let sections = [
+            section("b", Some("2026-11-23T09:00:00Z")),
+            section("a", Some("2026-11-23T09:00:00Z")),
+        ];
+        let got = rows(
+            &[("a", "arn:a"), ("b", "arn:b")],
+            &sections,
+            None,
+            false,
+            NOW,
+        );
+        let names: Vec<&str> = got.iter().map(|r| r.profile.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let shown = format!("{got:?} {}", serde_json::to_string(&got).unwrap());
+        for secret in [SECRET, "ASIAKEYID"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+    }
+
+    #[test]
+    fn json_fields_are_stable_utc_and_null_when_unknown() {
+        let state = State {
+            version: crate::state::VERSION,
+            pid: 1,
+            updated: None,
+            credentials_file: "/c".into(),
+            profiles: BTreeMap::from([("a".to_owned(), known(None, 1, Some("Throttling")))]),
+        };
+        let sections = [section("a", Some("2026-11-23T10:00:00+01:00"))];
+        let got = rows(
+            &[("a", "arn:a"), ("b", "arn:b")],
+            &sections,
+            Some(&state),
+            true,
+            NOW,
+        );
+        let json = serde_json::to_value(&got).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {
+                    "profile": "a", "role_arn": "arn:a", "present": true,
+                    "expiration": "2026-11-23T09:00:00Z", "seconds_left": 3600,
+                    "expired": false, "ok": true,
+                    "last_refresh": "2026-11-23T07:30:00Z", "next_refresh": null,
+                    "refresh_overdue": false, "failures": 1,
+                    "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"}
+                },
+                {
+                    "profile": "b", "role_arn": "arn:b", "present": false,
+                    "expiration": null, "seconds_left": null, "expired": false, "ok": false,
+                    "last_refresh": null, "next_refresh": null, "refresh_overdue": false,
+                    "failures": null, "last_error": null
+                }
+            ])
+        );
+    }
+
+    #[test]
+    fn spans_are_compact() {
+        let cases = [
+            (0, "0s"),
+            (42, "42s"),
+            (-42, "42s"),
+            (60, "1m"),
+            (300, "5m"),
+            (2952, "49m12s"),
+            (3600, "1h"),
+            (7380, "2h03m"),
+            (86400, "1d"),
+            (273600, "3d04h"),
+        ];
+        for (seconds, want) in cases {
+            assert_eq!(span(seconds), want, "{seconds}");
+        }
+        assert_eq!(relative(NOW + Duration::minutes(18), NOW), "in 18m");
+        assert_eq!(relative(NOW - Duration::seconds(125), NOW), "2m05s ago");
+    }
+
+    #[test]
+    fn table_is_aligned_and_ends_with_the_daemon_line() {
+        let sections = [
+            section("audit-111111111111", Some("2026-11-23T08:49:12Z")),
+            section("x", Some("2026-11-23T07:55:00Z")),
+        ];
+        let report = Report {
+            ok: false,
+            now: NOW,
+            config: "/etc/c.toml".into(),
+            credentials_file: "/home/u/.aws/credentials".into(),
+            daemon: Daemon {
+                running: false,
+                pid: None,
+                state_file: "/run/s.json".into(),
+                updated: None,
+                state_error: None,
+            },
+            profiles: rows(
+                &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
+                &sections,
+                None,
+                false,
+                NOW,
+            ),
+        };
+        let text = table(&report);
+        let want = "\
+credentials file: /home/u/.aws/credentials
+PROFILE             EXPIRES               LEFT            LAST REFRESH  NEXT REFRESH  STATE
+audit-111111111111  2026-11-23T08:49:12Z  49m12s          -             -             ok
+x                   2026-11-23T07:55:00Z  expired 5m ago  -             -             expired
+daemon: not running (no state file at /run/s.json)
+";
+        assert_eq!(text, want);
+        assert!(text.lines().all(|l| l.len() <= 100));
+    }
 }

@@ -5,7 +5,6 @@
 #[path = "integration/process.rs"]
 mod process;
 #[path = "integration/status.rs"]
-#[path = "integration/status.rs"]
 mod status;
 mod util;
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark: an idle `ec2-assume-role daemon` with N roles (default 100) against the loopback
+# fakes (examples/fake_imds.rs and moto's STS). Prints numbers; asserts nothing.
+#   - resident memory (VmRSS, VmHWM) after the first complete write;
+#   - wakeups while idle: context switches of all its threads over a window, per hour;
+#   - STS calls per role per hour at the default schedule (from the daemon's own state file:
+#     3600 / (next_refresh - last_refresh)), against a cron job every five minutes (12).
+# Usage: scripts/bench-daemon.sh [ROLES] [IDLE_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+roles=${1:-100}
+idle=${2:-60}
+venv=${EAR_TEST_VENV:-$PWD/.venv}
+work=$(mktemp -d /tmp/ec2-assume-role-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+scripts/test.sh --setup
+cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ec2-assume-role
+"${CARGO_TARGET_DIR:-$PWD/target}/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+{
+    printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
+    printf '[credentials]\nfile = "%s/home/.aws/credentials"\n' "$work"
+    printf '[daemon]\nstate_file = "%s/state.json"\n' "$work"
+    for i in $(seq "$roles"); do
+        printf '[[role]]\nprofile = "p%d"\nrole_arn = "arn:aws:iam::%012d:role/PerformSecurityAudit"\n' "$i" "$i"
+    done
+} > "$work/config.toml"
+mkdir -p "$work/home"
+
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$(cat "$work/imds.url") \
+    AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ENDPOINT_URL_STS=http://127.0.0.1:$port \
+    "$bin" --config "$work/config.toml" --log stderr -q daemon 2> "$work/daemon.log" &
+daemon=$!; pids+=("$daemon")
+for _ in $(seq 300); do [ -s "$work/state.json" ] && break; sleep 0.1; done
+[ -s "$work/state.json" ] || { echo "bench: the daemon wrote no state" >&2; cat "$work/daemon.log" >&2; exit 1; }
+sleep 2
+
+switches() { cat /proc/"$daemon"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+rss=$(awk '/VmRSS/ {print $2}' /proc/"$daemon"/status)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/"$daemon"/status)
+threads=$(awk '/^Threads:/ {print $2}' /proc/"$daemon"/status)
+before=$(switches); sleep "$idle"; after=$(switches)
+per_hour=$(( (after - before) * 3600 / idle ))
+
+python3 - "$work/state.json" "$roles" "$rss" "$hwm" "$threads" "$idle" "$((after - before))" "$per_hour" <<'PY'
+import json, sys
+from datetime import datetime
+state, roles, rss, hwm, threads, idle, sw, per_hour = sys.argv[1:]
+p = json.load(open(state))["profiles"]
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+intervals = [(t(v["next_refresh"]) - t(v["last_refresh"])).total_seconds() for v in p.values()]
+mean = sum(intervals) / len(intervals)
+print(f"roles                         {roles} (profiles tracked: {len(p)})")
+print(f"resident memory               {int(rss)/1024:.1f} MiB (peak {int(hwm)/1024:.1f} MiB), {threads} threads")
+print(f"wakeups while idle            {sw} context switches in {idle} s = {per_hour} per hour")
+print(f"refresh interval (default)    mean {mean/60:.1f} min, min {min(intervals)/60:.1f}, max {max(intervals)/60:.1f} (1 h credentials)")
+print(f"STS calls per role per hour   {3600/mean:.2f} (daemon) vs 12 (cron every 5 minutes)")
+# Refresh wakeups: the daemon wakes at the earliest due time and takes every role due within
+# its batch window (60 s for 1 h credentials), so count those groups over one cycle.
+times, wakes = sorted(t(v["next_refresh"]) for v in p.values()), 0
+while times:
+    first = times[0]
+    times = [x for x in times if (x - first).total_seconds() > 60]
+    wakes += 1
+print(f"refresh wakeups per hour      {wakes * 3600 / mean:.0f} ({wakes} per {mean/60:.0f}-minute cycle; none in between)")
+PY
