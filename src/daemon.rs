@@ -99,7 +99,12 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
         let event = tokio::select! {
             wake = sleep_until(next) => {
                 if wake == Wake::ClockChanged {
-                    info!("the system clock was set; recomputing the refresh schedule");
+                    // Every planned time was computed on the old clock (a boot-time step can
+                    // be hours): refresh everything now and schedule anew on the new one.
+                    warn!("the system clock was set; refreshing every profile and recomputing the schedule");
+                    for t in tracked.values_mut() {
+                        t.next = None;
+                    }
                 }
                 Event::Due
             }
@@ -458,6 +463,8 @@ mod tests {
             (Some(now - secs(200)), Some(now + secs(15)), true), // a tenth of 215 s
             (Some(now - secs(200)), Some(now + secs(30)), false),
             (None, Some(now - secs(5)), true), // overdue after a failure
+            // the clock jumped forward hours past the plan (suspend, stall): due at once
+            (Some(now - secs(36_000)), Some(now - secs(34_200)), true),
         ];
         for (last_refresh, next, want) in table {
             let t = Tracked {
