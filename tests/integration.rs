@@ -2,6 +2,8 @@
 //! STS, each test a short story (write a config, run the binary, read the files, count the
 //! calls). These tests never reach anything off loopback: `util` fails closed.
 
+#[path = "integration/daemon.rs"]
+mod daemon;
 #[path = "integration/process.rs"]
 mod process;
 #[path = "integration/status.rs"]

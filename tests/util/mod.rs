@@ -10,11 +10,13 @@
 pub mod http;
 pub mod imds;
 pub mod moto;
+pub mod notify;
 pub mod sts;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use imds::{FakeImds, ImdsConfig};
 use sts::FakeSts;
@@ -330,6 +332,99 @@ impl TestCommand {
             out.stderr
         );
         out
+    }
+
+    /// Starts the command in the background (stdin closed, stdout and stderr into temp files
+    /// that can be read while it runs); see `Running`.
+    pub fn spawn(&self) -> Running {
+        let capture = || tempfile::NamedTempFile::new().expect("creating a capture file");
+        let (stdout, stderr) = (capture(), capture());
+        let child = self
+            .build()
+            .stdin(Stdio::null())
+            .stdout(stdout.reopen().expect("reopening the stdout capture"))
+            .stderr(stderr.reopen().expect("reopening the stderr capture"))
+            .spawn()
+            .expect("starting the command");
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A command running in the background. Dropping it kills the process, so a failed test
+/// never leaves a daemon behind.
+pub struct Running {
+    child: Child,
+    stdout: tempfile::NamedTempFile,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends signal `name` (`HUP`, `TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.stderr.path()).unwrap_or_default()).into_owned()
+    }
+
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.stdout.path()).unwrap_or_default()).into_owned()
+    }
+
+    /// The exit status, if the process exits within `timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_for(timeout, || {
+            status = self.child.try_wait().expect("waiting for the child");
+            status.is_some()
+        });
+        status
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("waiting for the child")
+            .is_none()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // No panic here: a test that already failed must still kill its child.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds (`true`) or `timeout` passes (`false`). Tests
+/// poll files this way; the binary itself never polls.
+pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -9,6 +9,7 @@
 use super::http::{Recorded, Reply, Server};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// How the fake answers `AssumeRole` for one role ARN. Roles without a script succeed.
@@ -23,6 +24,18 @@ pub enum Script {
     ServerError(usize),
 }
 
+/// An outage of the whole service: every `AssumeRole`, for every role, answers this until
+/// `FakeSts::restore`. It overrides the per-role scripts (which keep their counts meanwhile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// 500 `InternalFailure`.
+    ServerError,
+    /// 400 `Throttling`.
+    Throttling,
+    /// 403 `AccessDenied`.
+    AccessDenied,
+}
+
 /// One call as the fake understood it.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -35,6 +48,8 @@ pub struct Call {
     pub signing_region: Option<String>,
     /// The HTTP status the fake answered.
     pub status: u16,
+    /// When the fake answered, to measure the gaps between refreshes.
+    pub at: Instant,
 }
 
 impl Call {
@@ -60,6 +75,9 @@ struct State {
     calls: Vec<Call>,
     /// By access key id.
     issued: BTreeMap<String, Issued>,
+    /// Overrides `DurationSeconds` when set (see `FakeSts::set_lifetime`).
+    lifetime: Option<Duration>,
+    outage: Option<Outage>,
 }
 
 pub struct FakeSts {
@@ -91,6 +109,23 @@ impl FakeSts {
             .insert(role_arn.to_owned(), script);
     }
 
+    /// Issues credentials that expire `lifetime` from now, whatever `DurationSeconds` asks:
+    /// the config cannot ask for less than STS's 900 s minimum, and the daemon's tests need
+    /// credentials that run out within seconds.
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        self.state.lock().unwrap().lifetime = Some(lifetime);
+    }
+
+    /// Starts an outage of every `AssumeRole` (see `Outage`) until `restore`.
+    pub fn break_with(&self, outage: Outage) {
+        self.state.lock().unwrap().outage = Some(outage);
+    }
+
+    /// Ends the outage `break_with` started.
+    pub fn restore(&self) {
+        self.state.lock().unwrap().outage = None;
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().unwrap().calls.clone()
     }
@@ -112,13 +147,24 @@ impl FakeSts {
 
     /// The credentials issued last for `role_arn`.
     pub fn issued_for(&self, role_arn: &str) -> Option<Issued> {
+        self.all_issued_for(role_arn).pop()
+    }
+
+    /// Every credential issued for `role_arn`, oldest first.
+    pub fn all_issued_for(&self, role_arn: &str) -> Vec<Issued> {
         let role_name = role_arn.rsplit('/').next().unwrap_or_default();
         let account = role_arn.split(':').nth(4).unwrap_or_default();
         let prefix = format!("arn:aws:sts::{account}:assumed-role/{role_name}/");
-        self.issued()
-            .into_iter()
-            .rev()
-            .find(|i| i.assumed_role_arn.starts_with(&prefix))
+        let mut all = self.issued();
+        all.retain(|i| i.assumed_role_arn.starts_with(&prefix));
+        all
+    }
+
+    /// The `AssumeRole` calls for `role_arn`, in arrival order.
+    pub fn assume_role_calls_for(&self, role_arn: &str) -> Vec<Call> {
+        let mut calls = self.assume_role_calls();
+        calls.retain(|c| c.param("RoleArn") == Some(role_arn));
+        calls
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -147,6 +193,7 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
         access_key_id,
         signing_region,
         status: reply.status,
+        at: Instant::now(),
     });
     reply
 }
@@ -159,15 +206,17 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
             "RoleArn and RoleSessionName are required",
         );
     };
+    match state.outage {
+        Some(Outage::ServerError) => {
+            return error(500, "InternalFailure", "An internal error occurred")
+        }
+        Some(Outage::Throttling) => return error(400, "Throttling", "Rate exceeded"),
+        Some(Outage::AccessDenied) => return access_denied(arn),
+        None => {}
+    }
     let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
     match script {
-        Script::AccessDenied => {
-            return error(
-                403,
-                "AccessDenied",
-                &format!("User is not authorized to perform: sts:AssumeRole on resource: {arn}"),
-            )
-        }
+        Script::AccessDenied => return access_denied(arn),
         Script::Throttle(n) if n > 0 => {
             state.scripts.insert(arn.clone(), Script::Throttle(n - 1));
             return error(400, "Throttling", "Rate exceeded");
@@ -196,6 +245,10 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         .get("DurationSeconds")
         .and_then(|d| d.parse().ok())
         .unwrap_or(3600);
+    let lifetime = match state.lifetime {
+        Some(lifetime) => time::Duration::try_from(lifetime).unwrap_or(time::Duration::MAX),
+        None => time::Duration::seconds(seconds),
+    };
     let n = state.issued.len() + 1;
     let issued = Issued {
         access_key_id: format!("ASIASTSFAKE{n:09}"),
@@ -204,9 +257,7 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         assumed_role_arn: format!(
             "arn:{partition}:sts::{account}:assumed-role/{role_name}/{session}"
         ),
-        expiration: ec2_assume_role::creds::rfc3339(
-            OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
-        ),
+        expiration: ec2_assume_role::creds::rfc3339(OffsetDateTime::now_utc() + lifetime),
     };
     state
         .issued
@@ -228,6 +279,14 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         request_id(),
     );
     Reply::new(200, body).header("Content-Type", "text/xml")
+}
+
+fn access_denied(arn: &str) -> Reply {
+    error(
+        403,
+        "AccessDenied",
+        &format!("User is not authorized to perform: sts:AssumeRole on resource: {arn}"),
+    )
 }
 
 fn caller_identity(state: &State, key: Option<&str>) -> Reply {
