@@ -15,15 +15,20 @@ use crate::clock::{self, Wake};
 use crate::config::Role;
 use crate::creds::rfc3339;
 use crate::logging::message_id;
+use crate::retry::Policy;
 use crate::run::{Agent, RoleOutcome};
 use crate::schedule::{self, Failure};
 use crate::state::{self, LastError, State};
+use crate::sts::{self, Assumed};
 use sd_notify::NotifyState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{error, info, warn};
 
 /// A role due within this much of a wakeup is refreshed in it, together with the others, in
@@ -61,10 +66,22 @@ impl Signals {
 
 /// What woke the main loop.
 enum Event {
-    Due,
+    Due(Wake),
+    Assumed(AssumeResult),
     Reload,
     Stop(&'static str),
     Watchdog,
+}
+
+type AssumeResult = Result<Vec<Result<Assumed, sts::Error>>, Exit>;
+
+/// A refresh whose AssumeRole calls are under way in their own task. The loop keeps serving
+/// signals and the watchdog meanwhile; the file is written by the loop itself once the task
+/// is done, so that stopping can abort the task without ever interrupting a write.
+struct Inflight {
+    due: Vec<usize>,
+    expired: BTreeSet<String>,
+    task: JoinHandle<AssumeResult>,
 }
 
 pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
@@ -77,53 +94,79 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
         }
     };
     let mut agent = match Agent::start(config_path, wait).await {
-        Ok(agent) => agent,
+        Ok(agent) => Arc::new(agent),
         Err(exit) => return exit,
     };
     let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
-    if let Err(exit) = refresh_due(&agent, &mut tracked).await {
-        // Nothing could be written at all (IMDS gone, file refused): as `run` would.
-        return exit;
-    }
-    if let Err(exit) = agent.write_profiles_config() {
-        return exit;
-    }
-    notify(&[
-        NotifyState::Ready,
-        NotifyState::Status(&summary(&agent, &tracked)),
-    ]);
-    let watchdog = sd_notify::watchdog_enabled().map(|period| period / 2);
+    let mut inflight = start(&agent, &tracked);
+    let mut ready = false;
+    // Armed at READY=1, as systemd arms its side. An interval, not a sleep per loop turn, so
+    // that other events never push the pings back.
+    let mut watchdog: Option<Interval> = None;
 
     loop {
-        let next = next_wake(&tracked);
+        let next = match inflight {
+            Some(_) => None,
+            None => next_wake(&tracked),
+        };
         let event = tokio::select! {
-            wake = sleep_until(next) => {
+            wake = sleep_until(next) => Event::Due(wake),
+            result = join(&mut inflight) => Event::Assumed(result),
+            _ = signals.hup.recv() => Event::Reload,
+            _ = signals.term.recv() => Event::Stop("SIGTERM"),
+            _ = signals.int.recv() => Event::Stop("SIGINT"),
+            _ = tick(&mut watchdog) => Event::Watchdog,
+        };
+        match event {
+            Event::Due(wake) => {
                 if wake == Wake::ClockChanged {
                     // Every planned time was computed on the old clock (a boot-time step can
                     // be hours): refresh everything now and schedule anew on the new one.
-                    warn!("the system clock was set; refreshing every profile and recomputing the schedule");
+                    warn!(
+                        "the system clock was set; refreshing every profile and recomputing \
+                         the schedule"
+                    );
                     for t in tracked.values_mut() {
                         t.next = None;
                     }
                 }
-                Event::Due
+                inflight = start(&agent, &tracked);
             }
-            _ = signals.hup.recv() => Event::Reload,
-            _ = signals.term.recv() => Event::Stop("SIGTERM"),
-            _ = signals.int.recv() => Event::Stop("SIGINT"),
-            _ = tick(watchdog) => Event::Watchdog,
-        };
-        match event {
-            Event::Due => {
-                // A failure here is per role and already logged and scheduled.
-                let _ = refresh_due(&agent, &mut tracked).await;
+            Event::Assumed(result) => {
+                let Some(done) = inflight.take() else {
+                    continue;
+                };
+                let written = finish(&agent, &mut tracked, done, result);
+                if !ready {
+                    // The first refresh is `run`: if nothing at all could be done, exit as
+                    // `run` would, and let systemd's restart policy take over.
+                    if let Err(exit) = written.and_then(|()| agent.write_profiles_config()) {
+                        return exit;
+                    }
+                    ready = true;
+                    watchdog = sd_notify::watchdog_enabled().map(|period| {
+                        let half = period / 2;
+                        let mut ticks = tokio::time::interval_at(Instant::now() + half, half);
+                        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        ticks
+                    });
+                    notify(&[
+                        NotifyState::Ready,
+                        NotifyState::Status(&summary(&agent, &tracked)),
+                    ]);
+                    continue;
+                }
             }
             Event::Reload => {
                 notify_reloading();
                 match Agent::start(config_path, wait).await {
                     Ok(new) => {
+                        if let Some(stale) = inflight.take() {
+                            // Started under the old config; its roles stay due.
+                            stale.task.abort();
+                        }
                         reschedule_changed(&agent, &new, &mut tracked);
-                        agent = new;
+                        agent = Arc::new(new);
                         info!(
                             roles = agent.config.roles.len(),
                             "reloaded {}: {} roles",
@@ -132,9 +175,11 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
                         );
                         // Roles removed from the config lose their sections in both files,
                         // even when no other role is due.
-                        let _ = agent.refresh(&[], &BTreeSet::new()).await;
+                        let _ = agent.write(&[], Vec::new(), &BTreeSet::new());
                         let _ = agent.write_profiles_config();
-                        let _ = refresh_due(&agent, &mut tracked).await;
+                        let roles = &agent.config.roles;
+                        tracked.retain(|p, _| roles.iter().any(|r| &r.profile == p));
+                        inflight = start(&agent, &tracked);
                     }
                     Err(_) => error!(
                         message_id = message_id::CONFIG_INVALID,
@@ -145,19 +190,25 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
                 notify(&[NotifyState::Ready]);
             }
             Event::Stop(signal) => {
+                if let Some(running) = inflight.take() {
+                    // Only network calls are under way; nothing is half-written.
+                    running.task.abort();
+                }
                 info!("{signal}: stopping");
                 notify(&[NotifyState::Stopping]);
                 return Exit::Ok;
             }
-            Event::Watchdog => notify(&[NotifyState::Watchdog]),
+            Event::Watchdog => {
+                notify(&[NotifyState::Watchdog]);
+                continue;
+            }
         }
         notify(&[NotifyState::Status(&summary(&agent, &tracked))]);
     }
 }
 
-/// Refreshes every role that is due now and reschedules each from its outcome. `Err` only
-/// when nothing could be done at all (the state is updated either way).
-async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> Result<(), Exit> {
+/// Starts assuming every role that is due now, in a task; `None` when none is due.
+fn start(agent: &Arc<Agent>, tracked: &BTreeMap<String, Tracked>) -> Option<Inflight> {
     let now = OffsetDateTime::now_utc();
     let roles = &agent.config.roles;
     let due: Vec<usize> = (0..roles.len())
@@ -168,23 +219,51 @@ async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> 
         })
         .collect();
     if due.is_empty() {
-        return Ok(());
+        return None;
     }
-    let remove_expired = agent.config.daemon.remove_expired;
+    let expirations: Vec<Option<OffsetDateTime>> = due
+        .iter()
+        .map(|&i| tracked.get(&roles[i].profile).and_then(|t| t.expiration))
+        .collect();
     let expired: BTreeSet<String> = due
         .iter()
-        .map(|&i| &roles[i].profile)
-        .filter(|p| {
-            remove_expired
-                && tracked
-                    .get(*p)
-                    .and_then(|t| t.expiration)
-                    .is_some_and(|e| e <= now)
-        })
-        .cloned()
+        .zip(&expirations)
+        .filter(|(_, e)| agent.config.daemon.remove_expired && e.is_some_and(|e| e <= now))
+        .map(|(&i, _)| roles[i].profile.clone())
         .collect();
+    let policy = sts_policy(expirations.into_iter().flatten().min(), now);
+    let task = {
+        let agent = Arc::clone(agent);
+        let due = due.clone();
+        tokio::spawn(async move { agent.assume(&due, policy).await })
+    };
+    Some(Inflight { due, expired, task })
+}
 
-    let result = agent.refresh(&due, &expired).await;
+/// How long one refresh keeps retrying throttling and 5xx before the daemon's own backoff
+/// takes over: a quarter of the time the soonest-expiring credentials have left, so that
+/// expired credentials are removed promptly, and no more than the one-shot `run` allows.
+fn sts_policy(soonest: Option<OffsetDateTime>, now: OffsetDateTime) -> Policy {
+    let left = soonest.map_or(Policy::STS.deadline, |e| {
+        Duration::try_from((e - now) / 4).unwrap_or(Duration::ZERO)
+    });
+    Policy {
+        deadline: left.clamp(Duration::from_secs(2), Policy::STS.deadline),
+        ..Policy::STS
+    }
+}
+
+/// Writes what a refresh task returned and reschedules each of its roles from the outcome.
+/// `Err` only when nothing could be done at all (the state is updated either way).
+fn finish(
+    agent: &Agent,
+    tracked: &mut BTreeMap<String, Tracked>,
+    done: Inflight,
+    result: AssumeResult,
+) -> Result<(), Exit> {
+    let Inflight { due, expired, .. } = done;
+    let result = result.and_then(|results| agent.write(&due, results, &expired));
+    let roles = &agent.config.roles;
     let now = OffsetDateTime::now_utc();
     let settings = settings(agent);
     match &result {
@@ -235,10 +314,11 @@ async fn refresh_due(agent: &Agent, tracked: &mut BTreeMap<String, Tracked>) -> 
                     "ImdsUnavailable",
                     "the instance-profile credentials could not be read",
                 ),
-                _ => (
+                Exit::FileNotWritten => (
                     "FileNotWritten",
                     "the credentials file could not be written",
                 ),
+                _ => ("Internal", "the refresh ended abnormally"),
             };
             for &i in &due {
                 let role = &roles[i];
@@ -367,9 +447,25 @@ async fn sleep_until(at: Option<OffsetDateTime>) -> Wake {
     }
 }
 
-async fn tick(period: Option<Duration>) {
-    match period {
-        Some(period) => tokio::time::sleep(period).await,
+async fn tick(watchdog: &mut Option<Interval>) {
+    match watchdog {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn join(inflight: &mut Option<Inflight>) -> AssumeResult {
+    match inflight {
+        Some(running) => match (&mut running.task).await {
+            Ok(result) => result,
+            // The task panicked or was cancelled: count it as a failed refresh of its roles.
+            Err(err) => {
+                error!("a refresh task ended abnormally: {err}");
+                Err(Exit::Other)
+            }
+        },
         None => std::future::pending().await,
     }
 }

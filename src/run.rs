@@ -13,6 +13,7 @@ use crate::creds::{rfc3339, TemporaryCredentials};
 use crate::fileio::{self, Owner};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::{message_id, SUMMARY};
+use crate::retry::Policy;
 use crate::sts::{self, Sts};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeSet;
@@ -82,8 +83,20 @@ impl Agent {
             // Nothing to assume: only prune sections of roles no longer configured.
             Vec::new()
         } else {
-            self.assume(indices).await?
+            self.assume(indices, Policy::STS).await?
         };
+        self.write(indices, results, expired)
+    }
+
+    /// The second half of `refresh`: writes what `assume` returned for `indices` in one
+    /// update of the credentials file. The daemon calls the halves apart so that signals and
+    /// watchdog pings are served while STS is slow, and so that a stop never interrupts a write.
+    pub fn write(
+        &self,
+        indices: &[usize],
+        results: Vec<Result<sts::Assumed, sts::Error>>,
+        expired: &BTreeSet<String>,
+    ) -> Result<Vec<RoleOutcome>, Exit> {
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
 
         let mut sections = Vec::new();
@@ -185,7 +198,7 @@ impl Agent {
     /// Assumes one role without writing anything (for `credential-process`).
     pub async fn assume_one(&self, index: usize) -> Result<TemporaryCredentials, Exit> {
         let role = &self.config.roles[index];
-        match self.assume(&[index]).await?.pop() {
+        match self.assume(&[index], Policy::STS).await?.pop() {
             Some(Ok(assumed)) => Ok(assumed.credentials),
             Some(Err(err)) => {
                 error!(
@@ -203,10 +216,12 @@ impl Agent {
         }
     }
 
-    /// Assumes the roles at `indices` with the current instance-profile credentials.
-    async fn assume(
+    /// Assumes the roles at `indices` with the current instance-profile credentials, retrying
+    /// each under `policy`. Writes nothing.
+    pub async fn assume(
         &self,
         indices: &[usize],
+        policy: Policy,
     ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
         // Instance-profile credentials rotate: read the current ones every time.
         let instance = self
@@ -222,7 +237,7 @@ impl Agent {
             })?;
         let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
-        Ok(assume_all(&roles, &self.identity, &sts).await)
+        Ok(assume_all(&roles, &self.identity, &sts, policy).await)
     }
 
     /// Writes each configured profile's settings in the AWS config file.
@@ -351,6 +366,7 @@ async fn assume_all(
     roles: &[&Role],
     identity: &Identity,
     sts: &Arc<Sts>,
+    policy: Policy,
 ) -> Vec<Result<sts::Assumed, sts::Error>> {
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let placeholders = Placeholders {
@@ -383,7 +399,7 @@ async fn assume_all(
                 retryable: false,
             })?;
             let _permit = limit.acquire_owned().await;
-            sts.assume(&request).await
+            sts.assume(&request, policy).await
         }));
     }
     let mut outcomes = Vec::with_capacity(tasks.len());

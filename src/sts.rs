@@ -88,14 +88,14 @@ impl Sts {
         Sts { config }
     }
 
-    /// Assumes one role, retrying transient failures until the STS policy's deadline.
-    pub async fn assume(&self, req: &Request) -> Result<Assumed, Error> {
+    /// Assumes one role, retrying transient failures until `policy`'s deadline.
+    pub async fn assume(&self, req: &Request, policy: Policy) -> Result<Assumed, Error> {
         let client = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.config)
                 .region(Region::new(req.region.clone()))
                 .build(),
         );
-        Policy::STS
+        policy
             .run(
                 || self.assume_once(&client, req),
                 |e| e.retryable,

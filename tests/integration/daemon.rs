@@ -554,8 +554,6 @@ fn no_secret_reaches_the_logs_or_the_state_file_over_many_refreshes() {
 // watchdog timer both live in the daemon's one select loop.
 
 #[test]
-#[ignore = "daemon bug: a 5xx refresh retries inside the main loop for up to 60 s: the other \
-            roles wait, SIGTERM waits, WATCHDOG=1 stops"]
 fn one_roles_5xx_outage_stalls_nothing_else() {
     let t = story(LIFETIME, "");
     let socket = NotifySocket::bind(t.path().join("notify.sock"));
@@ -597,8 +595,6 @@ fn one_roles_5xx_outage_stalls_nothing_else() {
 }
 
 #[test]
-#[ignore = "daemon bug: the watchdog timer restarts after every other event, so events less \
-            than half a period apart starve WATCHDOG=1"]
 fn watchdog_pings_keep_their_period_whatever_else_happens() {
     let t = story(Duration::from_secs(3600), "");
     let socket = NotifySocket::bind(t.path().join("notify.sock"));
@@ -624,8 +620,6 @@ fn watchdog_pings_keep_their_period_whatever_else_happens() {
 }
 
 #[test]
-#[ignore = "daemon bug: expired credentials stay in the file while a 5xx refresh retries \
-            for up to 60 s"]
 fn credentials_that_expire_in_a_5xx_outage_are_removed_too() {
     let t = story(LIFETIME, "");
     let d = start(&t, &[]);
