@@ -80,7 +80,6 @@ type AssumeResult = Result<Vec<Result<Assumed, sts::Error>>, Exit>;
 /// is done, so that stopping can abort the task without ever interrupting a write.
 struct Inflight {
     due: Vec<usize>,
-    expired: BTreeSet<String>,
     task: JoinHandle<AssumeResult>,
 }
 
@@ -225,19 +224,13 @@ fn start(agent: &Arc<Agent>, tracked: &BTreeMap<String, Tracked>) -> Option<Infl
         .iter()
         .map(|&i| tracked.get(&roles[i].profile).and_then(|t| t.expiration))
         .collect();
-    let expired: BTreeSet<String> = due
-        .iter()
-        .zip(&expirations)
-        .filter(|(_, e)| agent.config.daemon.remove_expired && e.is_some_and(|e| e <= now))
-        .map(|(&i, _)| roles[i].profile.clone())
-        .collect();
     let policy = sts_policy(expirations.into_iter().flatten().min(), now);
     let task = {
         let agent = Arc::clone(agent);
         let due = due.clone();
         tokio::spawn(async move { agent.assume(&due, policy).await })
     };
-    Some(Inflight { due, expired, task })
+    Some(Inflight { due, task })
 }
 
 /// How long one refresh keeps retrying throttling and 5xx before the daemon's own backoff
@@ -261,10 +254,24 @@ fn finish(
     done: Inflight,
     result: AssumeResult,
 ) -> Result<(), Exit> {
-    let Inflight { due, expired, .. } = done;
-    let result = result.and_then(|results| agent.write(&due, results, &expired));
+    let Inflight { due, .. } = done;
     let roles = &agent.config.roles;
     let now = OffsetDateTime::now_utc();
+    // Expired as of now, not as of the start: a refresh that failed across the expiry must
+    // not leave the dead credentials in the file until the next retry.
+    let expired: BTreeSet<String> = due
+        .iter()
+        .map(|&i| &roles[i].profile)
+        .filter(|p| {
+            agent.config.daemon.remove_expired
+                && tracked
+                    .get(*p)
+                    .and_then(|t| t.expiration)
+                    .is_some_and(|e| e <= now)
+        })
+        .cloned()
+        .collect();
+    let result = result.and_then(|results| agent.write(&due, results, &expired));
     let settings = settings(agent);
     match &result {
         Ok(outcomes) => {
