@@ -105,15 +105,7 @@ impl Agent {
                 Ok(a) => {
                     sections.push(credfile::credentials_section(&role.profile, &a.credentials))
                 }
-                Err(err) => error!(
-                    message_id = message_id::ROLE_FAILED,
-                    profile = %role.profile,
-                    role_arn = %role.role_arn,
-                    error_code = %err.code,
-                    "could not assume {} for profile {}: {err}",
-                    role.role_arn,
-                    role.profile
-                ),
+                Err(err) => log_failure(role, err),
             }
         }
         let drop: BTreeSet<&String> = roles
@@ -201,15 +193,7 @@ impl Agent {
         match self.assume(&[index], Policy::STS).await?.pop() {
             Some(Ok(assumed)) => Ok(assumed.credentials),
             Some(Err(err)) => {
-                error!(
-                    message_id = message_id::ROLE_FAILED,
-                    profile = %role.profile,
-                    role_arn = %role.role_arn,
-                    error_code = %err.code,
-                    "could not assume {} for profile {}: {err}",
-                    role.role_arn,
-                    role.profile
-                );
+                log_failure(role, &err);
                 Err(Exit::SomeRolesFailed)
             }
             None => Err(Exit::Other),
@@ -248,6 +232,18 @@ impl Agent {
     pub fn credentials_file(&self) -> &Path {
         &self.files.credentials
     }
+}
+
+fn log_failure(role: &Role, err: &sts::Error) {
+    error!(
+        message_id = message_id::ROLE_FAILED,
+        profile = %role.profile,
+        role_arn = %role.role_arn,
+        error_code = %err.code,
+        "could not assume {} for profile {}: {err}",
+        role.role_arn,
+        role.profile
+    );
 }
 
 /// `ec2-assume-role run`.

@@ -16,20 +16,8 @@ fn reference_story_with_moto_then_the_aws_cli_and_boto3() {
 
     t.cmd(&["run"]).expect_exit(0);
 
-    let out = t
-        .aws(&[
-            "--profile",
-            PROFILE_1,
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
-        .expect_exit(0);
     assert_eq!(
-        out.stdout.trim(),
+        t.caller_arn(PROFILE_1),
         format!("arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/{SESSION}")
     );
 

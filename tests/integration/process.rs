@@ -54,20 +54,8 @@ fn credential_process_mode_serves_the_aws_cli_and_boto3() {
         "{command}"
     );
 
-    let out = t
-        .aws(&[
-            "--profile",
-            PROFILE_1,
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
-        .expect_exit(0);
     assert_eq!(
-        out.stdout.trim(),
+        t.caller_arn(PROFILE_1),
         "arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/i-0123456789abcdef0"
     );
     let out = t

@@ -171,6 +171,23 @@ impl TestDir {
         cmd
     }
 
+    /// `aws --profile PROFILE sts get-caller-identity`'s ARN, as a user would check it.
+    pub fn caller_arn(&self, profile: &str) -> String {
+        let out = self
+            .aws(&[
+                "--profile",
+                profile,
+                "sts",
+                "get-caller-identity",
+                "--query",
+                "Arn",
+                "--output",
+                "text",
+            ])
+            .expect_exit(0);
+        out.stdout.trim().to_owned()
+    }
+
     /// The AWS CLI from the test venv, reading the files the binary wrote.
     pub fn aws(&self, args: &[&str]) -> TestCommand {
         let mut cmd = TestCommand::new(venv().join("bin/aws"), self);
