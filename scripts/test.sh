@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what the tests need (quickly when it
-# is already there), then cargo fmt --check, clippy with warnings as errors, and every test.
+# is already there), then cargo fmt --check, clippy with warnings as errors, every cargo test,
+# the packaging proof (release binaries, RPM) and the boot tests (nspawn + cloud-init).
 # Tests reach only loopback; the journald test needs root (for unshare -m), as CI has.
 # `scripts/test.sh --setup` installs and stops there (scripts/demo.sh uses it).
 set -euo pipefail
@@ -43,10 +44,14 @@ fi
 [ "${1:-}" = --setup ] && exit 0
 
 say "shellcheck"
-shellcheck -S style scripts/*.sh .ci/run
+shellcheck -S style scripts/*.sh .ci/run cloud-init/user-data.sh
 say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 say "cargo test"
 EAR_TEST_VENV=$venv cargo test
+say "packaging: static musl binaries, RPM install/upgrade/erase, unit checks (scripts/test-packaging.sh)"
+scripts/test-packaging.sh
+say "boot: systemd + cloud-init in systemd-nspawn, three ways (scripts/test-boot.sh)"
+scripts/test-boot.sh

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The release binaries: static, stripped x86_64 and aarch64 musl builds of ec2-assume-role,
+# copied to dist/ec2-assume-role-VERSION-ARCH (VERSION from Cargo.toml) with dist/SHA256SUMS.
+# Installs what it needs first (Debian packages, rustup targets; quickly when present), then
+# refuses any binary that `file` does not call static, and prints each size. It never changes
+# the sources, Cargo.toml or Cargo.lock (--locked) and never touches dist/ beyond those files.
+# Reproducible: the same commit, Cargo.lock and toolchain give the same SHA256SUMS, wherever
+# the repository and CARGO_HOME are (their paths are remapped out of the binaries).
+# Usage: scripts/release.sh          (honours CARGO_TARGET_DIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+# musl-tools: x86_64-linux-musl-gcc for ring's C code; the aarch64 cross gcc links (and
+# compiles ring) for aarch64, see .cargo/config.toml; qemu runs that binary in tests.
+DEBIAN_PACKAGES=(musl-tools gcc-aarch64-linux-gnu qemu-user-static file)
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'release: %s\n' "$*" >&2; exit 1; }
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "needs the Debian packages ${missing[*]} (run as root to install them)"
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+installed=$(rustup target list --installed)
+for t in "${TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }
+done
+
+version=$(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["packages"][0]["version"])')
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+# Dependency sources live under CARGO_HOME, and their paths end up in panic locations; map
+# them (and the checkout, for good measure) to fixed names. The encoded form keeps paths with
+# spaces whole. It applies to the --target artifacts only, so host builds keep their cache.
+sep=$'\x1f'
+export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo${sep}--remap-path-prefix=$PWD=/build"
+
+say "ec2-assume-role $version with $(rustc --version)"
+mkdir -p dist
+rm -f dist/ec2-assume-role-*-x86_64 dist/ec2-assume-role-*-aarch64 dist/SHA256SUMS
+names=()
+for t in "${TARGETS[@]}"; do
+    arch=${t%%-*}
+    say "cargo build --release --locked --target $t"
+    start=$SECONDS
+    cargo build --release --locked --target "$t"
+    say "built $t in $((SECONDS - start)) s"
+    name=ec2-assume-role-$version-$arch
+    cp "$target_dir/$t/release/ec2-assume-role" "dist/$name"
+    # x86_64 comes out "static-pie linked", aarch64 "statically linked".
+    kind=$(file -b "dist/$name")
+    case $kind in
+        *'not stripped'* | *dynamically*) die "dist/$name is not static and stripped: $kind" ;;
+        *'static-pie linked'*stripped | *'statically linked'*stripped) ;;
+        *) die "dist/$name is not static and stripped: $kind" ;;
+    esac
+    names+=("$name")
+done
+(cd dist && sha256sum "${names[@]}" > SHA256SUMS)
+
+for n in "${names[@]}"; do
+    printf '%-40s %9d bytes (%s MiB)\n' "dist/$n" "$(stat -c %s "dist/$n")" \
+        "$(awk -v b="$(stat -c %s "dist/$n")" 'BEGIN { printf "%.1f", b / 1048576 }')"
+done
+cat dist/SHA256SUMS

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# The boot test (issue 5): boots a Debian bookworm container with real systemd and cloud-init
+# (systemd-nspawn, NoCloud seed) three ways: the bash user-data (cloud-init/user-data.sh),
+# the #cloud-config (cloud-init/cloud-config.yaml), and the RPM installed with `rpm --root`.
+# The binary is served by a local HTTP server; the fake IMDSv2 and moto (as STS) run on the
+# host's loopback, which the container shares (cloud-init's network config is disabled). It
+# then proves from each container's journal and files that the profiles were written, that
+# user-data commands could use them, and that the unit ran before cloud-final with no
+# ordering cycle. Prints PASS/FAIL per check and `N passed, M failed`; exits 1 on a failure.
+# It must never touch the host's /run, /etc, /usr or journal, nor reach beyond loopback (every
+# endpoint variable in the container points at a loopback fake): every mount happens in
+# `--in-namespace` mode, which refuses to run outside `unshare -m --propagation private`.
+# Run as root: scripts/test-boot.sh   (the Debian rootfs is cached in target/boot-rootfs/;
+# EAR_BOOT_KEEP=1 keeps the work directory, with each root and console, for a post-mortem)
+set -euo pipefail
+
+SUITE=bookworm
+# procps: /bin/kill for ExecReload; curl: the user-data's download.
+PACKAGES=systemd,systemd-sysv,dbus,cloud-init,procps,curl
+ROLE_ASSUMED=c710c1bb6f6f49b388c44f7c07d37158
+PROFILES=(audit-111111111111 audit-222222222222)
+
+# Mount namespace mode: a private /run for nspawn, then the boot; nspawn's exit code is the
+# verdict unit's. Refuses unless its mount namespace differs from both its parent's and the
+# caller's (passed in; /proc/1 is no reference here: it cannot be read from a new namespace).
+if [ "${1:-}" = --in-namespace ]; then
+    root=$2
+    callers=${3:-}
+    mine=$(readlink "/proc/$$/ns/mnt" || true)
+    parents=$(readlink "/proc/$PPID/ns/mnt" || true)
+    if [ -z "$mine" ] || [ -z "$parents" ] || [ -z "$callers" ] ||
+        [ "$mine" = "$parents" ] || [ "$mine" = "$callers" ]; then
+        echo "$0: not in a private mount namespace; refusing to mount anything" >&2
+        echo "usage: unshare -m --propagation private $0 --in-namespace ROOT CALLERS_MNT_NS" >&2
+        exit 2
+    fi
+    mount -t tmpfs tmpfs /run
+    # --register=no --keep-unit: the host has no systemd/dbus. --link-journal=no: never
+    # the host's /var/log/journal. read-only console: the cycle messages appear only there.
+    exec systemd-nspawn -q -D "$root" -b --register=no --keep-unit --link-journal=no \
+        --console=read-only --timezone=off
+fi
+
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "$0: run as root (apt-get, mmdebstrap, nspawn)" >&2; exit 2; }
+repo=$PWD
+target=${CARGO_TARGET_DIR:-$repo/target}
+work=$(mktemp -d /tmp/ec2-assume-role-boot.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${EAR_BOOT_KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+check() {   # check NAME COMMAND...: PASS when COMMAND succeeds
+    local name=$1
+    shift
+    if "$@" >"$work/check.out" 2>&1; then
+        echo "PASS  $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL  $name"
+        sed 's/^/      /' "$work/check.out" | head -20
+        failed=$((failed + 1))
+    fi
+}
+say() { printf '==> %s\n' "$*" >&2; }
+elapsed() { echo "$(($(date +%s%N) / 1000000 - $1))ms"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# --- prerequisites ----------------------------------------------------------------------
+missing=()
+for p in systemd-container mmdebstrap shellcheck rpm python3; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+scripts/test.sh --setup   # the venv with moto
+venv=${EAR_TEST_VENV:-$repo/.venv}
+
+say "cargo build --release (the binary served to the boots, and the fake IMDS)"
+cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+# The static musl release build when scripts/release.sh made one, else the host build (the
+# rootfs is Debian 12 like the host, so its glibc matches).
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+bin=$repo/dist/ec2-assume-role-$version-x86_64
+[ -f "$bin" ] || bin=$target/release/ec2-assume-role
+say "serving $bin"
+
+# --- the rootfs, cached by its mmdebstrap arguments -------------------------------------
+# ec2-user with a 0700 home, as on Amazon Linux; cloud-init: NoCloud only (never the EC2
+# datasource, which would probe 169.254.169.254), no network config (the network is the
+# host's), no locale (minbase has none).
+# shellcheck disable=SC2016  # the hooks' $1 is mmdebstrap's, not ours
+mmdebstrap_args=(--variant=minbase --include="$PACKAGES"
+    --customize-hook='chroot "$1" useradd -m -s /bin/bash ec2-user'
+    --customize-hook='chmod 0700 "$1/home/ec2-user"'
+    --customize-hook='printf "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: false\n" > "$1/etc/cloud/cloud.cfg.d/99-boot-test.cfg"'
+    "$SUITE")
+key=$(printf '%s\n' "${mmdebstrap_args[@]}" | sha256sum | cut -c1-16)
+base=$repo/target/boot-rootfs/$key
+if [ ! -d "$base" ]; then
+    say "mmdebstrap $SUITE ($PACKAGES) into $base"
+    start=$(now_ms)
+    rm -rf "$base.tmp"
+    mkdir -p "$(dirname "$base")"
+    mmdebstrap --quiet "${mmdebstrap_args[@]}" "$base.tmp" /etc/apt/sources.list.d/debian.sources
+    mv "$base.tmp" "$base"
+    say "rootfs built in $(elapsed "$start")"
+fi
+
+# --- fakes and the HTTP server on loopback ----------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+"$target/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
+sts_port=$(free_port)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$sts_port" > "$work/moto.log" 2>&1 & pids+=($!)
+mkdir -p "$work/www"
+cp "$bin" "$work/www/ec2-assume-role"
+www_port=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$www_port" > "$work/www.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do
+    [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$sts_port") 2>/dev/null \
+        && (: > "/dev/tcp/127.0.0.1/$www_port") 2>/dev/null && break
+    sleep 0.1
+done
+imds=$(cat "$work/imds.url")
+[ -n "$imds" ] || { echo "$0: the fake IMDS did not start" >&2; exit 1; }
+url=http://127.0.0.1:$www_port/ec2-assume-role
+sha=$(sha256sum "$bin" | cut -d' ' -f1)
+
+# --- checks that need no boot -----------------------------------------------------------
+unit=packaging/systemd/ec2-assume-role.service
+# The heredoc between `cat > "$NAME.tmp" <<'EOF'` and EOF in cloud-init/user-data.sh.
+heredoc() { awk -v start="cat > \"\$$1.tmp\" <<'EOF'" '$0 == start {on=1; next} on && /^EOF$/ {exit} on' cloud-init/user-data.sh; }
+check "user-data.sh: shellcheck clean" shellcheck -S style cloud-init/user-data.sh
+check "user-data.sh: its unit is $unit" diff <(heredoc UNIT) "$unit"
+
+# A scratch copy for the offline checks: cloud-init and python3-yaml are in the rootfs, so
+# the host needs neither (installing cloud-init would put its units into the host's /lib).
+scratch=$work/scratch
+cp -a "$base" "$scratch"
+cp cloud-init/cloud-config.yaml "$scratch/tmp/cloud-config.yaml"
+check "cloud-config.yaml: cloud-init schema valid" chroot "$scratch" cloud-init schema -c /tmp/cloud-config.yaml
+written() {   # written PATH: write_files content for PATH in cloud-config.yaml
+    chroot "$scratch" python3 -c 'import sys, yaml
+for f in yaml.safe_load(open("/tmp/cloud-config.yaml"))["write_files"]:
+    if f["path"] == sys.argv[1]: sys.stdout.write(f["content"])' "$1"
+}
+check "cloud-config.yaml: its unit is $unit" diff <(written /etc/systemd/system/ec2-assume-role.service) "$unit"
+check "cloud-config.yaml: its config is user-data.sh's" diff <(written /etc/ec2-assume-role/config.toml) <(heredoc CONFIG)
+
+# A failed download or checksum must leave nothing installed: run the script in a chroot
+# (it shares the host's loopback, so it reaches the HTTP server).
+nothing_installed() {   # nothing_installed URL SHA256 EXPECTED_MESSAGE
+    rm -f "$scratch/usr/bin/ec2-assume-role" "$scratch/etc/systemd/system/ec2-assume-role.service"
+    sed -E "s#^URL=\".*\"#URL=\"$1\"#; s#^SHA256=\".*\"#SHA256=\"$2\"#" cloud-init/user-data.sh > "$scratch/tmp/user-data"
+    if chroot "$scratch" /bin/bash /tmp/user-data 2>"$work/ud.err"; then
+        echo "the user-data succeeded"; return 1
+    fi
+    cat "$work/ud.err"
+    grep -q "$3.*nothing was installed" "$work/ud.err" || return 1
+    local leftovers="" f
+    for f in "$scratch"/usr/bin/{ec2-assume-role,.ec2-assume-role.*} "$scratch"/etc/ec2-assume-role \
+        "$scratch"/etc/systemd/system/ec2-assume-role.service; do
+        [ -e "$f" ] && leftovers+=" ${f#"$scratch"}"
+    done
+    [ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
+}
+check "user-data.sh: a checksum mismatch installs nothing" \
+    nothing_installed "$url" "$(printf '%064d' 0)" "checksum mismatch"
+check "user-data.sh: a failed download installs nothing" \
+    nothing_installed "$url.missing" "$sha" "downloading .* failed"
+
+# --- the boots --------------------------------------------------------------------------
+# Prepare ROOT for a boot: every endpoint the SDK could use points at a loopback fake, for
+# every unit (the service, and cloud-final running the user-data); a verdict unit after
+# cloud-final records the order and state, tries a reload, then ends the container.
+prepare() {
+    local root=$1
+    mkdir -p "$root/etc/systemd/system.conf.d"
+    cat > "$root/etc/systemd/system.conf.d/90-boot-test-endpoints.conf" <<EOF
+[Manager]
+DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds AWS_ENDPOINT_URL_STS=http://127.0.0.1:$sts_port AWS_ENDPOINT_URL=http://127.0.0.1:$sts_port
+EOF
+    cat > "$root/usr/local/sbin/boot-check" <<'EOF'
+#!/bin/sh
+out=/var/tmp/boot-test
+mkdir -p "$out"
+systemctl show -p ActiveState -p UnitFileState -p NRestarts -p ActiveEnterTimestampMonotonic ec2-assume-role.service > "$out/agent.show"
+systemctl show -p InactiveExitTimestampMonotonic -p Result cloud-final.service > "$out/cloud-final.show"
+systemctl reload ec2-assume-role.service && sleep 1
+systemctl show -p ActiveState -p NRestarts ec2-assume-role.service > "$out/after-reload.show"
+EOF
+    chmod 0755 "$root/usr/local/sbin/boot-check"
+    cat > "$root/etc/systemd/system/boot-check.service" <<'EOF'
+[Unit]
+Description=Boot test verdict
+After=cloud-final.service ec2-assume-role.service
+SuccessAction=exit
+FailureAction=exit
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/boot-check
+EOF
+    # In cloud-init.target (enabled by cloud-init's generator), which may come after
+    # cloud-final without a cycle; multi-user.target may not.
+    mkdir -p "$root/etc/systemd/system/cloud-init.target.wants"
+    ln -sf /etc/systemd/system/boot-check.service "$root/etc/systemd/system/cloud-init.target.wants/"
+    mkdir -p "$root/var/lib/cloud/seed/nocloud"
+    printf 'instance-id: iid-boot-test\nlocal-hostname: boot-test\n' > "$root/var/lib/cloud/seed/nocloud/meta-data"
+}
+
+boot() {   # boot NAME ROOT: boots it; the console goes to $work/NAME.console
+    local name=$1 root=$2 start rc=0
+    rm -rf "$root/var/tmp/boot-test"
+    start=$(now_ms)
+    timeout -k 10 180 unshare -m --propagation private "$repo/scripts/test-boot.sh" --in-namespace "$root" "$(readlink /proc/$$/ns/mnt)" \
+        > "$work/$name.console" 2>&1 < /dev/null || rc=$?
+    say "boot $name: $(elapsed "$start"), exit $rc"
+    check "$name: the container booted and the verdict unit ended it (exit 0)" test "$rc" = 0
+}
+
+# The user-data's own commands after the agent: can they use the profiles already?
+# shellcheck disable=SC2016  # expanded in the container, not here
+USE_PROFILES='mkdir -p /var/tmp/boot-test; rc=0; ec2-assume-role status --json > /var/tmp/boot-test/status.json || rc=$?; echo "$rc" > /var/tmp/boot-test/status.rc'
+
+journal() { journalctl -D "$1/var/log/journal" --no-pager "${@:2}"; }
+profiles_logged() {   # every profile has a ROLE_ASSUMED entry from the unit
+    local root=$1 got
+    got=$(journal "$root" -u ec2-assume-role.service -o json "MESSAGE_ID=$ROLE_ASSUMED" \
+        | python3 -c 'import json, sys; print(" ".join(sorted({json.loads(l).get("PROFILE", "") for l in sys.stdin})))')
+    echo "profiles written by the unit: $got"
+    [ "$got" = "${PROFILES[*]}" ]
+}
+credentials_hold_both() {
+    local f=$1/home/ec2-user/.aws/credentials p uid
+    for p in "${PROFILES[@]}"; do grep -qx "\[$p\]" "$f" || { echo "no [$p] in $f"; return 1; }; done
+    # The container's ec2-user, by uid: the host's names differ.
+    uid=$(awk -F: '$1 == "ec2-user" {print $3}' "$1/etc/passwd")
+    [ "$(stat -c '%a %u' "$f" "$(dirname "$f")" | tr '\n' ' ')" = "600 $uid 700 $uid " ] \
+        || { stat -c '%n %a %u' "$f" "$(dirname "$f")"; echo "ec2-user is uid $uid"; return 1; }
+    for p in "${PROFILES[@]}"; do grep -qx "\[profile $p\]" "$1/home/ec2-user/.aws/config" || return 1; done
+}
+userdata_used_profiles() {
+    local d=$1/var/tmp/boot-test
+    cat "$d/status.rc" 2>/dev/null || { echo "the user-data command did not run"; return 1; }
+    [ "$(cat "$d/status.rc")" = 0 ] || return 1
+    python3 - "$d/status.json" "${PROFILES[@]}" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+ok = {p["profile"] for p in s["profiles"] if p["present"] and not p["expired"]}
+print("status --json in the user-data: ok =", s["ok"], "fresh:", sorted(ok))
+sys.exit(0 if s["ok"] and ok == set(sys.argv[2:]) else 1)
+EOF
+}
+prop() { sed -n "s/^$2=//p" "$1"; }
+agent_before_cloud_final() {
+    local d=$1/var/tmp/boot-test ready start
+    ready=$(prop "$d/agent.show" ActiveEnterTimestampMonotonic)
+    start=$(prop "$d/cloud-final.show" InactiveExitTimestampMonotonic)
+    echo "agent ready at ${ready}us, cloud-final started at ${start}us (monotonic)"
+    [ "${ready:-0}" -gt 0 ] && [ "${start:-0}" -gt 0 ] && [ "$ready" -le "$start" ]
+}
+agent_running() {
+    local d=$1/var/tmp/boot-test
+    cat "$d/agent.show" "$d/after-reload.show"
+    [ "$(prop "$d/agent.show" UnitFileState)" = enabled ] &&
+        [ "$(prop "$d/after-reload.show" ActiveState)" = active ] &&
+        [ "$(prop "$d/after-reload.show" NRestarts)" = 0 ] &&
+        journal "$1" -u ec2-assume-role.service -o cat | grep -q '^Reloaded '
+}
+no_cycle() {   # neither the console (which did show the unit) nor the journal reports a cycle
+    grep -q 'ec2-assume-role' "$work/$2.console" || { echo "the console shows nothing of the unit"; return 1; }
+    ! grep -i 'ordering cycle' "$work/$2.console" && ! journal "$1" -o cat | grep -i 'ordering cycle'
+}
+# Offline: with cloud-init.target enabled as its generator does at boot, default.target's
+# transaction has no cycle and the installed unit verifies without a word.
+offline_verify() {
+    local root=$1 out
+    out=$(systemd-analyze verify --man=no --root="$root" ec2-assume-role.service 2>&1) || { echo "$out"; return 1; }
+    [ -z "$out" ] || { echo "$out"; return 1; }
+    ln -sf /lib/systemd/system/cloud-init.target "$root/etc/systemd/system/multi-user.target.wants/"
+    out=$(systemd-analyze verify --man=no --root="$root" default.target 2>&1 || true)
+    rm -f "$root/etc/systemd/system/multi-user.target.wants/cloud-init.target"
+    ! grep -i 'ordering cycle' <<<"$out"
+}
+common_checks() {   # common_checks NAME ROOT
+    check "$1: journalctl -u ec2-assume-role shows both profiles written" profiles_logged "$2"
+    check "$1: the credentials file holds both profiles (0600, ec2-user)" credentials_hold_both "$2"
+    check "$1: a user-data command after the agent used the profiles" userdata_used_profiles "$2"
+    check "$1: the service is enabled, survives a reload, never restarted" agent_running "$2"
+    check "$1: no ordering cycle (console and journal)" no_cycle "$2" "$1"
+}
+seed() {   # seed FILE [SHA256]: FILE with URL and SHA256 set to the served binary's
+    sed -E "s#^( *)URL=\".*\"#\1URL=\"$url\"#; s#^( *)SHA256=\".*\"#\1SHA256=\"${2:-$sha}\"#" "$1"
+}
+
+# 1. bash user-data; then a second boot, where the enabled unit must come before cloud-final.
+root=$work/bash
+cp -a "$base" "$root"
+prepare "$root"
+{ seed cloud-init/user-data.sh; echo "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
+boot bash "$root"
+common_checks bash "$root"
+check "bash: the setup logged its success to the journal" \
+    sh -c "journalctl -D '$root/var/log/journal' --no-pager -o cat -t ec2-assume-role-setup | grep 'installed ec2-assume-role'"
+check "bash: the installed unit verifies offline; no ordering cycle" offline_verify "$root"
+boot bash-reboot "$root"
+check "bash-reboot: the unit was ready before cloud-final started" agent_before_cloud_final "$root"
+check "bash-reboot: no ordering cycle (console and journal)" no_cycle "$root" bash-reboot
+
+# 1b. bash user-data with a wrong SHA256: the boot goes on, the reason is in the journal,
+# and nothing is installed.
+root=$work/bad-checksum
+cp -a "$base" "$root"
+prepare "$root"
+{ seed cloud-init/user-data.sh "$(printf '%064d' 0)"; echo "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
+boot bad-checksum "$root"
+check "bad-checksum: the journal says why and that nothing was installed" \
+    sh -c "journalctl -D '$root/var/log/journal' --no-pager -o cat -t ec2-assume-role-setup | grep 'checksum mismatch.*nothing was installed'"
+check "bad-checksum: no binary, no unit, no config; later user-data lines did not run" \
+    sh -c "! ls -d '$root'/usr/bin/*ec2-assume-role* '$root'/etc/ec2-assume-role '$root'/etc/systemd/system/ec2-assume-role.service '$root'/var/tmp/boot-test/status.rc 2>/dev/null"
+
+# 2. #cloud-config
+root=$work/cloud-config
+cp -a "$base" "$root"
+prepare "$root"
+{ seed cloud-init/cloud-config.yaml; printf '  - %s\n' "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
+boot cloud-config "$root"
+common_checks cloud-config "$root"
+boot cloud-config-reboot "$root"
+check "cloud-config-reboot: the unit was ready before cloud-final started" agent_before_cloud_final "$root"
+
+# 3. The RPM, installed into the root before the first boot (an AMI bake); its preset and
+# scriptlets must leave the service enabled. The admin's config is the reference story's.
+# Built here from the served binary, as packaging/rpm/ec2-assume-role.spec says
+# (scripts/test-packaging.sh builds and checks its own, in a directory of its own).
+build_rpm() {
+    local src=$work/rpmsrc
+    mkdir -p "$src"
+    cp "$bin" "$src/ec2-assume-role-$version-x86_64"
+    cp packaging/config.toml README.md "$unit" "$src/"
+    rpmbuild -bb --quiet --define "_sourcedir $src" --define "_topdir $work/rpmbuild" \
+        --define "ver $version" --target x86_64 packaging/rpm/ec2-assume-role.spec
+}
+check "rpm: rpmbuild packaging/rpm/ec2-assume-role.spec" build_rpm
+rpm_file=$(find "$work/rpmbuild/RPMS" -name 'ec2-assume-role-*.x86_64.rpm' 2>/dev/null | head -1 || true)
+if [ -n "$rpm_file" ]; then
+    say "installing $rpm_file"
+    root=$work/rpm
+    cp -a "$base" "$root"
+    prepare "$root"
+    check "rpm: rpm --root -ivh installs it" \
+        rpm --force-debian --root "$root" --dbpath /var/lib/rpm -ivh --nodeps "$rpm_file"
+    heredoc CONFIG > "$root/etc/ec2-assume-role/config.toml"
+    { echo '#!/bin/bash'; echo "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
+    check "rpm: the preset left the service enabled" \
+        test -L "$root/etc/systemd/system/multi-user.target.wants/ec2-assume-role.service"
+    boot rpm "$root"
+    common_checks rpm "$root"
+    check "rpm: the unit was ready before cloud-final started" agent_before_cloud_final "$root"
+fi
+
+score=$(systemd-analyze security --offline=true --root="$work/bash" ec2-assume-role.service 2>/dev/null \
+    | sed -n 's/.*Overall exposure level for ec2-assume-role.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security exposure: ${score:-unknown}"
+check "systemd-analyze security exposure is at most 3.0" python3 -c "import sys; sys.exit(not float('${score:-99}') <= 3.0)"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
