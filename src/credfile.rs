@@ -810,4 +810,148 @@ mod tests {
             }]
         );
     }
+
+    /// Properties over arbitrary files (issue 7's fuzzing of the transform). Generated files
+    /// mix well-formed lines with arbitrary bytes (invalid UTF-8, CR without LF, brackets),
+    /// so that every branch of the line and header parsing is reached.
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"[default]".to_vec()),
+                Just(b"[p1]".to_vec()),
+                Just(b"[profile p2]".to_vec()),
+                Just(MARKER.as_bytes().to_vec()),
+                Just(b"aws_access_key_id = AKIAUSER".to_vec()),
+                Just(b"; comment".to_vec()),
+                Just(b"".to_vec()),
+                "[a-z_ =\\[\\]#;\t]{0,20}".prop_map(String::into_bytes),
+                vec(any::<u8>(), 0..12),
+            ]
+        }
+
+        /// A file: lines joined by LF or CRLF, with or without a final newline, maybe a BOM.
+        fn file() -> impl Strategy<Value = Vec<u8>> {
+            (
+                vec(line(), 0..12),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(lines, crlf, final_newline, bom)| {
+                    let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                    let mut out = if bom { BOM.to_vec() } else { Vec::new() };
+                    for (i, l) in lines.iter().enumerate() {
+                        out.extend_from_slice(l);
+                        if i + 1 < lines.len() || final_newline {
+                            out.extend_from_slice(nl);
+                        }
+                    }
+                    out
+                })
+        }
+
+        fn profiles() -> impl Strategy<Value = Vec<String>> {
+            proptest::sample::subsequence(vec!["p1", "p2", "p3", "default"], 0..=4)
+                .prop_map(|v| v.into_iter().map(String::from).collect())
+        }
+
+        fn plan_parts(
+            write: &[String],
+            extra_configured: &[String],
+        ) -> (Vec<Section>, BTreeSet<String>) {
+            let sections = write.iter().map(|p| section(p)).collect();
+            let configured = write.iter().chain(extra_configured).cloned().collect();
+            (sections, configured)
+        }
+
+        /// The file with every managed section taken out: what must survive untouched.
+        fn unmanaged_only(text: &[u8], kind: FileKind) -> Vec<u8> {
+            apply(
+                text,
+                &Plan {
+                    kind,
+                    write: &[],
+                    configured: &BTreeSet::new(),
+                    replace_unmanaged: false,
+                },
+            )
+            .text
+        }
+
+        /// `a` equals `b` but for newlines and blank lines added at the end (the separator an
+        /// appended section needs).
+        fn same_but_trailing_newlines(a: &[u8], b: &[u8]) -> bool {
+            let trim = |x: &[u8]| -> Vec<u8> {
+                let mut v = x.to_vec();
+                while matches!(v.last(), Some(b'\n' | b'\r')) {
+                    v.pop();
+                }
+                v
+            };
+            trim(a) == trim(b)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn applying_twice_equals_applying_once(
+                old in file(),
+                write in profiles(),
+                extra in profiles(),
+                config_kind in any::<bool>(),
+                replace in any::<bool>(),
+            ) {
+                let kind = if config_kind { FileKind::Config } else { FileKind::Credentials };
+                let (sections, configured) = plan_parts(&write, &extra);
+                let plan = Plan { kind, write: &sections, configured: &configured, replace_unmanaged: replace };
+                let once = apply(&old, &plan).text;
+                let twice = apply(&once, &plan).text;
+                prop_assert_eq!(once, twice);
+            }
+
+            #[test]
+            fn bytes_outside_managed_sections_are_unchanged(
+                old in file(),
+                write in profiles(),
+                extra in profiles(),
+                config_kind in any::<bool>(),
+            ) {
+                let kind = if config_kind { FileKind::Config } else { FileKind::Credentials };
+                let (sections, configured) = plan_parts(&write, &extra);
+                let plan = Plan { kind, write: &sections, configured: &configured, replace_unmanaged: false };
+                let new = apply(&old, &plan).text;
+                let before = unmanaged_only(&old, kind);
+                let after = unmanaged_only(&new, kind);
+                prop_assert!(
+                    same_but_trailing_newlines(&before, &after),
+                    "user bytes changed:\n{:?}\n{:?}",
+                    String::from_utf8_lossy(&before),
+                    String::from_utf8_lossy(&after)
+                );
+            }
+
+            #[test]
+            fn output_parses_back_to_the_written_profiles(
+                old in file(),
+                write in profiles(),
+                config_kind in any::<bool>(),
+            ) {
+                let kind = if config_kind { FileKind::Config } else { FileKind::Credentials };
+                let (sections, configured) = plan_parts(&write, &[]);
+                let plan = Plan { kind, write: &sections, configured: &configured, replace_unmanaged: true };
+                let outcome = apply(&old, &plan);
+                prop_assert!(outcome.conflicts.is_empty());
+                let found = managed_sections(&outcome.text, kind);
+                for s in &sections {
+                    prop_assert!(found.contains(s), "{} not read back", s.profile);
+                }
+                prop_assert_eq!(found.len(), sections.len());
+            }
+        }
+    }
 }
