@@ -4,6 +4,8 @@
 
 #[path = "integration/daemon.rs"]
 mod daemon;
+#[path = "integration/hardening.rs"]
+mod hardening;
 #[path = "integration/process.rs"]
 mod process;
 #[path = "integration/status.rs"]

@@ -1,0 +1,106 @@
+//! Faults the agent must survive without losing or corrupting anything (issue 7): killed at
+//! random points while it rewrites a large credentials file, over and over.
+
+use crate::util::{TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
+use ec2_assume_role::credfile::{self, FileKind, Plan};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// A user's credentials file of about 2 MB: many profiles of their own around which ours go.
+fn large_user_file() -> Vec<u8> {
+    let mut text = String::from("# my profiles\n[default]\naws_access_key_id = AKIAUSERDEFAULT\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "\n[user-{i:05}]\naws_access_key_id = AKIAUSER{i:012}\naws_secret_access_key = s{i:040}\n"
+        ));
+    }
+    text.into_bytes()
+}
+
+/// The file without our sections: what must never change.
+fn user_bytes(text: &[u8]) -> Vec<u8> {
+    credfile::apply(
+        text,
+        &Plan {
+            kind: FileKind::Credentials,
+            write: &[],
+            configured: &BTreeSet::new(),
+            replace_unmanaged: false,
+        },
+    )
+    .text
+}
+
+fn temp_files(t: &TestDir) -> Vec<String> {
+    std::fs::read_dir(t.home().join(".aws"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kill_9_at_random_points_never_leaves_a_partial_file() {
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    let user = large_user_file();
+    t.create("home/.aws/credentials", &user);
+    // One complete run first, so that every later kill interrupts a rewrite of our sections.
+    t.cmd(&["run"]).expect_exit(0);
+    let expected_user = user_bytes(&t.read_bytes(t.credentials_path()));
+
+    let started = Instant::now();
+    let (mut kills, mut completed) = (0, 0);
+    for i in 0..200u64 {
+        let mut run = t.cmd(&["run"]).spawn();
+        // Spread the kills over a run's whole life (a run takes a few tens of ms here).
+        std::thread::sleep(Duration::from_micros(fastrand::u64(0..60_000)));
+        if run.is_running() {
+            kills += 1;
+        } else {
+            completed += 1;
+        }
+        drop(run); // SIGKILL if still running, then reaped
+
+        let now = t.read_bytes(t.credentials_path());
+        assert!(!now.is_empty(), "kill {i}: the file is empty");
+        assert_eq!(
+            user_bytes(&now),
+            expected_user,
+            "kill {i}: the user's bytes changed"
+        );
+        let text = String::from_utf8(now).expect("still UTF-8");
+        for profile in [PROFILE_1, PROFILE_2] {
+            let header = format!("[{profile}]\n{MARKER}\n");
+            assert!(text.contains(&header), "kill {i}: [{profile}] is missing");
+            let section = text
+                .split(&header)
+                .nth(1)
+                .and_then(|rest| rest.split("\n\n").next())
+                .unwrap_or_default();
+            for key in [
+                "aws_access_key_id = ",
+                "aws_secret_access_key = ",
+                "aws_session_token = ",
+                "x_security_token_expires = ",
+            ] {
+                assert!(section.contains(key), "kill {i}: [{profile}] lacks {key}");
+            }
+        }
+    }
+    eprintln!(
+        "200 runs in {:?}: {kills} killed mid-run, {completed} completed first",
+        started.elapsed()
+    );
+    assert!(
+        kills >= 50,
+        "only {kills} runs were killed; the test proves little"
+    );
+
+    // The next complete run removes the temp files that killed runs left behind.
+    t.cmd(&["run"]).expect_exit(0);
+    assert_eq!(temp_files(&t), Vec::<String>::new());
+}
