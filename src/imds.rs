@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde::Deserialize;
+use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -69,20 +70,20 @@ enum ReadError {
 }
 
 pub struct Imds {
-    client: aws_config::imds::Client,
+    /// Replaced on a 401: the SDK client keeps its session token until the token's TTL runs
+    /// out, even after IMDS has rejected it (a restarted IMDS, a token revoked mid-run), and a
+    /// new client is the way to a new token (bottlerocket's imdsclient clears its cache too).
+    client: Mutex<aws_config::imds::Client>,
+    http: SharedHttpClient,
     policy: Policy,
 }
 
 impl Imds {
     /// An IMDSv2 client whose reads are retried until `wait` has passed.
     pub fn new(http: SharedHttpClient, wait: Duration) -> Imds {
-        let client = aws_config::imds::Client::builder()
-            .configure(&ProviderConfig::default().with_http_client(http))
-            // Our policy owns retries, so the SDK's own attempts would only multiply them.
-            .max_attempts(1)
-            .build();
         Imds {
-            client,
+            client: Mutex::new(sdk_client(http.clone())),
+            http,
             policy: Policy::imds(wait),
         }
     }
@@ -141,7 +142,14 @@ impl Imds {
         let result = self
             .policy
             .run(
-                || async { self.client.get(path).await.map_err(classify) },
+                || async {
+                    let client = self.current_client();
+                    let result = client.get(path).await.map_err(classify);
+                    if matches!(&result, Err(ReadError::Transient(d)) if d == TOKEN_REJECTED) {
+                        self.new_client();
+                    }
+                    result
+                },
                 |e| matches!(e, ReadError::Transient(_)),
                 |e, attempt, delay| {
                     tracing::debug!(path, attempt, ?delay, error = ?e, "IMDS not ready; retrying");
@@ -164,6 +172,34 @@ impl Imds {
     }
 }
 
+impl Imds {
+    fn current_client(&self) -> aws_config::imds::Client {
+        match self.client.lock() {
+            Ok(client) => client.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn new_client(&self) {
+        let fresh = sdk_client(self.http.clone());
+        match self.client.lock() {
+            Ok(mut client) => *client = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+}
+
+fn sdk_client(http: SharedHttpClient) -> aws_config::imds::Client {
+    aws_config::imds::Client::builder()
+        .configure(&ProviderConfig::default().with_http_client(http))
+        // Our policy owns retries, so the SDK's own attempts would only multiply them.
+        .max_attempts(1)
+        .build()
+}
+
+/// How a GET answered 401 is reported: the token was rejected; a new client gets a new one.
+const TOKEN_REJECTED: &str = "HTTP 401 (session token rejected)";
+
 fn classify(err: ImdsError) -> ReadError {
     match &err {
         ImdsError::FailedToLoadToken(failed) => {
@@ -183,7 +219,8 @@ fn classify(err: ImdsError) -> ReadError {
         ImdsError::ErrorResponse(resp) => {
             let status = resp.response().status().as_u16();
             match status {
-                401 | 404 | 429 | 500.. => ReadError::Transient(format!("HTTP {status}")),
+                401 => ReadError::Transient(TOKEN_REJECTED.to_owned()),
+                404 | 429 | 500.. => ReadError::Transient(format!("HTTP {status}")),
                 _ => ReadError::Malformed(format!("HTTP {status}")),
             }
         }

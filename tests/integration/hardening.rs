@@ -104,3 +104,30 @@ fn kill_9_at_random_points_never_leaves_a_partial_file() {
     t.cmd(&["run"]).expect_exit(0);
     assert_eq!(temp_files(&t), Vec::<String>::new());
 }
+
+#[test]
+fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
+    use crate::util::imds::ImdsConfig;
+    // The token dies after the first GET (iam/info): the next GET gets 401.
+    let t = TestDir::with_imds(ImdsConfig {
+        revoke_tokens_after_gets: Some(1),
+        ..ImdsConfig::default()
+    });
+    t.write_config(REFERENCE_CONFIG);
+    t.cmd(&["run", "--wait", "20"]).expect_exit(0);
+    let puts = t
+        .imds
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert!(
+        puts >= 2,
+        "no new token was fetched after the 401 ({puts} PUTs)"
+    );
+    assert_eq!(
+        t.imds.tokenless_gets(),
+        0,
+        "never a request without a token"
+    );
+}

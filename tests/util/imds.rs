@@ -35,6 +35,9 @@ pub struct ImdsConfig {
     pub refuse_token: Option<u16>,
     /// The instance-profile credentials' expiration.
     pub expiration: OffsetDateTime,
+    /// `Some(n)`: after the n-th GET, every token issued so far is refused (401), as when a
+    /// token expires or IMDS restarts mid-run; a new PUT gets a new token that works.
+    pub revoke_tokens_after_gets: Option<usize>,
 }
 
 impl Default for ImdsConfig {
@@ -50,6 +53,7 @@ impl Default for ImdsConfig {
             fail_first: 0,
             refuse_token: None,
             expiration: OffsetDateTime::now_utc() + time::Duration::hours(6),
+            revoke_tokens_after_gets: None,
         }
     }
 }
@@ -59,8 +63,19 @@ pub struct FakeImds {
     config: Arc<Mutex<ImdsConfig>>,
 }
 
-/// The token the fake issues; any other value is refused.
+/// The tokens the fake issues: this prefix and a generation; only the current one works.
 const TOKEN: &str = "fake-imds-session-token-v2";
+
+#[derive(Default)]
+struct Counts {
+    served: usize,
+    gets: usize,
+    generation: usize,
+}
+
+fn token(generation: usize) -> String {
+    format!("{TOKEN}.{generation}")
+}
 
 impl FakeImds {
     pub fn start(config: ImdsConfig) -> FakeImds {
@@ -70,17 +85,23 @@ impl FakeImds {
     /// Serves on loopback `port` (0: any free port).
     pub fn start_on(port: u16, config: ImdsConfig) -> FakeImds {
         let config = Arc::new(Mutex::new(config));
-        let served = Arc::new(Mutex::new(0usize));
+        let counts = Arc::new(Mutex::new(Counts::default()));
         let server = {
             let config = Arc::clone(&config);
             Server::start_on(port, move |req| {
                 let config = config.lock().unwrap().clone();
-                let mut served = served.lock().unwrap();
-                *served += 1;
-                if *served <= config.fail_first {
+                let mut counts = counts.lock().unwrap();
+                counts.served += 1;
+                if counts.served <= config.fail_first {
                     return Reply::new(503, "Service Unavailable");
                 }
-                answer(&config, req)
+                if req.method == "GET" {
+                    counts.gets += 1;
+                    if config.revoke_tokens_after_gets == Some(counts.gets - 1) {
+                        counts.generation += 1;
+                    }
+                }
+                answer(&config, counts.generation, req)
             })
         };
         FakeImds { server, config }
@@ -104,7 +125,9 @@ impl FakeImds {
     pub fn tokenless_gets(&self) -> usize {
         self.requests()
             .iter()
-            .filter(|r| r.method == "GET" && r.header(TOKEN_HEADER) != Some(TOKEN))
+            .filter(|r| {
+                r.method == "GET" && !r.header(TOKEN_HEADER).is_some_and(|t| t.starts_with(TOKEN))
+            })
             .count()
     }
 
@@ -114,7 +137,7 @@ impl FakeImds {
     }
 }
 
-fn answer(config: &ImdsConfig, req: &Recorded) -> Reply {
+fn answer(config: &ImdsConfig, generation: usize, req: &Recorded) -> Reply {
     if req.method == "PUT" {
         if req.path != "/latest/api/token" {
             return Reply::new(405, "");
@@ -124,14 +147,15 @@ fn answer(config: &ImdsConfig, req: &Recorded) -> Reply {
         }
         // Real IMDS requires the TTL header and echoes it; the SDK requires the echo.
         return match req.header(TOKEN_TTL_HEADER) {
-            Some(ttl) => Reply::new(200, TOKEN).header(TOKEN_TTL_HEADER, ttl),
+            Some(ttl) => Reply::new(200, token(generation)).header(TOKEN_TTL_HEADER, ttl),
             None => Reply::new(400, "Missing token TTL"),
         };
     }
     if req.method != "GET" {
         return Reply::new(405, "");
     }
-    if config.refuse_token.is_none() && req.header(TOKEN_HEADER) != Some(TOKEN) {
+    if config.refuse_token.is_none() && req.header(TOKEN_HEADER) != Some(token(generation).as_str())
+    {
         return Reply::new(401, "");
     }
     match document(config, &req.path) {
