@@ -103,7 +103,7 @@ pub enum FileError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is a symbolic link; refusing to follow it (make it a regular file, or configure the path of the link's target)", path.display())]
+    #[error("{} is a symbolic link; refusing to follow it (replace the link with what it points to, or configure the path of its target)", path.display())]
     Symlink { path: PathBuf },
     #[error("{} is a {kind}, not a regular file; refusing to use it", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },

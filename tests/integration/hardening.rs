@@ -131,3 +131,136 @@ fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
         "never a request without a token"
     );
 }
+
+/// A home owned by `nobody` (the unprivileged user whose profiles we write, and who might be
+/// hostile), with `~/.aws` theirs too, and a root-only secret elsewhere to aim at.
+fn hostile_home() -> (TestDir, std::path::PathBuf) {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the hostile-user tests need root, as CI has"
+    );
+    let t = TestDir::new();
+    t.write_config(
+        &REFERENCE_CONFIG.replace("[credentials]\n", "[credentials]\nowner = \"nobody\"\n"),
+    );
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("looking up nobody")
+        .expect("a nobody user");
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let aws = t.home().join(".aws");
+    std::fs::create_dir_all(&aws).expect("creating ~/.aws");
+    for dir in [t.home(), aws.clone()] {
+        chown(&dir, Some(uid), Some(gid)).expect("chown to nobody");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let secret = t.path().join("shadow");
+    std::fs::write(&secret, "root:TOPSECRET-HASH:19000::::::\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (t, secret)
+}
+
+#[test]
+fn a_hostile_user_cannot_turn_the_agent_against_another_file() {
+    use std::os::unix::fs::symlink;
+    let secret_text = "root:TOPSECRET-HASH:19000::::::\n";
+    // (what nobody plants at ~/.aws/credentials, what the agent must say)
+    type Plant = fn(&std::path::Path, &std::path::Path);
+    let plants: [(&str, Plant, &str); 4] = [
+        (
+            "symlink",
+            |secret, at| symlink(secret, at).unwrap(),
+            "symbolic link",
+        ),
+        (
+            "hard link",
+            |secret, at| std::fs::hard_link(secret, at).unwrap(),
+            "link",
+        ),
+        (
+            "FIFO",
+            |_, at| {
+                nix::unistd::mkfifo(at, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+            },
+            "regular file",
+        ),
+        ("directory", |_, at| std::fs::create_dir(at).unwrap(), ""),
+    ];
+    for (what, plant, says) in plants {
+        let (t, secret) = hostile_home();
+        plant(&secret, &t.credentials_path());
+        let started = Instant::now();
+        let out = t.cmd(&["run"]).expect_exit(7);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: it hung"
+        );
+        assert!(
+            out.stderr
+                .contains(&t.credentials_path().display().to_string())
+                && out.stderr.contains(says),
+            "{what}: the refusal does not say why:\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            secret_text,
+            "{what}: target changed"
+        );
+        assert!(!out.stderr.contains("TOPSECRET") && !out.stdout.contains("TOPSECRET"));
+        assert!(t.sts.assume_role_calls().len() <= 2);
+        assert_eq!(
+            temp_files(&t),
+            Vec::<String>::new(),
+            "{what}: temp file left"
+        );
+    }
+}
+
+#[test]
+fn a_symlinked_aws_directory_is_refused() {
+    let (t, secret) = hostile_home();
+    let aws = t.home().join(".aws");
+    std::fs::remove_dir(&aws).unwrap();
+    let elsewhere = t.path().join("root-only");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &aws).unwrap();
+    let out = t.cmd(&["run"]).expect_exit(7);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "wrote through the link"
+    );
+    assert!(secret.exists());
+}
+
+#[test]
+fn the_credentials_file_goes_to_its_owner_and_is_never_world_readable() {
+    use std::os::unix::fs::MetadataExt;
+    let (t, _) = hostile_home();
+    // nobody left a world-readable file of their own there.
+    t.create(
+        "home/.aws/credentials",
+        "[mine]\naws_access_key_id = AKIAMINE\n",
+    );
+    std::os::unix::fs::chown(t.credentials_path(), Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(
+        t.credentials_path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    t.cmd(&["run"]).expect_exit(0);
+    for path in [t.credentials_path(), t.aws_config_path()] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (65534, 0o600),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(t
+        .read(t.credentials_path())
+        .starts_with("[mine]\naws_access_key_id = AKIAMINE\n"));
+}
