@@ -264,3 +264,44 @@ fn the_credentials_file_goes_to_its_owner_and_is_never_world_readable() {
         .read(t.credentials_path())
         .starts_with("[mine]\naws_access_key_id = AKIAMINE\n"));
 }
+
+#[test]
+fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
+    use crate::util::imds::ImdsConfig;
+    let creds_path = "/latest/meta-data/iam/security-credentials/EC2_PerformSecurityAudit";
+    let cases: [(&str, &str, String); 6] = [
+        ("truncated credentials", creds_path, r#"{"Code":"Success","AccessKeyId":"ASIA"#.into()),
+        (
+            "credentials of the wrong type",
+            creds_path,
+            r#"{"Code":"Success","AccessKeyId":7,"SecretAccessKey":"s","Token":"t","Expiration":"x"}"#.into(),
+        ),
+        (
+            "credentials that failed",
+            creds_path,
+            r#"{"Code":"Failure","AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2026-01-01T00:00:00Z"}"#.into(),
+        ),
+        ("identity document not JSON", "/latest/dynamic/instance-identity/document", "<html>".into()),
+        ("instance profile of the wrong type", "/latest/meta-data/iam/info", r#"{"InstanceProfileArn":[]}"#.into()),
+        ("a huge body", "/latest/meta-data/iam/info", "x".repeat(4 << 20)),
+    ];
+    for (what, path, body) in cases {
+        let t = TestDir::with_imds(ImdsConfig {
+            bodies: vec![(path.to_owned(), body)],
+            ..ImdsConfig::default()
+        });
+        t.write_config(REFERENCE_CONFIG);
+        let out = t.cmd(&["run", "--wait", "5"]).expect_exit(6);
+        assert!(
+            out.stderr.contains("is not what EC2 sends"),
+            "{what}: unclear error:\n{}",
+            out.stderr
+        );
+        assert!(t.sts.calls().is_empty(), "{what}: STS was called");
+        assert!(
+            !t.credentials_path().exists(),
+            "{what}: something was written"
+        );
+        assert!(out.stderr.len() < 4096, "{what}: the body was echoed");
+    }
+}

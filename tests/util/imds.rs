@@ -38,6 +38,8 @@ pub struct ImdsConfig {
     /// `Some(n)`: after the n-th GET, every token issued so far is refused (401), as when a
     /// token expires or IMDS restarts mid-run; a new PUT gets a new token that works.
     pub revoke_tokens_after_gets: Option<usize>,
+    /// Bodies served instead of the real documents, by path (malformed-answer tests).
+    pub bodies: Vec<(String, String)>,
 }
 
 impl Default for ImdsConfig {
@@ -54,6 +56,7 @@ impl Default for ImdsConfig {
             refuse_token: None,
             expiration: OffsetDateTime::now_utc() + time::Duration::hours(6),
             revoke_tokens_after_gets: None,
+            bodies: Vec::new(),
         }
     }
 }
@@ -165,6 +168,9 @@ fn answer(config: &ImdsConfig, generation: usize, req: &Recorded) -> Reply {
 }
 
 fn document(c: &ImdsConfig, path: &str) -> Option<String> {
+    if let Some((_, body)) = c.bodies.iter().find(|(p, _)| p == path) {
+        return Some(body.clone());
+    }
     let updated = rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(5));
     let role_path = format!("/latest/meta-data/iam/security-credentials/{}", c.role_name);
     let body = match path {
