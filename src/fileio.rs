@@ -164,7 +164,7 @@ fn io_err<'a, E: Into<io::Error>>(
 pub fn update<T>(
     path: &Path,
     owner: Option<&Owner>,
-    transform: impl FnOnce(&[u8]) -> (Vec<u8>, T),
+    transform: impl Fn(&[u8]) -> (Vec<u8>, T),
 ) -> Result<T, FileError> {
     let name = path
         .file_name()
@@ -195,19 +195,56 @@ pub fn update<T>(
         .map_err(|(_, errno)| io_err("locking", dir_path)(errno))?;
     remove_stale_temps(&dir, dir_path);
 
-    let current = read_current(&*dir, name, path, &policy)?;
-    let old: &[u8] = current.as_ref().map_or(&[], |(_, bytes)| bytes);
-    let (new, value) = transform(old);
-    match &current {
-        Some((file, bytes)) if *bytes == new => {
-            fix_metadata(file, path, &policy)?;
+    // Writers that take our lock are serialised by it; one that does not (an editor's atomic
+    // save, a script) may replace the file between our read and our rename. Before renaming
+    // we check that the file is still the one we read, and start over if it is not, so its
+    // change is not lost. (A window remains between that check and the rename: no lock-free
+    // writer can be excluded entirely; it is microseconds instead of the whole run.)
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = read_current(&*dir, name, path, &policy)?;
+        let seen = current.as_ref().map(|(file, _)| identity(file));
+        let old: &[u8] = current.as_ref().map_or(&[], |(_, bytes)| bytes);
+        let (new, value) = transform(old);
+        match &current {
+            Some((file, bytes)) if *bytes == new => {
+                fix_metadata(file, path, &policy)?;
+                return Ok(value);
+            }
+            None if new.is_empty() => return Ok(value),
+            _ => {}
+        }
+        let unchanged = || current_identity(&*dir, name) == seen;
+        // After a few changes in a row, write anyway: the other writer's latest change is
+        // already in what we read.
+        if replace(&dir, dir_path, name, &new, &policy, &|| attempts >= 5 || unchanged())? {
             return Ok(value);
         }
-        None if new.is_empty() => return Ok(value),
-        _ => {}
     }
-    replace(&dir, dir_path, name, &new, &policy)?;
-    Ok(value)
+}
+
+/// What tells one version of a file from another: device, inode, size and change time.
+type FileIdentity = (u64, u64, u64, i64, i64);
+
+fn identity(file: &File) -> Option<FileIdentity> {
+    file.metadata()
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
+}
+
+fn current_identity(dir: &impl AsFd, name: &OsStr) -> Option<Option<FileIdentity>> {
+    match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Some(Some((
+            st.st_dev,
+            st.st_ino,
+            u64::try_from(st.st_size).unwrap_or(0),
+            st.st_ctime,
+            st.st_ctime_nsec,
+        ))),
+        Err(Errno::ENOENT) => Some(None),
+        Err(_) => None,
+    }
 }
 
 /// Who must own what, decided once per call.
@@ -386,13 +423,16 @@ fn fix_metadata(file: &File, path: &Path, policy: &Policy) -> Result<(), FileErr
 
 /// Writes `bytes` to a new temp file next to `name` and renames it over `name`. On any
 /// error before the rename the temp file is removed and the old file is untouched.
+/// Writes `bytes` to a temp file and renames it over `name` if `still_current()` says the
+/// file is still the one the bytes were computed from; `Ok(false)` (temp file removed) if not.
 fn replace(
     dir: &File,
     dir_path: &Path,
     name: &OsStr,
     bytes: &[u8],
     policy: &Policy,
-) -> Result<(), FileError> {
+    still_current: &dyn Fn() -> bool,
+) -> Result<bool, FileError> {
     let (temp_name, mut temp) = create_temp(dir, dir_path, name)?;
     let temp_path = dir_path.join(&temp_name);
     let written = (|| {
@@ -406,16 +446,26 @@ fn replace(
         temp.write_all(bytes)
             .map_err(io_err("writing", &temp_path))?;
         temp.sync_all().map_err(io_err("syncing", &temp_path))?;
+        if !still_current() {
+            return Ok(false);
+        }
         fcntl::renameat(dir, temp_name.as_os_str(), dir, name)
             .map_err(io_err("renaming into place", &temp_path))
+            .map(|()| true)
     })();
-    if let Err(err) = written {
+    match written {
+        Ok(true) => {}
         // Best effort: the error that matters is the one above.
-        let _ = unistd::unlinkat(dir, temp_name.as_os_str(), UnlinkatFlags::NoRemoveDir);
-        return Err(err);
+        Ok(false) | Err(_) => {
+            let _ = unistd::unlinkat(dir, temp_name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+    }
+    if !written? {
+        return Ok(false);
     }
     // The rename is durable only once the directory is.
-    unistd::fsync(dir).map_err(io_err("syncing directory", dir_path))
+    unistd::fsync(dir).map_err(io_err("syncing directory", dir_path))?;
+    Ok(true)
 }
 
 /// Creates `.<name>.ec2-assume-role.<pid>.<random>.tmp` exclusively, mode 0600.

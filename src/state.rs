@@ -49,7 +49,7 @@ impl State {
         // Serialising these plain types cannot fail; an empty file would be read as "no state".
         let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
         json.push(b'\n');
-        fileio::update(path, None, |_| (json, ()))
+        fileio::update(path, None, |_| (json.clone(), ()))
     }
 
     /// Reads the state file; `Ok(None)` when there is none, `Err` with the reason when there

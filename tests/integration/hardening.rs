@@ -305,3 +305,82 @@ fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
         assert!(out.stderr.len() < 4096, "{what}: the body was echoed");
     }
 }
+
+#[test]
+fn an_editors_atomic_saves_during_runs_are_never_lost() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t.create(
+        "home/.aws/credentials",
+        "[default]\naws_access_key_id = AKIAUSER\n",
+    );
+    let path = t.credentials_path();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The user's editor: read, append a line, write a temp file, rename it over (no lock).
+    let editor = {
+        let (path, stop) = (path.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut saves = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let mut text = std::fs::read_to_string(&path).unwrap();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                // Comments at the top, where they stay the user's.
+                text.insert_str(0, &format!("# edit {saves}\n"));
+                let temp = path.with_file_name(format!(".credentials.editor.{saves}"));
+                std::fs::write(&temp, text).unwrap();
+                std::fs::rename(&temp, &path).unwrap();
+                saves += 1;
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            saves
+        })
+    };
+    for _ in 0..30 {
+        t.cmd(&["run"]).expect_exit(0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let saves = editor.join().unwrap();
+    let text = t.read(&path);
+    let lost: Vec<usize> = (0..saves)
+        .filter(|n| !text.contains(&format!("# edit {n}\n")))
+        .collect();
+    eprintln!("{saves} editor saves during 30 runs; lost: {lost:?}");
+    assert!(saves > 30, "the editor saved only {saves} times");
+    assert!(
+        lost.is_empty(),
+        "the agent lost the editor's saves {lost:?}"
+    );
+}
+
+#[test]
+fn two_agents_at_once_write_each_profile_exactly_once() {
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t.create(
+        "home/.aws/credentials",
+        "[default]\naws_access_key_id = AKIAUSER\n",
+    );
+    for round in 0..20 {
+        let mut a = t.cmd(&["run"]).spawn();
+        let mut b = t.cmd(&["run"]).spawn();
+        for run in [&mut a, &mut b] {
+            let status = run
+                .wait_timeout(Duration::from_secs(30))
+                .expect("a run hung");
+            assert!(status.success(), "round {round}: {status:?}");
+        }
+        let text = t.read(t.credentials_path());
+        for profile in [PROFILE_1, PROFILE_2] {
+            assert_eq!(
+                text.matches(&format!("[{profile}]\n")).count(),
+                1,
+                "round {round}: [{profile}] not exactly once:\n{text}"
+            );
+        }
+        assert!(text.starts_with("[default]\naws_access_key_id = AKIAUSER\n"));
+    }
+}
