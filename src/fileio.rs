@@ -218,7 +218,9 @@ pub fn update<T>(
         let unchanged = || current_identity(&*dir, name) == seen;
         // After a few changes in a row, write anyway: the other writer's latest change is
         // already in what we read.
-        if replace(&dir, dir_path, name, &new, &policy, &|| attempts >= 5 || unchanged())? {
+        if replace(&dir, dir_path, name, &new, &policy, &|| {
+            attempts >= 5 || unchanged()
+        })? {
             return Ok(value);
         }
     }
@@ -565,7 +567,7 @@ mod tests {
     }
 
     /// A transform that replaces the whole file and reports the old length.
-    fn set(new: &'static [u8]) -> impl FnOnce(&[u8]) -> (Vec<u8>, usize) {
+    fn set(new: &'static [u8]) -> impl Fn(&[u8]) -> (Vec<u8>, usize) {
         move |old| (new.to_vec(), old.len())
     }
 
@@ -846,8 +848,15 @@ mod tests {
             root: false,
         };
 
-        let err =
-            replace(&dir, tmp.path(), OsStr::new("credentials"), b"x\n", &policy).unwrap_err();
+        let err = replace(
+            &dir,
+            tmp.path(),
+            OsStr::new("credentials"),
+            b"x\n",
+            &policy,
+            &|| true,
+        )
+        .unwrap_err();
 
         assert!(
             matches!(
