@@ -44,7 +44,7 @@ fi
 [ "${1:-}" = --setup ] && exit 0
 
 say "shellcheck"
-shellcheck -S style scripts/*.sh .ci/run cloud-init/user-data.sh
+shellcheck -S style scripts/*.sh tests/integration/*.sh .ci/run cloud-init/user-data.sh
 say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy --all-targets -- -D warnings"

@@ -384,3 +384,61 @@ fn two_agents_at_once_write_each_profile_exactly_once() {
         assert!(text.starts_with("[default]\naws_access_key_id = AKIAUSER\n"));
     }
 }
+
+#[test]
+fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the disk-fault tests need root (a private mount namespace), as CI has"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/fs_faults.sh"
+    );
+    for mode in ["full", "readonly"] {
+        let t = TestDir::new();
+        t.write_config(REFERENCE_CONFIG);
+        // The old file: the user's profile and an older copy of ours, about 100 KB.
+        let mut old = String::from("[default]\naws_access_key_id = AKIAUSER\n");
+        for i in 0..2000 {
+            old.push_str(&format!("# padding {i:040}\n"));
+        }
+        t.create("home/.aws/credentials", &old);
+        let aws = t.home().join(".aws").display().to_string();
+        let out_dir = t.path().join("out");
+        std::fs::create_dir(&out_dir).unwrap();
+        let out_s = out_dir.display().to_string();
+        let out = t
+            .cmd(&["run"])
+            .wrapped(&[
+                "timeout",
+                "60",
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                script,
+                mode,
+                &aws,
+                &out_s,
+            ])
+            .expect_exit(7);
+        let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
+        assert_eq!(after, old, "{mode}: the old file changed");
+        let listing = std::fs::read_to_string(out_dir.join("listing")).unwrap();
+        assert!(
+            !listing.contains(".tmp"),
+            "{mode}: a temp file was left: {listing}"
+        );
+        let why = if mode == "full" {
+            "No space left"
+        } else {
+            "Read-only file system"
+        };
+        assert!(
+            out.stderr.contains(why) && out.stderr.contains("credentials"),
+            "{mode}: the error does not say why:\n{}",
+            out.stderr
+        );
+    }
+}
