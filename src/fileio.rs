@@ -127,6 +127,19 @@ pub enum FileError {
         owner: String,
         uid: u32,
     },
+    #[error(
+        "{}: refusing it: running as root, the config and every directory above it must be \
+         root's and not writable by others, but {} is owned by uid {uid} with mode {mode:o} \
+         (chown root and chmod go-w it)",
+        path.display(),
+        culprit.display()
+    )]
+    Untrusted {
+        path: PathBuf,
+        culprit: PathBuf,
+        uid: u32,
+        mode: u32,
+    },
     #[error("{}: not a path to a file", path.display())]
     NotAFilePath { path: PathBuf },
     #[error("no user named {name} in the password database")]
@@ -161,6 +174,32 @@ fn io_err<'a, E: Into<io::Error>>(
 ///
 /// The file ends up mode 0600 and, when `owner` is given (and we are root), owned by it;
 /// an unchanged file has its mode and owner fixed in place.
+/// Checks, when running as root, that nobody but root can change the file at `path`: the
+/// file and every directory above it are root's and not writable by group or others (a
+/// sticky directory such as /tmp counts as safe: others cannot replace root's entries in it).
+/// A config another user can edit would let them choose where root writes credentials.
+pub fn check_trusted(path: &Path) -> Result<(), FileError> {
+    if !unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let real = std::fs::canonicalize(path).map_err(io_err("resolving", path))?;
+    let mut next = Some(real.as_path());
+    while let Some(current) = next {
+        let meta = std::fs::metadata(current).map_err(io_err("inspecting", current))?;
+        let sticky_dir = meta.is_dir() && meta.mode() & 0o1000 != 0;
+        if meta.uid() != 0 || (meta.mode() & 0o022 != 0 && !sticky_dir) {
+            return Err(FileError::Untrusted {
+                path: path.into(),
+                culprit: current.into(),
+                uid: meta.uid(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
+        next = current.parent();
+    }
+    Ok(())
+}
+
 pub fn update<T>(
     path: &Path,
     owner: Option<&Owner>,
@@ -870,6 +909,31 @@ mod tests {
         );
         assert!(temp_files(tmp.path()).is_empty());
         assert!(tmp.path().join("credentials/sub").is_dir());
+    }
+
+    #[test]
+    fn a_file_others_can_change_is_untrusted_when_root() {
+        if !unistd::geteuid().is_root() {
+            return; // the rule applies to root only; CI runs as root
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("config.toml");
+        std::fs::write(&config, "x").unwrap();
+        check_trusted(&config).unwrap();
+        std::fs::set_permissions(&config, Permissions::from_mode(0o666)).unwrap();
+        let err = check_trusted(&config).unwrap_err().to_string();
+        assert!(err.contains("with mode 666"), "{err}");
+        std::fs::set_permissions(&config, Permissions::from_mode(0o644)).unwrap();
+        fchown(File::open(&config).unwrap(), Some(65534), None).unwrap();
+        let err = check_trusted(&config).unwrap_err().to_string();
+        assert!(err.contains("owned by uid 65534"), "{err}");
+        fchown(File::open(&config).unwrap(), Some(0), None).unwrap();
+        std::fs::set_permissions(tmp.path(), Permissions::from_mode(0o777)).unwrap();
+        let err = check_trusted(&config).unwrap_err().to_string();
+        assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+        // Sticky, like /tmp: safe.
+        std::fs::set_permissions(tmp.path(), Permissions::from_mode(0o1777)).unwrap();
+        check_trusted(&config).unwrap();
     }
 
     #[test]
