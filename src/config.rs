@@ -1,7 +1,9 @@
 //! The TOML config: reading it, and validating every value against the rules IAM, STS and the
 //! AWS config files impose, so that a mistake is reported with its file, line and key before
 //! any network call. Every problem found is reported, not just the first. This module owns the
-//! built-in defaults and the `role_session_name` placeholders. It must never do I/O beyond
+//! built-in defaults, the `role_session_name` placeholders, and the expansion of each
+//! `[[role_set]]` into the roles it stands for (validated exactly like hand-written ones). It
+//! must never do I/O beyond
 //! reading the config file, never depend on other modules of this crate, and never echo an
 //! `external_id` in a message.
 
@@ -33,13 +35,46 @@ const WORST_CASE_ACCOUNT_ID: &str = "000000000000";
 
 const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
 
+/// The one placeholder of a `[[role_set]]` profile template: the target account, so that each
+/// account of the set gets its own profile.
+const PROFILE_PLACEHOLDER: &str = "{account_id}";
+
+/// `[sts] max_concurrency` by default: enough to finish hundreds of roles in seconds, few
+/// enough that one instance never trips STS's per-account throttling alone.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// More in flight buys nothing: the adaptive pacing in `sts` caps the rate anyway.
+const MAX_CONCURRENCY: usize = 64;
+/// Five minutes spreads thousands of instances booting at once; more only delays the profiles.
+const MAX_BOOT_JITTER_SECONDS: u64 = 300;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub path: PathBuf,
     pub instance: Instance,
     pub credentials: Credentials,
     pub daemon: Daemon,
+    pub sts: StsOptions,
+    /// `[[role]]` tables and the expansions of `[[role_set]]` tables, in file order.
     pub roles: Vec<Role>,
+}
+
+/// `[sts]`: how hard one instance may push STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsOptions {
+    /// AssumeRole calls in flight at once (1..=64).
+    pub max_concurrency: usize,
+    /// `run` and the daemon's first refresh wait a random 0..N seconds before the first STS
+    /// call, so that a fleet booting at once spreads out (0..=300).
+    pub boot_jitter_seconds: u64,
+}
+
+impl Default for StsOptions {
+    fn default() -> Self {
+        StsOptions {
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            boot_jitter_seconds: 0,
+        }
+    }
 }
 
 /// `[daemon]`: how the daemon schedules refreshes and where it keeps its state.
@@ -95,7 +130,8 @@ pub struct Credentials {
     pub credential_process: bool,
 }
 
-/// One `[[role]]`, with `[defaults]` and the built-in defaults already applied.
+/// One `[[role]]`, or one account of a `[[role_set]]`, with `[defaults]` and the built-in
+/// defaults already applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
     pub profile: String,
@@ -113,7 +149,7 @@ pub struct Role {
     pub region: Option<String>,
     pub source_identity: Option<String>,
     pub tags: Vec<(String, String)>,
-    /// Line of this role's `[[role]]` header.
+    /// Line of this role's `[[role]]` (or `[[role_set]]`) header.
     pub line: usize,
 }
 
@@ -277,9 +313,12 @@ struct RawFile {
     instance: Option<Spanned<RawInstance>>,
     credentials: Option<RawCredentials>,
     daemon: Option<RawDaemon>,
+    sts: Option<RawSts>,
     defaults: Option<RawDefaults>,
     #[serde(default)]
     role: Vec<Spanned<RawRole>>,
+    #[serde(default)]
+    role_set: Vec<Spanned<RawRoleSet>>,
 }
 
 // Every field is optional here so that a missing one is reported by `Checker`, with its
@@ -315,6 +354,13 @@ struct RawDaemon {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSts {
+    max_concurrency: Option<Spanned<i64>>,
+    boot_jitter_seconds: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDefaults {
     duration_seconds: Option<Spanned<i64>>,
     role_session_name: Option<Spanned<String>>,
@@ -333,6 +379,49 @@ struct RawRole {
     source_identity: Option<Spanned<String>>,
     tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
+
+// The per-role options repeat RawRole's: serde's `flatten` cannot be combined with
+// `deny_unknown_fields`, and a typo must stay an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoleSet {
+    role_name: Option<Spanned<String>>,
+    accounts: Option<Spanned<Vec<Spanned<String>>>>,
+    profile: Option<Spanned<String>>,
+    partition: Option<Spanned<String>>,
+    external_id: Option<Spanned<String>>,
+    role_session_name: Option<Spanned<String>>,
+    duration_seconds: Option<Spanned<i64>>,
+    region: Option<Spanned<String>>,
+    source_identity: Option<Spanned<String>>,
+    tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+/// The options a `[[role]]` and a `[[role_set]]` share, as written.
+struct RawOptions<'r> {
+    external_id: Option<&'r Spanned<String>>,
+    duration_seconds: Option<&'r Spanned<i64>>,
+    region: Option<&'r Spanned<String>>,
+    source_identity: Option<&'r Spanned<String>>,
+    tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+macro_rules! raw_options {
+    ($($raw:ty),*) => {$(
+        impl $raw {
+            fn options(&self) -> RawOptions<'_> {
+                RawOptions {
+                    external_id: self.external_id.as_ref(),
+                    duration_seconds: self.duration_seconds.as_ref(),
+                    region: self.region.as_ref(),
+                    source_identity: self.source_identity.as_ref(),
+                    tags: self.tags.as_ref(),
+                }
+            }
+        }
+    )*};
+}
+raw_options!(RawRole, RawRoleSet);
 
 /// Collects problems while turning the raw file into a `Config`. Values that fail a check are
 /// replaced by placeholders; the `Config` is only returned when no problem was found.
@@ -391,41 +480,89 @@ impl Checker<'_> {
             .map(|c| self.credentials(c))
             .unwrap_or_default();
         let daemon = raw.daemon.map(|d| self.daemon(d)).unwrap_or_default();
+        let sts = raw.sts.map(|s| self.sts(s)).unwrap_or_default();
         let defaults = self.defaults(raw.defaults);
-        if raw.role.is_empty() {
+        if raw.role.is_empty() && raw.role_set.is_empty() {
             self.fail(
                 None,
                 Some("role".into()),
-                "no [[role]] table; add one for each role to assume",
+                "no [[role]] or [[role_set]] table; add one for each role to assume",
             );
         }
-        let mut profiles: HashMap<String, (usize, usize)> = HashMap::new();
-        let mut roles = Vec::with_capacity(raw.role.len());
+        let mut checked = Vec::with_capacity(raw.role.len());
         for (i, role) in raw.role.into_iter().enumerate() {
-            let n = i + 1;
-            let role = self.role(n, role, &defaults);
-            if let Some(&(other, line)) = profiles.get(&role.role.profile) {
-                let span = role.profile_span.clone();
-                self.fail(
-                    span,
-                    Some(format!("role[{n}].profile")),
-                    format!(
-                        "{:?} is already the profile of role[{other}] (line {line}); \
-                         each role needs its own profile",
-                        role.role.profile
-                    ),
+            checked.push(self.role(i + 1, role, &defaults));
+        }
+        for (i, set) in raw.role_set.into_iter().enumerate() {
+            checked.extend(self.role_set(i + 1, set, &defaults));
+        }
+        // File order (stable: a set's roles keep their accounts' order), so that a duplicate
+        // names the place that comes first.
+        checked.sort_by_key(|c| c.role.line);
+        let mut profiles: HashMap<String, (String, usize)> = HashMap::new();
+        let mut roles = Vec::with_capacity(checked.len());
+        for c in checked {
+            if let Some((other, line)) = profiles.get(&c.role.profile) {
+                let message = format!(
+                    "{:?} is already the profile of {other} (line {line}); each role needs its \
+                     own profile",
+                    c.role.profile
                 );
-            } else if !role.role.profile.is_empty() {
-                profiles.insert(role.role.profile.clone(), (n, role.role.line));
+                self.fail(c.profile_span, Some(c.profile_key), message);
+            } else if !c.role.profile.is_empty() {
+                profiles.insert(c.role.profile.clone(), (c.origin, c.role.line));
             }
-            roles.push(role.role);
+            roles.push(c.role);
         }
         Config {
             path: self.path.to_path_buf(),
             instance,
             credentials,
             daemon,
+            sts,
             roles,
+        }
+    }
+
+    fn sts(&mut self, raw: RawSts) -> StsOptions {
+        let built_in = StsOptions::default();
+        let max_concurrency = raw
+            .max_concurrency
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "sts.max_concurrency", |&n| {
+                    usize::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "{n} is out of range: from 1 to {MAX_CONCURRENCY} AssumeRole calls \
+                                 in flight at once"
+                            )
+                        })
+                })
+            })
+            .unwrap_or(built_in.max_concurrency);
+        let boot_jitter_seconds = raw
+            .boot_jitter_seconds
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "sts.boot_jitter_seconds", |&n| {
+                    u64::try_from(n)
+                        .ok()
+                        .filter(|n| *n <= MAX_BOOT_JITTER_SECONDS)
+                        .ok_or_else(|| {
+                            format!(
+                                "{n} is out of range: from 0 (no wait) to \
+                                 {MAX_BOOT_JITTER_SECONDS} seconds"
+                            )
+                        })
+                })
+            })
+            .unwrap_or(built_in.boot_jitter_seconds);
+        StsOptions {
+            max_concurrency,
+            boot_jitter_seconds,
         }
     }
 
@@ -612,7 +749,8 @@ impl Checker<'_> {
         let header = raw.span();
         let line = line_of(self.text.as_bytes(), header.start);
         let raw = raw.into_inner();
-        let key = |name: &str| format!("role[{n}].{name}");
+        let prefix = format!("role[{n}]");
+        let key = |name: &str| format!("{prefix}.{name}");
 
         // There is deliberately no derived default: the profile is always written by the user,
         // so `default` (which AWS tools use when no profile is named) is only ever overwritten
@@ -651,54 +789,185 @@ impl Checker<'_> {
                 Default::default()
             }
         };
-        let external_id = raw.external_id.as_ref().and_then(|v| {
+        let options = self.options(&prefix, &raw.options(), defaults);
+        let role_session_name =
+            self.role_session_name(&prefix, raw.role_session_name.as_ref(), defaults, &profile);
+        CheckedRole {
+            role: options.role(
+                profile,
+                role_arn,
+                partition,
+                account_id,
+                role_session_name,
+                line,
+            ),
+            origin: prefix.clone(),
+            profile_key: key("profile"),
+            profile_span: raw.profile.map(|p| p.span()),
+        }
+    }
+
+    /// The roles a `[[role_set]]` stands for: `role_name` in each of `accounts`, one profile
+    /// per account. Each is checked like a `[[role]]`; problems name the set's keys.
+    fn role_set(
+        &mut self,
+        n: usize,
+        raw: Spanned<RawRoleSet>,
+        defaults: &Defaults,
+    ) -> Vec<CheckedRole> {
+        let header = raw.span();
+        let line = line_of(self.text.as_bytes(), header.start);
+        let raw = raw.into_inner();
+        let prefix = format!("role_set[{n}]");
+        let key = |name: &str| format!("{prefix}.{name}");
+        let missing = |c: &mut Self, name: &str, hint: &str| {
+            c.fail(
+                Some(header.clone()),
+                Some(key(name)),
+                format!("missing; {hint}"),
+            );
+        };
+
+        let partition = match &raw.partition {
+            Some(v) => self.check(v, &key("partition"), |s| {
+                check_partition(s).map(|()| s.clone())
+            }),
+            None => Some("aws".to_owned()),
+        };
+        let role_name = match &raw.role_name {
+            Some(v) => self.check(v, &key("role_name"), |s| {
+                check_role_path(s)
+                    .map(|()| s.clone())
+                    .map_err(|why| format!("{s:?} is not a role name: {why}"))
+            }),
+            None => {
+                missing(
+                    self,
+                    "role_name",
+                    "e.g. role_name = \"PerformSecurityAudit\"",
+                );
+                None
+            }
+        };
+        let template = match &raw.profile {
+            Some(v) => self.check(v, &key("profile"), |s| {
+                check_profile_template(s).map(|()| s.clone())
+            }),
+            None => {
+                missing(
+                    self,
+                    "profile",
+                    "give a template such as profile = \"audit-{account_id}\"",
+                );
+                None
+            }
+        };
+        let mut accounts = Vec::new();
+        match &raw.accounts {
+            Some(list) if list.get_ref().is_empty() => self.fail(
+                Some(list.span()),
+                Some(key("accounts")),
+                "is empty; list the 12-digit ids of the accounts to assume role_name in",
+            ),
+            Some(list) => {
+                for (i, account) in list.get_ref().iter().enumerate() {
+                    let account_key = format!("{prefix}.accounts[{}]", i + 1);
+                    let checked = self.check(account, &account_key, |s| {
+                        check_account_id(s)
+                            .map(|()| s.clone())
+                            .map_err(|why| format!("{s:?} is not an account id: {why}"))
+                    });
+                    if let Some(id) = checked {
+                        accounts.push((id, account_key, account.span()));
+                    }
+                }
+            }
+            None => missing(
+                self,
+                "accounts",
+                "e.g. accounts = [\"111111111111\", \"222222222222\"]",
+            ),
+        }
+        let options = self.options(&prefix, &raw.options(), defaults);
+        let (Some(partition), Some(role_name), Some(template)) = (partition, role_name, template)
+        else {
+            return Vec::new();
+        };
+        let mut roles = Vec::with_capacity(accounts.len());
+        for (account_id, account_key, span) in accounts {
+            let profile = template.replace(PROFILE_PLACEHOLDER, &account_id);
+            let role_arn = format!("arn:{partition}:iam::{account_id}:role/{role_name}");
+            let role_session_name =
+                self.role_session_name(&prefix, raw.role_session_name.as_ref(), defaults, &profile);
+            roles.push(CheckedRole {
+                role: options.role(
+                    profile,
+                    role_arn,
+                    partition.clone(),
+                    account_id,
+                    role_session_name,
+                    line,
+                ),
+                origin: account_key.clone(),
+                profile_key: account_key,
+                profile_span: Some(span),
+            });
+        }
+        roles
+    }
+
+    /// Checks the options a `[[role]]` and a `[[role_set]]` share, but for the session name,
+    /// which depends on the profile.
+    fn options(&mut self, prefix: &str, raw: &RawOptions, defaults: &Defaults) -> Options {
+        let key = |name: &str| format!("{prefix}.{name}");
+        let external_id = raw.external_id.and_then(|v| {
             self.check(v, &key("external_id"), |s| {
                 check_external_id(s).map(|()| s.clone())
             })
         });
-        let source_identity = raw.source_identity.as_ref().and_then(|v| {
+        let source_identity = raw.source_identity.and_then(|v| {
             self.check(v, &key("source_identity"), |s| {
                 check_source_identity(s)
                     .map(|()| s.clone())
                     .map_err(|why| format!("{s:?} is not a valid source identity: {why}"))
             })
         });
-        let duration_seconds = match &raw.duration_seconds {
+        let duration_seconds = match raw.duration_seconds {
             Some(v) => self.check(v, &key("duration_seconds"), |d| check_duration(*d)),
             None => defaults.duration_seconds,
         }
         .unwrap_or(DEFAULT_DURATION_SECONDS);
-        let region = match &raw.region {
+        let region = match raw.region {
             Some(v) => self.check(v, &key("region"), |s| check_region(s).map(|()| s.clone())),
             None => defaults.region.clone(),
         };
-        let tags = raw
-            .tags
-            .as_ref()
-            .map(|t| self.tags(n, t))
-            .unwrap_or_default();
-        let role_session_name = match (&raw.role_session_name, &defaults.role_session_name) {
-            (Some(own), _) => self.session_template(own, &key("role_session_name"), &profile),
+        let tags = raw.tags.map(|t| self.tags(prefix, t)).unwrap_or_default();
+        Options {
+            external_id,
+            duration_seconds,
+            region,
+            source_identity,
+            tags,
+        }
+    }
+
+    /// The session-name template for `profile`: the role's own, else `[defaults]`', else the
+    /// built-in one; checked filled.
+    fn role_session_name(
+        &mut self,
+        prefix: &str,
+        own: Option<&Spanned<String>>,
+        defaults: &Defaults,
+        profile: &str,
+    ) -> String {
+        match (own, &defaults.role_session_name) {
+            (Some(own), _) => {
+                self.session_template(own, &format!("{prefix}.role_session_name"), profile)
+            }
             (None, Some(inherited)) => {
-                self.session_template(inherited, "defaults.role_session_name", &profile)
+                self.session_template(inherited, "defaults.role_session_name", profile)
             }
             (None, None) => DEFAULT_SESSION_NAME.to_owned(),
-        };
-        CheckedRole {
-            role: Role {
-                profile,
-                role_arn,
-                partition,
-                account_id,
-                external_id,
-                role_session_name,
-                duration_seconds,
-                region,
-                source_identity,
-                tags,
-                line,
-            },
-            profile_span: raw.profile.map(|p| p.span()),
         }
     }
 
@@ -727,20 +996,20 @@ impl Checker<'_> {
 
     fn tags(
         &mut self,
-        n: usize,
+        prefix: &str,
         tags: &Spanned<BTreeMap<String, Spanned<String>>>,
     ) -> Vec<(String, String)> {
         if tags.get_ref().len() > 50 {
             self.fail(
                 Some(tags.span()),
-                Some(format!("role[{n}].tags")),
+                Some(format!("{prefix}.tags")),
                 format!("{} tags; STS accepts at most 50", tags.get_ref().len()),
             );
         }
         let mut seen: HashMap<String, &str> = HashMap::new();
         let mut out = Vec::with_capacity(tags.get_ref().len());
         for (k, v) in tags.get_ref() {
-            let key = format!("role[{n}].tags.{}", toml_key(k));
+            let key = format!("{prefix}.tags.{}", toml_key(k));
             let checked = self.check(v, &key, |value| check_tag(k, value));
             if let Some(first) = seen.insert(k.to_lowercase(), k) {
                 self.fail(
@@ -767,8 +1036,49 @@ struct Defaults {
     region: Option<String>,
 }
 
+/// Checked options shared by a `[[role]]` and the roles of a `[[role_set]]`.
+#[derive(Clone)]
+struct Options {
+    external_id: Option<String>,
+    duration_seconds: i32,
+    region: Option<String>,
+    source_identity: Option<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl Options {
+    fn role(
+        &self,
+        profile: String,
+        role_arn: String,
+        partition: String,
+        account_id: String,
+        role_session_name: String,
+        line: usize,
+    ) -> Role {
+        let o = self.clone();
+        Role {
+            profile,
+            role_arn,
+            partition,
+            account_id,
+            external_id: o.external_id,
+            role_session_name,
+            duration_seconds: o.duration_seconds,
+            region: o.region,
+            source_identity: o.source_identity,
+            tags: o.tags,
+            line,
+        }
+    }
+}
+
 struct CheckedRole {
     role: Role,
+    /// Where the role was written, for messages: `role[2]`, `role_set[1].accounts[3]`.
+    origin: String,
+    /// The key a duplicate profile is reported under, and where it is.
+    profile_key: String,
     profile_span: Option<Range<usize>>,
 }
 
@@ -788,8 +1098,10 @@ fn toml_message(message: &str, key: Option<&str>) -> String {
     if let Some(i) = m.find("expected struct ") {
         m.replace_range(i.., "expected a table");
     }
-    if key == Some("role") && m.contains("expected a sequence") {
-        m = "must be an array of tables: write each role as [[role]], with two brackets".into();
+    if let Some(table @ ("role" | "role_set")) = key {
+        if m.contains("expected a sequence") {
+            m = format!("must be an array of tables: write each as [[{table}]], with two brackets");
+        }
     }
     m
 }
@@ -802,16 +1114,14 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .rev()
         .find(|&i| text.is_char_boundary(i))?;
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let mut roles = 0;
+    let mut counts: HashMap<String, usize> = HashMap::new();
     let mut header = |line: &str| -> Option<String> {
         let line = line.trim_start();
         if let Some(rest) = line.strip_prefix("[[") {
             let name = rest.split("]]").next()?.trim();
-            if name == "role" {
-                roles += 1;
-                return Some(format!("role[{roles}]"));
-            }
-            return Some(name.to_owned());
+            let n = counts.entry(name.to_owned()).or_default();
+            *n += 1;
+            return Some(format!("{name}[{n}]"));
         }
         let rest = line.strip_prefix('[')?;
         Some(rest.split(']').next()?.trim().to_owned())
@@ -892,6 +1202,49 @@ fn check_account_id(s: &str) -> Result<(), String> {
     }
 }
 
+fn check_partition(partition: &str) -> Result<(), String> {
+    // aws-iso, aws-iso-b, -e, -f: the isolated partitions share the prefix, and new ones keep
+    // appearing.
+    let iso = partition == "aws-iso"
+        || partition
+            .strip_prefix("aws-iso-")
+            .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase()));
+    if !iso && !PARTITIONS.contains(&partition) {
+        return Err(format!(
+            "unknown partition {partition:?}; expected aws, aws-cn, aws-us-gov, aws-eusc or \
+             aws-iso(-b, -e, -f)"
+        ));
+    }
+    Ok(())
+}
+
+/// A `[[role_set]]` `role_name`: `[PATH/]NAME` as it follows `role/` in the role's ARN.
+fn check_role_path(s: &str) -> Result<(), String> {
+    if s.starts_with('/') {
+        return Err("write the path without its leading \"/\", e.g. \"audit/NAME\"".into());
+    }
+    // Checked as part of an ARN so that paths and names obey exactly the [[role]] rules.
+    parse_role_arn(&format!("arn:aws:iam::{WORST_CASE_ACCOUNT_ID}:role/{s}")).map(|_| ())
+}
+
+/// A `[[role_set]]` profile template: a valid profile name holding `{account_id}`, its only
+/// placeholder (without it every account would get the same profile).
+fn check_profile_template(s: &str) -> Result<(), String> {
+    if !s.contains(PROFILE_PLACEHOLDER) {
+        return Err(format!(
+            "{s:?} does not contain {PROFILE_PLACEHOLDER}; without it every account of the set \
+             would write the same profile"
+        ));
+    }
+    if s.replace(PROFILE_PLACEHOLDER, "").contains(['{', '}']) {
+        return Err(format!(
+            "{s:?}: {PROFILE_PLACEHOLDER} (the target account) is the only placeholder of a \
+             role_set profile"
+        ));
+    }
+    check_profile(s).map_err(|why| format!("{s:?} cannot be a profile name: {why}"))
+}
+
 /// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` → (partition, account).
 fn parse_role_arn(s: &str) -> Result<(&str, &str), String> {
     let mut parts = s.splitn(6, ':');
@@ -908,18 +1261,7 @@ fn parse_role_arn(s: &str) -> Result<(&str, &str), String> {
     if arn != "arn" {
         return Err("it must start with \"arn:\"".into());
     }
-    // aws-iso, aws-iso-b, -e, -f: the isolated partitions share the prefix, and new ones keep
-    // appearing.
-    let iso = partition == "aws-iso"
-        || partition
-            .strip_prefix("aws-iso-")
-            .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase()));
-    if !iso && !PARTITIONS.contains(&partition) {
-        return Err(format!(
-            "unknown partition {partition:?}; expected aws, aws-cn, aws-us-gov, aws-eusc or \
-             aws-iso(-b, -e, -f)"
-        ));
-    }
+    check_partition(partition)?;
     if service != "iam" {
         return Err(format!(
             "the service is {service:?}; a role ARN's is \"iam\""
@@ -1175,6 +1517,25 @@ mod tests {
         format!("{INSTANCE}[defaults]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
     }
 
+    /// `[[role_set]]` on line 4, `body` from line 5.
+    fn set(body: &str) -> String {
+        format!("{INSTANCE}[[role_set]]\n{body}\n")
+    }
+
+    /// A valid role set (role_name line 5, accounts line 6, profile line 7) plus `body` from
+    /// line 8.
+    fn full_set(body: &str) -> String {
+        set(&format!(
+            "role_name = \"R\"\naccounts = [\"111111111111\", \"222222222222\"]\n\
+             profile = \"a-{{account_id}}\"\n{body}"
+        ))
+    }
+
+    /// `[sts]` on line 4, `body` from line 5, then a valid role.
+    fn sts(body: &str) -> String {
+        format!("{INSTANCE}[sts]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+    }
+
     fn errors(text: &str) -> Vec<ConfigError> {
         match parse(text, Path::new("/etc/c.toml")) {
             Ok(_) => Vec::new(),
@@ -1197,7 +1558,7 @@ mod tests {
             (full("profile = \"q\""), Some(7), Some("role[1].profile"), "duplicate key".into()),
             ("instance = 4\n".into(), Some(1), Some("instance"), "invalid type: integer `4`, expected a table".into()),
             (format!("{INSTANCE}[default]\n"), Some(4), Some("default"), "unknown key `default`, expected one of".into()),
-            (format!("{INSTANCE}[role]\nprofile = \"p\"\n"), Some(4), Some("role"), "write each role as [[role]]".into()),
+            (format!("{INSTANCE}[role]\nprofile = \"p\"\n"), Some(4), Some("role"), "write each as [[role]]".into()),
             (credentials("replace_unmanaged = \"yes\""), Some(5), Some("credentials.replace_unmanaged"), "expected a boolean".into()),
             (credentials("credential_process = \"on\""), Some(5), Some("credentials.credential_process"), "expected a boolean".into()),
             ("".into(), None, None, "the file is empty".into()),
@@ -1208,7 +1569,7 @@ mod tests {
             (format!("[instance]\nrole_name = \"{}\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n", long(65)), Some(2), Some("instance.role_name"), "it is 65 characters; the limit is 64".into()),
             (format!("[instance]\nrole_name = \"\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(2), Some("instance.role_name"), "it is empty".into()),
             (format!("[instance]\nrole_name = \"R\"\naccount_id = \"12345\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(3), Some("instance.account_id"), "\"12345\" is not an account id: an account id is 12 digits".into()),
-            (INSTANCE.into(), None, Some("role"), "no [[role]] table".into()),
+            (INSTANCE.into(), None, Some("role"), "no [[role]] or [[role_set]] table".into()),
             // role_arn
             (arn("arn:aws:iam::11111111111:role/X"), Some(6), Some("role[1].role_arn"), "\"arn:aws:iam::11111111111:role/X\" is not a role ARN: the account must be 12 digits".into()),
             (arn("arn:aws:iam::111111111111:user/X"), Some(6), Some("role[1].role_arn"), "the resource is \"user/X\"; a role ARN's starts with \"role/\"".into()),
@@ -1291,6 +1652,40 @@ mod tests {
             (credentials("owner = \"1abc\""), Some(5), Some("credentials.owner"), "\"1abc\" is not a user name".into()),
             (credentials("owner = \"ec2 user\""), Some(5), Some("credentials.owner"), "is not a user name".into()),
             (credentials(&format!("owner = \"{}\"", long(33))), Some(5), Some("credentials.owner"), "longer than 32".into()),
+            // [sts]
+            (sts("max_concurrency = 0"), Some(5), Some("sts.max_concurrency"), "0 is out of range: from 1 to 64".into()),
+            (sts("max_concurrency = 65"), Some(5), Some("sts.max_concurrency"), "65 is out of range".into()),
+            (sts("max_concurrency = \"8\""), Some(5), Some("sts.max_concurrency"), "expected an integer".into()),
+            (sts("boot_jitter_seconds = -1"), Some(5), Some("sts.boot_jitter_seconds"), "-1 is out of range: from 0 (no wait) to 300 seconds".into()),
+            (sts("boot_jitter_seconds = 301"), Some(5), Some("sts.boot_jitter_seconds"), "301 is out of range".into()),
+            (sts("concurrency = 8"), Some(5), Some("sts.concurrency"), "unknown key `concurrency`".into()),
+            // [[role_set]]
+            (set("accounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(4), Some("role_set[1].role_name"), "missing".into()),
+            (set("role_name = \"R\"\nprofile = \"a-{account_id}\""), Some(4), Some("role_set[1].accounts"), "missing".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\"]"), Some(4), Some("role_set[1].profile"), "missing; give a template".into()),
+            (set("role_name = \"R\"\naccounts = []\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts"), "is empty".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\", \"222222222222\", \"123\"]\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts[3]"), "\"123\" is not an account id: an account id is 12 digits".into()),
+            (set("role_name = \"R\"\naccounts = \"111111111111\"\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts"), "expected a sequence".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\", \"111111111111\"]\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts[2]"), "\"a-111111111111\" is already the profile of role_set[1].accounts[1] (line 4)".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"audit\""), Some(7), Some("role_set[1].profile"), "\"audit\" does not contain {account_id}".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"{profile}-{account_id}\""), Some(7), Some("role_set[1].profile"), "{account_id} (the target account) is the only placeholder".into()),
+            (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"a b-{account_id}\""), Some(7), Some("role_set[1].profile"), "' ' is not allowed".into()),
+            (set("role_name = \"/audit/R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "without its leading \"/\"".into()),
+            (set("role_name = \"audit//R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "the role path has an empty segment".into()),
+            (set("role_name = \"R!\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "\"R!\" is not a role name: the role name \"R!\" is invalid: '!' is not allowed".into()),
+            (full_set("partition = \"aws-mars\""), Some(8), Some("role_set[1].partition"), "unknown partition \"aws-mars\"".into()),
+            (full_set("role_arn = \"x\""), Some(8), Some("role_set[1].role_arn"), "unknown key `role_arn`".into()),
+            (full_set("duration_seconds = 60"), Some(8), Some("role_set[1].duration_seconds"), "60 is out of range".into()),
+            (full_set("external_id = \"a\""), Some(8), Some("role_set[1].external_id"), "the minimum is 2".into()),
+            (full_set("region = \"mars\""), Some(8), Some("role_set[1].region"), "\"mars\" is not a region name".into()),
+            (full_set("source_identity = \"aws:x\""), Some(8), Some("role_set[1].source_identity"), "reserved".into()),
+            (full_set("tags = {k = \"a!\"}"), Some(8), Some("role_set[1].tags.k"), "'!' is not allowed".into()),
+            (full_set("role_session_name = \"{foo}\""), Some(8), Some("role_set[1].role_session_name"), "{foo} is not a placeholder".into()),
+            (format!("{INSTANCE}[role_set]\nrole_name = \"R\"\n"), Some(4), Some("role_set"), "write each as [[role_set]]".into()),
+            // duplicates across roles and sets name both places
+            (format!("{INSTANCE}[[role]]\nprofile = \"a-111111111111\"\nrole_arn = \"{ARN}\"\n\n[[role_set]]\nrole_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{{account_id}}\"\n"), Some(10), Some("role_set[1].accounts[1]"), "\"a-111111111111\" is already the profile of role[1] (line 4)".into()),
+            (format!("{}\n[[role]]\nprofile = \"a-222222222222\"\nrole_arn = \"{ARN}\"\n", full_set("")), Some(11), Some("role[1].profile"), "\"a-222222222222\" is already the profile of role_set[1].accounts[2] (line 4)".into()),
+            (format!("{}\n[[role_set]]\nrole_name = \"S\"\naccounts = [\"333333333333\", \"222222222222\"]\nprofile = \"a-{{account_id}}\"\n", full_set("")), Some(12), Some("role_set[2].accounts[2]"), "is already the profile of role_set[1].accounts[2] (line 4)".into()),
         ];
         for (text, line, key, needle) in cases {
             let errs = errors(&text);
@@ -1441,6 +1836,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     remove_expired: false,
                     state_file: "/var/lib/ec2-assume-role/state.json".into(),
                 },
+                sts: StsOptions::default(),
                 roles: vec![
                     Role {
                         profile: "audit-111111111111".into(),
@@ -1475,6 +1871,78 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     },
                 ],
             }
+        );
+    }
+
+    #[test]
+    fn role_sets_expand_in_file_order_like_hand_written_roles() {
+        let text = format!(
+            "{INSTANCE}[sts]\nmax_concurrency = 3\nboot_jitter_seconds = 300\n\n\
+             [defaults]\nduration_seconds = 900\n\n\
+             [[role_set]]\nrole_name = \"audit/PerformSecurityAudit\"\n\
+             accounts = [\"111111111111\", \"222222222222\"]\nprofile = \"audit-{{account_id}}\"\n\
+             partition = \"aws-cn\"\nregion = \"cn-north-1\"\nexternal_id = \"x-1\"\n\
+             role_session_name = \"{{profile}}\"\ntags = {{ team = \"audit\" }}\n\n\
+             [[role]]\nprofile = \"own\"\nrole_arn = \"{ARN}\"\n\n\
+             [[role_set]]\nrole_name = \"R\"\naccounts = [\"333333333333\"]\nprofile = \"{{account_id}}\"\n"
+        );
+        let config = parse(&text, Path::new("/c")).unwrap();
+        assert_eq!(
+            config.sts,
+            StsOptions {
+                max_concurrency: 3,
+                boot_jitter_seconds: 300
+            }
+        );
+        let audit = |account: &str| Role {
+            profile: format!("audit-{account}"),
+            role_arn: format!("arn:aws-cn:iam::{account}:role/audit/PerformSecurityAudit"),
+            partition: "aws-cn".into(),
+            account_id: account.into(),
+            external_id: Some("x-1".into()),
+            role_session_name: "{profile}".into(),
+            duration_seconds: 900,
+            region: Some("cn-north-1".into()),
+            source_identity: None,
+            tags: vec![("team".into(), "audit".into())],
+            line: 11,
+        };
+        let plain = Role {
+            profile: "own".into(),
+            role_arn: ARN.into(),
+            partition: "aws".into(),
+            account_id: "111111111111".into(),
+            external_id: None,
+            role_session_name: DEFAULT_SESSION_NAME.into(),
+            duration_seconds: 900,
+            region: None,
+            source_identity: None,
+            tags: vec![],
+            line: 21,
+        };
+        let last = Role {
+            profile: "333333333333".into(),
+            role_arn: "arn:aws:iam::333333333333:role/R".into(),
+            account_id: "333333333333".into(),
+            line: 25,
+            ..plain.clone()
+        };
+        assert_eq!(
+            config.roles,
+            [audit("111111111111"), audit("222222222222"), plain, last]
+        );
+        // The session name fills {profile} with the expanded profile.
+        let p = Placeholders {
+            instance_id: "i-0abc",
+            account_id: "000000000000",
+        };
+        assert_eq!(
+            config.roles[1].session_name(&p).unwrap(),
+            "audit-222222222222"
+        );
+        assert_eq!(
+            parse(&full(""), Path::new("/c")).unwrap().sts,
+            StsOptions::default()
         );
     }
 

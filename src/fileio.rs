@@ -140,6 +140,12 @@ pub enum FileError {
         uid: u32,
         mode: u32,
     },
+    #[error(
+        "{} was replaced by another program {attempts} times while we wrote it; not \
+         overwriting its changes (try again once it is done)",
+        path.display()
+    )]
+    KeptChanging { path: PathBuf, attempts: u32 },
     #[error("{}: not a path to a file", path.display())]
     NotAFilePath { path: PathBuf },
     #[error("no user named {name} in the password database")]
@@ -239,11 +245,14 @@ pub fn update<T>(
     // we check that the file is still the one we read, and start over if it is not, so its
     // change is not lost. (A window remains between that check and the rename: no lock-free
     // writer can be excluded entirely; it is microseconds instead of the whole run.)
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
+    for attempt in 0..CHANGED_UNDER_US_ATTEMPTS {
+        if attempt > 0 {
+            // Let the other writer finish its save; jittered so that two never stay in step.
+            std::thread::sleep(Duration::from_millis(1 + fastrand::u64(0..10)));
+        }
         let current = read_current(&*dir, name, path, &policy)?;
-        let seen = current.as_ref().map(|(file, _)| identity(file));
+        // `Some(None)`: there was no file, as `current_identity` says of a missing one.
+        let seen = Some(current.as_ref().and_then(|(file, _)| identity(file)));
         let old: &[u8] = current.as_ref().map_or(&[], |(_, bytes)| bytes);
         let (new, value) = transform(old);
         match &current {
@@ -255,15 +264,19 @@ pub fn update<T>(
             _ => {}
         }
         let unchanged = || current_identity(&*dir, name) == seen;
-        // After a few changes in a row, write anyway: the other writer's latest change is
-        // already in what we read.
-        if replace(&dir, dir_path, name, &new, &policy, &|| {
-            attempts >= 5 || unchanged()
-        })? {
+        if replace(&dir, dir_path, name, &new, &policy, &unchanged)? {
             return Ok(value);
         }
     }
+    // Never overwrite another writer's change: give up this time (the daemon retries).
+    Err(FileError::KeptChanging {
+        path: path.into(),
+        attempts: CHANGED_UNDER_US_ATTEMPTS,
+    })
 }
+
+/// How many times a write starts over because another writer replaced the file meanwhile.
+const CHANGED_UNDER_US_ATTEMPTS: u32 = 50;
 
 /// What tells one version of a file from another: device, inode, size and change time.
 type FileIdentity = (u64, u64, u64, i64, i64);

@@ -5,6 +5,9 @@
 //! call; the identity is verified before any STS call; nothing is written until every role
 //! has an outcome, and then each file is written once. One role's failure is that role's:
 //! its old section (still-valid credentials) stays, and the others are written.
+//!
+//! At most `[sts] max_concurrency` AssumeRole calls are in flight, and the first refresh of a
+//! process (`run`, or the daemon's first) may wait `[sts] boot_jitter_seconds` first.
 
 use crate::cli::Exit;
 use crate::config::{self, Config, Placeholders, Role};
@@ -18,15 +21,16 @@ use crate::sts::{self, Sts};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-/// How many AssumeRole calls are in flight at once: enough to finish hundreds of roles in
-/// seconds, few enough that one instance never trips STS's per-account throttling alone.
-const CONCURRENCY: usize = 8;
+/// Set by the first refresh of this process: only it waits the boot jitter, so that a reload
+/// of the daemon (a new `Agent`) does not wait again.
+static BOOT_WAIT_DONE: AtomicBool = AtomicBool::new(false);
 
 /// The outcome of one role in one refresh.
 #[derive(Debug)]
@@ -190,7 +194,8 @@ impl Agent {
     /// Assumes one role without writing anything (for `credential-process`).
     pub async fn assume_one(&self, index: usize) -> Result<TemporaryCredentials, Exit> {
         let role = &self.config.roles[index];
-        match self.assume(&[index], Policy::STS).await?.pop() {
+        // An AWS client waits on this call: no boot jitter.
+        match self.assume_now(&[index], Policy::STS).await?.pop() {
             Some(Ok(assumed)) => Ok(assumed.credentials),
             Some(Err(err)) => {
                 log_failure(role, &err);
@@ -201,8 +206,26 @@ impl Agent {
     }
 
     /// Assumes the roles at `indices` with the current instance-profile credentials, retrying
-    /// each under `policy`. Writes nothing.
+    /// each under `policy`. Writes nothing. The first call in this process waits a random part
+    /// of `[sts] boot_jitter_seconds` first.
     pub async fn assume(
+        &self,
+        indices: &[usize],
+        policy: Policy,
+    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
+        let max = self.config.sts.boot_jitter_seconds;
+        if !BOOT_WAIT_DONE.swap(true, Ordering::Relaxed) && max > 0 {
+            let wait = boot_wait(max, fastrand::f64());
+            info!(
+                "waiting {:.1} s before the first STS call (boot_jitter_seconds = {max})",
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+        }
+        self.assume_now(indices, policy).await
+    }
+
+    async fn assume_now(
         &self,
         indices: &[usize],
         policy: Policy,
@@ -221,7 +244,8 @@ impl Agent {
             })?;
         let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
-        Ok(assume_all(&roles, &self.identity, &sts, policy).await)
+        let limit = self.config.sts.max_concurrency;
+        Ok(assume_all(&roles, &self.identity, &sts, policy, limit).await)
     }
 
     /// Writes each configured profile's settings in the AWS config file.
@@ -357,14 +381,21 @@ async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exi
     Ok(identity)
 }
 
-/// Assumes `roles`, at most `CONCURRENCY` at once; outcomes in the same order.
+/// A uniform wait in 0..`max_seconds` from `random_unit` (0..1).
+fn boot_wait(max_seconds: u64, random_unit: f64) -> Duration {
+    Duration::from_secs(max_seconds).mul_f64(random_unit.clamp(0.0, 1.0))
+}
+
+/// Assumes `roles`, at most `concurrency` at once (a permit is held across a role's retries
+/// too); outcomes in the same order.
 async fn assume_all(
     roles: &[&Role],
     identity: &Identity,
     sts: &Arc<Sts>,
     policy: Policy,
+    concurrency: usize,
 ) -> Vec<Result<sts::Assumed, sts::Error>> {
-    let limit = Arc::new(Semaphore::new(CONCURRENCY));
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let placeholders = Placeholders {
         instance_id: &identity.instance_id,
         account_id: &identity.account_id,
@@ -597,5 +628,27 @@ impl Files {
             owner,
             shadowed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_wait_spans_zero_to_the_maximum() {
+        for (max, random, want_ms) in [
+            (0, 0.7, 0),
+            (10, 0.0, 0),
+            (10, 0.25, 2500),
+            (300, 1.0, 300_000),
+            (5, 7.0, 5000),
+        ] {
+            assert_eq!(
+                boot_wait(max, random),
+                Duration::from_millis(want_ms),
+                "{max} {random}"
+            );
+        }
     }
 }

@@ -4,8 +4,9 @@
 //! `AWS_ACCESS_KEY_ID`, `AWS_PROFILE` and friends can never sign a call; endpoints still come
 //! from the standard variables (`AWS_ENDPOINT_URL_STS`). Each call goes to the regional endpoint
 //! of the role's region. Retries follow `retry::Policy::STS` (throttling, 5xx, timeouts); the
-//! SDK's own retries are off so that there is one policy. Nothing here logs a secret: errors
-//! carry the STS error code, message and request id only.
+//! SDK's own retries are off so that there is one policy. All calls of one `Sts` share a
+//! `Pace`, which slows every call down when STS throttles any of them. Nothing here logs a
+//! secret: errors carry the STS error code, message and request id only.
 
 use crate::creds::{Secret, TemporaryCredentials};
 use crate::retry::Policy;
@@ -19,8 +20,11 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 /// Everything one `AssumeRole` call needs, with placeholders already filled.
 #[derive(Clone, Debug)]
@@ -67,6 +71,7 @@ const THROTTLING_CODES: &[&str] = &[
 
 pub struct Sts {
     config: aws_types::SdkConfig,
+    pace: Pace,
 }
 
 impl Sts {
@@ -85,7 +90,10 @@ impl Sts {
             )
             .load()
             .await;
-        Sts { config }
+        Sts {
+            config,
+            pace: Pace::default(),
+        }
     }
 
     /// Assumes one role, retrying transient failures until `policy`'s deadline.
@@ -97,7 +105,18 @@ impl Sts {
         );
         policy
             .run(
-                || self.assume_once(&client, req),
+                || async {
+                    self.pace.slot().await;
+                    let result = self.assume_once(&client, req).await;
+                    match &result {
+                        Ok(_) => self.pace.succeeded(),
+                        Err(e) if THROTTLING_CODES.contains(&e.code.as_str()) => {
+                            self.pace.throttled()
+                        }
+                        Err(_) => {}
+                    }
+                    result
+                },
                 |e| e.retryable,
                 |e, attempt, delay| {
                     tracing::info!(
@@ -171,6 +190,98 @@ impl Sts {
     }
 }
 
+/// Client-side rate limiting shared by every call of one refresh, additive-increase /
+/// multiplicative-decrease: no limit until STS throttles a call; then the rate is cut to half
+/// of what was sent in the last second, raised by `RAISE_PER_SECOND` every second calls go
+/// through, and cut again on the next throttle. Per-call backoff alone would let the other
+/// in-flight calls keep hitting the limit; this slows all of them down at once.
+///
+/// Why not the SDK's `RetryConfig::adaptive()`: its rate limiter only acts within the SDK's own
+/// retry loop, which would give two retry policies and two deadlines, and it lives in one
+/// client while we build one client per region; `retry::Policy` stays the only policy.
+#[derive(Default)]
+struct Pace {
+    state: Mutex<PaceState>,
+}
+
+#[derive(Default)]
+struct PaceState {
+    /// Calls per second allowed; `None` until the first throttle.
+    rate: Option<f64>,
+    /// When the next call may start.
+    next: Option<Instant>,
+    /// Start times of the calls of the last second, to measure the rate that got throttled.
+    sent: VecDeque<Instant>,
+    /// The last cut: one burst of throttles cuts the rate once, not once per call.
+    cut_at: Option<Instant>,
+    /// The last raise (or cut), from which the additive increase is measured.
+    raised_at: Option<Instant>,
+}
+
+/// Additive increase, in calls per second gained per second without throttling.
+const RAISE_PER_SECOND: f64 = 20.0;
+/// The rate never falls below this, so that a long outage of throttling still makes progress.
+const MIN_RATE: f64 = 1.0;
+/// Throttles within this time of a cut answer calls sent before it: they do not cut again.
+const CUT_COOLDOWN: Duration = Duration::from_millis(500);
+const WINDOW: Duration = Duration::from_secs(1);
+
+impl Pace {
+    /// Waits until one more call fits the rate.
+    async fn slot(&self) {
+        let start = {
+            let mut s = self.lock();
+            let now = Instant::now();
+            while s.sent.front().is_some_and(|&t| now - t > WINDOW) {
+                s.sent.pop_front();
+            }
+            let start = match (s.rate, s.next) {
+                (Some(_), Some(next)) if next > now => next,
+                _ => now,
+            };
+            if let Some(rate) = s.rate {
+                s.next = Some(start + Duration::from_secs_f64(1.0 / rate));
+            }
+            s.sent.push_back(start);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+
+    fn succeeded(&self) {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if let (Some(rate), Some(at)) = (s.rate, s.raised_at) {
+            s.rate = Some(rate + RAISE_PER_SECOND * (now - at).as_secs_f64());
+            s.raised_at = Some(now);
+        }
+    }
+
+    fn throttled(&self) {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if s.cut_at.is_some_and(|at| now - at < CUT_COOLDOWN) {
+            return;
+        }
+        let sent = s.sent.iter().filter(|&&t| now - t <= WINDOW).count() as f64;
+        let from = s.rate.map_or(sent, |rate| rate.min(sent));
+        let rate = (from / 2.0).max(MIN_RATE);
+        tracing::info!(
+            calls_per_second = rate,
+            "STS is throttling; slowing down to {rate:.0} AssumeRole calls per second"
+        );
+        s.rate = Some(rate);
+        s.cut_at = Some(now);
+        s.raised_at = Some(now);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
+        // The state stays consistent between statements, so a panic elsewhere cannot poison it
+        // into something wrong.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 fn static_credentials(c: &TemporaryCredentials) -> Credentials {
     Credentials::new(
         c.access_key_id.clone(),
@@ -214,5 +325,47 @@ fn classify(err: SdkError<AssumeRoleError, HttpResponse>) -> Error {
             request_id,
             retryable: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_is_unlimited_until_a_throttle_then_halves_and_recovers() {
+        let pace = Pace::default();
+        let start = Instant::now();
+        for _ in 0..100 {
+            pace.slot().await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "no limit before a throttle"
+        );
+
+        // 100 calls in the last second were too many: 50 per second from now on.
+        pace.throttled();
+        // A burst of throttles answering calls already sent cuts only once.
+        pace.throttled();
+        let cut = Instant::now();
+        for _ in 0..11 {
+            pace.slot().await;
+        }
+        assert_eq!(cut.elapsed(), Duration::from_millis(200));
+
+        // 10.2 s since the cut without a throttle add 10.2 × RAISE_PER_SECOND calls per second.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        pace.succeeded();
+        let rate = pace.lock().rate.unwrap();
+        assert!(
+            (rate - (50.0 + 10.2 * RAISE_PER_SECOND)).abs() < 1e-6,
+            "{rate}"
+        );
+
+        // Past the cooldown, the next throttle halves what was really sent, not the allowance.
+        pace.throttled();
+        assert_eq!(pace.lock().rate, Some(MIN_RATE));
     }
 }

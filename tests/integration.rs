@@ -8,6 +8,8 @@ mod daemon;
 mod hardening;
 #[path = "integration/process.rs"]
 mod process;
+#[path = "integration/scale.rs"]
+mod scale;
 #[path = "integration/status.rs"]
 mod status;
 mod util;

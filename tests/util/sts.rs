@@ -2,13 +2,19 @@
 //! that aws-sdk-sts and the AWS CLI use: `AssumeRole` with outcomes scripted per role ARN, and
 //! `GetCallerIdentity` for the keys it issued, so a real AWS client can use written profiles.
 //! It records every call with the access key id that signed it, so tests can prove the
-//! instance-profile key signed and an ambient one never did. It does not verify signatures
-//! (nothing here is a security boundary) and never forwards anything anywhere.
+//! instance-profile key signed and an ambient one never did. For scale tests it can also
+//! throttle above a request rate, and (`start_pool`) answer many calls at once, each after a
+//! latency, recording the most it held in flight. It does not verify signatures (nothing here
+//! is a security boundary) and never forwards anything anywhere.
 #![allow(dead_code)] // shared by several test binaries; each uses a part
 
 use super::http::{Recorded, Reply, Server};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -78,11 +84,23 @@ struct State {
     /// Overrides `DurationSeconds` when set (see `FakeSts::set_lifetime`).
     lifetime: Option<Duration>,
     outage: Option<Outage>,
+    /// `AssumeRole` calls per second above which the fake throttles (see `limit_rate`).
+    rate_limit: Option<usize>,
+    /// When the `AssumeRole` calls of the last second were accepted.
+    accepted: VecDeque<Instant>,
+    /// `AssumeRole` calls answered with `Throttling`, for any reason.
+    throttles: usize,
 }
 
 pub struct FakeSts {
-    server: Server,
+    front: Front,
     state: Arc<Mutex<State>>,
+}
+
+/// What takes the requests: the shared one-thread server, or a pool that answers many at once.
+enum Front {
+    Single(Server),
+    Pool(Pool),
 }
 
 impl FakeSts {
@@ -92,12 +110,48 @@ impl FakeSts {
             let state = Arc::clone(&state);
             Server::start(move |req| handle(&mut state.lock().unwrap(), req))
         };
-        FakeSts { server, state }
+        FakeSts {
+            front: Front::Single(server),
+            state,
+        }
+    }
+
+    /// A fake that answers every request after `latency`, as many at once as the client
+    /// sends, as STS does; `max_in_flight` then tells how many calls the client really had in
+    /// flight.
+    pub fn start_pool(latency: Duration) -> FakeSts {
+        let state = Arc::new(Mutex::new(State::default()));
+        FakeSts {
+            front: Front::Pool(Pool::start(latency, Arc::clone(&state))),
+            state,
+        }
     }
 
     /// The value for `AWS_ENDPOINT_URL_STS`.
     pub fn url(&self) -> &str {
-        self.server.url()
+        match &self.front {
+            Front::Single(server) => server.url(),
+            Front::Pool(pool) => &pool.url,
+        }
+    }
+
+    /// From now on, answers `Throttling` to any `AssumeRole` beyond `per_second` accepted in
+    /// the last second (a sliding window: STS's limits are per second too).
+    pub fn limit_rate(&self, per_second: usize) {
+        self.state.lock().unwrap().rate_limit = Some(per_second);
+    }
+
+    /// How many `AssumeRole` calls were answered `Throttling`.
+    pub fn throttles(&self) -> usize {
+        self.state.lock().unwrap().throttles
+    }
+
+    /// The most requests a `start_pool` fake held at once (0 for `start`).
+    pub fn max_in_flight(&self) -> usize {
+        match &self.front {
+            Front::Single(_) => 0,
+            Front::Pool(pool) => pool.max_in_flight.load(Ordering::SeqCst),
+        }
     }
 
     /// Scripts `AssumeRole` for `role_arn` from now on.
@@ -168,8 +222,151 @@ impl FakeSts {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
+        match &self.front {
+            Front::Single(server) => server.requests(),
+            Front::Pool(pool) => pool.log.lock().unwrap().clone(),
+        }
     }
+}
+
+/// A loopback HTTP/1.1 server with a thread per connection, each holding every request for
+/// the latency before answering, so that it answers as many calls at once as the client
+/// makes. (tiny_http's pool queues a burst of kept-alive connections behind each other, which
+/// would hide the client's concurrency.) Only what aws-sdk-sts sends is understood.
+struct Pool {
+    url: String,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    max_in_flight: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+/// What every connection thread of a `Pool` shares.
+struct Shared {
+    latency: Duration,
+    state: Arc<Mutex<State>>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    in_flight: AtomicUsize,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    fn start(latency: Duration, state: Arc<Mutex<State>>) -> Pool {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let port = listener.local_addr().expect("a TCP listener").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            latency,
+            state,
+            log: Arc::clone(&log),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: Arc::clone(&max_in_flight),
+        });
+        let accept = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let shared = Arc::clone(&shared);
+                        // Ends when the client closes the connection.
+                        std::thread::spawn(move || serve_connection(stream, &shared));
+                    }
+                }
+            })
+        };
+        Pool {
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            max_in_flight,
+            stop,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+/// Answers the requests of one kept-alive connection until the client closes it.
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    // The reply goes out in two writes; without this, Nagle holds the second one back ~40 ms.
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(recorded) = read_request(&mut reader) {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        shared.log.lock().unwrap().push(recorded.clone());
+        std::thread::sleep(shared.latency);
+        let reply = handle(&mut shared.state.lock().unwrap(), &recorded);
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            reply.status,
+            reply.body.len()
+        );
+        for (name, value) in &reply.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(reply.body.as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One request: the request line, headers, and a `Content-Length` body; `None` at the end of
+/// the connection or on anything else.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?;
+    let path = target.split('?').next().unwrap_or(target).to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 fn handle(state: &mut State, req: &Recorded) -> Reply {
@@ -210,16 +407,30 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         Some(Outage::ServerError) => {
             return error(500, "InternalFailure", "An internal error occurred")
         }
-        Some(Outage::Throttling) => return error(400, "Throttling", "Rate exceeded"),
+        Some(Outage::Throttling) => return throttle(state),
         Some(Outage::AccessDenied) => return access_denied(arn),
         None => {}
+    }
+    if let Some(limit) = state.rate_limit {
+        let now = Instant::now();
+        while state
+            .accepted
+            .front()
+            .is_some_and(|&t| now - t >= Duration::from_secs(1))
+        {
+            state.accepted.pop_front();
+        }
+        if state.accepted.len() >= limit {
+            return throttle(state);
+        }
+        state.accepted.push_back(now);
     }
     let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
     match script {
         Script::AccessDenied => return access_denied(arn),
         Script::Throttle(n) if n > 0 => {
             state.scripts.insert(arn.clone(), Script::Throttle(n - 1));
-            return error(400, "Throttling", "Rate exceeded");
+            return throttle(state);
         }
         Script::ServerError(n) if n > 0 => {
             state
@@ -279,6 +490,11 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         request_id(),
     );
     Reply::new(200, body).header("Content-Type", "text/xml")
+}
+
+fn throttle(state: &mut State) -> Reply {
+    state.throttles += 1;
+    error(400, "Throttling", "Rate exceeded")
 }
 
 fn access_denied(arn: &str) -> Reply {
