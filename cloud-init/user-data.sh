@@ -97,9 +97,10 @@ Type=notify
 NotifyAccess=main
 ExecStart=/usr/bin/ec2-assume-role daemon
 ExecReload=/bin/kill -HUP $MAINPID
-# The daemon waits up to 120 s for IMDS (--wait) and then exits 6 on its own; a start that
-# fails lets cloud-final go on, and Restart= tries again later.
-TimeoutStartSec=180
+# The first write can take the IMDS wait (120 s, then exit 6), [sts] boot_jitter_seconds
+# (at most 300 s) and STS retries (60 s); a start that fails lets cloud-final go on,
+# and Restart= tries again later.
+TimeoutStartSec=540
 # Pinged at half this period; longer than the slowest single step (a reload's IMDS wait).
 WatchdogSec=10min
 Restart=on-failure

@@ -338,6 +338,16 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
 
 /// Loads the config, logging each problem; `Exit::ConfigInvalid` when there is any.
 pub fn load_config(path: &Path) -> Result<Config, Exit> {
+    // As root, a config another user can edit would let them choose where root writes.
+    if let Err(err) = fileio::check_trusted(path) {
+        if path.exists() {
+            error!(
+                message_id = message_id::CONFIG_INVALID,
+                "invalid config: {err}"
+            );
+            return Err(Exit::ConfigInvalid);
+        }
+    }
     config::load(path).map_err(|errors| {
         for err in &errors.errors {
             error!(

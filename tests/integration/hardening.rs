@@ -446,3 +446,20 @@ fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
         );
     }
 }
+
+#[test]
+fn a_config_others_can_change_is_refused_when_running_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(nix::unistd::geteuid().is_root(), "needs root, as CI has");
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = t.cmd(&["run"]).expect_exit(4);
+    assert!(
+        out.stderr.contains("not writable by others") && out.stderr.contains("config.toml"),
+        "{}",
+        out.stderr
+    );
+    assert!(t.imds.requests().is_empty() && t.sts.calls().is_empty());
+    assert!(!t.credentials_path().exists());
+}
