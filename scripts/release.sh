@@ -15,19 +15,11 @@ TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 # compiles ring) for aarch64, see .cargo/config.toml; qemu runs that binary in tests.
 DEBIAN_PACKAGES=(musl-tools gcc-aarch64-linux-gnu qemu-user-static file)
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 die() { printf 'release: %s\n' "$*" >&2; exit 1; }
 
-missing=()
-for p in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "needs the Debian packages ${missing[*]} (run as root to install them)"
-    say "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}" || die "missing Debian packages"
 installed=$(rustup target list --installed)
 for t in "${TARGETS[@]}"; do
     grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }

@@ -67,20 +67,13 @@ check() {   # check NAME COMMAND...: PASS when COMMAND succeeds
         failed=$((failed + 1))
     fi
 }
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 elapsed() { echo "$(($(date +%s%N) / 1000000 - $1))ms"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # --- prerequisites ----------------------------------------------------------------------
-missing=()
-for p in systemd-container mmdebstrap shellcheck rpm python3; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+ensure_debian_packages systemd-container mmdebstrap shellcheck rpm python3
 scripts/test.sh --setup   # the venv with moto
 venv=${EAR_TEST_VENV:-$repo/.venv}
 

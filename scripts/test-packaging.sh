@@ -22,7 +22,8 @@ CONFIG=/etc/$NAME/config.toml
 PRESET=/usr/lib/systemd/system-preset/80-$NAME.preset
 
 passed=0 failed=0
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 finish() {
     printf '%d passed, %d failed\n' "$passed" "$failed"
     [ "$failed" -eq 0 ] && exit 0
@@ -57,15 +58,7 @@ RPM=(rpm --force-debian --root "$root" --dbpath /var/lib/rpm)
 # The root's rpmdb knows nothing of its Debian systemd, which the package Requires.
 RPM_CHANGE=("${RPM[@]}" --nodeps)
 
-missing=()
-for p in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
 
 # --- release binaries --------------------------------------------------------------------
 step "scripts/release.sh builds both static binaries" scripts/release.sh

@@ -12,17 +12,10 @@ PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5')
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck)   # venv; unshare; journald; scripts
 venv=${EAR_TEST_VENV:-$PWD/.venv}
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-missing=()
-for p in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
 
 if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
     say "creating the venv $venv"
