@@ -616,16 +616,7 @@ fn journald_gets_one_event_per_role_and_a_summary() {
     let journal_arg = journal.display().to_string();
     let out = t
         .cmd_logging_to("journald", &["run"])
-        .wrapped(&[
-            "timeout",
-            "60",
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            jd,
-            &journal_arg,
-        ])
+        .in_private_mounts(jd, &[&journal_arg])
         .expect_exit(0);
     assert_no_secrets(&t, &out.stderr);
 

@@ -414,18 +414,7 @@ fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
         let out_s = out_dir.display().to_string();
         let out = t
             .cmd(&["run"])
-            .wrapped(&[
-                "timeout",
-                "60",
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                script,
-                mode,
-                &aws,
-                &out_s,
-            ])
+            .in_private_mounts(script, &[mode, &aws, &out_s])
             .expect_exit(7);
         let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
         assert_eq!(after, old, "{mode}: the old file changed");

@@ -291,6 +291,23 @@ impl TestCommand {
         self
     }
 
+    /// Runs the command as the last arguments of `script ARGS...` inside a private mount
+    /// namespace (`unshare -m --propagation private`), bounded by `timeout 60`: the script may
+    /// mount there (a private journald, a tiny tmpfs) without touching the host's mounts.
+    pub fn in_private_mounts(&mut self, script: &str, args: &[&str]) -> &mut TestCommand {
+        let mut wrapper = vec![
+            "timeout",
+            "60",
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            script,
+        ];
+        wrapper.extend_from_slice(args);
+        self.wrapped(&wrapper)
+    }
+
     fn value(&self, name: &str) -> Option<String> {
         self.envs
             .iter()
