@@ -7,7 +7,7 @@
 #     configparser (the original user-data script's approach); a shell loop of
 #     `aws sts assume-role` + `aws configure set` per role (AWS CLI; N=10 and 100 measured,
 #     N=1000 extrapolated linearly from those two unless BENCH_CLI_1000=1); and the floor
-#     N x latency / concurrency (8, the default).
+#     N x latency / concurrency (16, the default).
 #   - cold start of `run` with one role (process start to exit, the file written): median of 20;
 #   - binary size (dist/ if it holds a static build, else the host release binary);
 #   - the daemon's resident memory with 1,000 profiles (scripts/bench-daemon.sh 1000 10).
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 venv=${EAR_TEST_VENV:-$PWD/.venv}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 latency_ms=30
-concurrency=8
+concurrency=16
 work=$(mktemp -d /tmp/ec2-assume-role-bench-run.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -3,8 +3,8 @@
 
 use crate::logging;
 use crate::run;
+use crate::source::Source;
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,22 +20,26 @@ Exit codes:
      nothing was written and STS was not called
   6  IMDS did not answer (or the instance has no instance-profile credentials) before the
      --wait deadline, or it refused IMDSv2; nothing was written
-  7  the credentials or AWS config file could not be written; it was left as it was";
+  7  the credentials or AWS config file could not be written; it was left as it was
+  8  the config could not be read from SSM Parameter Store (no such parameter, access
+     denied, or SSM unreachable until the retry deadline); nothing was written";
 
 /// Assumes IAM roles with this EC2 instance's own credentials (read through IMDSv2 only)
 /// and writes each as a named profile in a user's ~/.aws/credentials.
 #[derive(Debug, Parser)]
 #[command(name = "ec2-assume-role", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The TOML config file.
+    /// The TOML config: a file, or `ssm:NAME` for a parameter in SSM Parameter Store (String
+    /// or SecureString, read with the instance-profile credentials; NAME may use {instance_id},
+    /// {account_id} and {region}).
     #[arg(
         long,
         global = true,
         env = "EC2_ASSUME_ROLE_CONFIG",
         default_value = crate::config::DEFAULT_PATH,
-        value_name = "PATH"
+        value_name = "PATH|ssm:NAME"
     )]
-    pub config: PathBuf,
+    pub config: Source,
 
     /// Where logs go: the journal when its socket exists, else stderr (auto), or one of them.
     #[arg(long, global = true, value_enum, default_value_t = logging::Target::Auto)]
@@ -84,6 +88,12 @@ pub struct CredentialProcess {
     /// How long to wait for IMDS when the role must be assumed now, in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub wait: u64,
+
+    /// The file the daemon keeps the credentials in (it writes this option into
+    /// `credential_process` itself): fresh credentials there are served without reading the
+    /// config, so that a config in SSM is not read on every AWS CLI command.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +137,7 @@ pub enum Exit {
     IdentityRefused = 5,
     ImdsUnavailable = 6,
     FileNotWritten = 7,
+    ConfigUnavailable = 8,
 }
 
 impl From<Exit> for ExitCode {
@@ -158,14 +169,16 @@ pub fn main(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Run(wait) => run::run(&cli.config, wait.duration()).await,
             Command::Check(check) => {
-                run::check(&cli.config, check.imds.then(|| check.wait.duration())).await
+                let wait = check.wait.duration();
+                run::check(&cli.config, check.imds.then_some(wait), wait).await
             }
             Command::Daemon(wait) => crate::daemon::daemon(&cli.config, wait.duration()).await,
-            Command::Status(status) => crate::status::status(&cli.config, status.json),
+            Command::Status(status) => crate::status::status(&cli.config, status.json).await,
             Command::CredentialProcess(p) => {
                 crate::process::credential_process(
                     &cli.config,
                     &p.profile,
+                    p.cache.as_deref(),
                     Duration::from_secs(p.wait),
                 )
                 .await

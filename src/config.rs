@@ -39,9 +39,10 @@ const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
 /// account of the set gets its own profile.
 const PROFILE_PLACEHOLDER: &str = "{account_id}";
 
-/// `[sts] max_concurrency` by default: enough to finish hundreds of roles in seconds, few
-/// enough that one instance never trips STS's per-account throttling alone.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// `[sts] max_concurrency` by default: a thousand roles in about two seconds at STS's usual
+/// latency, and at most 16 calls in flight from one instance, a small part of an account's
+/// STS request rate; when STS throttles anyway, `sts`'s pacing slows every call down.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 /// More in flight buys nothing: the adaptive pacing in `sts` caps the rate anyway.
 const MAX_CONCURRENCY: usize = 64;
 /// Five minutes spreads thousands of instances booting at once; more only delays the profiles.
@@ -90,7 +91,19 @@ pub struct Daemon {
     pub remove_expired: bool,
     /// The daemon's state, read by `status`.
     pub state_file: PathBuf,
+    /// Reload the config this often (jittered), as on SIGHUP; `Some(0)` never. `None` leaves
+    /// it to the source: an SSM parameter is re-read every `DEFAULT_SSM_RELOAD_SECONDS`, a
+    /// local file only on SIGHUP.
+    pub reload_interval_seconds: Option<u64>,
 }
+
+/// How often the daemon re-reads a config kept in SSM Parameter Store unless
+/// `[daemon] reload_interval_seconds` says otherwise. A fleet of 10,000 instances then reads
+/// the parameter about 11 times a second, well within SSM's default throughput of 40
+/// GetParameter calls per second per account and Region.
+pub const DEFAULT_SSM_RELOAD_SECONDS: u64 = 900;
+/// Reloading more often than this only costs API calls (and SSM throughput).
+const MIN_RELOAD_SECONDS: u64 = 5;
 
 pub const DEFAULT_STATE_FILE: &str = "/run/ec2-assume-role/state.json";
 
@@ -102,6 +115,7 @@ impl Default for Daemon {
             safety_window_seconds: 300,
             remove_expired: true,
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            reload_interval_seconds: None,
         }
     }
 }
@@ -350,6 +364,7 @@ struct RawDaemon {
     safety_window_seconds: Option<Spanned<i64>>,
     remove_expired: Option<bool>,
     state_file: Option<Spanned<String>>,
+    reload_interval_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -620,12 +635,26 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|v| self.check(v, "daemon.state_file", |s| absolute_file(s)))
             .unwrap_or(built_in.state_file);
+        let reload_interval_seconds = raw.reload_interval_seconds.as_ref().and_then(|v| {
+            self.check(v, "daemon.reload_interval_seconds", |&n| {
+                u64::try_from(n)
+                    .ok()
+                    .filter(|n| *n == 0 || (MIN_RELOAD_SECONDS..=86_400).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "{n} is out of range: 0 (reload on SIGHUP only) or from \
+                             {MIN_RELOAD_SECONDS} to 86400 seconds"
+                        )
+                    })
+            })
+        });
         Daemon {
             refresh_at,
             jitter,
             safety_window_seconds,
             remove_expired: raw.remove_expired.unwrap_or(built_in.remove_expired),
             state_file,
+            reload_interval_seconds,
         }
     }
 
@@ -1645,6 +1674,9 @@ mod tests {
             (daemon("refresh_at = 0.99"), Some(5), Some("daemon.refresh_at"), "0.99 is out of range".into()),
             (daemon("refresh_at = 0.8\njitter = 0.2"), Some(6), Some("daemon.jitter"), "must stay between 0.05 and 0.95".into()),
             (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 30 to 3600 seconds".into()),
+            (daemon("reload_interval_seconds = 4"), Some(5), Some("daemon.reload_interval_seconds"), "4 is out of range: 0 (reload on SIGHUP only) or from 5 to 86400 seconds".into()),
+            (daemon("reload_interval_seconds = -1"), Some(5), Some("daemon.reload_interval_seconds"), "-1 is out of range".into()),
+            (daemon("reload_interval_seconds = 86401"), Some(5), Some("daemon.reload_interval_seconds"), "86401 is out of range".into()),
             (daemon("state_file = \"state.json\""), Some(5), Some("daemon.state_file"), "is not an absolute path".into()),
             (daemon("remove_expired = 1"), Some(5), Some("daemon.remove_expired"), "expected a boolean".into()),
             (daemon("refresh = 0.5"), Some(5), Some("daemon.refresh"), "unknown key `refresh`".into()),
@@ -1796,6 +1828,7 @@ jitter = 0.05
 safety_window_seconds = 600
 remove_expired = false
 state_file = "/var/lib/ec2-assume-role/state.json"
+reload_interval_seconds = 600
 
 [defaults]
 duration_seconds = 3600
@@ -1835,6 +1868,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     safety_window_seconds: 600,
                     remove_expired: false,
                     state_file: "/var/lib/ec2-assume-role/state.json".into(),
+                    reload_interval_seconds: Some(600),
                 },
                 sts: StsOptions::default(),
                 roles: vec![
@@ -1853,7 +1887,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                             ("Team".into(), "Sécurité".into()),
                             ("cost:center".into(), "".into()),
                         ],
-                        line: 24,
+                        line: 25,
                     },
                     Role {
                         profile: "default".into(),
@@ -1867,7 +1901,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                         region: Some("us-east-1".into()),
                         source_identity: None,
                         tags: vec![],
-                        line: 31,
+                        line: 32,
                     },
                 ],
             }

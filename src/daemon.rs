@@ -5,7 +5,9 @@
 //! is due: no polling, and a suspend or a clock step wakes it to recompute. A failed refresh
 //! leaves the still-valid credentials in the file and is retried with backoff; credentials that
 //! expire anyway are removed (unless `[daemon] remove_expired = false`), loudly. SIGHUP reloads
-//! the config (an invalid one is rejected and the old one kept); SIGTERM and SIGINT stop
+//! the config, and so does a timer (`[daemon] reload_interval_seconds`; every 15 minutes for a
+//! config in SSM Parameter Store): a config that cannot be read or is invalid is rejected and
+//! the last good one kept. A reload runs in a task like the STS calls. SIGTERM and SIGINT stop
 //! between refreshes, never in the middle of a write. systemd's notify protocol reports
 //! readiness (after the first complete write), a one-line STATUS and watchdog pings.
 //! After every refresh the state file that `status` reads is rewritten.
@@ -18,18 +20,18 @@ use crate::logging::message_id;
 use crate::retry::Policy;
 use crate::run::{Agent, RoleOutcome};
 use crate::schedule::{self, Failure};
+use crate::source::Source;
 use crate::state::{self, LastError, State};
 use crate::sts::{self, Assumed};
 use sd_notify::NotifyState;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// A role due within this much of a wakeup is refreshed in it, together with the others, in
 /// one IMDS read and one file write: a hundred jittered roles then wake the daemon a few dozen
@@ -68,9 +70,28 @@ impl Signals {
 enum Event {
     Due(Wake),
     Assumed(AssumeResult),
-    Reload,
+    Reload(Trigger),
+    Reloaded(Trigger, Result<Box<Agent>, Exit>),
     Stop(&'static str),
     Watchdog,
+}
+
+/// What asked for a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    /// SIGHUP (`systemctl reload`): systemd waits for READY=1 after it.
+    Signal,
+    /// `[daemon] reload_interval_seconds`.
+    Timer,
+}
+
+/// A reload under way: `Agent::start` (IMDS, SSM, identity check) in its own task, so that a
+/// slow SSM or IMDS never holds up refreshes, signals or watchdog pings.
+struct Reloading {
+    trigger: Trigger,
+    task: JoinHandle<Result<Box<Agent>, Exit>>,
+    /// Another SIGHUP came meanwhile: the file may have changed after the task read it.
+    again: bool,
 }
 
 type AssumeResult = Result<Vec<Result<Assumed, sts::Error>>, Exit>;
@@ -83,7 +104,7 @@ struct Inflight {
     task: JoinHandle<AssumeResult>,
 }
 
-pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
+pub async fn daemon(source: &Source, wait: Duration) -> Exit {
     // Installed first, so that a SIGTERM during the first run is not fatal mid-write.
     let mut signals = match Signals::new() {
         Ok(s) => s,
@@ -92,7 +113,7 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
             return Exit::Other;
         }
     };
-    let mut agent = match Agent::start(config_path, wait).await {
+    let mut agent = match Agent::start(source, wait).await {
         Ok(agent) => Arc::new(agent),
         Err(exit) => return exit,
     };
@@ -102,6 +123,8 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
     // Armed at READY=1, as systemd arms its side. An interval, not a sleep per loop turn, so
     // that other events never push the pings back.
     let mut watchdog: Option<Interval> = None;
+    let mut reloading: Option<Reloading> = None;
+    let mut next_reload = reload_at(&agent);
 
     loop {
         let next = match inflight {
@@ -111,7 +134,11 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
         let event = tokio::select! {
             wake = sleep_until(next) => Event::Due(wake),
             result = join(&mut inflight) => Event::Assumed(result),
-            _ = signals.hup.recv() => Event::Reload,
+            _ = signals.hup.recv() => Event::Reload(Trigger::Signal),
+            _ = sleep_until_instant(next_reload), if reloading.is_none() => {
+                Event::Reload(Trigger::Timer)
+            }
+            (trigger, result) = join_reload(&mut reloading) => Event::Reloaded(trigger, result),
             _ = signals.term.recv() => Event::Stop("SIGTERM"),
             _ = signals.int.recv() => Event::Stop("SIGINT"),
             _ = tick(&mut watchdog) => Event::Watchdog,
@@ -156,20 +183,43 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
                     continue;
                 }
             }
-            Event::Reload => {
-                notify_reloading();
-                match Agent::start(config_path, wait).await {
+            Event::Reload(trigger) => {
+                if trigger == Trigger::Signal {
+                    notify_reloading();
+                }
+                match &mut reloading {
+                    Some(running) => {
+                        running.again = true;
+                        if trigger == Trigger::Signal {
+                            running.trigger = Trigger::Signal;
+                        }
+                    }
+                    None => reloading = Some(start_reload(source, wait, trigger)),
+                }
+                continue;
+            }
+            Event::Reloaded(trigger, result) => {
+                let again = reloading.take().is_some_and(|r| r.again);
+                match result {
+                    Ok(new) if trigger == Trigger::Timer && same_config(&agent, &new) => {
+                        debug!("reloaded {}: unchanged", agent.config.path.display());
+                    }
                     Ok(new) => {
                         if let Some(stale) = inflight.take() {
                             // Started under the old config; its roles stay due.
                             stale.task.abort();
                         }
                         reschedule_changed(&agent, &new, &mut tracked);
-                        agent = Arc::new(new);
+                        agent = Arc::new(*new);
                         info!(
+                            message_id = message_id::CONFIG_LOADED,
                             roles = agent.config.roles.len(),
-                            "reloaded {}: {} roles",
+                            "reloaded {}{}: {} roles",
                             agent.config.path.display(),
+                            agent
+                                .version
+                                .map(|v| format!(" (version {v})"))
+                                .unwrap_or_default(),
                             agent.config.roles.len()
                         );
                         // Roles removed from the config lose their sections in both files,
@@ -180,17 +230,30 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
                         tracked.retain(|p, _| roles.iter().any(|r| &r.profile == p));
                         inflight = start(&agent, &tracked);
                     }
-                    Err(_) => error!(
+                    Err(exit) => error!(
                         message_id = message_id::CONFIG_INVALID,
-                        "reload refused: the new config is invalid (see above); \
-                         keeping the old one"
+                        "reload refused: {} (see above); keeping the last good config",
+                        match exit {
+                            Exit::ConfigUnavailable => "the config could not be read",
+                            Exit::ImdsUnavailable => "IMDS did not answer",
+                            Exit::IdentityRefused => "the new config names another instance role",
+                            _ => "the new config is invalid",
+                        }
                     ),
                 }
-                notify(&[NotifyState::Ready]);
+                next_reload = reload_at(&agent);
+                if again {
+                    reloading = Some(start_reload(source, wait, trigger));
+                } else if trigger == Trigger::Signal {
+                    notify(&[NotifyState::Ready]);
+                }
             }
             Event::Stop(signal) => {
                 if let Some(running) = inflight.take() {
                     // Only network calls are under way; nothing is half-written.
+                    running.task.abort();
+                }
+                if let Some(running) = reloading.take() {
                     running.task.abort();
                 }
                 info!("{signal}: stopping");
@@ -203,6 +266,53 @@ pub async fn daemon(config_path: &Path, wait: Duration) -> Exit {
             }
         }
         notify(&[NotifyState::Status(&summary(&agent, &tracked))]);
+    }
+}
+
+fn start_reload(source: &Source, wait: Duration, trigger: Trigger) -> Reloading {
+    let source = source.clone();
+    Reloading {
+        trigger,
+        task: tokio::spawn(async move { Agent::start(&source, wait).await.map(Box::new) }),
+        again: false,
+    }
+}
+
+async fn join_reload(reloading: &mut Option<Reloading>) -> (Trigger, Result<Box<Agent>, Exit>) {
+    match reloading {
+        Some(running) => {
+            let result = (&mut running.task).await.unwrap_or_else(|err| {
+                error!("a reload task ended abnormally: {err}");
+                Err(Exit::Other)
+            });
+            (running.trigger, result)
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a reload changed nothing that matters: the same config for the same instance.
+fn same_config(old: &Agent, new: &Agent) -> bool {
+    old.config == new.config && old.identity == new.identity
+}
+
+/// When the timer reloads the config next: `[daemon] reload_interval_seconds`, else every
+/// `DEFAULT_SSM_RELOAD_SECONDS` for a parameter in SSM and never for a local file; ±10% so
+/// that a fleet started together does not read the parameter together.
+fn reload_at(agent: &Agent) -> Option<Instant> {
+    let seconds = match (agent.config.daemon.reload_interval_seconds, &agent.source) {
+        (Some(0), _) | (None, Source::File(_)) => return None,
+        (Some(n), _) => n,
+        (None, Source::Ssm(_)) => crate::config::DEFAULT_SSM_RELOAD_SECONDS,
+    };
+    let every = Duration::from_secs(seconds).mul_f64(0.9 + 0.2 * fastrand::f64());
+    Some(Instant::now() + every)
+}
+
+async fn sleep_until_instant(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

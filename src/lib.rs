@@ -18,6 +18,7 @@ pub mod process;
 pub mod retry;
 pub mod run;
 pub mod schedule;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod sts;

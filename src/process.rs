@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::credfile::{self, FileKind};
 use crate::creds::{rfc3339, Secret, TemporaryCredentials};
 use crate::fileio;
-use crate::run::{load_config, Agent, Files};
+use crate::run::{self, Agent, Files};
+use crate::source::Source;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
@@ -32,27 +33,26 @@ struct Output<'a> {
     expiration: String,
 }
 
-pub async fn credential_process(config_path: &Path, profile: &str, wait: Duration) -> Exit {
-    let config = match load_config(config_path) {
+pub async fn credential_process(
+    source: &Source,
+    profile: &str,
+    cache: Option<&Path>,
+    wait: Duration,
+) -> Exit {
+    if let Some(creds) = cache.and_then(|file| cached_in(file, profile)) {
+        return print(&creds);
+    }
+    let config = match run::load(source, wait).await {
         Ok(c) => c,
         Err(exit) => return exit,
     };
-    let Some(index) = config.roles.iter().position(|r| r.profile == profile) else {
-        error!(
-            "profile {profile} is not configured in {}; configured: {}",
-            config.path.display(),
-            config
-                .roles
-                .iter()
-                .map(|r| r.profile.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    if !config.roles.iter().any(|r| r.profile == profile) {
+        not_configured(&config, profile);
         return Exit::ConfigInvalid;
-    };
+    }
     let creds = match cached(&config, profile) {
         Some(creds) => creds,
-        None => match assume(config_path, index, wait).await {
+        None => match assume(source, profile, wait).await {
             Ok(creds) => creds,
             Err(exit) => return exit,
         },
@@ -60,14 +60,32 @@ pub async fn credential_process(config_path: &Path, profile: &str, wait: Duratio
     print(&creds)
 }
 
+fn not_configured(config: &Config, profile: &str) {
+    error!(
+        "profile {profile} is not configured in {}; configured: {}",
+        config.path.display(),
+        config
+            .roles
+            .iter()
+            .map(|r| r.profile.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
 /// The fresh credentials of `profile` in the file the daemon keeps, if any.
 fn cached(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
     let files = Files::resolve(config).ok()?;
-    let text = match fileio::read(&files.credentials) {
+    cached_in(&files.credentials, profile)
+}
+
+/// The fresh credentials of `profile` in `file` (a cache or credentials file), if any.
+fn cached_in(file: &Path, profile: &str) -> Option<TemporaryCredentials> {
+    let text = match fileio::read(file) {
         Ok(Some(text)) => text,
         Ok(None) => return None,
         Err(err) => {
-            debug!("not using {}: {err}", files.credentials.display());
+            debug!("not using {}: {err}", file.display());
             return None;
         }
     };
@@ -98,12 +116,18 @@ fn cached(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
     })
 }
 
+/// Assumes the role of `profile` now. The config is read again by `Agent::start` (with the
+/// identity check), so a parameter in SSM may have changed meanwhile: look the profile up anew.
 async fn assume(
-    config_path: &Path,
-    index: usize,
+    source: &Source,
+    profile: &str,
     wait: Duration,
 ) -> Result<TemporaryCredentials, Exit> {
-    let agent = Agent::start(config_path, wait).await?;
+    let agent = Agent::start(source, wait).await?;
+    let Some(index) = agent.config.roles.iter().position(|r| r.profile == profile) else {
+        not_configured(&agent.config, profile);
+        return Err(Exit::ConfigInvalid);
+    };
     agent.assume_one(index).await
 }
 

@@ -17,6 +17,7 @@ use crate::fileio::{self, Owner};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::{message_id, SUMMARY};
 use crate::retry::Policy;
+use crate::source::{self, Source};
 use crate::sts::{self, Sts};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeSet;
@@ -50,6 +51,10 @@ pub enum RoleOutcome {
 /// every refresh.
 pub struct Agent {
     pub config: Config,
+    /// Where `config` came from (what `credential_process` passes on as `--config`).
+    pub source: Source,
+    /// The SSM parameter's version, for a config from Parameter Store.
+    pub version: Option<i64>,
     files: Files,
     http: SharedHttpClient,
     imds: Imds,
@@ -58,14 +63,29 @@ pub struct Agent {
 
 impl Agent {
     /// Loads the config and verifies the instance identity: everything before any STS call.
-    pub async fn start(config_path: &Path, wait: Duration) -> Result<Agent, Exit> {
-        let config = load_config(config_path)?;
-        let files = Files::resolve(&config)?;
+    /// A config in SSM Parameter Store needs the identity (placeholders, region) and the
+    /// instance-profile credentials first; it is verified against the identity all the same.
+    pub async fn start(source: &Source, wait: Duration) -> Result<Agent, Exit> {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), wait);
-        let identity = verified_identity(&imds, &config).await?;
+        let (config, version, identity) = match source {
+            Source::File(path) => (load_config(path)?, None, None),
+            Source::Ssm(parameter) => {
+                let identity = read_identity(&imds).await?;
+                let (config, version) = fetch_config(&http, &imds, &identity, parameter).await?;
+                (config, Some(version), Some(identity))
+            }
+        };
+        let files = Files::resolve(&config)?;
+        let identity = match identity {
+            Some(identity) => identity,
+            None => read_identity(&imds).await?,
+        };
+        verify_identity(&config, &identity)?;
         Ok(Agent {
             config,
+            source: source.clone(),
+            version,
             files,
             http,
             imds,
@@ -250,7 +270,7 @@ impl Agent {
 
     /// Writes each configured profile's settings in the AWS config file.
     pub fn write_profiles_config(&self) -> Result<(), Exit> {
-        write_profiles_config(&self.config, &self.identity, &self.files)
+        write_profiles_config(&self.config, &self.source, &self.identity, &self.files)
     }
 
     pub fn credentials_file(&self) -> &Path {
@@ -271,8 +291,8 @@ fn log_failure(role: &Role, err: &sts::Error) {
 }
 
 /// `ec2-assume-role run`.
-pub async fn run(config_path: &Path, wait: Duration) -> Exit {
-    let agent = match Agent::start(config_path, wait).await {
+pub async fn run(source: &Source, wait: Duration) -> Exit {
+    let agent = match Agent::start(source, wait).await {
         Ok(a) => a,
         Err(exit) => return exit,
     };
@@ -308,22 +328,33 @@ pub async fn run(config_path: &Path, wait: Duration) -> Exit {
     }
 }
 
-/// `ec2-assume-role check`: the config, and with `imds_wait` the instance identity too.
-pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
-    let config = match load_config(config_path) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let files = match Files::resolve(&config) {
-        Ok(f) => f,
-        Err(exit) => return exit,
-    };
-    if let Some(wait) = imds_wait {
-        let imds = Imds::new(crate::http::client(), wait);
-        if let Err(exit) = verified_identity(&imds, &config).await {
-            return exit;
+/// `ec2-assume-role check`: the config, and with `imds_wait` the instance identity too. A
+/// config in SSM Parameter Store can only be read through IMDS, so its check always verifies
+/// the identity as well.
+pub async fn check(source: &Source, imds_wait: Option<Duration>, wait: Duration) -> Exit {
+    let (config, files) = match source {
+        Source::File(path) => {
+            let config = match load_config(path) {
+                Ok(c) => c,
+                Err(exit) => return exit,
+            };
+            let files = match Files::resolve(&config) {
+                Ok(f) => f,
+                Err(exit) => return exit,
+            };
+            if let Some(wait) = imds_wait {
+                let imds = Imds::new(crate::http::client(), wait);
+                if let Err(exit) = verified_identity(&imds, &config).await {
+                    return exit;
+                }
+            }
+            (config, files)
         }
-    }
+        Source::Ssm(_) => match Agent::start(source, imds_wait.unwrap_or(wait)).await {
+            Ok(agent) => (agent.config, agent.files),
+            Err(exit) => return exit,
+        },
+    };
     info!(
         target: SUMMARY,
         roles = config.roles.len(),
@@ -334,6 +365,21 @@ pub async fn check(config_path: &Path, imds_wait: Option<Duration>) -> Exit {
         files.credentials.display()
     );
     Exit::Ok
+}
+
+/// The config from `source`, without verifying the identity (for `status` and
+/// `credential-process`, which read files or verify later). A parameter in SSM is read
+/// through IMDS with the instance-profile credentials, waiting up to `wait` for IMDS.
+pub async fn load(source: &Source, wait: Duration) -> Result<Config, Exit> {
+    match source {
+        Source::File(path) => load_config(path),
+        Source::Ssm(parameter) => {
+            let http = crate::http::client();
+            let imds = Imds::new(http.clone(), wait);
+            let identity = read_identity(&imds).await?;
+            Ok(fetch_config(&http, &imds, &identity, parameter).await?.0)
+        }
+    }
 }
 
 /// Loads the config, logging each problem; `Exit::ConfigInvalid` when there is any.
@@ -360,14 +406,23 @@ pub fn load_config(path: &Path) -> Result<Config, Exit> {
 }
 
 async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exit> {
-    let identity = imds.identity().await.map_err(|err| {
+    let identity = read_identity(imds).await?;
+    verify_identity(config, &identity)?;
+    Ok(identity)
+}
+
+async fn read_identity(imds: &Imds) -> Result<Identity, Exit> {
+    imds.identity().await.map_err(|err| {
         error!(
             message_id = message_id::IMDS_UNAVAILABLE,
             "reading the instance identity: {err}"
         );
         Exit::ImdsUnavailable
-    })?;
-    if let Err(mismatch) = imds::verify(&config.instance, &identity) {
+    })
+}
+
+fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Exit> {
+    if let Err(mismatch) = imds::verify(&config.instance, identity) {
         error!(
             message_id = message_id::IDENTITY_REFUSED,
             instance_role = %identity.role_name,
@@ -388,7 +443,60 @@ async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exi
         identity.account_id,
         identity.role_name
     );
-    Ok(identity)
+    Ok(())
+}
+
+/// Reads the config from SSM Parameter Store with the instance-profile credentials and parses
+/// it; errors are logged. Returns the config and the parameter's version.
+async fn fetch_config(
+    http: &SharedHttpClient,
+    imds: &Imds,
+    identity: &Identity,
+    parameter: &source::Parameter,
+) -> Result<(Config, i64), Exit> {
+    let instance = imds
+        .role_credentials(&identity.role_name)
+        .await
+        .map_err(|err| {
+            error!(
+                message_id = message_id::IMDS_UNAVAILABLE,
+                "reading the instance-profile credentials: {err}"
+            );
+            Exit::ImdsUnavailable
+        })?;
+    let name = parameter.resolve(identity);
+    let fetched = source::fetch(http.clone(), &instance, identity, &name, source::POLICY)
+        .await
+        .map_err(|err| {
+            error!(
+                message_id = message_id::CONFIG_UNAVAILABLE,
+                parameter = %name,
+                "reading the config: {err}"
+            );
+            Exit::ConfigUnavailable
+        })?;
+    let config = config::parse(&fetched.text, Path::new(&fetched.label)).map_err(|errors| {
+        for err in &errors.errors {
+            error!(
+                message_id = message_id::CONFIG_INVALID,
+                parameter = %name,
+                version = fetched.version,
+                "invalid config (version {}): {err}",
+                fetched.version
+            );
+        }
+        Exit::ConfigInvalid
+    })?;
+    info!(
+        message_id = message_id::CONFIG_LOADED,
+        parameter = %name,
+        version = fetched.version,
+        "read the config from {} (version {}, {} roles)",
+        fetched.label,
+        fetched.version,
+        config.roles.len()
+    );
+    Ok((config, fetched.version))
 }
 
 /// A uniform wait in 0..`max_seconds` from `random_unit` (0..1).
@@ -458,12 +566,17 @@ async fn assume_all(
 /// mode the user's credentials file must hold no static keys of ours (they would shadow
 /// `credential_process`), so sections we wrote there earlier are removed. A profile the user
 /// already defined in the config file is theirs: we leave it and say so.
-fn write_profiles_config(config: &Config, identity: &Identity, files: &Files) -> Result<(), Exit> {
+fn write_profiles_config(
+    config: &Config,
+    source: &Source,
+    identity: &Identity,
+    files: &Files,
+) -> Result<(), Exit> {
     let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
     let process = match &files.shadowed {
         Some(user_file) => {
             prune(user_file, files.owner.as_ref())?;
-            Some(process_command(&config.path)?)
+            Some(process_command(source, &files.credentials)?)
         }
         None => None,
     };
@@ -557,14 +670,21 @@ fn update(
 
 /// `credential_process` command for this binary and config, up to `--profile`. AWS clients run
 /// it through a shell (the Rust SDK) or split it like one (botocore), so quote what needs it.
-fn process_command(config_path: &Path) -> Result<String, Exit> {
+/// A config from SSM is passed on as `ssm:NAME`, placeholders and all. `--cache` names the file
+/// the keys are in, which `credential-process` reads before (and usually instead of) the config.
+fn process_command(source: &Source, cache: &Path) -> Result<String, Exit> {
     let exe = std::env::current_exe().map_err(|err| {
         error!("finding this program's own path for credential_process: {err}");
         Exit::Other
     })?;
-    let config = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
-    let quote = |p: &Path| {
-        let s = p.display().to_string();
+    let config = match source {
+        Source::File(path) => std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .display()
+            .to_string(),
+        Source::Ssm(_) => source.to_string(),
+    };
+    let quote = |s: String| {
         if s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
         {
@@ -574,9 +694,10 @@ fn process_command(config_path: &Path) -> Result<String, Exit> {
         }
     };
     Ok(format!(
-        "{} credential-process --config {}",
-        quote(&exe),
-        quote(&config)
+        "{} credential-process --config {} --cache {}",
+        quote(exe.display().to_string()),
+        quote(config),
+        quote(cache.display().to_string())
     ))
 }
 

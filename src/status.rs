@@ -9,10 +9,12 @@
 //! JSON document and nothing else (logs and notes go to stderr).
 
 use crate::cli::Exit;
+use crate::config::Config;
 use crate::credfile::{self, FileKind, Section};
 use crate::creds::rfc3339;
 use crate::fileio;
-use crate::run::{load_config, Files};
+use crate::run::{self, Files};
+use crate::source::Source;
 use crate::state::State;
 use serde::{Serialize, Serializer};
 use std::io::Write;
@@ -164,9 +166,16 @@ struct Daemon {
     state_error: Option<String>,
 }
 
+/// How long `status` waits for IMDS when the config is in SSM Parameter Store.
+const IMDS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `ec2-assume-role status [--json]`.
-pub fn status(config_path: &Path, json: bool) -> Exit {
-    let report = match gather(config_path, OffsetDateTime::now_utc()) {
+pub async fn status(source: &Source, json: bool) -> Exit {
+    let config = match run::load(source, IMDS_WAIT).await {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let report = match gather(&config, OffsetDateTime::now_utc()) {
         Ok(r) => r,
         Err(exit) => return exit,
     };
@@ -216,9 +225,8 @@ pub fn status(config_path: &Path, json: bool) -> Exit {
 }
 
 /// Everything `status` reports, read from the config, the credentials file and the state file.
-fn gather(config_path: &Path, now: OffsetDateTime) -> Result<Report, Exit> {
-    let config = load_config(config_path)?;
-    let files = Files::resolve(&config)?;
+fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Exit> {
+    let files = Files::resolve(config)?;
     // A missing file is every profile missing (exit 3), not an error.
     let sections = match fileio::read(&files.credentials) {
         Ok(bytes) => credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials),

@@ -1,5 +1,6 @@
 //! End to end: the reference story against moto's STS (and the fake IMDS), then the real AWS
-//! CLI and boto3 use the written profiles. Needs the venv scripts/test.sh installs; without
+//! CLI and boto3 use the written profiles; and the same story with the config in a moto
+//! SecureString parameter put there by boto3. Needs the venv scripts/test.sh installs; without
 //! it these tests fail and say so (never a silent skip). Everything stays on loopback.
 
 mod util;
@@ -62,4 +63,41 @@ fn profiles_from_the_fake_sts_work_with_the_aws_cli() {
         .find(|c| c.action == "GetCallerIdentity")
         .expect("a GetCallerIdentity call");
     assert_eq!(call.access_key_id, Some(issued.access_key_id));
+}
+
+/// The config as a SecureString in moto's Parameter Store (KMS-encrypted there), put with
+/// boto3 as an operator would, then read by the agent with `--config ssm:` and decryption.
+#[test]
+fn config_from_a_moto_secure_string_then_the_aws_cli() {
+    let moto = Moto::start(&venv());
+    let mut t = TestDir::new();
+    t.sts_url = moto.url().to_owned();
+    t.ssm_url = moto.url().to_owned();
+    let text = REFERENCE_CONFIG.replace(
+        "CREDENTIALS_FILE",
+        &t.credentials_path().display().to_string(),
+    );
+    t.python(&format!(
+        "import boto3\n\
+         boto3.client('ssm', region_name='us-east-1').put_parameter(\
+         Name='/ec2-assume-role/000000000000/config', Type='SecureString', Value={text:?})"
+    ))
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .expect_exit(0);
+
+    let out = t
+        .cmd_config("ssm:/ec2-assume-role/{account_id}/config", &["run"])
+        .expect_exit(0);
+
+    assert!(
+        out.stderr
+            .contains("read the config from ssm:/ec2-assume-role/000000000000/config (version 1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        t.caller_arn(PROFILE_2),
+        format!("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/{SESSION}")
+    );
 }

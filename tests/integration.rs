@@ -10,6 +10,8 @@ mod hardening;
 mod process;
 #[path = "integration/scale.rs"]
 mod scale;
+#[path = "integration/ssm.rs"]
+mod ssm;
 #[path = "integration/status.rs"]
 mod status;
 mod util;
@@ -589,7 +591,7 @@ fn help_lists_every_exit_code() {
     for args in [&["--help"][..], &["run", "--help"][..]] {
         let out = t.cmd(args).expect_exit(0);
         assert!(out.stdout.contains("Exit codes"), "{}", out.stdout);
-        for code in 0..=7 {
+        for code in 0..=8 {
             let listed = out
                 .stdout
                 .lines()

@@ -25,7 +25,7 @@ const BOTH: [(&str, &str); 2] = [(PROFILE_1, ROLE_1), (PROFILE_2, ROLE_2)];
 
 /// The reference config with `roles` only and a `[daemon]` table whose state file is in the
 /// test dir (never the default under /run), plus `daemon_extra` lines.
-fn config(t: &TestDir, roles: &[(&str, &str)], daemon_extra: &str) -> String {
+pub(crate) fn config(t: &TestDir, roles: &[(&str, &str)], daemon_extra: &str) -> String {
     let head = REFERENCE_CONFIG
         .split("[[role]]")
         .next()
@@ -67,7 +67,7 @@ fn start_with(t: &TestDir, args: &[&str], envs: &[(&str, &str)]) -> Running {
     cmd.spawn()
 }
 
-fn creds(t: &TestDir) -> String {
+pub(crate) fn creds(t: &TestDir) -> String {
     t.read(t.credentials_path())
 }
 
@@ -89,7 +89,7 @@ fn state(t: &TestDir) -> Option<State> {
 
 /// Waits until the file holds every profile of `roles` (the first write), or fails showing
 /// the daemon's stderr.
-fn wait_written(t: &TestDir, d: &Running, roles: &[(&str, &str)]) {
+pub(crate) fn wait_written(t: &TestDir, d: &Running, roles: &[(&str, &str)]) {
     let written = wait_for(Duration::from_secs(15), || {
         let text = creds(t);
         roles.iter().all(|(p, _)| key_id(&text, p).is_some())
@@ -105,7 +105,7 @@ fn sleep_until(at: OffsetDateTime) {
 }
 
 /// The stderr lines at `level` (`WARN`) that contain `needle`.
-fn logged(stderr: &str, level: &str, needle: &str) -> bool {
+pub(crate) fn logged(stderr: &str, level: &str, needle: &str) -> bool {
     stderr
         .lines()
         .any(|l| l.contains(&format!(" {level} ")) && l.contains(needle))

@@ -48,8 +48,9 @@ fn credential_process_mode_serves_the_aws_cli_and_boto3() {
     .expect("a credential_process entry");
     assert!(
         command.ends_with(&format!(
-            "credential-process --config {} --profile {PROFILE_1}",
-            t.config_path().display()
+            "credential-process --config {} --cache {} --profile {PROFILE_1}",
+            t.config_path().display(),
+            t.home().join(".aws").join(CACHE).display()
         )),
         "{command}"
     );

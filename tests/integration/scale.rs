@@ -80,7 +80,7 @@ fn a_role_set_writes_one_profile_per_account() {
 
 #[test]
 fn max_concurrency_bounds_the_calls_in_flight() {
-    for (sts, want) in [(None, 8), (Some("max_concurrency = 3"), 3)] {
+    for (sts, want) in [(None, 16), (Some("max_concurrency = 3"), 3)] {
         // Enough latency that the calls overlap.
         let t = with_pool(Duration::from_millis(250));
         t.write_config(&generated(sts, 24));

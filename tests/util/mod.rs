@@ -11,6 +11,7 @@ pub mod http;
 pub mod imds;
 pub mod moto;
 pub mod notify;
+pub mod ssm;
 pub mod sts;
 
 use std::ffi::OsString;
@@ -19,6 +20,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use imds::{FakeImds, ImdsConfig};
+use ssm::FakeSsm;
 use sts::FakeSts;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ec2-assume-role");
@@ -51,6 +53,9 @@ pub struct TestDir {
     pub sts: FakeSts,
     /// The STS endpoint processes get: the fake, or moto in the end-to-end tests.
     pub sts_url: String,
+    pub ssm: FakeSsm,
+    /// The SSM endpoint processes get: the fake, or moto in the end-to-end tests.
+    pub ssm_url: String,
 }
 
 impl TestDir {
@@ -65,11 +70,14 @@ impl TestDir {
             .tempdir()
             .expect("creating a temp dir");
         let sts = FakeSts::start();
+        let ssm = FakeSsm::start();
         let t = TestDir {
             dir,
             imds: FakeImds::start(config),
             sts_url: sts.url().to_owned(),
             sts,
+            ssm_url: ssm.url().to_owned(),
+            ssm,
         };
         // Ambient AWS files with bogus keys, to prove the binary never reads them.
         t.create(
@@ -147,10 +155,20 @@ impl TestDir {
 
     /// The same with `--log TARGET`.
     pub fn cmd_logging_to(&self, target: &str, args: &[&str]) -> TestCommand {
+        self.cmd_with(&self.config_path().display().to_string(), target, args)
+    }
+
+    /// `ec2-assume-role --config CONFIG --log stderr ARGS...` (e.g. `ssm:/name`).
+    pub fn cmd_config(&self, config: &str, args: &[&str]) -> TestCommand {
+        self.cmd_with(config, "stderr", args)
+    }
+
+    fn cmd_with(&self, config: &str, target: &str, args: &[&str]) -> TestCommand {
         let imds = self.imds.url().to_owned();
         let mut cmd = TestCommand::new(BIN, self);
         cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
+            .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_ACCESS_KEY_ID", AMBIENT_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET)
@@ -161,10 +179,7 @@ impl TestDir {
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.path().join("ambient/credentials"),
             );
-        cmd.arg("--config")
-            .arg(self.config_path())
-            .arg("--log")
-            .arg(target);
+        cmd.arg("--config").arg(config).arg("--log").arg(target);
         for a in args {
             cmd.arg(a);
         }
@@ -210,6 +225,7 @@ impl TestDir {
         cmd.env("AWS_SHARED_CREDENTIALS_FILE", self.credentials_path())
             .env("AWS_CONFIG_FILE", self.aws_config_path())
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
+            .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_EC2_METADATA_DISABLED", "true");
     }
@@ -250,7 +266,11 @@ pub fn assert_loopback(var: &str, url: &str) {
 }
 
 /// Variables that decide where a process sends requests: each must be set, and loopback.
-const ENDPOINT_VARS: &[&str] = &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"];
+const ENDPOINT_VARS: &[&str] = &[
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL",
+];
 
 /// A command with a cleared environment (PATH and a temp HOME only, plus what the builder adds).
 pub struct TestCommand {
