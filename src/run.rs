@@ -250,7 +250,34 @@ impl Agent {
         indices: &[usize],
         policy: Policy,
     ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
-        // Instance-profile credentials rotate: read the current ones every time.
+        let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
+        let limit = self.config.sts.max_concurrency;
+        let sts = self.sts().await?;
+        let mut results = assume_all(&roles, &self.identity, &sts, policy, limit).await;
+        // The instance-profile credentials rotated after we read them: read the new ones and
+        // try those roles once more with them.
+        let stale: Vec<usize> = (0..results.len())
+            .filter(|&i| matches!(&results[i], Err(e) if e.instance_credentials_expired()))
+            .collect();
+        if !stale.is_empty() {
+            info!(
+                "STS says the instance-profile credentials expired; reading the new ones from \
+                 IMDS and retrying {} role(s)",
+                stale.len()
+            );
+            let sts = self.sts().await?;
+            let again: Vec<&Role> = stale.iter().map(|&i| roles[i]).collect();
+            let retried = assume_all(&again, &self.identity, &sts, policy, limit).await;
+            for (i, result) in stale.into_iter().zip(retried) {
+                results[i] = result;
+            }
+        }
+        Ok(results)
+    }
+
+    /// An STS client signing with the instance-profile credentials IMDS serves now (they
+    /// rotate, so they are read every time).
+    async fn sts(&self) -> Result<Arc<Sts>, Exit> {
         let instance = self
             .imds
             .role_credentials(&self.identity.role_name)
@@ -262,10 +289,9 @@ impl Agent {
                 );
                 Exit::ImdsUnavailable
             })?;
-        let sts = Arc::new(Sts::new(self.http.clone(), &instance, &self.identity.region).await);
-        let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
-        let limit = self.config.sts.max_concurrency;
-        Ok(assume_all(&roles, &self.identity, &sts, policy, limit).await)
+        Ok(Arc::new(
+            Sts::new(self.http.clone(), &instance, &self.identity.region).await,
+        ))
     }
 
     /// Writes each configured profile's settings in the AWS config file.

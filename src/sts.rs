@@ -3,10 +3,15 @@
 //! The SDK config is loaded once per run with those credentials set explicitly, so ambient
 //! `AWS_ACCESS_KEY_ID`, `AWS_PROFILE` and friends can never sign a call; endpoints still come
 //! from the standard variables (`AWS_ENDPOINT_URL_STS`). Each call goes to the regional endpoint
-//! of the role's region. Retries follow `retry::Policy::STS` (throttling, 5xx, timeouts); the
-//! SDK's own retries are off so that there is one policy. All calls of one `Sts` share a
-//! `Pace`, which slows every call down when STS throttles any of them. Nothing here logs a
-//! secret: errors carry the STS error code, message and request id only.
+//! of the role's region. Retries follow `retry::Policy::STS` (throttling, 5xx, timeouts, and
+//! a request refused because this instance's clock is off: a time-sync daemon may step it any
+//! moment); the SDK's own retries are off so that there is one policy. All calls of one `Sts`
+//! share a `Pace`, which slows every call down when STS throttles any of them.
+//!
+//! STS's answers are not trusted to be sane: a body over `MAX_ANSWER_BYTES` is cut off
+//! unread, and a 200 that is not a complete, unexpired set of credentials is a `BadResponse`.
+//! Nothing here logs a secret or echoes an answer: errors carry the STS error code, message
+//! and request id, or what was wrong with the answer, only.
 
 use crate::creds::{Secret, TemporaryCredentials};
 use crate::retry::Policy;
@@ -14,13 +19,22 @@ use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_sdk_sts::operation::RequestId;
 use aws_sdk_sts::types::Tag;
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::date_time::Format;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -46,7 +60,7 @@ pub struct Assumed {
 }
 
 /// Why a role could not be assumed. `code` is STS's error code (`AccessDenied`,
-/// `Throttling`, ...) or one of ours (`Timeout`, `Network`, `BadResponse`).
+/// `Throttling`, `ExpiredToken`, ...) or one of ours (`Timeout`, `Network`, `BadResponse`).
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}{}", request_id.as_ref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
 pub struct Error {
@@ -69,9 +83,36 @@ const THROTTLING_CODES: &[&str] = &[
     "SlowDown",
 ];
 
+impl Error {
+    /// STS refused the instance-profile credentials as expired: they rotated since we read
+    /// them, and IMDS has new ones.
+    pub fn instance_credentials_expired(&self) -> bool {
+        self.code == "ExpiredToken"
+    }
+}
+
+/// How long one attempt may take, connection included. Fixed, not configurable: STS answers
+/// in well under a second, and a longer wait only delays the retry that gets through.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of an answer we read. A real AssumeRole answer is a few KB (the session token
+/// grows with session tags and policies, to some KB more); the SDK would otherwise buffer any
+/// body whole, however large.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Error codes for a request whose signing time is too far from STS's clock: query services
+/// say `SignatureDoesNotMatch` "Signature expired" (or "not yet current"), JSON services
+/// `InvalidSignatureException`, some `RequestExpired` or `RequestTimeTooSkewed`.
+const SKEW_CODES: &[&str] = &["RequestExpired", "RequestTimeTooSkewed"];
+const SIGNATURE_CODES: &[&str] = &["SignatureDoesNotMatch", "InvalidSignatureException"];
+const SKEW_MESSAGES: &[&str] = &["Signature expired", "Signature not yet current"];
+
 pub struct Sts {
     config: aws_types::SdkConfig,
     pace: Pace,
+    /// The clock-skew warning is logged once per `Sts` (one refresh), not once per call.
+    skew_warned: AtomicBool,
 }
 
 impl Sts {
@@ -82,10 +123,15 @@ impl Sts {
             .region(Region::new(region.to_owned()))
             .credentials_provider(static_credentials(instance))
             .retry_config(RetryConfig::disabled())
+            // The SDK would sign the next call with STS's clock after a skew refusal. We would
+            // then write credentials whose expiry the refresh schedule measures on the wrong
+            // clock, for AWS clients on this instance that sign with it too and fail: better
+            // refuse loudly (see `classify`) until time sync fixes the clock.
+            .disable_clock_skew_correction(true)
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                     .build(),
             )
             .load()
@@ -93,6 +139,7 @@ impl Sts {
         Sts {
             config,
             pace: Pace::default(),
+            skew_warned: AtomicBool::new(false),
         }
     }
 
@@ -101,6 +148,7 @@ impl Sts {
         let client = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.config)
                 .region(Region::new(req.region.clone()))
+                .interceptor(BoundedBody)
                 .build(),
         );
         policy
@@ -157,22 +205,33 @@ impl Sts {
             .set_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await
-            .map_err(classify)?;
-        let bad = |message: &str| Error {
-            code: "BadResponse".into(),
-            message: message.into(),
-            request_id: None,
-            retryable: false,
-        };
+            .map_err(|err| self.classify(err, req))?;
+        let request_id = out.request_id().map(str::to_owned);
+        let bad = |detail: &str| bad_response(detail, request_id.clone());
         let creds = out
             .credentials()
-            .ok_or_else(|| bad("AssumeRole answered without Credentials"))?;
+            .ok_or_else(|| bad("it has no Credentials"))?;
+        // The SDK fills required fields that are missing with defaults ("" and the epoch),
+        // and reads truncated XML up to where it stops.
+        for (name, value) in [
+            ("AccessKeyId", creds.access_key_id()),
+            ("SecretAccessKey", creds.secret_access_key()),
+            ("SessionToken", creds.session_token()),
+        ] {
+            if value.is_empty() {
+                return Err(bad(&format!("its {name} is empty")));
+            }
+        }
+        if creds.expiration().secs() == 0 {
+            return Err(bad("it has no Expiration"));
+        }
         let expiration = OffsetDateTime::from_unix_timestamp(creds.expiration().secs())
-            .map_err(|_| bad("AssumeRole answered with an Expiration out of range"))?;
+            .map_err(|_| bad("its Expiration is out of range"))?;
         if expiration <= OffsetDateTime::now_utc() {
             return Err(bad(&format!(
-                "AssumeRole answered with credentials that expired at {expiration} \
-                 (is the clock of this instance right?)"
+                "its credentials expired at {}, before they arrived (is the clock of this \
+                 instance right?)",
+                crate::creds::rfc3339(expiration)
             )));
         }
         Ok(Assumed {
@@ -292,13 +351,113 @@ fn static_credentials(c: &TemporaryCredentials) -> Credentials {
     )
 }
 
-fn classify(err: SdkError<AssumeRoleError, HttpResponse>) -> Error {
+impl Sts {
+    /// Sorts a failed call into an `Error`; a refusal for clock skew is also logged as a
+    /// warning, once per `Sts`.
+    fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>, req: &Request) -> Error {
+        let mut error = classify(&err);
+        if let SdkError::ServiceError(ctx) = &err {
+            if is_clock_skew(&error.code, &error.message) {
+                let server = ctx.raw().headers().get("date");
+                let skew = server.and_then(|date| skew_seconds(OffsetDateTime::now_utc(), date));
+                let advice = skew_advice(skew);
+                if !self.skew_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        message_id = crate::logging::message_id::CLOCK_SKEW,
+                        role_arn = %req.role_arn,
+                        error_code = %error.code,
+                        skew_seconds = skew,
+                        "STS refused a request for clock skew ({}); {advice}; retrying",
+                        error.code
+                    );
+                }
+                // Retried: the clock may be stepped right (chrony's makestep at boot) any time.
+                error.retryable = true;
+                error.message = format!("{}; {advice}", error.message);
+            }
+        }
+        error
+    }
+}
+
+/// Whether STS refused a request because its signing time is too far from STS's clock.
+fn is_clock_skew(code: &str, message: &str) -> bool {
+    SKEW_CODES.contains(&code)
+        || (SIGNATURE_CODES.contains(&code) && SKEW_MESSAGES.iter().any(|m| message.contains(m)))
+}
+
+/// How many seconds the clock reading `local` is ahead of a server whose `Date` header says
+/// `server_date` (negative: behind), rounded to the second; `None` if the date is not one.
+fn skew_seconds(local: OffsetDateTime, server_date: &str) -> Option<i64> {
+    let server = aws_smithy_types::DateTime::from_str(server_date, Format::HttpDate).ok()?;
+    let server = OffsetDateTime::from_unix_timestamp(server.secs()).ok()?;
+    Some((local - server).as_seconds_f64().round() as i64)
+}
+
+/// What to tell the operator about a clock `skew` seconds ahead of STS's.
+fn skew_advice(skew: Option<i64>) -> String {
+    let off = match skew {
+        Some(s) if s < 0 => format!("is {} s behind STS's", -s),
+        Some(s) => format!("is {s} s ahead of STS's"),
+        None => "is off by more than 5 minutes (STS sent no Date to measure it by)".to_owned(),
+    };
+    format!(
+        "the clock of this instance {off}, and STS refuses requests signed more than 5 \
+         minutes off: fix time sync (chrony or NTP; `chronyc tracking` shows the offset)"
+    )
+}
+
+fn bad_response(detail: &str, request_id: Option<String>) -> Error {
+    Error {
+        code: "BadResponse".into(),
+        message: format!("STS's answer is not a valid AssumeRole response: {detail}"),
+        request_id,
+        retryable: false,
+    }
+}
+
+/// Cuts an answer's body off at `MAX_ANSWER_BYTES`: the read fails there, before the SDK
+/// buffers more.
+#[derive(Debug)]
+struct BoundedBody;
+
+impl Intercept for BoundedBody {
+    fn name(&self) -> &'static str {
+        "BoundedBody"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.response_mut().take_body();
+        *context.response_mut().body_mut() =
+            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_ANSWER_BYTES));
+        Ok(())
+    }
+}
+
+fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
     let request_id = err.meta().extra("aws_request_id").map(str::to_owned);
-    match &err {
+    match err {
+        // A 200 the SDK could not read comes back as an unhandled service error. The SDK's
+        // message quotes the element it found instead, attributes and all, after " got ":
+        // cut that off (an answer is never echoed), and say what kind of document it was.
+        SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
+            let chain = crate::imds::chain(ctx.err());
+            let detail = chain.split(" got ").next().unwrap_or_default();
+            let kind = ctx.raw().headers().get("content-type").unwrap_or("none");
+            bad_response(&format!("{detail} (Content-Type: {kind})"), request_id)
+        }
         SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let message = ctx.err().message().unwrap_or_default().to_owned();
             let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+            let message = match ctx.err().message() {
+                Some(m) => m.to_owned(),
+                None => format!("HTTP {status}, and no AWS error in the body"),
+            };
             let retryable = THROTTLING_CODES.contains(&code.as_str()) || status >= 500;
             Error {
                 code,
@@ -309,28 +468,76 @@ fn classify(err: SdkError<AssumeRoleError, HttpResponse>) -> Error {
         }
         SdkError::TimeoutError(_) => Error {
             code: "Timeout".into(),
-            message: crate::imds::chain(&err),
+            message: crate::imds::chain(err),
             request_id,
             retryable: true,
         },
         SdkError::DispatchFailure(_) => Error {
             code: "Network".into(),
-            message: crate::imds::chain(&err),
+            message: crate::imds::chain(err),
             request_id,
             retryable: true,
         },
-        _ => Error {
-            code: "BadResponse".into(),
-            message: crate::imds::chain(&err),
+        _ if too_long(err) => bad_response(
+            &format!("it is longer than {MAX_ANSWER_BYTES} bytes"),
             request_id,
-            retryable: false,
-        },
+        ),
+        _ => bad_response(&crate::imds::chain(err), request_id),
     }
+}
+
+/// Whether `BoundedBody` cut the answer off.
+fn too_long(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_skew_is_told_apart_from_a_wrong_signature() {
+        // (code, message, skew?)
+        let table = [
+            ("SignatureDoesNotMatch", "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)", true),
+            ("SignatureDoesNotMatch", "Signature not yet current: 20260101T002000Z is still later than 20260101T001500Z (20260101T001000Z + 5 min.)", true),
+            ("InvalidSignatureException", "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)", true),
+            ("RequestExpired", "Request has expired.", true),
+            ("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.", true),
+            // A wrong secret is not a clock problem: retrying cannot help.
+            ("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", false),
+            ("AccessDenied", "Signature expired", false),
+        ];
+        for (code, message, want) in table {
+            assert_eq!(is_clock_skew(code, message), want, "{code}: {message}");
+        }
+    }
+
+    #[test]
+    fn skew_is_measured_against_the_date_header_and_told_in_seconds() {
+        let local = time::macros::datetime!(2026-01-01 00:00:00.6 UTC);
+        // (Date header, seconds ahead of STS)
+        let table = [
+            ("Thu, 01 Jan 2026 00:10:00 GMT", Some(-599)),
+            ("Wed, 31 Dec 2025 23:00:00 GMT", Some(3601)),
+            ("Thu, 01 Jan 2026 00:00:00 GMT", Some(1)),
+            ("yesterday", None),
+        ];
+        for (date, want) in table {
+            assert_eq!(skew_seconds(local, date), want, "{date}");
+        }
+        assert!(skew_advice(Some(-600)).contains("is 600 s behind STS's"));
+        assert!(skew_advice(Some(3601)).contains("is 3601 s ahead of STS's"));
+        assert!(skew_advice(None).contains("more than 5 minutes"));
+        assert!(skew_advice(None).contains("chrony or NTP"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn pace_is_unlimited_until_a_throttle_then_halves_and_recovers() {

@@ -14,6 +14,8 @@ mod scale;
 mod ssm;
 #[path = "integration/status.rs"]
 mod status;
+#[path = "integration/sts_faults.rs"]
+mod sts_faults;
 mod util;
 
 use ec2_assume_role::logging::message_id;
@@ -72,6 +74,9 @@ fn secrets(t: &TestDir) -> Vec<String> {
         imds::ACCESS_KEY_ID.into(),
         imds::SECRET_ACCESS_KEY.into(),
         imds::SESSION_TOKEN.into(),
+        imds::ROTATED_ACCESS_KEY_ID.into(),
+        imds::ROTATED_SECRET_ACCESS_KEY.into(),
+        imds::ROTATED_SESSION_TOKEN.into(),
         AMBIENT_KEY_ID.into(),
         AMBIENT_SECRET.into(),
         AMBIENT_PROFILE_KEY_ID.into(),

@@ -19,9 +19,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Long enough for a refresh half-way, short enough for several within a test.
-const LIFETIME: Duration = Duration::from_secs(12);
+pub(crate) const LIFETIME: Duration = Duration::from_secs(12);
 
-const BOTH: [(&str, &str); 2] = [(PROFILE_1, ROLE_1), (PROFILE_2, ROLE_2)];
+pub(crate) const BOTH: [(&str, &str); 2] = [(PROFILE_1, ROLE_1), (PROFILE_2, ROLE_2)];
 
 /// The reference config with `roles` only and a `[daemon]` table whose state file is in the
 /// test dir (never the default under /run), plus `daemon_extra` lines.
@@ -48,14 +48,14 @@ fn state_path(t: &TestDir) -> PathBuf {
 }
 
 /// Both reference roles, with credentials that live `lifetime`.
-fn story(lifetime: Duration, daemon_extra: &str) -> TestDir {
+pub(crate) fn story(lifetime: Duration, daemon_extra: &str) -> TestDir {
     let t = TestDir::new();
     t.sts.set_lifetime(lifetime);
     t.write_config(&config(&t, &BOTH, daemon_extra));
     t
 }
 
-fn start(t: &TestDir, envs: &[(&str, &str)]) -> Running {
+pub(crate) fn start(t: &TestDir, envs: &[(&str, &str)]) -> Running {
     start_with(t, &["daemon"], envs)
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn creds(t: &TestDir) -> String {
     t.read(t.credentials_path())
 }
 
-fn key_id(text: &str, profile: &str) -> Option<String> {
+pub(crate) fn key_id(text: &str, profile: &str) -> Option<String> {
     value(text, profile, "aws_access_key_id")
 }
 
@@ -83,7 +83,7 @@ fn expiry(text: &str, profile: &str) -> Option<OffsetDateTime> {
     )
 }
 
-fn state(t: &TestDir) -> Option<State> {
+pub(crate) fn state(t: &TestDir) -> Option<State> {
     State::read(&state_path(t)).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -95,6 +95,17 @@ pub(crate) fn wait_written(t: &TestDir, d: &Running, roles: &[(&str, &str)]) {
         roles.iter().all(|(p, _)| key_id(&text, p).is_some())
     });
     assert!(written, "no first write:\n{}", d.stderr_so_far());
+}
+
+/// Waits until every profile of `BOTH` holds another key than in `before`, or fails showing
+/// the daemon's stderr.
+pub(crate) fn wait_refreshed(t: &TestDir, d: &Running, before: &str, within: Duration) {
+    let refreshed = wait_for(within, || {
+        let text = creds(t);
+        BOTH.iter()
+            .all(|(p, _)| key_id(&text, p).is_some() && key_id(&text, p) != key_id(before, p))
+    });
+    assert!(refreshed, "not refreshed:\n{}", d.stderr_so_far());
 }
 
 /// Sleeps until the wall clock reads `at` (at once when it is past).
@@ -191,16 +202,7 @@ fn an_sts_outage_keeps_the_valid_credentials_until_sts_recovers() {
     assert_eq!(creds(&t), before, "changed during the outage");
 
     t.sts.restore();
-    let refreshed = wait_for(Duration::from_secs(20), || {
-        let text = creds(&t);
-        BOTH.iter()
-            .all(|(p, _)| key_id(&text, p).is_some() && key_id(&text, p) != key_id(&before, p))
-    });
-    assert!(
-        refreshed,
-        "not refreshed after recovery:\n{}",
-        d.stderr_so_far()
-    );
+    wait_refreshed(&t, &d, &before, Duration::from_secs(20));
     let recovered = wait_for(Duration::from_secs(5), || {
         state(&t).is_some_and(|s| {
             BOTH.iter().all(|(p, _)| {

@@ -18,7 +18,7 @@ fn large_user_file() -> Vec<u8> {
 }
 
 /// The file without our sections: what must never change.
-fn user_bytes(text: &[u8]) -> Vec<u8> {
+pub(crate) fn user_bytes(text: &[u8]) -> Vec<u8> {
     credfile::apply(
         text,
         &Plan {

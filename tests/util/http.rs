@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
@@ -31,6 +32,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// How long the answer is held back (a hung service); other requests are served meanwhile.
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -39,7 +42,14 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.into(),
+            delay: Duration::ZERO,
         }
+    }
+
+    /// Holds the answer back for `delay`.
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -138,6 +148,14 @@ fn serve(server: &tiny_http::Server, log: &Mutex<Vec<Recorded>>, handler: &Handl
                 response.add_header(h);
             }
         }
-        let _ = request.respond(response);
+        if reply.delay.is_zero() {
+            let _ = request.respond(response);
+        } else {
+            // Held on its own thread, so that the one serving thread answers the others.
+            std::thread::spawn(move || {
+                std::thread::sleep(reply.delay);
+                let _ = request.respond(response);
+            });
+        }
     }
 }

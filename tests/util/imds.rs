@@ -20,6 +20,11 @@ pub const ACCESS_KEY_ID: &str = "ASIAIMDSFAKE00000001";
 pub const SECRET_ACCESS_KEY: &str = "FakeImdsSecret/NeverLogThis+0000000000001";
 pub const SESSION_TOKEN: &str = "FakeImdsSessionToken/NeverLogThis+0000000000000000000001";
 
+/// The instance-profile credentials after a rotation (`rotate_credentials_after_reads`).
+pub const ROTATED_ACCESS_KEY_ID: &str = "ASIAIMDSFAKE00000002";
+pub const ROTATED_SECRET_ACCESS_KEY: &str = "FakeImdsSecret/NeverLogThis+0000000000002";
+pub const ROTATED_SESSION_TOKEN: &str = "FakeImdsSessionToken/NeverLogThis+0000000000000000000002";
+
 /// What the fake says about the instance, and how it misbehaves.
 #[derive(Clone, Debug)]
 pub struct ImdsConfig {
@@ -40,6 +45,9 @@ pub struct ImdsConfig {
     pub revoke_tokens_after_gets: Option<usize>,
     /// Bodies served instead of the real documents, by path (malformed-answer tests).
     pub bodies: Vec<(String, String)>,
+    /// `Some(n)`: the first n reads of the instance-profile credentials get the first set,
+    /// every later one the `ROTATED_*` set, as when EC2 rotates them.
+    pub rotate_credentials_after_reads: Option<usize>,
 }
 
 impl Default for ImdsConfig {
@@ -57,6 +65,7 @@ impl Default for ImdsConfig {
             expiration: OffsetDateTime::now_utc() + time::Duration::hours(6),
             revoke_tokens_after_gets: None,
             bodies: Vec::new(),
+            rotate_credentials_after_reads: None,
         }
     }
 }
@@ -74,6 +83,7 @@ struct Counts {
     served: usize,
     gets: usize,
     generation: usize,
+    credential_reads: usize,
 }
 
 fn token(generation: usize) -> String {
@@ -98,13 +108,20 @@ impl FakeImds {
                 if counts.served <= config.fail_first {
                     return Reply::new(503, "Service Unavailable");
                 }
+                let mut rotated = false;
                 if req.method == "GET" {
                     counts.gets += 1;
                     if config.revoke_tokens_after_gets == Some(counts.gets - 1) {
                         counts.generation += 1;
                     }
+                    if req.path == credentials_path(&config) {
+                        counts.credential_reads += 1;
+                        rotated = config
+                            .rotate_credentials_after_reads
+                            .is_some_and(|n| counts.credential_reads > n);
+                    }
                 }
-                answer(&config, counts.generation, req)
+                answer(&config, counts.generation, rotated, req)
             })
         };
         FakeImds { server, config }
@@ -140,7 +157,11 @@ impl FakeImds {
     }
 }
 
-fn answer(config: &ImdsConfig, generation: usize, req: &Recorded) -> Reply {
+fn credentials_path(c: &ImdsConfig) -> String {
+    format!("/latest/meta-data/iam/security-credentials/{}", c.role_name)
+}
+
+fn answer(config: &ImdsConfig, generation: usize, rotated: bool, req: &Recorded) -> Reply {
     if req.method == "PUT" {
         if req.path != "/latest/api/token" {
             return Reply::new(405, "");
@@ -161,18 +182,27 @@ fn answer(config: &ImdsConfig, generation: usize, req: &Recorded) -> Reply {
     {
         return Reply::new(401, "");
     }
-    match document(config, &req.path) {
+    match document(config, rotated, &req.path) {
         Some(body) => Reply::new(200, body),
         None => Reply::new(404, "Not Found"),
     }
 }
 
-fn document(c: &ImdsConfig, path: &str) -> Option<String> {
+fn document(c: &ImdsConfig, rotated: bool, path: &str) -> Option<String> {
     if let Some((_, body)) = c.bodies.iter().find(|(p, _)| p == path) {
         return Some(body.clone());
     }
     let updated = rfc3339(OffsetDateTime::now_utc() - time::Duration::minutes(5));
-    let role_path = format!("/latest/meta-data/iam/security-credentials/{}", c.role_name);
+    let role_path = credentials_path(c);
+    let (key, secret, token) = if rotated {
+        (
+            ROTATED_ACCESS_KEY_ID,
+            ROTATED_SECRET_ACCESS_KEY,
+            ROTATED_SESSION_TOKEN,
+        )
+    } else {
+        (ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN)
+    };
     let body = match path {
         "/latest/meta-data/instance-id" => c.instance_id.clone(),
         "/latest/meta-data/iam/info" => serde_json::json!({
@@ -187,9 +217,9 @@ fn document(c: &ImdsConfig, path: &str) -> Option<String> {
             "Code": "Success",
             "LastUpdated": updated,
             "Type": "AWS-HMAC",
-            "AccessKeyId": ACCESS_KEY_ID,
-            "SecretAccessKey": SECRET_ACCESS_KEY,
-            "Token": SESSION_TOKEN,
+            "AccessKeyId": key,
+            "SecretAccessKey": secret,
+            "Token": token,
             "Expiration": rfc3339(c.expiration),
         })
         .to_string(),

@@ -2,7 +2,10 @@
 //! that aws-sdk-sts and the AWS CLI use: `AssumeRole` with outcomes scripted per role ARN, and
 //! `GetCallerIdentity` for the keys it issued, so a real AWS client can use written profiles.
 //! It records every call with the access key id that signed it, so tests can prove the
-//! instance-profile key signed and an ambient one never did. For scale tests it can also
+//! instance-profile key signed and an ambient one never did. Scripts and outages give the
+//! faults of real STS: throttling, 5xx, AccessDenied, calls that hang, a signing clock that is
+//! off (with the `Date` header real AWS sends), `ExpiredToken` for a rotated instance key, and
+//! 200 answers that are not valid AssumeRole responses. For scale tests it can also
 //! throttle above a request rate, and (`start_pool`) answer many calls at once, each after a
 //! latency, recording the most it held in flight. It does not verify signatures (nothing here
 //! is a security boundary) and never forwards anything anywhere.
@@ -28,6 +31,44 @@ pub enum Script {
     Throttle(usize),
     /// 500 `InternalFailure` this many times, then success.
     ServerError(usize),
+    /// This many calls are accepted and not answered for `HANG` (far past the client's
+    /// attempt timeout), then success.
+    Hang(usize),
+    /// For this many calls the fake's clock is `STS_CLOCK_AHEAD` ahead of the machine's, and
+    /// a call signed more than 5 minutes off it is refused with error `code`
+    /// (`SignatureDoesNotMatch`, `InvalidSignatureException` or `RequestExpired`, each with
+    /// the status and message real AWS sends) and the fake's `Date`; then its clock is right.
+    Skewed(&'static str, usize),
+    /// 200 with an answer that is not a valid `AssumeRole` response, every time.
+    Malformed(Bad),
+}
+
+/// How long a `Script::Hang` call goes unanswered.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// How far the fake's clock (its `Date` header and the times in its signature errors) is
+/// ahead of the machine's under `Script::Skewed` and `Outage::Skewed`.
+pub const STS_CLOCK_AHEAD: time::Duration = time::Duration::seconds(600);
+
+/// The ways a 200 answer to `AssumeRole` can be unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    /// The XML stops half-way through the credentials.
+    Truncated,
+    /// No `<Credentials>` element.
+    NoCredentials,
+    /// `<Credentials>` without `<Expiration>`.
+    NoExpiration,
+    /// `<Expiration>` that is not a date.
+    ExpirationNotADate,
+    /// An HTML page, as a captive portal or proxy sends.
+    Html,
+    /// A valid answer padded to 8 MiB with whitespace.
+    Huge,
+    /// Credentials that expired an hour ago.
+    AlreadyExpired,
+    /// An empty `<AccessKeyId>`.
+    EmptyAccessKeyId,
 }
 
 /// An outage of the whole service: every `AssumeRole`, for every role, answers this until
@@ -40,6 +81,9 @@ pub enum Outage {
     Throttling,
     /// 403 `AccessDenied`.
     AccessDenied,
+    /// The fake's clock is `STS_CLOCK_AHEAD` ahead: 403 `SignatureDoesNotMatch` "Signature
+    /// expired" to calls signed more than 5 minutes off it.
+    Skewed,
 }
 
 /// One call as the fake understood it.
@@ -90,6 +134,8 @@ struct State {
     accepted: VecDeque<Instant>,
     /// `AssumeRole` calls answered with `Throttling`, for any reason.
     throttles: usize,
+    /// Access key ids STS answers `ExpiredToken` to (see `FakeSts::expire_key`).
+    expired_keys: Vec<String>,
 }
 
 pub struct FakeSts {
@@ -173,6 +219,16 @@ impl FakeSts {
     /// Starts an outage of every `AssumeRole` (see `Outage`) until `restore`.
     pub fn break_with(&self, outage: Outage) {
         self.state.lock().unwrap().outage = Some(outage);
+    }
+
+    /// From now on, answers every call signed with `access_key_id` with 400 `ExpiredToken`,
+    /// as STS does once instance-profile credentials have expired.
+    pub fn expire_key(&self, access_key_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .expired_keys
+            .push(access_key_id.to_owned());
     }
 
     /// Ends the outage `break_with` started.
@@ -314,6 +370,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         shared.log.lock().unwrap().push(recorded.clone());
         std::thread::sleep(shared.latency);
         let reply = handle(&mut shared.state.lock().unwrap(), &recorded);
+        std::thread::sleep(reply.delay);
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let mut head = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
@@ -376,7 +433,14 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
     let signing_region = scope.as_ref().and_then(|s| s.get(2).cloned());
     let action = params.get("Action").cloned().unwrap_or_default();
     let reply = match (req.method.as_str(), action.as_str()) {
-        ("POST", "AssumeRole") => assume_role(state, &params),
+        ("POST", "AssumeRole") => match &access_key_id {
+            Some(key) if state.expired_keys.contains(key) => error(
+                400,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ),
+            _ => assume_role(state, &params, req.header("x-amz-date")),
+        },
         ("POST", "GetCallerIdentity") => caller_identity(state, access_key_id.as_deref()),
         _ => error(
             400,
@@ -395,7 +459,11 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
     reply
 }
 
-fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
+fn assume_role(
+    state: &mut State,
+    params: &BTreeMap<String, String>,
+    signed_at: Option<&str>,
+) -> Reply {
     let (Some(arn), Some(session)) = (params.get("RoleArn"), params.get("RoleSessionName")) else {
         return error(
             400,
@@ -409,6 +477,11 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
         }
         Some(Outage::Throttling) => return throttle(state),
         Some(Outage::AccessDenied) => return access_denied(arn),
+        Some(Outage::Skewed) => {
+            if let Some(refusal) = skewed("SignatureDoesNotMatch", signed_at) {
+                return refusal;
+            }
+        }
         None => {}
     }
     if let Some(limit) = state.rate_limit {
@@ -437,6 +510,18 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
                 .scripts
                 .insert(arn.clone(), Script::ServerError(n - 1));
             return error(500, "InternalFailure", "An internal error occurred");
+        }
+        Script::Hang(n) if n > 0 => {
+            state.scripts.insert(arn.clone(), Script::Hang(n - 1));
+            return Reply::new(500, "").after(HANG);
+        }
+        Script::Skewed(code, n) if n > 0 => {
+            state
+                .scripts
+                .insert(arn.clone(), Script::Skewed(code, n - 1));
+            if let Some(refusal) = skewed(code, signed_at) {
+                return refusal;
+            }
         }
         _ => {}
     }
@@ -473,23 +558,118 @@ fn assume_role(state: &mut State, params: &BTreeMap<String, String>) -> Reply {
     state
         .issued
         .insert(issued.access_key_id.clone(), issued.clone());
+    let bad = match script {
+        Script::Malformed(bad) => Some(bad),
+        _ => None,
+    };
+    let (access_key_id, expiration) = match bad {
+        Some(Bad::EmptyAccessKeyId) => ("", issued.expiration.clone()),
+        Some(Bad::AlreadyExpired) => (
+            issued.access_key_id.as_str(),
+            ec2_assume_role::creds::rfc3339(OffsetDateTime::now_utc() - time::Duration::hours(1)),
+        ),
+        Some(Bad::ExpirationNotADate) => (issued.access_key_id.as_str(), "next Tuesday".into()),
+        _ => (issued.access_key_id.as_str(), issued.expiration.clone()),
+    };
+    let expiration = match bad {
+        Some(Bad::NoExpiration) => String::new(),
+        _ => format!("<Expiration>{}</Expiration>", xml(&expiration)),
+    };
+    let credentials = format!(
+        "<Credentials>\
+         <AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
+         <SessionToken>{}</SessionToken>{expiration}</Credentials>",
+        xml(access_key_id),
+        xml(&issued.secret_access_key),
+        xml(&issued.session_token),
+    );
     let body = format!(
         "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-         <AssumeRoleResult><Credentials>\
-         <AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
-         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>\
+         <AssumeRoleResult>{}\
          <AssumedRoleUser><AssumedRoleId>AROAFAKE{n:012}:{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>\
          <PackedPolicySize>0</PackedPolicySize></AssumeRoleResult>\
          <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
-        xml(&issued.access_key_id),
-        xml(&issued.secret_access_key),
-        xml(&issued.session_token),
-        issued.expiration,
+        if bad == Some(Bad::NoCredentials) {
+            ""
+        } else {
+            &credentials
+        },
         xml(session),
         xml(&issued.assumed_role_arn),
         request_id(),
     );
+    let body = match bad {
+        Some(Bad::Truncated) => body[..body.find("<SessionToken>").unwrap_or(0)].to_owned(),
+        Some(Bad::Html) => {
+            return Reply::new(
+                200,
+                "<html><body><h1>Welcome to Hotel WiFi</h1></body></html>",
+            )
+            .header("Content-Type", "text/html")
+        }
+        // Whitespace between elements: the XML would be valid, were it not so large.
+        Some(Bad::Huge) => body.replacen(
+            "<AssumeRoleResult>",
+            &format!("<AssumeRoleResult>{}", " ".repeat(8 << 20)),
+            1,
+        ),
+        _ => body,
+    };
     Reply::new(200, body).header("Content-Type", "text/xml")
+}
+
+/// What real AWS answers, on a clock `STS_CLOCK_AHEAD` ahead of the machine's, to a request
+/// whose `X-Amz-Date` is `signed_at`: `None` (accepted) within 5 minutes of that clock, else
+/// the refusal with the `Date` header.
+fn skewed(code: &str, signed_at: Option<&str>) -> Option<Reply> {
+    let now = OffsetDateTime::now_utc() + STS_CLOCK_AHEAD;
+    let five = time::Duration::minutes(5);
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let signed = signed_at
+        .and_then(|s| time::PrimitiveDateTime::parse(s, format).ok())
+        .map(|t| t.assume_utc());
+    if signed.is_some_and(|t| (t - now).abs() <= five) {
+        return None;
+    }
+    let amz = |t: OffsetDateTime| t.format(format).unwrap_or_default();
+    let signed_text = signed_at.unwrap_or("(none)");
+    let message = match signed {
+        _ if code == "RequestExpired" => "Request has expired.".to_owned(),
+        Some(t) if t > now => format!(
+            "Signature not yet current: {signed_text} is still later than {} ({} + 5 min.)",
+            amz(now + five),
+            amz(now)
+        ),
+        _ => format!(
+            "Signature expired: {signed_text} is now earlier than {} ({} - 5 min.)",
+            amz(now - five),
+            amz(now)
+        ),
+    };
+    let status = if code == "SignatureDoesNotMatch" {
+        403
+    } else {
+        400
+    };
+    Some(error(status, code, &message).header("Date", &httpdate(now)))
+}
+
+/// `Thu, 01 Jan 2026 00:10:00 GMT` (RFC 9110's IMF-fixdate).
+fn httpdate(t: OffsetDateTime) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn throttle(state: &mut State) -> Reply {
