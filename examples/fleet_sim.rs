@@ -6,15 +6,19 @@
 //! credentials, one random draw per role as the daemon makes, and the daemon's batching (a role
 //! due within min(60 s, a tenth of its interval) of a wakeup is refreshed in that wakeup). It
 //! counts AssumeRole calls per target account in 1 s buckets and reports the peak, the mean and
-//! whether the peak stays within `--budget`. Pure arithmetic with a seeded RNG: the same flags
-//! give the same numbers. It never touches the network, a clock or a file.
+//! whether the peak stays within `--budget`. With `--ssm-reload SECONDS` the config is in SSM
+//! Parameter Store: every instance reads it at boot (before the boot jitter, which is in the
+//! config) and then on the daemon's reload timer (`schedule::reload_delay`), and the GetParameter calls of the
+//! whole fleet (one account: the parameter's) are counted against `--ssm-budget`. Pure
+//! arithmetic with seeded RNGs: the same flags give the same numbers. It never touches the
+//! network, a clock or a file.
 //!
 //! Usage: cargo run --release --example fleet_sim -- [--instances 10000] [--roles 20]
 //!        [--accounts 20] [--boot-window 60] [--boot-jitter 0] [--budget 600] [--hours 3]
-//!        [--seed 1]
+//!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40]
 
 use clap::Parser;
-use ec2_assume_role::schedule::{next_refresh, Settings};
+use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
 use std::process::ExitCode;
 use time::{Duration, OffsetDateTime};
 
@@ -55,6 +59,13 @@ pub struct Params {
     /// Seed for every random draw (boot times, jitter, refresh points).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The config is in SSM, re-read every this many seconds (±10%); 0: a local file.
+    #[arg(long, default_value_t = 0.0)]
+    pub ssm_reload: f64,
+    /// Allowed GetParameter calls per second for the fleet's account (Parameter Store's
+    /// default throughput is 40).
+    #[arg(long, default_value_t = 40)]
+    pub ssm_budget: u32,
 }
 
 /// What a simulation found.
@@ -81,6 +92,12 @@ pub struct Report {
     /// Mean calls per second per target account over the simulated time.
     pub mean: f64,
     pub within_budget: bool,
+    /// With `--ssm-reload`: GetParameter calls, their peak per second (and after boot), and
+    /// whether the peak stays within `--ssm-budget`.
+    pub ssm_calls: u64,
+    pub ssm_peak: u64,
+    pub ssm_peak_after_boot: u64,
+    pub ssm_within_budget: bool,
 }
 
 /// Runs the simulation. Parameters out of range (negative or non-finite times) are clamped to
@@ -94,6 +111,10 @@ pub fn simulate(p: &Params) -> Report {
     let horizon = seconds(p.hours) * 3600.0;
     let buckets = horizon.ceil() as usize + 1;
     let mut per_second = vec![0u64; accounts * buckets];
+    let mut ssm_per_second = vec![0u64; buckets];
+    // Its own RNG, so that modelling SSM leaves the STS numbers of a seed as they were.
+    let mut ssm_rng = fastrand::Rng::with_seed(p.seed ^ 0x55d5);
+    let ssm_reload = seconds(p.ssm_reload);
     let mut boot_end: f64 = 0.0;
     let (mut boot_calls, mut refresh_calls) = (0u64, 0u64);
 
@@ -111,7 +132,17 @@ pub fn simulate(p: &Params) -> Report {
     // (last refresh, next refresh) of each role on the current instance.
     let mut schedule: Vec<(f64, f64)> = Vec::with_capacity(p.roles as usize);
     for _ in 0..p.instances {
-        let start = rng.f64() * window + rng.f64() * jitter;
+        let booted = rng.f64() * window;
+        let start = booted + rng.f64() * jitter;
+        if ssm_reload > 0.0 {
+            let every = std::time::Duration::from_secs_f64(ssm_reload);
+            let (mut read, mut first) = (booted, true);
+            while read <= horizon {
+                ssm_per_second[read as usize] += 1;
+                read += reload_delay(every, first, ssm_rng.f64()).as_secs_f64();
+                first = false;
+            }
+        }
         if start > horizon {
             continue;
         }
@@ -166,6 +197,14 @@ pub fn simulate(p: &Params) -> Report {
         .max()
         .unwrap_or(0);
     let total_calls = boot_calls + refresh_calls;
+    let ssm_peak = ssm_per_second.iter().copied().max().unwrap_or(0);
+    let boot_window_end = window.ceil() as usize;
+    let ssm_peak_after_boot = ssm_per_second
+        .iter()
+        .skip(boot_window_end + 1)
+        .copied()
+        .max()
+        .unwrap_or(0);
     Report {
         total_calls,
         boot_calls,
@@ -178,6 +217,10 @@ pub fn simulate(p: &Params) -> Report {
         peak_all_accounts,
         mean: total_calls as f64 / accounts as f64 / horizon.max(1.0),
         within_budget: peak <= u64::from(p.budget),
+        ssm_calls: ssm_per_second.iter().sum(),
+        ssm_peak,
+        ssm_peak_after_boot,
+        ssm_within_budget: ssm_peak <= u64::from(p.ssm_budget),
     }
 }
 
@@ -215,7 +258,23 @@ fn main() -> ExitCode {
             "EXCEEDED"
         }
     );
-    if r.within_budget {
+    if p.ssm_reload > 0.0 {
+        println!(
+            "SSM GetParameter          {} calls; peak {} calls/s at boot, {} calls/s after \
+             (config re-read about every {} s)",
+            r.ssm_calls, r.ssm_peak, r.ssm_peak_after_boot, p.ssm_reload
+        );
+        println!(
+            "SSM budget                {} calls/s for the fleet's account: {}",
+            p.ssm_budget,
+            if r.ssm_within_budget {
+                "within"
+            } else {
+                "EXCEEDED (enable Parameter Store's higher throughput, or boot over a longer window)"
+            }
+        );
+    }
+    if r.within_budget && (p.ssm_reload == 0.0 || r.ssm_within_budget) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -124,7 +124,7 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
     // that other events never push the pings back.
     let mut watchdog: Option<Interval> = None;
     let mut reloading: Option<Reloading> = None;
-    let mut next_reload = reload_at(&agent);
+    let mut next_reload = reload_at(&agent, true);
 
     loop {
         let next = match inflight {
@@ -241,7 +241,7 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                         }
                     ),
                 }
-                next_reload = reload_at(&agent);
+                next_reload = reload_at(&agent, false);
                 if again {
                     reloading = Some(start_reload(source, wait, trigger));
                 } else if trigger == Trigger::Signal {
@@ -297,16 +297,16 @@ fn same_config(old: &Agent, new: &Agent) -> bool {
 }
 
 /// When the timer reloads the config next: `[daemon] reload_interval_seconds`, else every
-/// `DEFAULT_SSM_RELOAD_SECONDS` for a parameter in SSM and never for a local file; ±10% so
-/// that a fleet started together does not read the parameter together.
-fn reload_at(agent: &Agent) -> Option<Instant> {
+/// `DEFAULT_SSM_RELOAD_SECONDS` for a parameter in SSM and never for a local file, spread by
+/// `schedule::reload_delay` so that a fleet started together does not read it together.
+fn reload_at(agent: &Agent, first: bool) -> Option<Instant> {
     let seconds = match (agent.config.daemon.reload_interval_seconds, &agent.source) {
         (Some(0), _) | (None, Source::File(_)) => return None,
         (Some(n), _) => n,
         (None, Source::Ssm(_)) => crate::config::DEFAULT_SSM_RELOAD_SECONDS,
     };
-    let every = Duration::from_secs(seconds).mul_f64(0.9 + 0.2 * fastrand::f64());
-    Some(Instant::now() + every)
+    let wait = schedule::reload_delay(Duration::from_secs(seconds), first, fastrand::f64());
+    Some(Instant::now() + wait)
 }
 
 async fn sleep_until_instant(at: Option<Instant>) {

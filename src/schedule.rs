@@ -100,6 +100,17 @@ pub fn retry_at(
     now + delay
 }
 
+/// The wait before the daemon's next timed reload of the config, for `[daemon]
+/// reload_interval_seconds = every`, from `random_unit` (0..1). The first wait after start
+/// is anywhere from half to one and a half intervals: a fleet that booted within a minute
+/// would otherwise read its parameter together at every reload (the boot burst, again and
+/// again), and Parameter Store's default throughput is 40 reads per second per account.
+/// Later waits are the interval ±10%, which keeps the spread.
+pub fn reload_delay(every: Duration, first: bool, random_unit: f64) -> Duration {
+    let r = random_unit.clamp(0.0, 1.0);
+    every.mul_f64(if first { 0.5 + r } else { 0.9 + 0.2 * r })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +248,26 @@ mod tests {
                 retry_at(n, T0, far, Failure::Denied, 0.5)
                     > retry_at(n, T0, far, Failure::Transient, 0.5),
                 "failure {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn reload_delay_table() {
+        let every = Duration::from_secs(900);
+        for (first, random, want) in [
+            (true, 0.0, 450),
+            (true, 0.5, 900),
+            (true, 1.0, 1350),
+            (false, 0.0, 810),
+            (false, 0.5, 900),
+            (false, 1.0, 990),
+            (false, 7.0, 990),
+        ] {
+            assert_eq!(
+                reload_delay(every, first, random),
+                Duration::from_secs(want),
+                "{first} {random}"
             );
         }
     }

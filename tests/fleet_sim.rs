@@ -18,6 +18,8 @@ fn small() -> Params {
         budget: 600,
         hours: 3.0,
         seed: 7,
+        ssm_reload: 0.0,
+        ssm_budget: 40,
     }
 }
 
@@ -97,4 +99,26 @@ fn a_tight_budget_is_reported_exceeded() {
         ..small()
     });
     assert!(r.peak > 10 && !r.within_budget, "{r:?}");
+}
+
+#[test]
+fn a_config_in_ssm_is_read_at_boot_then_every_reload_interval() {
+    let local = simulate(&small());
+    assert_eq!((local.ssm_calls, local.ssm_peak), (0, 0));
+
+    let p = Params {
+        ssm_reload: 900.0,
+        ..small()
+    };
+    let r = simulate(&p);
+    // Modelling SSM draws from its own RNG: the STS numbers are those of the same seed.
+    assert_eq!(r.total_calls, local.total_calls);
+    assert_eq!(r.peak, local.peak);
+    // One read at boot, the next 450 to 1350 s later, then every 810 to 990 s: 11 to 14 in 3 h.
+    let per_instance = r.ssm_calls as f64 / 2_000.0;
+    assert!((11.0..=14.0).contains(&per_instance), "{per_instance}");
+    // 2,000 boot reads within 60 s average 33/s; afterwards they spread over 900 s.
+    assert!(r.ssm_peak >= 33, "{r:?}");
+    assert!(r.ssm_peak_after_boot < r.ssm_peak, "{r:?}");
+    assert_eq!(r.ssm_within_budget, r.ssm_peak <= 40);
 }
