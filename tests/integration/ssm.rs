@@ -231,3 +231,26 @@ fn credential_process_serves_from_the_cache_without_reading_the_parameter() {
     assert_eq!(t.ssm.calls().len(), 1, "only the run read the parameter");
     assert_eq!(t.sts.assume_role_calls().len(), 2);
 }
+
+/// `check` and `status` take the same `--config ssm:NAME` (both read it through IMDS).
+#[test]
+fn check_and_status_read_the_parameter_too() {
+    let t = TestDir::new();
+    put(&t, NAME, REFERENCE_CONFIG);
+
+    let out = t.cmd_config(TEMPLATE, &["check"]).expect_exit(0);
+    assert!(
+        out.stderr.contains(&format!("ssm:{NAME}: valid; 2 roles")),
+        "{}",
+        out.stderr
+    );
+    assert!(!t.credentials_path().exists(), "check writes nothing");
+    assert!(t.sts.calls().is_empty());
+
+    t.cmd_config(TEMPLATE, &["status"]).expect_exit(3);
+    t.cmd_config(TEMPLATE, &["run"]).expect_exit(0);
+    let out = t.cmd_config(TEMPLATE, &["status", "--json"]).expect_exit(0);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(t.ssm.calls().len(), 4);
+}
