@@ -278,17 +278,7 @@ impl Agent {
     /// An STS client signing with the instance-profile credentials IMDS serves now (they
     /// rotate, so they are read every time).
     async fn sts(&self) -> Result<Arc<Sts>, Exit> {
-        let instance = self
-            .imds
-            .role_credentials(&self.identity.role_name)
-            .await
-            .map_err(|err| {
-                error!(
-                    message_id = message_id::IMDS_UNAVAILABLE,
-                    "reading the instance-profile credentials: {err}"
-                );
-                Exit::ImdsUnavailable
-            })?;
+        let instance = instance_credentials(&self.imds, &self.identity).await?;
         Ok(Arc::new(
             Sts::new(self.http.clone(), &instance, &self.identity.region).await,
         ))
@@ -472,6 +462,22 @@ fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Exit> {
     Ok(())
 }
 
+/// The instance-profile credentials IMDS serves now (they rotate: read them every time).
+async fn instance_credentials(
+    imds: &Imds,
+    identity: &Identity,
+) -> Result<TemporaryCredentials, Exit> {
+    imds.role_credentials(&identity.role_name)
+        .await
+        .map_err(|err| {
+            error!(
+                message_id = message_id::IMDS_UNAVAILABLE,
+                "reading the instance-profile credentials: {err}"
+            );
+            Exit::ImdsUnavailable
+        })
+}
+
 /// Reads the config from SSM Parameter Store with the instance-profile credentials and parses
 /// it; errors are logged. Returns the config and the parameter's version.
 async fn fetch_config(
@@ -480,16 +486,7 @@ async fn fetch_config(
     identity: &Identity,
     parameter: &source::Parameter,
 ) -> Result<(Config, i64), Exit> {
-    let instance = imds
-        .role_credentials(&identity.role_name)
-        .await
-        .map_err(|err| {
-            error!(
-                message_id = message_id::IMDS_UNAVAILABLE,
-                "reading the instance-profile credentials: {err}"
-            );
-            Exit::ImdsUnavailable
-        })?;
+    let instance = instance_credentials(imds, identity).await?;
     let name = parameter.resolve(identity);
     let fetched = source::fetch(http.clone(), &instance, identity, &name, source::POLICY)
         .await
