@@ -139,9 +139,18 @@ pub fn apply(old: &[u8], plan: &Plan) -> Outcome {
         .zip(&fates)
         .filter(|(_, fate)| matches!(fate, Fate::Keep))
         .map(|(sect, _)| &old[sect.start..sect.end]);
-    let nl = std::iter::once(&old[..doc.preamble_end])
+    let kept: Vec<&[u8]> = std::iter::once(&old[..doc.preamble_end])
         .chain(kept)
-        .find_map(terminator)
+        .collect();
+    let nl = kept
+        .iter()
+        .find_map(|bytes| terminator(bytes))
+        .or_else(|| {
+            // Nothing kept is terminated, but the last kept line ends in CR: terminated, it
+            // becomes a CRLF line, which is what the next run reads (found by fuzzing).
+            let last = kept.iter().rev().find(|b| !b.is_empty())?;
+            last.ends_with(b"\r").then_some(&b"\r\n"[..])
+        })
         .or_else(|| terminator(old))
         .unwrap_or(b"\n");
 
@@ -375,7 +384,12 @@ fn separate(text: &mut Vec<u8>, nl: &[u8]) {
         return;
     }
     if !text.ends_with(b"\n") {
-        text.extend_from_slice(nl);
+        // A last line ending in CR only lacks the LF of its CRLF.
+        if nl == b"\r\n" && text.ends_with(b"\r") {
+            text.push(b'\n');
+        } else {
+            text.extend_from_slice(nl);
+        }
     }
     let before = text
         .strip_suffix(b"\r\n")
@@ -794,6 +808,21 @@ mod tests {
             input: b"[gone]\r\n{M}\r\n\r\n[u]\nk = mine\n",
             expected: b"[u]\nk = mine\n\n[a]\n{M}\nk = v-a\n\n",
             removed: &["gone"],
+            ..BASE
+        },
+        Case {
+            // The bytes are kept; the LF only ends the line.
+            name: "unterminated last line ending in CR gets an LF; our lines keep the file's LF",
+            input: b"[u]\nk = mine\r",
+            expected: b"[u]\nk = mine\r\n\n[a]\n{M}\nk = v-a\n\n",
+            ..BASE
+        },
+        Case {
+            // Found by fuzzing: the LF we add after the CR makes a CRLF line, which the next
+            // run read as the file's newline, rewriting our LF lines.
+            name: "only a CR: terminated as CRLF, our lines CRLF",
+            input: b"\r",
+            expected: b"\r\n[a]\r\n{M}\r\nk = v-a\r\n\r\n",
             ..BASE
         },
         Case {
