@@ -6,9 +6,10 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. scripts/fuzz.sh 600 for the nightly campaign
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). The corpora
 # (fuzz/corpus/TARGET) persist between runs and are seeded from tests/corpus/credentials and
-# fuzz/seeds; a finding lands in fuzz/artifacts/TARGET and makes the script exit 1. Reproduce
-# one with: cargo +nightly fuzz run -s none -a TARGET fuzz/artifacts/TARGET/crash-...
-# Pure in-memory targets: nothing here touches the network or a file outside fuzz/.
+# fuzz/seeds; a finding lands in fuzz/artifacts/TARGET and makes the script exit 1. Replay
+# one with: cd fuzz && cargo +nightly fuzz run -s none -a TARGET artifacts/TARGET/crash-...
+# Pure in-memory targets: nothing touches the network; files are written only under fuzz/
+# and the cargo target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
