@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
 PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5')
-DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck)   # venv; unshare; journald; scripts
+DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
 venv=${EAR_TEST_VENV:-$PWD/.venv}
 
 # shellcheck source=scripts/lib.sh

@@ -148,6 +148,7 @@ impl From<Exit> for ExitCode {
 
 /// Runs the parsed command line and returns the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    logging::install_panic_hook();
     let verbosity =
         i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
     if let Err(err) = logging::init(cli.log, verbosity) {

@@ -257,33 +257,40 @@ impl ConfigErrors {
 
 /// Reads and parses the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = read(path).map_err(|(line, message)| ConfigErrors::one(path, line, message))?;
-    parse(&text, path)
+    let bytes = read(path).map_err(|message| ConfigErrors::one(path, None, message))?;
+    parse_bytes(&bytes, path)
 }
 
-fn read(path: &Path) -> Result<String, (Option<usize>, String)> {
-    let file = File::open(path).map_err(|e| (None, format!("cannot open the config file: {e}")))?;
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open the config file: {e}"))?;
     let meta = file
         .metadata()
-        .map_err(|e| (None, format!("cannot read the config file: {e}")))?;
+        .map_err(|e| format!("cannot read the config file: {e}"))?;
     if meta.is_dir() {
-        return Err((None, "is a directory, not a config file".into()));
+        return Err("is a directory, not a config file".into());
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| (None, format!("cannot read the config file: {e}")))?;
+        .map_err(|e| format!("cannot read the config file: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err((None, "is larger than 1 MiB; is it the right file?".into()));
+        return Err("is larger than 1 MiB; is it the right file?".into());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = line_of(e.as_bytes(), at);
-        (
-            Some(line),
+    Ok(bytes)
+}
+
+/// Parses the bytes of a config file as `load` read them: UTF-8 first (naming the line of the
+/// first invalid byte), then `parse`. Pure, so the fuzz target reaches everything but the read.
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        ConfigErrors::one(
+            path,
+            Some(line_of(bytes, at)),
             format!("is not UTF-8 text (invalid byte at offset {at}); save it as UTF-8"),
         )
-    })
+    })?;
+    parse(text, path)
 }
 
 /// Parses and validates config text; `path` is only used in messages and `Config::path`.
@@ -307,7 +314,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let raw: RawFile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let key = e.span().and_then(|s| key_at(text, s.start));
+            // An empty header (`[]`) names no key (found by fuzzing: it showed as `: : `).
+            let key = e
+                .span()
+                .and_then(|s| key_at(text, s.start))
+                .filter(|k| !k.is_empty());
             let message = toml_message(e.message(), key.as_deref());
             c.fail(e.span(), key, message);
             return Err(c.finish());
@@ -456,8 +467,8 @@ impl Checker<'_> {
         let error = ConfigError {
             path: self.path.to_path_buf(),
             line: span.map(|s| line_of(self.text.as_bytes(), s.start)),
-            key,
-            message: message.into(),
+            key: key.as_deref().map(printable),
+            message: printable(&message.into()),
         };
         // Templates inherited from [defaults] are checked once per role; one report is enough.
         if !self.errors.contains(&error) {
@@ -1111,6 +1122,22 @@ struct CheckedRole {
     profile_span: Option<Range<usize>>,
 }
 
+/// `s` with its control characters escaped (`\u{1b}`, `\r`). Keys and messages quote the
+/// file's own bytes (a table header, a TOML key), and a problem must stay one plain line: an
+/// escape sequence or a carriage return from the file must not repaint the terminal or forge
+/// another line in the journal.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// 1-based line of byte `offset`.
 fn line_of(bytes: &[u8], offset: usize) -> usize {
     let end = offset.min(bytes.len());
@@ -1506,6 +1533,199 @@ fn check_user_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// The parser's promises as checks that panic when one is broken: the property tests below and
+/// the fuzz target (`fuzz/fuzz_targets/config.rs`) run the same ones.
+#[cfg(any(test, fuzzing))]
+pub mod invariants {
+    use super::*;
+
+    /// The path problems are reported under.
+    pub const PATH: &str = "/etc/ec2-assume-role/config.toml";
+
+    /// Parses `bytes` as `load` would and checks the outcome: every problem is one line of the
+    /// promised `FILE:LINE: key: message` shape (LINE and key when known); a config that is
+    /// accepted is accepted again, and again when written out in full.
+    pub fn check(bytes: &[u8]) -> Result<Config, ConfigErrors> {
+        let outcome = parse_bytes(bytes, Path::new(PATH));
+        match &outcome {
+            Err(errors) => check_errors(bytes, errors),
+            Ok(config) => check_config(bytes, config),
+        }
+        outcome
+    }
+
+    fn check_errors(bytes: &[u8], errors: &ConfigErrors) {
+        assert!(!errors.errors.is_empty(), "refused without a problem");
+        let last_line = line_of(bytes, bytes.len());
+        let shown = errors.to_string();
+        assert_eq!(
+            shown.split('\n').count(),
+            errors.errors.len(),
+            "not one line per problem:\n{shown}"
+        );
+        for (e, line) in errors.errors.iter().zip(shown.split('\n')) {
+            let mut head = format!("{PATH}:");
+            if let Some(n) = e.line {
+                assert!(
+                    (1..=last_line).contains(&n),
+                    "line {n} of {last_line}: {line}"
+                );
+                head += &format!("{n}:");
+            }
+            head.push(' ');
+            if let Some(key) = &e.key {
+                assert!(!key.is_empty(), "an empty key: {line}");
+                head += &format!("{key}: ");
+            }
+            assert!(
+                line.starts_with(&head),
+                "{line:?} does not start with {head:?}"
+            );
+            assert!(!e.message.trim().is_empty(), "no message: {line:?}");
+            // A control character (a CR, an escape sequence) would garble the terminal or
+            // the journal line that shows the problem.
+            assert!(
+                !line.chars().any(char::is_control),
+                "control character in {line:?}"
+            );
+        }
+        assert!(
+            errors.errors.windows(2).all(|w| w[0].line <= w[1].line),
+            "not in line order:\n{shown}"
+        );
+    }
+
+    fn check_config(bytes: &[u8], config: &Config) {
+        let again = parse_bytes(bytes, Path::new(PATH));
+        assert!(
+            again.as_ref() == Ok(config),
+            "parsed differently the second time"
+        );
+        assert!(!config.roles.is_empty(), "a config without roles");
+        let worst = Placeholders {
+            instance_id: WORST_CASE_INSTANCE_ID,
+            account_id: WORST_CASE_ACCOUNT_ID,
+        };
+        let mut profiles = std::collections::HashSet::new();
+        for role in &config.roles {
+            assert!(
+                profiles.insert(&role.profile),
+                "profile {} twice",
+                role.profile
+            );
+            assert_eq!(check_profile(&role.profile), Ok(()));
+            assert_eq!(
+                parse_role_arn(&role.role_arn),
+                Ok((role.partition.as_str(), role.account_id.as_str()))
+            );
+            if let Err(e) = role.session_name(&worst) {
+                panic!("accepted, yet the session name fails at run time: {e}");
+            }
+        }
+        let text = render(config);
+        match parse(&text, Path::new(PATH)) {
+            Ok(reparsed) => assert_eq!(without_lines(&reparsed), without_lines(config)),
+            Err(e) => panic!("accepted, but refused when written out in full:\n{e}\n{text}"),
+        }
+    }
+
+    fn without_lines(config: &Config) -> Config {
+        let mut c = config.clone();
+        for role in &mut c.roles {
+            role.line = 0;
+        }
+        c
+    }
+
+    /// The config with every value explicit and each role (role sets expanded) as a `[[role]]`.
+    pub fn render(config: &Config) -> String {
+        use toml::{Table, Value};
+        let string = |s: &str| Value::String(s.to_owned());
+        let path = |p: &Path| Value::String(p.display().to_string());
+        let int = |n: i64| Value::Integer(n);
+        let table = |entries: Vec<(&str, Option<Value>)>| -> Table {
+            entries
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                .collect()
+        };
+        let i = &config.instance;
+        let c = &config.credentials;
+        let d = &config.daemon;
+        let roles = config
+            .roles
+            .iter()
+            .map(|r| {
+                let tags: Table = r.tags.iter().map(|(k, v)| (k.clone(), string(v))).collect();
+                Value::Table(table(vec![
+                    ("profile", Some(string(&r.profile))),
+                    ("role_arn", Some(string(&r.role_arn))),
+                    ("external_id", r.external_id.as_deref().map(string)),
+                    ("role_session_name", Some(string(&r.role_session_name))),
+                    ("duration_seconds", Some(int(r.duration_seconds.into()))),
+                    ("region", r.region.as_deref().map(string)),
+                    ("source_identity", r.source_identity.as_deref().map(string)),
+                    ("tags", Some(Value::Table(tags))),
+                ]))
+            })
+            .collect();
+        let count = |n: u64| i64::try_from(n).expect("checked small at parse time");
+        let file = table(vec![
+            (
+                "instance",
+                Some(Value::Table(table(vec![
+                    ("role_name", Some(string(&i.role_name))),
+                    ("account_id", i.account_id.as_deref().map(string)),
+                ]))),
+            ),
+            (
+                "credentials",
+                Some(Value::Table(table(vec![
+                    ("file", c.file.as_deref().map(path)),
+                    ("config_file", c.config_file.as_deref().map(path)),
+                    ("owner", c.owner.as_deref().map(string)),
+                    (
+                        "replace_unmanaged",
+                        Some(Value::Boolean(c.replace_unmanaged)),
+                    ),
+                    (
+                        "credential_process",
+                        Some(Value::Boolean(c.credential_process)),
+                    ),
+                ]))),
+            ),
+            (
+                "daemon",
+                Some(Value::Table(table(vec![
+                    ("refresh_at", Some(Value::Float(d.refresh_at))),
+                    ("jitter", Some(Value::Float(d.jitter))),
+                    (
+                        "safety_window_seconds",
+                        Some(int(count(d.safety_window_seconds))),
+                    ),
+                    ("remove_expired", Some(Value::Boolean(d.remove_expired))),
+                    ("state_file", Some(path(&d.state_file))),
+                ]))),
+            ),
+            (
+                "sts",
+                Some(Value::Table(table(vec![
+                    (
+                        "max_concurrency",
+                        Some(int(count(config.sts.max_concurrency as u64))),
+                    ),
+                    (
+                        "boot_jitter_seconds",
+                        Some(int(count(config.sts.boot_jitter_seconds))),
+                    ),
+                ]))),
+            ),
+            ("role", Some(Value::Array(roles))),
+        ]);
+        file.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1714,6 +1934,7 @@ mod tests {
             (full_set("tags = {k = \"a!\"}"), Some(8), Some("role_set[1].tags.k"), "'!' is not allowed".into()),
             (full_set("role_session_name = \"{foo}\""), Some(8), Some("role_set[1].role_session_name"), "{foo} is not a placeholder".into()),
             (format!("{INSTANCE}[role_set]\nrole_name = \"R\"\n"), Some(4), Some("role_set"), "write each as [[role_set]]".into()),
+            (format!("{INSTANCE}[]efault]\n"), Some(4), None, "expected newline".into()),
             // duplicates across roles and sets name both places
             (format!("{INSTANCE}[[role]]\nprofile = \"a-111111111111\"\nrole_arn = \"{ARN}\"\n\n[[role_set]]\nrole_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{{account_id}}\"\n"), Some(10), Some("role_set[1].accounts[1]"), "\"a-111111111111\" is already the profile of role[1] (line 4)".into()),
             (format!("{}\n[[role]]\nprofile = \"a-222222222222\"\nrole_arn = \"{ARN}\"\n", full_set("")), Some(11), Some("role[1].profile"), "\"a-222222222222\" is already the profile of role_set[1].accounts[2] (line 4)".into()),
@@ -1775,6 +1996,23 @@ mod tests {
             let errs = errors(&full(body));
             assert_eq!(errs.len(), 1, "{errs:?}");
             assert!(!errs[0].to_string().contains("s3cr3t"), "{}", errs[0]);
+        }
+    }
+
+    /// Found by `mutated_configs_are_refused_cleanly_or_accepted_consistently`: a table
+    /// header or a quoted key holding control characters was echoed raw, so a config could
+    /// print escape sequences to the terminal or a carriage return into the journal line.
+    #[test]
+    fn control_characters_from_the_file_are_escaped_in_messages() {
+        for (text, shown) in [
+            (format!("{INSTANCE}[[ro\x1b[2Jle]]\n"), "ro\\u{1b}[2Jle"),
+            (format!("{INSTANCE}[\x0erole_set]\n"), "\\u{e}role_set"),
+            (full("\"ta\\rg\" = 1"), "unknown key `ta\\rg`"),
+        ] {
+            let errs = errors(&text);
+            let all = ConfigErrors { errors: errs }.to_string();
+            assert!(all.contains(shown), "{all:?} lacks {shown:?}");
+            assert!(!all.chars().any(char::is_control), "{all:?}");
         }
     }
 
@@ -2137,5 +2375,368 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
         assert_eq!(load(&good).unwrap().path, good);
 
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Properties of the parser (issue 7): `invariants::check` (the fuzz target's checks) on
+    /// arbitrary bytes and on mutated valid configs; generated configs of roles and role sets
+    /// parse into exactly the roles they describe; a profile used twice, across roles and
+    /// sets, is always the one problem reported, naming both places.
+    mod properties {
+        use super::*;
+        use proptest::collection::{btree_set, vec};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        /// A `[[role]]` (profile `PREFIX-ACCOUNT`) or a `[[role_set]]` (profile template
+        /// `PREFIX-{account_id}`), as the generator describes it.
+        #[derive(Clone, Debug)]
+        enum Item {
+            Role {
+                prefix: String,
+                account: String,
+                partition: &'static str,
+                name: String,
+            },
+            Set {
+                prefix: String,
+                accounts: Vec<String>,
+                partition: &'static str,
+                name: String,
+            },
+        }
+
+        impl Item {
+            fn prefix(&self) -> &str {
+                match self {
+                    Item::Role { prefix, .. } | Item::Set { prefix, .. } => prefix,
+                }
+            }
+
+            fn accounts(&self) -> Vec<&str> {
+                match self {
+                    Item::Role { account, .. } => vec![account],
+                    Item::Set { accounts, .. } => accounts.iter().map(String::as_str).collect(),
+                }
+            }
+        }
+
+        fn account() -> impl Strategy<Value = String> {
+            "[0-9]{12}"
+        }
+
+        fn partition() -> impl Strategy<Value = &'static str> {
+            proptest::sample::select(vec!["aws", "aws-cn", "aws-us-gov", "aws-eusc", "aws-iso-b"])
+        }
+
+        fn role_name() -> impl Strategy<Value = String> {
+            "([A-Za-z0-9]{1,5}/){0,2}[A-Za-z0-9_+=,.@-]{1,16}"
+        }
+
+        /// Any characters a profile may hold, but `{` `}` (the template's) and `"` `\\`
+        /// (which would need escaping in the TOML text).
+        fn tag() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_.@/:+=,-]{1,8}"
+        }
+
+        fn item() -> impl Strategy<Value = Item> {
+            prop_oneof![
+                (tag(), account(), partition(), role_name()).prop_map(
+                    |(prefix, account, partition, name)| Item::Role {
+                        prefix,
+                        account,
+                        partition,
+                        name
+                    }
+                ),
+                (tag(), btree_set(account(), 1..4), partition(), role_name()).prop_map(
+                    |(prefix, accounts, partition, name)| Item::Set {
+                        prefix,
+                        accounts: accounts.into_iter().collect(),
+                        partition,
+                        name
+                    }
+                ),
+            ]
+        }
+
+        /// Items whose profiles are all different: each prefix ends with `.INDEX`.
+        fn items() -> impl Strategy<Value = Vec<Item>> {
+            vec(item(), 1..8).prop_map(|items| {
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| match item {
+                        Item::Role {
+                            prefix,
+                            account,
+                            partition,
+                            name,
+                        } => Item::Role {
+                            prefix: format!("{prefix}.{i}"),
+                            account,
+                            partition,
+                            name,
+                        },
+                        Item::Set {
+                            prefix,
+                            accounts,
+                            partition,
+                            name,
+                        } => Item::Set {
+                            prefix: format!("{prefix}.{i}"),
+                            accounts,
+                            partition,
+                            name,
+                        },
+                    })
+                    .collect()
+            })
+        }
+
+        /// The config text, and the roles it must parse into.
+        fn render(items: &[Item]) -> (String, Vec<Role>) {
+            let mut text = String::from(INSTANCE);
+            let mut roles = Vec::new();
+            for item in items {
+                let line = text.lines().count() + 1;
+                let role = |profile: String, partition: &str, account: &str, name: &str| Role {
+                    role_arn: format!("arn:{partition}:iam::{account}:role/{name}"),
+                    profile,
+                    partition: partition.to_owned(),
+                    account_id: account.to_owned(),
+                    external_id: None,
+                    role_session_name: DEFAULT_SESSION_NAME.to_owned(),
+                    duration_seconds: DEFAULT_DURATION_SECONDS,
+                    region: None,
+                    source_identity: None,
+                    tags: Vec::new(),
+                    line,
+                };
+                match item {
+                    Item::Role {
+                        prefix,
+                        account,
+                        partition,
+                        name,
+                    } => {
+                        let r = role(format!("{prefix}-{account}"), partition, account, name);
+                        text += &format!(
+                            "[[role]]\nprofile = \"{}\"\nrole_arn = \"{}\"\n\n",
+                            r.profile, r.role_arn
+                        );
+                        roles.push(r);
+                    }
+                    Item::Set {
+                        prefix,
+                        accounts,
+                        partition,
+                        name,
+                    } => {
+                        let list: Vec<String> =
+                            accounts.iter().map(|a| format!("\"{a}\"")).collect();
+                        text += &format!(
+                            "[[role_set]]\nrole_name = \"{name}\"\naccounts = [{}]\n\
+                             profile = \"{prefix}-{{account_id}}\"\npartition = \"{partition}\"\n\n",
+                            list.join(", ")
+                        );
+                        for a in accounts {
+                            roles.push(role(format!("{prefix}-{a}"), partition, a, name));
+                        }
+                    }
+                }
+            }
+            (text, roles)
+        }
+
+        /// One edit of a config's bytes: a cut, an insertion (arbitrary bytes or a line of the
+        /// file itself), or a changed byte.
+        #[derive(Clone, Debug)]
+        enum Mutation {
+            Cut(Index, usize),
+            Insert(Index, Vec<u8>),
+            CopyLine(Index, Index),
+            Set(Index, u8),
+        }
+
+        fn mutation() -> impl Strategy<Value = Mutation> {
+            let token = proptest::sample::select(vec![
+                &b"\n"[..],
+                b"\r",
+                b"\"",
+                b"'",
+                b"[",
+                b"]",
+                b"[[role]]\n",
+                b"[[role_set]]\n",
+                b"=",
+                b"{",
+                b"}",
+                b"#",
+                b"\\",
+                b"\xff",
+                b"\xef\xbb\xbf",
+                b"\x00",
+                b"\x1b",
+                b"{account_id}",
+                b"\"\"\"",
+                b"1e400",
+                b"-9999999999999999999",
+                b"\xe2\x80\xae",
+            ]);
+            prop_oneof![
+                (any::<Index>(), 1..40usize).prop_map(|(i, n)| Mutation::Cut(i, n)),
+                (any::<Index>(), vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Mutation::Insert(i, b)),
+                (any::<Index>(), token).prop_map(|(i, t)| Mutation::Insert(i, t.to_vec())),
+                (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::CopyLine(a, b)),
+                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+            ]
+        }
+
+        fn mutate(text: &mut Vec<u8>, m: &Mutation) {
+            let at = |i: &Index, len: usize| i.index(len + 1);
+            match m {
+                Mutation::Cut(i, n) => {
+                    let start = at(i, text.len());
+                    let end = (start + n).min(text.len());
+                    text.drain(start..end);
+                }
+                Mutation::Insert(i, bytes) => {
+                    let p = at(i, text.len());
+                    text.splice(p..p, bytes.iter().copied());
+                }
+                Mutation::CopyLine(from, to) => {
+                    let lines: Vec<Vec<u8>> = text
+                        .split_inclusive(|&b| b == b'\n')
+                        .map(<[u8]>::to_vec)
+                        .collect();
+                    if lines.is_empty() {
+                        return;
+                    }
+                    let line = lines[from.index(lines.len())].clone();
+                    let starts: Vec<usize> = lines
+                        .iter()
+                        .scan(0, |acc, l| {
+                            let s = *acc;
+                            *acc += l.len();
+                            Some(s)
+                        })
+                        .collect();
+                    let p = starts[to.index(starts.len())];
+                    text.splice(p..p, line);
+                }
+                Mutation::Set(i, b) => {
+                    if !text.is_empty() {
+                        let p = i.index(text.len());
+                        text[p] = *b;
+                    }
+                }
+            }
+        }
+
+        /// Where a profile comes from in messages: `role[N]` or `role_set[N].accounts[K]`,
+        /// for each item in file order and each of its accounts.
+        fn origins(items: &[Item]) -> Vec<Vec<String>> {
+            let (mut roles, mut sets) = (0, 0);
+            items
+                .iter()
+                .map(|item| match item {
+                    Item::Role { .. } => {
+                        roles += 1;
+                        vec![format!("role[{roles}]")]
+                    }
+                    Item::Set { accounts, .. } => {
+                        sets += 1;
+                        (1..=accounts.len())
+                            .map(|k| format!("role_set[{sets}].accounts[{k}]"))
+                            .collect()
+                    }
+                })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(600))]
+
+            #[test]
+            fn arbitrary_bytes_are_refused_cleanly(bytes in vec(any::<u8>(), 0..400)) {
+                let _ = invariants::check(&bytes);
+            }
+
+            #[test]
+            fn mutated_configs_are_refused_cleanly_or_accepted_consistently(
+                items in items(),
+                mutations in vec(mutation(), 1..6),
+            ) {
+                let mut text = render(&items).0.into_bytes();
+                for m in &mutations {
+                    mutate(&mut text, m);
+                }
+                let _ = invariants::check(&text);
+            }
+
+            #[test]
+            fn generated_configs_parse_into_the_roles_they_describe(items in items()) {
+                let (text, expected) = render(&items);
+                match invariants::check(text.as_bytes()) {
+                    Ok(config) => prop_assert_eq!(config.roles, expected, "{}", text),
+                    Err(e) => prop_assert!(false, "refused:\n{}\n{}", e, text),
+                }
+            }
+
+            #[test]
+            fn a_profile_used_twice_is_always_caught_naming_both_places(
+                items in items(),
+                original in any::<Index>(),
+                which_account in any::<Index>(),
+                after in any::<Index>(),
+                as_set in any::<bool>(),
+                others in btree_set(account(), 0..3),
+                name in role_name(),
+                at in any::<Index>(),
+            ) {
+                let i = original.index(items.len());
+                let accounts = items[i].accounts();
+                let k = which_account.index(accounts.len());
+                let account = accounts[k].to_owned();
+                let prefix = items[i].prefix().to_owned();
+                // The copy goes anywhere after the original; a set's other accounts are new.
+                let others: Vec<String> = others
+                    .into_iter()
+                    .filter(|a| !accounts.contains(&a.as_str()))
+                    .collect();
+                let copy = if as_set {
+                    let mut list = others;
+                    list.insert(at.index(list.len() + 1), account.clone());
+                    Item::Set { prefix, accounts: list, partition: "aws", name }
+                } else {
+                    Item::Role { prefix, account: account.clone(), partition: "aws", name }
+                };
+                let j = i + 1 + after.index(items.len() - i);
+                let mut with_copy = items.clone();
+                with_copy.insert(j, copy);
+                let (text, _) = render(&with_copy);
+                let origin = &origins(&with_copy);
+                let header = |n: usize| render(&with_copy[..n]).0.lines().count() + 1;
+                let profile = format!("{}-{account}", items[i].prefix());
+                let (key, line) = match &with_copy[j] {
+                    Item::Role { .. } => (format!("{}.profile", origin[j][0]), header(j) + 1),
+                    Item::Set { accounts, .. } => {
+                        let pos = accounts.iter().position(|a| *a == account).unwrap();
+                        (origin[j][pos].clone(), header(j) + 2)
+                    }
+                };
+                let errors = invariants::check(text.as_bytes()).unwrap_err().errors;
+                prop_assert_eq!(errors.len(), 1, "{:#?}\n{}", errors, text);
+                let e = &errors[0];
+                prop_assert_eq!(e.key.as_deref(), Some(key.as_str()), "{}", text);
+                prop_assert_eq!(e.line, Some(line), "{}", text);
+                let names = format!(
+                    "{profile:?} is already the profile of {} (line {})",
+                    origin[i][k],
+                    header(i)
+                );
+                prop_assert!(e.message.contains(&names), "{} lacks {}", e, names);
+            }
+        }
     }
 }

@@ -98,6 +98,40 @@ pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
 }
 
+/// Replaces Rust's default panic message, which prints the panic's payload. A formatted
+/// payload quotes whatever value was at hand (a string sliced out of bounds is printed, up to
+/// 256 bytes of it), and in this process that can be a credential. So only a literal payload
+/// (`&'static str`, which holds no runtime value) is shown; the location says where to look.
+/// Runs before the process aborts (release builds) or the thread unwinds.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("{}", panic_report(info.payload(), info.location()));
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{trace}");
+        }
+    }));
+}
+
+fn panic_report(
+    payload: &(dyn std::any::Any + Send),
+    location: Option<&std::panic::Location<'_>>,
+) -> String {
+    let at = location.map_or_else(
+        || "an unknown place".to_owned(),
+        |l| format!("{}:{}:{}", l.file(), l.line(), l.column()),
+    );
+    match payload.downcast_ref::<&'static str>() {
+        Some(message) => {
+            format!("ec2-assume-role: internal error (panic) at {at}: {message}; please report it")
+        }
+        None => format!(
+            "ec2-assume-role: internal error (panic) at {at}; its message is withheld because it \
+             may quote a credential; please report it"
+        ),
+    }
+}
+
 /// Our own events only: the SDK's and hyper's debug chatter stays out of the journal.
 fn ours(meta: &Metadata<'_>) -> bool {
     meta.target().starts_with("ec2_assume_role")
@@ -117,4 +151,34 @@ fn stderr_is_journal() -> bool {
         return false;
     };
     stream == format!("{}:{}", stat.st_dev, stat.st_ino)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real payloads: a string sliced out of bounds quotes the string in its message, which
+    /// the report withholds; a literal message is shown.
+    #[test]
+    fn a_panic_report_never_quotes_a_formatted_message() {
+        let secret = String::from("FwoGZXIvYXdzEBYaDSecretSessionToken");
+        let sliced = std::panic::catch_unwind(|| secret[..400].len()).unwrap_err();
+        let literal =
+            std::panic::catch_unwind(|| -> usize { panic!("the plan is empty") }).unwrap_err();
+        let here = std::panic::Location::caller();
+
+        let report = panic_report(sliced.as_ref(), Some(here));
+        assert!(!report.contains("FwoGZX"), "{report}");
+        assert!(report.contains("withheld"), "{report}");
+        assert!(
+            report.contains(&format!("src/logging.rs:{}", here.line())),
+            "{report}"
+        );
+
+        let report = panic_report(literal.as_ref(), None);
+        assert!(
+            report.ends_with("an unknown place: the plan is empty; please report it"),
+            "{report}"
+        );
+    }
 }

@@ -70,6 +70,18 @@ fn assert_profile_written(t: &TestDir, profile: &str, role_arn: &str) {
 
 /// Every credential the fakes and the environment hold; none may ever reach the logs.
 fn secrets(t: &TestDir) -> Vec<String> {
+    let mut all = issued_secrets(t);
+    all.extend([
+        AMBIENT_KEY_ID.into(),
+        AMBIENT_SECRET.into(),
+        AMBIENT_PROFILE_KEY_ID.into(),
+    ]);
+    all
+}
+
+/// The credentials the fakes handed out so far: the instance profile's (IMDS) and every
+/// assumed role's (STS). Unlike the ambient ones, the tests never put these anywhere.
+fn issued_secrets(t: &TestDir) -> Vec<String> {
     let mut all: Vec<String> = vec![
         imds::ACCESS_KEY_ID.into(),
         imds::SECRET_ACCESS_KEY.into(),
@@ -77,9 +89,6 @@ fn secrets(t: &TestDir) -> Vec<String> {
         imds::ROTATED_ACCESS_KEY_ID.into(),
         imds::ROTATED_SECRET_ACCESS_KEY.into(),
         imds::ROTATED_SESSION_TOKEN.into(),
-        AMBIENT_KEY_ID.into(),
-        AMBIENT_SECRET.into(),
-        AMBIENT_PROFILE_KEY_ID.into(),
     ];
     for i in t.sts.issued() {
         all.extend([i.access_key_id, i.secret_access_key, i.session_token]);

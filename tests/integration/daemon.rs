@@ -6,6 +6,7 @@
 //! running: `Running` kills it on drop.
 
 use crate::util::notify::{Notification, NotifySocket};
+use crate::util::procfs;
 use crate::util::sts::{Outage, Script};
 use crate::util::{
     section, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
@@ -550,6 +551,33 @@ fn no_secret_reaches_the_logs_or_the_state_file_over_many_refreshes() {
     crate::assert_no_secrets(&t, &d.stderr_so_far());
     crate::assert_no_secrets(&t, &d.stdout_so_far());
     crate::assert_no_secrets(&t, &t.read(state_path(&t)));
+}
+
+/// Other local users can read a process's command line (and root its environment) in /proc.
+/// While the daemon runs and refreshes, neither its own nor those of any process below it hold
+/// a credential; and it starts no process at all (a child could only widen the exposure).
+#[test]
+fn no_credential_is_ever_in_proc_cmdline_or_environ_and_nothing_is_spawned() {
+    let t = story(Duration::from_secs(8), "");
+    let d = start(&t, &[]);
+    wait_written(&t, &d, &BOTH);
+    let mut looks = 0;
+    let refreshed = wait_for(Duration::from_secs(25), || {
+        let seen = procfs::tree(d.pid());
+        assert_eq!(
+            seen.first().map(|s| s.pid),
+            Some(d.pid()),
+            "the daemon exited"
+        );
+        assert_eq!(seen.len(), 1, "the daemon started a process: {seen:#?}");
+        procfs::assert_no_secret(&seen, &crate::issued_secrets(&t));
+        looks += 1;
+        // Two refreshes of each role after the first write.
+        BOTH.iter()
+            .all(|(_, role)| t.sts.all_issued_for(role).len() >= 3)
+    });
+    assert!(refreshed, "{}", d.stderr_so_far());
+    assert!(looks > 20, "only {looks} looks at /proc");
 }
 
 // Known daemon bugs (see the report): the STS call's own retry policy (up to 60 s) and the

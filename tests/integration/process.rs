@@ -1,9 +1,12 @@
 //! `credential-process` and `credential_process = true`: AWS clients get the credentials
 //! through the `credential_process` protocol instead of static keys in the credentials file.
 
+use crate::util::procfs::{self, Seen};
 use crate::util::{
-    section, value, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
+    section, value, wait_for, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
+    SESSION,
 };
+use std::time::Duration;
 
 const CACHE: &str = "ec2-assume-role-cache";
 
@@ -144,4 +147,84 @@ fn aws_ec2_metadata_disabled_is_honoured() {
     );
     assert!(t.imds.requests().is_empty());
     assert!(!t.credentials_path().exists());
+}
+
+/// The AWS CLI runs `credential-process` as a child; other users can read that child's
+/// command line in /proc. It holds the config and cache paths and the profile, nothing else, and neither
+/// it, its environment, nor the CLI's holds a credential, though the cache it reads is full of
+/// them. strace holds every `execve` for 1.5 s after it completes, so the short-lived child is
+/// surely seen in /proc, and records each one's argv and environment as the kernel got them.
+#[test]
+fn credential_process_as_the_aws_cli_spawns_it_shows_no_credential_in_proc() {
+    let t = process_story();
+    t.cmd(&["run"]).expect_exit(0);
+    let in_cache = crate::issued_secrets(&t);
+    assert!(in_cache.len() >= 9, "{in_cache:?}");
+
+    let trace = t.path().join("execve.trace").display().to_string();
+    let mut cli = t.aws(&["--profile", PROFILE_1, "sts", "get-caller-identity"]);
+    cli.wrapped(&[
+        "strace",
+        "-f",
+        "-qq",
+        "-v",
+        "-s",
+        "65536",
+        "-o",
+        &trace,
+        "-e",
+        "trace=execve",
+        "-e",
+        "inject=execve:delay_exit=1500000",
+    ]);
+    let mut cli = cli.spawn();
+    let mut seen: Vec<Seen> = Vec::new();
+    let is_child = |s: &Seen| s.cmdline.iter().any(|a| a == "credential-process");
+    wait_for(Duration::from_secs(30), || {
+        seen.extend(procfs::tree(cli.pid()));
+        seen.iter().any(is_child) || !cli.is_running()
+    });
+    let child = seen.iter().find(|s| is_child(s)).unwrap_or_else(|| {
+        panic!(
+            "no credential-process child seen:\n{}\n{seen:#?}",
+            cli.stderr_so_far()
+        )
+    });
+    let config = t.config_path().display().to_string();
+    let cache = t.home().join(".aws").join(CACHE).display().to_string();
+    assert!(
+        child.cmdline[0].ends_with("ec2-assume-role"),
+        "{:?}",
+        child.cmdline
+    );
+    assert_eq!(
+        child.cmdline[1..],
+        [
+            "credential-process",
+            "--config",
+            &config,
+            "--cache",
+            &cache,
+            "--profile",
+            PROFILE_1
+        ]
+    );
+    procfs::assert_no_secret(&seen, &in_cache);
+
+    assert!(cli
+        .wait_timeout(Duration::from_secs(60))
+        .is_some_and(|s| s.success()));
+    assert!(
+        cli.stdout_so_far().contains(&format!(
+            "arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/{SESSION}"
+        )),
+        "{}\n{}",
+        cli.stdout_so_far(),
+        cli.stderr_so_far()
+    );
+    let execs = std::fs::read_to_string(&trace).expect("the strace log");
+    assert!(execs.contains("\"credential-process\""), "{execs}");
+    for secret in crate::issued_secrets(&t) {
+        assert!(!execs.contains(&secret), "{secret} in an execve:\n{execs}");
+    }
 }

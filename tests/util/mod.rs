@@ -11,6 +11,7 @@ pub mod http;
 pub mod imds;
 pub mod moto;
 pub mod notify;
+pub mod procfs;
 pub mod ssm;
 pub mod sts;
 
