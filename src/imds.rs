@@ -203,6 +203,24 @@ const TOKEN_REJECTED: &str = "HTTP 401 (session token rejected)";
 fn classify(err: ImdsError) -> ReadError {
     match &err {
         ImdsError::FailedToLoadToken(failed) => {
+            let sdk = std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<SdkError<TokenError, HttpResponse>>());
+            let timed_out = match sdk {
+                Some(SdkError::TimeoutError(_)) => true,
+                Some(SdkError::DispatchFailure(d)) => d.is_timeout(),
+                _ => false,
+            };
+            if timed_out {
+                // A token answer lost on the way is the classic hop-limit symptom: IMDS sends
+                // the PUT's answer with an IP TTL of the hop limit, and a container is one hop
+                // further than the instance.
+                return ReadError::Transient(format!(
+                    "token request timed out ({}); if this runs in a container, the \
+                     instance's metadata hop limit may be too low (raise \
+                     HttpPutResponseHopLimit to 2)",
+                    chain(&err)
+                ));
+            }
             if failed.is_dispatch_failure() {
                 return ReadError::Transient(format!("token request failed: {}", chain(&err)));
             }

@@ -19,6 +19,7 @@ mod sts_faults;
 mod util;
 
 use ec2_assume_role::logging::message_id;
+use std::time::Duration;
 use util::imds::{self, ImdsConfig};
 use util::sts::Script;
 use util::{
@@ -197,6 +198,43 @@ fn imds_503_at_boot_is_waited_out() {
     assert!(statuses > 3, "only {statuses} IMDS requests");
     assert_eq!(t.sts.assume_role_calls().len(), 2);
     assert_eq!(t.imds.tokenless_gets(), 0);
+}
+
+/// A slow metadata service (every answer 400 ms late, inside the SDK's 1 s read timeout) only
+/// makes the run slower.
+#[test]
+fn a_slow_imds_is_only_slow() {
+    let t = story_with(ImdsConfig {
+        delay: Duration::from_millis(400),
+        ..ImdsConfig::default()
+    });
+    t.cmd(&["run"]).expect_exit(0);
+    assert_profile_written(&t, PROFILE_1, ROLE_1);
+    assert_profile_written(&t, PROFILE_2, ROLE_2);
+    assert_eq!(t.imds.tokenless_gets(), 0);
+}
+
+/// The token PUT is answered, but the answer never arrives in time: what a process in a
+/// container sees when the instance's hop limit is 1. Retried until `--wait`, then exit 6
+/// with the hint, and never a GET without the token.
+#[test]
+fn a_token_request_that_never_answers_exits_6_naming_the_hop_limit() {
+    let t = story_with(ImdsConfig {
+        token_delay: Some(Duration::from_secs(60)),
+        ..ImdsConfig::default()
+    });
+    let start = std::time::Instant::now();
+    let out = t.cmd(&["run", "--wait", "4"]).expect_exit(6);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(
+        out.stderr.contains("HttpPutResponseHopLimit"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(t.imds.gets(), 0, "no GET without a token");
+    assert!(t.sts.calls().is_empty());
+    assert!(!t.credentials_path().exists());
 }
 
 #[test]

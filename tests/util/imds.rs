@@ -9,6 +9,7 @@
 use super::http::{Recorded, Reply, Server};
 use ec2_assume_role::creds::rfc3339;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use time::OffsetDateTime;
 
 pub const TOKEN_TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -48,6 +49,12 @@ pub struct ImdsConfig {
     /// `Some(n)`: the first n reads of the instance-profile credentials get the first set,
     /// every later one the `ROTATED_*` set, as when EC2 rotates them.
     pub rotate_credentials_after_reads: Option<usize>,
+    /// Every answer is held back this long (a slow metadata service).
+    pub delay: Duration,
+    /// The token PUT is answered only after this long: what a process sees when the
+    /// instance's hop limit (`HttpPutResponseHopLimit`) is too low for it, and the answer is
+    /// dropped on the way.
+    pub token_delay: Option<Duration>,
 }
 
 impl Default for ImdsConfig {
@@ -66,6 +73,8 @@ impl Default for ImdsConfig {
             revoke_tokens_after_gets: None,
             bodies: Vec::new(),
             rotate_credentials_after_reads: None,
+            delay: Duration::ZERO,
+            token_delay: None,
         }
     }
 }
@@ -121,7 +130,11 @@ impl FakeImds {
                             .is_some_and(|n| counts.credential_reads > n);
                     }
                 }
-                answer(&config, counts.generation, rotated, req)
+                let reply = answer(&config, counts.generation, rotated, req);
+                match config.token_delay {
+                    Some(delay) if req.method == "PUT" => reply.after(delay),
+                    _ => reply.after(config.delay),
+                }
             })
         };
         FakeImds { server, config }
