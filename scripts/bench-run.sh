@@ -12,7 +12,7 @@
 #   - binary size (dist/ if it holds a static build, else the host release binary);
 #   - the daemon's resident memory with 1,000 profiles (scripts/bench-daemon.sh 1000 10).
 # Every process gets loopback endpoints only; nothing may reach 169.254.169.254.
-# Usage: scripts/bench-run.sh            (about 5 minutes on 2 cores)
+# Usage: scripts/bench-run.sh            (about 20 minutes on 2 cores, mostly the CLI loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${EAR_TEST_VENV:-$PWD/.venv}
