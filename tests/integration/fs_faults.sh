@@ -2,8 +2,10 @@
 # Test helper for hardening.rs: runs the agent (the remaining arguments) with ~/.aws on a
 # tiny tmpfs that is FULL or READ-ONLY, inside the private mount namespace that `unshare -m
 # --propagation private` gave it, then copies what the agent left there to OUT so the test
-# can inspect it after the namespace is gone. Refuses to mount anything in the host's
-# namespace.
+# can inspect it after the namespace is gone. Mode DAEMON-FULL runs the agent (a daemon) in
+# the background instead: once it has written, the disk fills for 10 s and is freed again,
+# OUT/during gets the file as it was while full, and the daemon is stopped once it has
+# written new keys (or after 30 s). Refuses to mount anything in the host's namespace.
 set -euo pipefail
 mode=$1 aws=$2 out=$3
 shift 3
@@ -13,12 +15,27 @@ cp "$aws/credentials" "$out/before"
 mount -t tmpfs -o size=256k,mode=0700 tmpfs "$aws"
 cp "$out/before" "$aws/credentials"
 chmod 0600 "$aws/credentials"
+fill() { dd if=/dev/zero of="$aws/filler" bs=4k 2>/dev/null || true; }
+keys() { grep aws_access_key_id "$aws/credentials" || true; }
+rc=0
 case $mode in
-    full) dd if=/dev/zero of="$aws/filler" bs=4k 2>/dev/null || true ;;
+    full) fill ;;
     readonly) mount -o remount,ro "$aws" ;;
 esac
-rc=0
-"$@" || rc=$?
+if [ "$mode" = daemon-full ]; then
+    "$@" & agent=$!
+    for _ in $(seq 300); do [ "$(keys | wc -l)" -ge 3 ] && break; sleep 0.1; done
+    fill
+    written=$(keys)
+    sleep 10
+    cp "$aws/credentials" "$out/during"
+    rm -f "$aws/filler"
+    for _ in $(seq 300); do [ "$(keys)" != "$written" ] && break; sleep 0.1; done
+    kill -TERM "$agent"
+    wait "$agent" || rc=$?
+else
+    "$@" || rc=$?
+fi
 cp "$aws/credentials" "$out/after"
 ls -A "$aws" > "$out/listing"
 exit "$rc"

@@ -452,3 +452,73 @@ fn a_config_others_can_change_is_refused_when_running_as_root() {
     assert!(t.imds.requests().is_empty() && t.sts.calls().is_empty());
     assert!(!t.credentials_path().exists());
 }
+
+/// The daemon with a disk that fills up after its first write and is freed 10 s later: the
+/// refreshes in between fail with the cause logged, the file stays whole, and the daemon
+/// writes fresh keys on its own once there is room again.
+#[test]
+fn the_daemon_retries_after_a_full_disk_is_freed() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the disk-fault tests need root (a private mount namespace), as CI has"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/fs_faults.sh"
+    );
+    let t = TestDir::new();
+    t.sts.set_lifetime(Duration::from_secs(12));
+    let both = [
+        (PROFILE_1, crate::util::ROLE_1),
+        (PROFILE_2, crate::util::ROLE_2),
+    ];
+    t.write_config(&crate::daemon::config(&t, &both, ""));
+    t.create(
+        "home/.aws/credentials",
+        "[default]\naws_access_key_id = AKIAUSER\n",
+    );
+    let aws = t.home().join(".aws").display().to_string();
+    let out_dir = t.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out_s = out_dir.display().to_string();
+
+    let out = t
+        .cmd(&["daemon"])
+        .in_private_mounts(script, &["daemon-full", &aws, &out_s])
+        .expect_exit(0);
+
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "no refresh failed while the disk was full:\n{}",
+        out.stderr
+    );
+    let during = std::fs::read_to_string(out_dir.join("during")).unwrap();
+    let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
+    for text in [&during, &after] {
+        assert!(
+            text.starts_with("[default]\naws_access_key_id = AKIAUSER\n"),
+            "{text}"
+        );
+    }
+    let key = |text: &str, profile: &str| crate::util::value(text, profile, "aws_access_key_id");
+    // Both profiles were there, whole, while the disk was full.
+    assert!(key(&during, PROFILE_1).is_some() && key(&during, PROFILE_2).is_some());
+    // And one of them got new keys after it was freed (the script stops at the first change).
+    assert!(
+        key(&after, PROFILE_1) != key(&during, PROFILE_1)
+            || key(&after, PROFILE_2) != key(&during, PROFILE_2),
+        "no new keys after the disk was freed:\n{after}\n{}",
+        out.stderr
+    );
+    let issued: Vec<String> = t
+        .sts
+        .issued()
+        .into_iter()
+        .map(|i| i.access_key_id)
+        .collect();
+    for profile in [PROFILE_1, PROFILE_2] {
+        if let Some(k) = key(&after, profile) {
+            assert!(issued.contains(&k), "{profile}: {k} was never issued");
+        }
+    }
+}
