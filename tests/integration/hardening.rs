@@ -1,9 +1,10 @@
 //! Faults the agent must survive without losing or corrupting anything (issue 7): killed at
 //! random points while it rewrites a large credentials file, over and over.
 
-use crate::util::{TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
+use crate::util::{Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
 use ec2_assume_role::credfile::{self, FileKind, Plan};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A user's credentials file of about 2 MB: many profiles of their own around which ours go.
@@ -389,8 +390,10 @@ fn two_agents_at_once_write_each_profile_exactly_once() {
     }
 }
 
-#[test]
-fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
+/// Runs the agent with `args` under tests/integration/fs_faults.sh in `mode`, with `~/.aws` on
+/// a tiny tmpfs in a private mount namespace; returns its output and the directory the script
+/// copied the file into (`during`, `after`, `listing`).
+fn with_disk_fault(t: &TestDir, mode: &str, args: &[&str], exit: i32) -> (Output, PathBuf) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "the disk-fault tests need root (a private mount namespace), as CI has"
@@ -399,6 +402,19 @@ fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/integration/fs_faults.sh"
     );
+    let aws = t.home().join(".aws").display().to_string();
+    let out_dir = t.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out_s = out_dir.display().to_string();
+    let out = t
+        .cmd(args)
+        .in_private_mounts(script, &[mode, &aws, &out_s])
+        .expect_exit(exit);
+    (out, out_dir)
+}
+
+#[test]
+fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
     for mode in ["full", "readonly"] {
         let t = TestDir::new();
         t.write_config(REFERENCE_CONFIG);
@@ -408,14 +424,7 @@ fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
             old.push_str(&format!("# padding {i:040}\n"));
         }
         t.create("home/.aws/credentials", &old);
-        let aws = t.home().join(".aws").display().to_string();
-        let out_dir = t.path().join("out");
-        std::fs::create_dir(&out_dir).unwrap();
-        let out_s = out_dir.display().to_string();
-        let out = t
-            .cmd(&["run"])
-            .in_private_mounts(script, &[mode, &aws, &out_s])
-            .expect_exit(7);
+        let (out, out_dir) = with_disk_fault(&t, mode, &["run"], 7);
         let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
         assert_eq!(after, old, "{mode}: the old file changed");
         let listing = std::fs::read_to_string(out_dir.join("listing")).unwrap();
@@ -458,14 +467,6 @@ fn a_config_others_can_change_is_refused_when_running_as_root() {
 /// writes fresh keys on its own once there is room again.
 #[test]
 fn the_daemon_retries_after_a_full_disk_is_freed() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the disk-fault tests need root (a private mount namespace), as CI has"
-    );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/integration/fs_faults.sh"
-    );
     let t = TestDir::new();
     t.sts.set_lifetime(Duration::from_secs(12));
     let both = [
@@ -477,15 +478,8 @@ fn the_daemon_retries_after_a_full_disk_is_freed() {
         "home/.aws/credentials",
         "[default]\naws_access_key_id = AKIAUSER\n",
     );
-    let aws = t.home().join(".aws").display().to_string();
-    let out_dir = t.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let out_s = out_dir.display().to_string();
 
-    let out = t
-        .cmd(&["daemon"])
-        .in_private_mounts(script, &["daemon-full", &aws, &out_s])
-        .expect_exit(0);
+    let (out, out_dir) = with_disk_fault(&t, "daemon-full", &["daemon"], 0);
 
     assert!(
         out.stderr.contains("No space left on device"),
