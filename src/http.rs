@@ -1,8 +1,23 @@
-//! The one HTTPS client every AWS call shares: rustls with the ring provider, so the static
-//! musl build needs no C cross-compiler (aws-lc would). Built once per process.
+//! How every AWS call goes out. The one HTTPS client they share: rustls with the ring
+//! provider, so the static musl build needs no C cross-compiler (aws-lc would), built once per
+//! process. And the SDK config of the calls signed with the instance-profile credentials (STS,
+//! SSM): those credentials only, never ambient ones; the SDK's own retries off, because
+//! `retry::Policy` is the one policy; fixed timeouts.
 
+use crate::creds::TemporaryCredentials;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::{tls, Builder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use std::time::Duration;
+
+/// How long one attempt may take, connection included. Fixed, not configurable: STS and SSM
+/// answer in well under a second, and a longer wait only delays the retry that gets through.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn client() -> SharedHttpClient {
     Builder::new()
@@ -10,4 +25,30 @@ pub fn client() -> SharedHttpClient {
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https()
+}
+
+/// The SDK config loader for calls in `region` signed with `instance` (endpoints still come
+/// from the standard variables, such as `AWS_ENDPOINT_URL_STS`).
+pub fn instance_profile_config(
+    http: SharedHttpClient,
+    instance: &TemporaryCredentials,
+    region: &str,
+) -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            instance.access_key_id.clone(),
+            instance.secret_access_key.expose(),
+            Some(instance.session_token.expose().to_owned()),
+            Some(instance.expiration.into()),
+            "ec2-assume-role-instance-profile",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
 }

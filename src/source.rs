@@ -10,15 +10,10 @@
 use crate::creds::TemporaryCredentials;
 use crate::imds::Identity;
 use crate::retry::Policy;
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
-use aws_types::region::Region;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -195,24 +190,7 @@ pub async fn fetch(
 ) -> Result<Fetched, FetchError> {
     let (_, arn_region) = split_arn(name).unwrap_or((name, None));
     let region = arn_region.unwrap_or(&identity.region).to_owned();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new(region.clone()))
-        .credentials_provider(Credentials::new(
-            instance.access_key_id.clone(),
-            instance.secret_access_key.expose(),
-            Some(instance.session_token.expose().to_owned()),
-            Some(instance.expiration.into()),
-            "ec2-assume-role-instance-profile",
-        ))
-        // One policy (`retry::Policy`), as for STS.
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        )
+    let config = crate::http::instance_profile_config(http, instance, &region)
         .load()
         .await;
     let client = aws_sdk_ssm::Client::new(&config);

@@ -15,8 +15,6 @@
 
 use crate::creds::{Secret, TemporaryCredentials};
 use crate::retry::Policy;
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::RequestId;
@@ -30,8 +28,6 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::date_time::Format;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,11 +87,6 @@ impl Error {
     }
 }
 
-/// How long one attempt may take, connection included. Fixed, not configurable: STS answers
-/// in well under a second, and a longer wait only delays the retry that gets through.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The most of an answer we read. A real AssumeRole answer is a few KB (the session token
 /// grows with session tags and policies, to some KB more); the SDK would otherwise buffer any
 /// body whole, however large.
@@ -118,22 +109,12 @@ pub struct Sts {
 impl Sts {
     /// Loads the SDK config (endpoints, timeouts) with `instance` as the only credentials.
     pub async fn new(http: SharedHttpClient, instance: &TemporaryCredentials, region: &str) -> Sts {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(static_credentials(instance))
-            .retry_config(RetryConfig::disabled())
+        let config = crate::http::instance_profile_config(http, instance, region)
             // The SDK would sign the next call with STS's clock after a skew refusal. We would
             // then write credentials whose expiry the refresh schedule measures on the wrong
             // clock, for AWS clients on this instance that sign with it too and fail: better
             // refuse loudly (see `classify`) until time sync fixes the clock.
             .disable_clock_skew_correction(true)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            )
             .load()
             .await;
         Sts {
@@ -339,16 +320,6 @@ impl Pace {
         // into something wrong.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn static_credentials(c: &TemporaryCredentials) -> Credentials {
-    Credentials::new(
-        c.access_key_id.clone(),
-        c.secret_access_key.expose(),
-        Some(c.session_token.expose().to_owned()),
-        Some(c.expiration.into()),
-        "ec2-assume-role-instance-profile",
-    )
 }
 
 impl Sts {
