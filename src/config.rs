@@ -2465,29 +2465,10 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, item)| match item {
-                        Item::Role {
-                            prefix,
-                            account,
-                            partition,
-                            name,
-                        } => Item::Role {
-                            prefix: format!("{prefix}.{i}"),
-                            account,
-                            partition,
-                            name,
-                        },
-                        Item::Set {
-                            prefix,
-                            accounts,
-                            partition,
-                            name,
-                        } => Item::Set {
-                            prefix: format!("{prefix}.{i}"),
-                            accounts,
-                            partition,
-                            name,
-                        },
+                    .map(|(i, mut item)| {
+                        let (Item::Role { prefix, .. } | Item::Set { prefix, .. }) = &mut item;
+                        prefix.push_str(&format!(".{i}"));
+                        item
                     })
                     .collect()
             })

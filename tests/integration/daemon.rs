@@ -60,6 +60,26 @@ pub(crate) fn start(t: &TestDir, envs: &[(&str, &str)]) -> Running {
     start_with(t, &["daemon"], envs)
 }
 
+/// The daemon with systemd's notify socket in the test dir (`NOTIFY_SOCKET`), plus `envs`.
+fn start_notified(t: &TestDir, envs: &[(&str, &str)]) -> (NotifySocket, Running) {
+    let socket = NotifySocket::bind(t.path().join("notify.sock"));
+    let notify = socket.path().display().to_string();
+    let mut all = vec![("NOTIFY_SOCKET", notify.as_str())];
+    all.extend_from_slice(envs);
+    let d = start(t, &all);
+    (socket, d)
+}
+
+/// Reads the socket up to READY=1; fails, showing the daemon's stderr, when it does not come.
+fn wait_ready(socket: &NotifySocket, d: &Running) {
+    let got = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
+    assert!(
+        got.iter().any(|n| n.has("READY=1")),
+        "{}",
+        d.stderr_so_far()
+    );
+}
+
 fn start_with(t: &TestDir, args: &[&str], envs: &[(&str, &str)]) -> Running {
     let mut cmd = t.cmd(args);
     for (name, val) in envs {
@@ -131,9 +151,7 @@ fn plus(at: OffsetDateTime, d: Duration) -> OffsetDateTime {
 #[test]
 fn short_lived_credentials_are_refreshed_before_they_expire() {
     let t = story(LIFETIME, "");
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let d = start(&t, &[("NOTIFY_SOCKET", &notify)]);
+    let (socket, d) = start_notified(&t, &[]);
     wait_written(&t, &d, &BOTH);
 
     let mut keys: [BTreeSet<String>; 2] = Default::default();
@@ -351,15 +369,8 @@ fn sighup_adds_and_removes_roles_and_refuses_an_invalid_config() {
 fn sigterm_and_sigint_stop_cleanly() {
     for signal in ["TERM", "INT"] {
         let t = story(LIFETIME, "");
-        let socket = NotifySocket::bind(t.path().join("notify.sock"));
-        let notify = socket.path().display().to_string();
-        let mut d = start(&t, &[("NOTIFY_SOCKET", &notify)]);
-        let ready = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
-        assert!(
-            ready.iter().any(|n| n.has("READY=1")),
-            "{}",
-            d.stderr_so_far()
-        );
+        let (socket, mut d) = start_notified(&t, &[]);
+        wait_ready(&socket, &d);
 
         d.signal(signal);
         let status = d.wait_timeout(Duration::from_secs(3));
@@ -395,12 +406,7 @@ fn pings(notifications: &[Notification]) -> Vec<Instant> {
 fn systemd_hears_ready_after_the_first_write_then_status_and_watchdog() {
     // Hour-long credentials: nothing but the watchdog happens after READY=1.
     let t = story(Duration::from_secs(3600), "");
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let d = start(
-        &t,
-        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "2000000")],
-    );
+    let (socket, d) = start_notified(&t, &[("WATCHDOG_USEC", "2000000")]);
     let before = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
     // READY=1 comes only once the file holds both profiles, exactly as STS issued them.
     let text = creds(&t);
@@ -443,16 +449,7 @@ fn systemd_hears_ready_after_the_first_write_then_status_and_watchdog() {
 fn status_names_a_failing_profile_and_another_pids_watchdog_is_not_ours() {
     let t = story(LIFETIME, "");
     t.sts.script(ROLE_2, Script::AccessDenied);
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let d = start(
-        &t,
-        &[
-            ("NOTIFY_SOCKET", &notify),
-            ("WATCHDOG_USEC", "1000000"),
-            ("WATCHDOG_PID", "1"),
-        ],
-    );
+    let (socket, d) = start_notified(&t, &[("WATCHDOG_USEC", "1000000"), ("WATCHDOG_PID", "1")]);
     let got = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
     let status = got
         .last()
@@ -586,18 +583,8 @@ fn no_credential_is_ever_in_proc_cmdline_or_environ_and_nothing_is_spawned() {
 #[test]
 fn one_roles_5xx_outage_stalls_nothing_else() {
     let t = story(LIFETIME, "");
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let mut d = start(
-        &t,
-        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "2000000")],
-    );
-    let ready = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
-    assert!(
-        ready.iter().any(|n| n.has("READY=1")),
-        "{}",
-        d.stderr_so_far()
-    );
+    let (socket, mut d) = start_notified(&t, &[("WATCHDOG_USEC", "2000000")]);
+    wait_ready(&socket, &d);
     t.sts.script(ROLE_1, Script::ServerError(usize::MAX));
     // Reading on as systemd would: a full socket would block the daemon's sends.
     let hit = || {
@@ -627,18 +614,8 @@ fn one_roles_5xx_outage_stalls_nothing_else() {
 #[test]
 fn watchdog_pings_keep_their_period_whatever_else_happens() {
     let t = story(Duration::from_secs(3600), "");
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let d = start(
-        &t,
-        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "2000000")],
-    );
-    let ready = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
-    assert!(
-        ready.iter().any(|n| n.has("READY=1")),
-        "{}",
-        d.stderr_so_far()
-    );
+    let (socket, d) = start_notified(&t, &[("WATCHDOG_USEC", "2000000")]);
+    wait_ready(&socket, &d);
     // A reload every 0.6 s for 4 s (an operator's script, say): each is a loop event.
     let mut during = Vec::new();
     for _ in 0..7 {
