@@ -2,7 +2,7 @@
 //! `--instances` instances uniformly within `--boot-window` seconds, each optionally waiting a
 //! further uniform `--boot-jitter` seconds, then assuming its `--roles` roles (role `r` lives in
 //! target account `r mod --accounts`), and then refreshing them for `--hours` on the real
-//! schedule: `ec2_assume_role::schedule::next_refresh` with `Settings::default()` and 1 h
+//! schedule: `ec2_assume_role::schedule::next_refresh` with the default `[daemon]` settings and 1 h
 //! credentials, one random draw per role as the daemon makes, and the daemon's batching (a role
 //! due within min(60 s, a tenth of its interval) of a wakeup is refreshed in that wakeup). It
 //! counts AssumeRole calls per target account in 1 s buckets and reports the peak, the mean and
@@ -18,6 +18,7 @@
 //!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40]
 
 use clap::Parser;
+use ec2_assume_role::config::Daemon;
 use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
 use std::process::ExitCode;
 use time::{Duration, OffsetDateTime};
@@ -103,7 +104,7 @@ pub struct Report {
 /// Runs the simulation. Parameters out of range (negative or non-finite times) are clamped to
 /// zero rather than trusted.
 pub fn simulate(p: &Params) -> Report {
-    let settings = Settings::default();
+    let settings = Settings::from(&Daemon::default());
     let mut rng = fastrand::Rng::with_seed(p.seed);
     let accounts = p.accounts.max(1) as usize;
     let seconds = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };

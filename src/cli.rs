@@ -1,12 +1,13 @@
-//! The command line: arguments, subcommands and the exit codes they map to. Every exit code
-//! is listed in `--help` and in README.md; once published, a number never changes meaning.
+//! The command line: the global options, the subcommands (each defined in its own file under
+//! `cmd/`), and the exit codes they document. `run` sets up logging and the async runtime
+//! and runs the chosen command. Every exit code is listed in `--help` and in README.md; once
+//! published, a number never changes meaning (`error::Exit`).
 
+use crate::cmd::{check, credential_process, daemon, run, status};
+use crate::error::Error;
 use crate::logging;
-use crate::run;
 use crate::source::Source;
-use clap::{Args, Parser, Subcommand};
-use std::process::ExitCode;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -59,132 +60,36 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify the instance identity, assume every role once and write the profiles.
     #[command(after_help = EXIT_CODES)]
-    Run(Wait),
-    /// Validate the config (and, with --imds, the instance identity); write nothing.
+    Run(run::Run),
     #[command(after_help = EXIT_CODES)]
-    Check(Check),
-    /// Do what `run` does, then keep every profile fresh until stopped (SIGHUP reloads the
-    /// config; SIGTERM stops). Speaks systemd's notify protocol (Type=notify).
+    Check(check::Check),
     #[command(after_help = EXIT_CODES)]
-    Daemon(Wait),
-    /// Show each configured profile: expiration, time left, last refresh and error, next
-    /// refresh. Exit 0 when every profile is present and unexpired, 3 when any is not.
+    Daemon(daemon::Daemon),
     #[command(after_help = EXIT_CODES)]
-    Status(Status),
-    /// Print one profile's credentials in the AWS `credential_process` format (JSON on stdout),
-    /// from the daemon's fresh credentials, else by assuming the role now.
+    Status(status::Status),
     #[command(after_help = EXIT_CODES)]
-    CredentialProcess(CredentialProcess),
+    CredentialProcess(credential_process::CredentialProcess),
 }
 
-#[derive(Debug, Args)]
-pub struct CredentialProcess {
-    /// The profile (as configured in [[role]]) to print credentials for.
-    #[arg(long)]
-    pub profile: String,
-
-    /// How long to wait for IMDS when the role must be assumed now, in seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub wait: u64,
-
-    /// The file the daemon keeps the credentials in (it writes this option into
-    /// `credential_process` itself): fresh credentials there are served without reading the
-    /// config, so that a config in SSM is not read on every AWS CLI command.
-    #[arg(long, value_name = "FILE")]
-    pub cache: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct Status {
-    /// Print JSON (and only JSON) on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Wait {
-    /// How long to wait for IMDS and the instance-profile credentials at boot, in seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
-    pub wait: u64,
-}
-
-impl Wait {
-    pub fn duration(&self) -> Duration {
-        Duration::from_secs(self.wait)
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct Check {
-    /// Also read the instance identity through IMDSv2 and check it against [instance].
-    #[arg(long)]
-    pub imds: bool,
-
-    #[command(flatten)]
-    pub wait: Wait,
-}
-
-/// Documented exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    Ok = 0,
-    Other = 1,
-    SomeRolesFailed = 3,
-    ConfigInvalid = 4,
-    IdentityRefused = 5,
-    ImdsUnavailable = 6,
-    FileNotWritten = 7,
-    ConfigUnavailable = 8,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
-/// Runs the parsed command line and returns the process's exit code.
-pub fn main(cli: Cli) -> ExitCode {
-    logging::install_panic_hook();
+/// Sets up logging and the async runtime, then runs the command.
+pub fn run(cli: Cli) -> Result<(), Error> {
     let verbosity =
         i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
-    if let Err(err) = logging::init(cli.log, verbosity) {
-        eprintln!("ec2-assume-role: {err:#}");
-        return Exit::Other.into();
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    logging::init(cli.log, verbosity).map_err(Error::Startup)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("ec2-assume-role: starting the async runtime: {err}");
-            return Exit::Other.into();
-        }
-    };
-    let exit = runtime.block_on(async {
+        .map_err(|err| Error::Startup(format!("starting the async runtime: {err}")))?;
+    let source = &cli.config;
+    runtime.block_on(async {
         match &cli.command {
-            Command::Run(wait) => run::run(&cli.config, wait.duration()).await,
-            Command::Check(check) => {
-                let wait = check.wait.duration();
-                run::check(&cli.config, check.imds.then_some(wait), wait).await
-            }
-            Command::Daemon(wait) => crate::daemon::daemon(&cli.config, wait.duration()).await,
-            Command::Status(status) => crate::status::status(&cli.config, status.json).await,
-            Command::CredentialProcess(p) => {
-                crate::process::credential_process(
-                    &cli.config,
-                    &p.profile,
-                    p.cache.as_deref(),
-                    Duration::from_secs(p.wait),
-                )
-                .await
-            }
+            Command::Run(c) => c.run(source).await,
+            Command::Check(c) => c.run(source).await,
+            Command::Daemon(c) => c.run(source).await,
+            Command::Status(c) => c.run(source).await,
+            Command::CredentialProcess(c) => c.run(source).await,
         }
-    });
-    exit.into()
+    })
 }

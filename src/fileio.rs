@@ -174,12 +174,6 @@ fn io_err<'a, E: Into<io::Error>>(
     }
 }
 
-/// Locks `path`'s directory, reads `path` (missing = empty), calls `transform`, and when the
-/// bytes it returns differ from the old ones replaces the file atomically. Returns the value
-/// `transform` returned alongside the bytes. To write nothing, return the old bytes.
-///
-/// The file ends up mode 0600 and, when `owner` is given (and we are root), owned by it;
-/// an unchanged file has its mode and owner fixed in place.
 /// Checks, when running as root, that nobody but root can change the file at `path`: the
 /// file and every directory above it are root's and not writable by group or others (a
 /// sticky directory such as /tmp counts as safe: others cannot replace root's entries in it).
@@ -206,6 +200,12 @@ pub fn check_trusted(path: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
+/// Locks `path`'s directory, reads `path` (missing = empty), calls `transform`, and when the
+/// bytes it returns differ from the old ones replaces the file atomically. Returns the value
+/// `transform` returned alongside the bytes. To write nothing, return the old bytes.
+///
+/// The file ends up mode 0600 and, when `owner` is given (and we are root), owned by it;
+/// an unchanged file has its mode and owner fixed in place.
 pub fn update<T>(
     path: &Path,
     owner: Option<&Owner>,
@@ -475,10 +475,10 @@ fn fix_metadata(file: &File, path: &Path, policy: &Policy) -> Result<(), FileErr
     Ok(())
 }
 
-/// Writes `bytes` to a new temp file next to `name` and renames it over `name`. On any
-/// error before the rename the temp file is removed and the old file is untouched.
-/// Writes `bytes` to a temp file and renames it over `name` if `still_current()` says the
-/// file is still the one the bytes were computed from; `Ok(false)` (temp file removed) if not.
+/// Writes `bytes` to a new temp file next to `name` and renames it over `name` if
+/// `still_current()` says the file is still the one the bytes were computed from; `Ok(false)`
+/// (temp file removed) if not. On any error before the rename the temp file is removed and
+/// the old file is untouched.
 fn replace(
     dir: &File,
     dir_path: &Path,

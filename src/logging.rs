@@ -47,7 +47,7 @@ pub enum Target {
 }
 
 /// Installs the global subscriber. `verbosity` is the count of `-v` minus the count of `-q`.
-pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
+pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
     let level = match verbosity {
         i8::MIN..=-2 => LevelFilter::ERROR,
         -1 => LevelFilter::WARN,
@@ -62,7 +62,7 @@ pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
     };
     let journal = if use_journal {
         let layer = tracing_journald::layer()
-            .map_err(|e| anyhow::anyhow!("connecting to the journal at {JOURNAL_SOCKET}: {e}"))?
+            .map_err(|e| format!("connecting to the journal at {JOURNAL_SOCKET}: {e}"))?
             .with_syslog_identifier("ec2-assume-role".into())
             .with_field_prefix(None);
         Some(layer.with_filter(level).with_filter(filter_fn(ours)))
@@ -95,7 +95,7 @@ pub fn init(target: Target, verbosity: i8) -> anyhow::Result<()> {
         .with(journal)
         .with(stderr)
         .try_init()
-        .map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
+        .map_err(|e| format!("setting up logging: {e}"))
 }
 
 /// Replaces Rust's default panic message, which prints the panic's payload. A formatted

@@ -1,8 +1,17 @@
-//! The `ec2-assume-role` binary: parse the command line, run, exit with a documented code.
+//! The `ec2-assume-role` binary: parse the command line, run it, and exit with the documented
+//! code of the error it ended with, after reporting that error once.
 
 use clap::Parser;
+use ec2_assume_role::{cli, error::Exit, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ec2_assume_role::cli::main(ec2_assume_role::cli::Cli::parse())
+    logging::install_panic_hook();
+    match cli::run(cli::Cli::parse()) {
+        Ok(()) => Exit::Ok.into(),
+        Err(err) => {
+            err.report();
+            err.exit().into()
+        }
+    }
 }

@@ -3,8 +3,22 @@
 //! success. Callers decide what is retryable; this module only decides when to try again.
 //! It never sleeps past the deadline.
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Whether an AWS error code means throttling. The SDK's own list (aws-runtime's retry
+/// classifiers, which every AWS SDK for Rust client uses), so that STS's and SSM's codes and
+/// any the SDK learns later are all known in one place.
+pub fn is_throttling(code: &str) -> bool {
+    THROTTLING_ERRORS.contains(&code)
+}
+
+/// Whether a service's error answer is worth another try: throttling, a transient code (a
+/// request timeout), or any 5xx.
+pub fn is_retryable(code: &str, http_status: u16) -> bool {
+    is_throttling(code) || TRANSIENT_ERRORS.contains(&code) || http_status >= 500
+}
 
 /// Backoff between attempts, and the point after which we give up.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +94,26 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_and_5xx_are_retried_refusals_are_not() {
+        // (code, HTTP status, throttling?, retryable?): STS's and SSM's codes as they send them.
+        let table = [
+            ("Throttling", 400, true, true),
+            ("ThrottlingException", 400, true, true),
+            ("RequestLimitExceeded", 503, true, true),
+            ("InternalServerError", 500, false, true),
+            ("ServiceUnavailable", 503, false, true),
+            ("RequestTimeout", 408, false, true),
+            ("AccessDenied", 403, false, false),
+            ("ParameterNotFound", 400, false, false),
+            ("ExpiredToken", 400, false, false),
+        ];
+        for (code, status, throttling, retryable) in table {
+            assert_eq!(is_throttling(code), throttling, "{code}");
+            assert_eq!(is_retryable(code, status), retryable, "{code} {status}");
+        }
+    }
 
     #[test]
     fn delays_grow_exponentially_within_jitter_bounds_and_cap() {

@@ -9,6 +9,7 @@
 //! exponentially with jitter, longer for AccessDenied than for throttling, and faster as expiry
 //! nears, so that the still-valid credentials get replaced before they run out.
 
+use crate::config;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -23,12 +24,12 @@ pub struct Settings {
     pub safety_window: Duration,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl From<&config::Daemon> for Settings {
+    fn from(d: &config::Daemon) -> Settings {
         Settings {
-            refresh_at: 0.5,
-            jitter: 0.1,
-            safety_window: Duration::from_secs(300),
+            refresh_at: d.refresh_at,
+            jitter: d.jitter,
+            safety_window: Duration::from_secs(d.safety_window_seconds),
         }
     }
 }
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn next_refresh_table() {
-        let s = Settings::default();
+        let s = Settings::from(&config::Daemon::default());
         // (lifetime, random, expected offset from issue)
         let table: &[(time::Duration, f64, time::Duration)] = &[
             // one hour: half-way, jitter +-6 min
@@ -163,7 +164,7 @@ mod tests {
 
     #[test]
     fn refresh_is_always_before_expiry_and_after_issue() {
-        let s = Settings::default();
+        let s = Settings::from(&config::Daemon::default());
         for secs in [6, 10, 30, 299, 300, 600, 601, 900, 3600, 43200] {
             for random in [0.0, 0.3, 0.999, 1.0] {
                 let expires = T0 + time::Duration::seconds(secs);

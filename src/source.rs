@@ -1,23 +1,23 @@
-//! Where the config comes from: a local TOML file, or a parameter in SSM Parameter Store
-//! (`--config ssm:/name`), so that one parameter configures a whole fleet and a change to it
-//! reaches every instance at its next reload. The parameter name may hold `{instance_id}`,
-//! `{account_id}` and `{region}`, filled from IMDS. It is read with the instance-profile
-//! credentials only (like STS), `String` or `SecureString` alike (always with decryption),
-//! from the instance's region unless the name is a full parameter ARN. This module fetches the
-//! text; `config` parses it. It never logs the parameter's value, which may be a
-//! `SecureString` holding an `external_id`.
+//! Where the config comes from, and the one way to load it: a local TOML file, or a parameter
+//! in SSM Parameter Store (`--config ssm:/name`), so that one parameter configures a whole
+//! fleet and a change to it reaches every instance at its next reload. The parameter name may
+//! hold `{instance_id}`, `{account_id}` and `{region}`, filled from IMDS. A file is checked
+//! (as root, nobody else may be able to change it) and parsed by `config`; a parameter is read
+//! by `ssm` with the instance-profile credentials. Every command loads its config through
+//! `load` here; it verifies nothing about the instance (that is `agent`'s job).
 
+use crate::config::{self, Config};
 use crate::creds::TemporaryCredentials;
-use crate::imds::Identity;
-use crate::retry::Policy;
-use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use crate::error::Error;
+use crate::fileio;
+use crate::imds::{Identity, Imds};
+use crate::logging::message_id;
+use crate::ssm::{self, split_arn, SSM_PREFIX};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use tracing::info;
 
 /// What `--config` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,9 +25,6 @@ pub enum Source {
     File(PathBuf),
     Ssm(Parameter),
 }
-
-/// The prefix that makes `--config` an SSM parameter rather than a path.
-pub const SSM_PREFIX: &str = "ssm:";
 
 impl FromStr for Source {
     type Err = String;
@@ -117,178 +114,99 @@ impl Parameter {
             .replace("{region}", &identity.region)
     }
 }
+/// A config as loaded, with what reading it needed.
+pub struct Loaded {
+    pub config: Config,
+    /// The SSM parameter's version, for a config from Parameter Store.
+    pub version: Option<i64>,
+    /// The identity IMDS gave, when reading the config needed it (a parameter in SSM).
+    pub identity: Option<Identity>,
+}
 
-/// `(name, region)` of a parameter ARN (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`), or
-/// `(name, None)` for a plain name. A parameter shared from another account is read by ARN.
-fn split_arn(name: &str) -> Result<(&str, Option<&str>), String> {
-    if !name.starts_with("arn:") {
-        return Ok((name, None));
-    }
-    let fields: Vec<&str> = name.splitn(6, ':').collect();
-    match fields[..] {
-        [_, _, "ssm", region, _, resource] if !region.is_empty() => {
-            match resource.strip_prefix("parameter") {
-                Some(rest) if rest.starts_with('/') => Ok((rest, Some(region))),
-                _ => Err("an SSM parameter ARN ends in :parameter/NAME".into()),
-            }
+/// Loads and validates the config from `source`. A file must be trusted (`fileio::check_trusted`)
+/// and parse; a parameter in SSM is read through `imds` with the instance-profile
+/// credentials (its name's placeholders filled from the identity), and must parse.
+pub async fn load(source: &Source, http: &SharedHttpClient, imds: &Imds) -> Result<Loaded, Error> {
+    match source {
+        Source::File(path) => Ok(Loaded {
+            config: load_file(path)?,
+            version: None,
+            identity: None,
+        }),
+        Source::Ssm(parameter) => {
+            let identity = read_identity(imds).await?;
+            let instance = instance_credentials(imds, &identity).await?;
+            let (config, version) = fetch(http, &instance, &identity, parameter).await?;
+            Ok(Loaded {
+                config,
+                version: Some(version),
+                identity: Some(identity),
+            })
         }
-        _ => Err("not an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)".into()),
     }
 }
 
-/// A parameter's value as read.
-pub struct Fetched {
-    /// The resolved name, as `ssm:NAME` (what messages about the config show).
-    pub label: String,
-    pub text: String,
-    pub version: i64,
-}
-
-/// Why the parameter could not be read; each names the parameter and what would fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("{SSM_PREFIX}{name}: no such parameter in {region} (ParameterNotFound): create it, or fix the name")]
-    NotFound { name: String, region: String },
-    #[error(
-        "{SSM_PREFIX}{name}: the instance role {role} may not read it ({code}: {message}): allow \
-         ssm:GetParameter on the parameter, and kms:Decrypt on its key for a SecureString"
-    )]
-    Denied {
-        name: String,
-        role: String,
-        code: String,
-        message: String,
-    },
-    #[error(
-        "{SSM_PREFIX}{name}: reading it from SSM Parameter Store in {region}: {code}: {message}"
-    )]
-    Failed {
-        name: String,
-        region: String,
-        code: String,
-        message: String,
-    },
-}
-
-/// How long a read of the parameter keeps retrying throttling, 5xx and network errors. SSM's
-/// default throughput is shared by a whole account, so a fleet booting at once is throttled
-/// until the burst has spread out.
-pub const POLICY: Policy = Policy {
-    initial: Duration::from_millis(500),
-    max: Duration::from_secs(10),
-    deadline: Duration::from_secs(60),
-};
-
-/// Reads the parameter `name` (placeholders already filled) with the instance-profile
-/// credentials, in `identity`'s region unless `name` is an ARN naming another.
-pub async fn fetch(
-    http: SharedHttpClient,
-    instance: &TemporaryCredentials,
-    identity: &Identity,
-    name: &str,
-    policy: Policy,
-) -> Result<Fetched, FetchError> {
-    let (_, arn_region) = split_arn(name).unwrap_or((name, None));
-    let region = arn_region.unwrap_or(&identity.region).to_owned();
-    let config = crate::http::instance_profile_config(http, instance, &region)
-        .load()
-        .await;
-    let client = aws_sdk_ssm::Client::new(&config);
-    let attempt = || async {
-        client
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|err| classify(err, name, &region, &identity.role_name))
-    };
-    let out = policy
-        .run(
-            attempt,
-            |(_, retryable)| *retryable,
-            |(err, _), attempt, delay| {
-                tracing::info!(
-                    attempt,
-                    ?delay,
-                    "reading the config failed; retrying: {err}"
-                );
-            },
-        )
+/// The instance identity, as IMDS tells it.
+pub async fn read_identity(imds: &Imds) -> Result<Identity, Error> {
+    imds.identity()
         .await
-        .map_err(|(err, _)| err)?;
-    let failed = |message: &str| FetchError::Failed {
-        name: name.to_owned(),
-        region: region.clone(),
-        code: "BadResponse".into(),
-        message: message.into(),
-    };
-    let parameter = out
-        .parameter()
-        .ok_or_else(|| failed("GetParameter answered without a Parameter"))?;
-    let text = parameter
-        .value()
-        .ok_or_else(|| failed("the parameter has no value"))?;
-    Ok(Fetched {
-        label: format!("{SSM_PREFIX}{name}"),
-        text: text.to_owned(),
-        version: parameter.version(),
+        .map_err(Error::imds("reading the instance identity"))
+}
+
+/// The instance-profile credentials IMDS serves now (they rotate: read them every time).
+pub async fn instance_credentials(
+    imds: &Imds,
+    identity: &Identity,
+) -> Result<TemporaryCredentials, Error> {
+    imds.role_credentials(&identity.role_name)
+        .await
+        .map_err(Error::imds("reading the instance-profile credentials"))
+}
+
+fn load_file(path: &Path) -> Result<Config, Error> {
+    // As root, a config another user can edit would let them choose where root writes.
+    if let Err(err) = fileio::check_trusted(path) {
+        if path.exists() {
+            return Err(Error::ConfigUntrusted(err));
+        }
+    }
+    config::load(path).map_err(|errors| Error::ConfigInvalid {
+        errors,
+        parameter: None,
     })
 }
 
-/// The error, and whether it is worth another try.
-fn classify(
-    err: SdkError<GetParameterError, HttpResponse>,
-    name: &str,
-    region: &str,
-    role: &str,
-) -> (FetchError, bool) {
-    let (code, message, status) = match &err {
-        SdkError::ServiceError(ctx) => (
-            ctx.err().code().unwrap_or("Unknown").to_owned(),
-            ctx.err().message().unwrap_or_default().to_owned(),
-            None,
-        ),
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(&err), Some(true)),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(&err), Some(true)),
-        _ => ("BadResponse".into(), crate::imds::chain(&err), Some(false)),
-    };
-    let name = name.to_owned();
-    match code.as_str() {
-        "ParameterNotFound" => (
-            FetchError::NotFound {
-                name,
-                region: region.to_owned(),
-            },
-            false,
-        ),
-        "AccessDeniedException" | "AccessDenied" | "InvalidKeyId" | "KMSAccessDeniedException" => (
-            FetchError::Denied {
-                name,
-                role: role.to_owned(),
-                code,
-                message,
-            },
-            false,
-        ),
-        _ => {
-            let retryable = status.unwrap_or_else(|| {
-                code.contains("Throttl")
-                    || code == "TooManyUpdates"
-                    || code == "InternalServerError"
-                    || code.starts_with("ServiceUnavailable")
-            });
-            (
-                FetchError::Failed {
-                    name,
-                    region: region.to_owned(),
-                    code,
-                    message,
-                },
-                retryable,
-            )
+/// Reads the config from SSM Parameter Store and parses it. Returns the config and the
+/// parameter's version.
+async fn fetch(
+    http: &SharedHttpClient,
+    instance: &TemporaryCredentials,
+    identity: &Identity,
+    parameter: &Parameter,
+) -> Result<(Config, i64), Error> {
+    let name = parameter.resolve(identity);
+    let fetched = ssm::fetch(http.clone(), instance, identity, &name, ssm::POLICY)
+        .await
+        .map_err(|source| Error::ConfigUnavailable {
+            parameter: name.clone(),
+            source: Box::new(source),
+        })?;
+    let config = config::parse(&fetched.text, Path::new(&fetched.label)).map_err(|errors| {
+        Error::ConfigInvalid {
+            errors,
+            parameter: Some((name.clone(), fetched.version)),
         }
-    }
+    })?;
+    info!(
+        message_id = message_id::CONFIG_LOADED,
+        parameter = %name,
+        version = fetched.version,
+        "read the config from {} (version {}, {} roles)",
+        fetched.label,
+        fetched.version,
+        config.roles.len()
+    );
+    Ok((config, fetched.version))
 }
 
 #[cfg(test)]
@@ -360,14 +278,5 @@ mod tests {
             p.resolve(&identity()),
             "/ear/000000000000/eu-west-1/i-0123456789abcdef0/000000000000"
         );
-    }
-
-    #[test]
-    fn an_arn_names_its_own_region() {
-        assert_eq!(
-            split_arn("arn:aws:ssm:us-east-2:111111111111:parameter/shared/ear"),
-            Ok(("/shared/ear", Some("us-east-2")))
-        );
-        assert_eq!(split_arn("/plain"), Ok(("/plain", None)));
     }
 }

@@ -66,19 +66,6 @@ pub struct Error {
     pub retryable: bool,
 }
 
-/// Error codes STS (and the AWS front door) use for throttling.
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "PriorRequestNotComplete",
-    "SlowDown",
-];
-
 impl Error {
     /// STS refused the instance-profile credentials as expired: they rotated since we read
     /// them, and IMDS has new ones.
@@ -139,9 +126,7 @@ impl Sts {
                     let result = self.assume_once(&client, req).await;
                     match &result {
                         Ok(_) => self.pace.succeeded(),
-                        Err(e) if THROTTLING_CODES.contains(&e.code.as_str()) => {
-                            self.pace.throttled()
-                        }
+                        Err(e) if crate::retry::is_throttling(&e.code) => self.pace.throttled(),
                         Err(_) => {}
                     }
                     result
@@ -429,7 +414,7 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
                 Some(m) => m.to_owned(),
                 None => format!("HTTP {status}, and no AWS error in the body"),
             };
-            let retryable = THROTTLING_CODES.contains(&code.as_str()) || status >= 500;
+            let retryable = crate::retry::is_retryable(&code, status);
             Error {
                 code,
                 message,

@@ -1,5 +1,6 @@
-//! The one-shot job behind `run` and `check`: config, identity, AssumeRole for every role,
-//! then one atomic update of the credentials file and one of the AWS config file.
+//! The one-shot job that `run` does once and the daemon on every refresh: a verified instance
+//! (config loaded, identity checked) assumes its roles, then one atomic update of the
+//! credentials file and one of the AWS config file.
 //!
 //! Order matters and is the safety argument: the config is validated before any network
 //! call; the identity is verified before any STS call; nothing is written until every role
@@ -9,29 +10,33 @@
 //! At most `[sts] max_concurrency` AssumeRole calls are in flight, and the first refresh of a
 //! process (`run`, or the daemon's first) may wait `[sts] boot_jitter_seconds` first.
 
-use crate::cli::Exit;
-use crate::config::{self, Config, Placeholders, Role};
+use crate::config::{Config, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
 use crate::creds::{rfc3339, TemporaryCredentials};
+use crate::error::Error;
 use crate::fileio::{self, Owner};
+use crate::files::{self, Files};
 use crate::imds::{self, Identity, Imds};
-use crate::logging::{message_id, SUMMARY};
+use crate::logging::message_id;
 use crate::retry::Policy;
-use crate::source::{self, Source};
+use crate::source::{self, Loaded, Source};
 use crate::sts::{self, Sts};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-/// Set by the first refresh of this process: only it waits the boot jitter, so that a reload
-/// of the daemon (a new `Agent`) does not wait again.
-static BOOT_WAIT_DONE: AtomicBool = AtomicBool::new(false);
+/// Whether an `assume` may first wait `[sts] boot_jitter_seconds`: only the first refresh of a
+/// process does, so that a daemon's reloads and later refreshes never wait again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootJitter {
+    Wait,
+    No,
+}
 
 /// The outcome of one role in one refresh.
 #[derive(Debug)]
@@ -55,7 +60,7 @@ pub struct Agent {
     pub source: Source,
     /// The SSM parameter's version, for a config from Parameter Store.
     pub version: Option<i64>,
-    files: Files,
+    pub files: Files,
     http: SharedHttpClient,
     imds: Imds,
     pub identity: Identity,
@@ -65,21 +70,18 @@ impl Agent {
     /// Loads the config and verifies the instance identity: everything before any STS call.
     /// A config in SSM Parameter Store needs the identity (placeholders, region) and the
     /// instance-profile credentials first; it is verified against the identity all the same.
-    pub async fn start(source: &Source, wait: Duration) -> Result<Agent, Exit> {
+    pub async fn start(source: &Source, wait: Duration) -> Result<Agent, Error> {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), wait);
-        let (config, version, identity) = match source {
-            Source::File(path) => (load_config(path)?, None, None),
-            Source::Ssm(parameter) => {
-                let identity = read_identity(&imds).await?;
-                let (config, version) = fetch_config(&http, &imds, &identity, parameter).await?;
-                (config, Some(version), Some(identity))
-            }
-        };
+        let Loaded {
+            config,
+            version,
+            identity,
+        } = source::load(source, &http, &imds).await?;
         let files = Files::resolve(&config)?;
         let identity = match identity {
             Some(identity) => identity,
-            None => read_identity(&imds).await?,
+            None => source::read_identity(&imds).await?,
         };
         verify_identity(&config, &identity)?;
         Ok(Agent {
@@ -97,17 +99,18 @@ impl Agent {
     /// credentials file. Managed sections of profiles no longer configured are removed, and
     /// so are those in `expired` whose refresh fails now (expired credentials would only fail
     /// later with a confusing error); every other configured profile keeps its section.
-    /// Outcomes come back in `indices` order.
+    /// Outcomes come back in `indices` order. It is the first refresh of this process
+    /// (`run`), so it may wait the boot jitter first.
     pub async fn refresh(
         &self,
         indices: &[usize],
         expired: &BTreeSet<String>,
-    ) -> Result<Vec<RoleOutcome>, Exit> {
+    ) -> Result<Vec<RoleOutcome>, Error> {
         let results = if indices.is_empty() {
             // Nothing to assume: only prune sections of roles no longer configured.
             Vec::new()
         } else {
-            self.assume(indices, Policy::STS).await?
+            self.assume(indices, Policy::STS, BootJitter::Wait).await?
         };
         self.write(indices, results, expired)
     }
@@ -120,7 +123,7 @@ impl Agent {
         indices: &[usize],
         results: Vec<Result<sts::Assumed, sts::Error>>,
         expired: &BTreeSet<String>,
-    ) -> Result<Vec<RoleOutcome>, Exit> {
+    ) -> Result<Vec<RoleOutcome>, Error> {
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
 
         let mut sections = Vec::new();
@@ -212,29 +215,38 @@ impl Agent {
     }
 
     /// Assumes one role without writing anything (for `credential-process`).
-    pub async fn assume_one(&self, index: usize) -> Result<TemporaryCredentials, Exit> {
+    pub async fn assume_one(&self, index: usize) -> Result<TemporaryCredentials, Error> {
         let role = &self.config.roles[index];
         // An AWS client waits on this call: no boot jitter.
-        match self.assume_now(&[index], Policy::STS).await?.pop() {
+        let failed = Error::RolesFailed {
+            failed: 1,
+            total: 1,
+        };
+        match self
+            .assume(&[index], Policy::STS, BootJitter::No)
+            .await?
+            .pop()
+        {
             Some(Ok(assumed)) => Ok(assumed.credentials),
             Some(Err(err)) => {
                 log_failure(role, &err);
-                Err(Exit::SomeRolesFailed)
+                Err(failed)
             }
-            None => Err(Exit::Other),
+            None => Err(failed),
         }
     }
 
     /// Assumes the roles at `indices` with the current instance-profile credentials, retrying
-    /// each under `policy`. Writes nothing. The first call in this process waits a random part
-    /// of `[sts] boot_jitter_seconds` first.
+    /// each under `policy`. Writes nothing. With `BootJitter::Wait` (the first refresh of a
+    /// process), it waits a random part of `[sts] boot_jitter_seconds` first.
     pub async fn assume(
         &self,
         indices: &[usize],
         policy: Policy,
-    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
+        jitter: BootJitter,
+    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Error> {
         let max = self.config.sts.boot_jitter_seconds;
-        if !BOOT_WAIT_DONE.swap(true, Ordering::Relaxed) && max > 0 {
+        if jitter == BootJitter::Wait && max > 0 {
             let wait = boot_wait(max, fastrand::f64());
             info!(
                 "waiting {:.1} s before the first STS call (boot_jitter_seconds = {max})",
@@ -242,14 +254,6 @@ impl Agent {
             );
             tokio::time::sleep(wait).await;
         }
-        self.assume_now(indices, policy).await
-    }
-
-    async fn assume_now(
-        &self,
-        indices: &[usize],
-        policy: Policy,
-    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Exit> {
         let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
         let limit = self.config.sts.max_concurrency;
         let sts = self.sts().await?;
@@ -277,15 +281,15 @@ impl Agent {
 
     /// An STS client signing with the instance-profile credentials IMDS serves now (they
     /// rotate, so they are read every time).
-    async fn sts(&self) -> Result<Arc<Sts>, Exit> {
-        let instance = instance_credentials(&self.imds, &self.identity).await?;
+    async fn sts(&self) -> Result<Arc<Sts>, Error> {
+        let instance = source::instance_credentials(&self.imds, &self.identity).await?;
         Ok(Arc::new(
             Sts::new(self.http.clone(), &instance, &self.identity.region).await,
         ))
     }
 
     /// Writes each configured profile's settings in the AWS config file.
-    pub fn write_profiles_config(&self) -> Result<(), Exit> {
+    pub fn write_profiles_config(&self) -> Result<(), Error> {
         write_profiles_config(&self.config, &self.source, &self.identity, &self.files)
     }
 
@@ -306,147 +310,14 @@ fn log_failure(role: &Role, err: &sts::Error) {
     );
 }
 
-/// `ec2-assume-role run`.
-pub async fn run(source: &Source, wait: Duration) -> Exit {
-    let agent = match Agent::start(source, wait).await {
-        Ok(a) => a,
-        Err(exit) => return exit,
-    };
-    let all: Vec<usize> = (0..agent.config.roles.len()).collect();
-    let outcomes = match agent.refresh(&all, &BTreeSet::new()).await {
-        Ok(o) => o,
-        Err(exit) => return exit,
-    };
-    if let Err(exit) = agent.write_profiles_config() {
-        return exit;
-    }
-    let total = outcomes.len();
-    let failed = outcomes
-        .iter()
-        .filter(|o| !matches!(o, RoleOutcome::Written { .. }))
-        .count();
-    let written = total - failed;
-    let file = agent.credentials_file();
-    info!(
-        target: SUMMARY,
-        message_id = message_id::RUN_SUMMARY,
-        written,
-        failed,
-        file = %file.display(),
-        "wrote {written} of {total} profiles to {}{}",
-        file.display(),
-        if failed > 0 { format!("; {failed} failed") } else { String::new() }
-    );
-    if failed > 0 {
-        Exit::SomeRolesFailed
-    } else {
-        Exit::Ok
-    }
-}
-
-/// `ec2-assume-role check`: the config, and with `imds_wait` the instance identity too. A
-/// config in SSM Parameter Store can only be read through IMDS, so its check always verifies
-/// the identity as well.
-pub async fn check(source: &Source, imds_wait: Option<Duration>, wait: Duration) -> Exit {
-    let (config, files) = match source {
-        Source::File(path) => {
-            let config = match load_config(path) {
-                Ok(c) => c,
-                Err(exit) => return exit,
-            };
-            let files = match Files::resolve(&config) {
-                Ok(f) => f,
-                Err(exit) => return exit,
-            };
-            if let Some(wait) = imds_wait {
-                let imds = Imds::new(crate::http::client(), wait);
-                if let Err(exit) = verified_identity(&imds, &config).await {
-                    return exit;
-                }
-            }
-            (config, files)
-        }
-        Source::Ssm(_) => match Agent::start(source, imds_wait.unwrap_or(wait)).await {
-            Ok(agent) => (agent.config, agent.files),
-            Err(exit) => return exit,
-        },
-    };
-    info!(
-        target: SUMMARY,
-        roles = config.roles.len(),
-        "{}: valid; {} role{}, profiles go to {}",
-        config.path.display(),
-        config.roles.len(),
-        if config.roles.len() == 1 { "" } else { "s" },
-        files.credentials.display()
-    );
-    Exit::Ok
-}
-
-/// The config from `source`, without verifying the identity (for `status` and
-/// `credential-process`, which read files or verify later). A parameter in SSM is read
-/// through IMDS with the instance-profile credentials, waiting up to `wait` for IMDS.
-pub async fn load(source: &Source, wait: Duration) -> Result<Config, Exit> {
-    match source {
-        Source::File(path) => load_config(path),
-        Source::Ssm(parameter) => {
-            let http = crate::http::client();
-            let imds = Imds::new(http.clone(), wait);
-            let identity = read_identity(&imds).await?;
-            Ok(fetch_config(&http, &imds, &identity, parameter).await?.0)
-        }
-    }
-}
-
-/// Loads the config, logging each problem; `Exit::ConfigInvalid` when there is any.
-pub fn load_config(path: &Path) -> Result<Config, Exit> {
-    // As root, a config another user can edit would let them choose where root writes.
-    if let Err(err) = fileio::check_trusted(path) {
-        if path.exists() {
-            error!(
-                message_id = message_id::CONFIG_INVALID,
-                "invalid config: {err}"
-            );
-            return Err(Exit::ConfigInvalid);
-        }
-    }
-    config::load(path).map_err(|errors| {
-        for err in &errors.errors {
-            error!(
-                message_id = message_id::CONFIG_INVALID,
-                "invalid config: {err}"
-            );
-        }
-        Exit::ConfigInvalid
-    })
-}
-
-async fn verified_identity(imds: &Imds, config: &Config) -> Result<Identity, Exit> {
-    let identity = read_identity(imds).await?;
-    verify_identity(config, &identity)?;
-    Ok(identity)
-}
-
-async fn read_identity(imds: &Imds) -> Result<Identity, Exit> {
-    imds.identity().await.map_err(|err| {
-        error!(
-            message_id = message_id::IMDS_UNAVAILABLE,
-            "reading the instance identity: {err}"
-        );
-        Exit::ImdsUnavailable
-    })
-}
-
-fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Exit> {
+/// Checks the identity against the config's `[instance]`: before any STS call.
+pub fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Error> {
     if let Err(mismatch) = imds::verify(&config.instance, identity) {
-        error!(
-            message_id = message_id::IDENTITY_REFUSED,
-            instance_role = %identity.role_name,
-            instance_profile_arn = %identity.instance_profile_arn,
-            "{mismatch} (config {})",
-            config.path.display()
-        );
-        return Err(Exit::IdentityRefused);
+        return Err(Error::IdentityRefused {
+            mismatch,
+            identity: Box::new(identity.clone()),
+            config: config.path.clone(),
+        });
     }
     info!(
         message_id = message_id::IDENTITY_VERIFIED,
@@ -460,66 +331,6 @@ fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Exit> {
         identity.role_name
     );
     Ok(())
-}
-
-/// The instance-profile credentials IMDS serves now (they rotate: read them every time).
-async fn instance_credentials(
-    imds: &Imds,
-    identity: &Identity,
-) -> Result<TemporaryCredentials, Exit> {
-    imds.role_credentials(&identity.role_name)
-        .await
-        .map_err(|err| {
-            error!(
-                message_id = message_id::IMDS_UNAVAILABLE,
-                "reading the instance-profile credentials: {err}"
-            );
-            Exit::ImdsUnavailable
-        })
-}
-
-/// Reads the config from SSM Parameter Store with the instance-profile credentials and parses
-/// it; errors are logged. Returns the config and the parameter's version.
-async fn fetch_config(
-    http: &SharedHttpClient,
-    imds: &Imds,
-    identity: &Identity,
-    parameter: &source::Parameter,
-) -> Result<(Config, i64), Exit> {
-    let instance = instance_credentials(imds, identity).await?;
-    let name = parameter.resolve(identity);
-    let fetched = source::fetch(http.clone(), &instance, identity, &name, source::POLICY)
-        .await
-        .map_err(|err| {
-            error!(
-                message_id = message_id::CONFIG_UNAVAILABLE,
-                parameter = %name,
-                "reading the config: {err}"
-            );
-            Exit::ConfigUnavailable
-        })?;
-    let config = config::parse(&fetched.text, Path::new(&fetched.label)).map_err(|errors| {
-        for err in &errors.errors {
-            error!(
-                message_id = message_id::CONFIG_INVALID,
-                parameter = %name,
-                version = fetched.version,
-                "invalid config (version {}): {err}",
-                fetched.version
-            );
-        }
-        Exit::ConfigInvalid
-    })?;
-    info!(
-        message_id = message_id::CONFIG_LOADED,
-        parameter = %name,
-        version = fetched.version,
-        "read the config from {} (version {}, {} roles)",
-        fetched.label,
-        fetched.version,
-        config.roles.len()
-    );
-    Ok((config, fetched.version))
 }
 
 /// A uniform wait in 0..`max_seconds` from `random_unit` (0..1).
@@ -594,12 +405,12 @@ fn write_profiles_config(
     source: &Source,
     identity: &Identity,
     files: &Files,
-) -> Result<(), Exit> {
+) -> Result<(), Error> {
     let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
     let process = match &files.shadowed {
         Some(user_file) => {
             prune(user_file, files.owner.as_ref())?;
-            Some(process_command(source, &files.credentials)?)
+            Some(files::process_command(source, &files.credentials)?)
         }
         None => None,
     };
@@ -650,7 +461,7 @@ fn write_profiles_config(
 
 /// Removes every section we manage from `path` (the user's credentials file, when the keys
 /// live in the cache file instead).
-fn prune(path: &Path, owner: Option<&Owner>) -> Result<(), Exit> {
+fn prune(path: &Path, owner: Option<&Owner>) -> Result<(), Error> {
     let plan = Plan {
         kind: FileKind::Credentials,
         write: &[],
@@ -675,114 +486,17 @@ fn update(
     path: &Path,
     owner: Option<&Owner>,
     plan: &Plan,
-    what: &str,
-) -> Result<credfile::Outcome, Exit> {
+    what: &'static str,
+) -> Result<credfile::Outcome, Error> {
     fileio::update(path, owner, |old| {
         let o = credfile::apply(old, plan);
         (o.text.clone(), o)
     })
-    .map_err(|err| {
-        error!(
-            message_id = message_id::FILE_WRITE_FAILED,
-            file = %path.display(),
-            "writing the {what}: {err}"
-        );
-        Exit::FileNotWritten
+    .map_err(|source| Error::FileNotWritten {
+        what,
+        path: path.to_owned(),
+        source,
     })
-}
-
-/// `credential_process` command for this binary and config, up to `--profile`. AWS clients run
-/// it through a shell (the Rust SDK) or split it like one (botocore), so quote what needs it.
-/// A config from SSM is passed on as `ssm:NAME`, placeholders and all. `--cache` names the file
-/// the keys are in, which `credential-process` reads before (and usually instead of) the config.
-fn process_command(source: &Source, cache: &Path) -> Result<String, Exit> {
-    let exe = std::env::current_exe().map_err(|err| {
-        error!("finding this program's own path for credential_process: {err}");
-        Exit::Other
-    })?;
-    let config = match source {
-        Source::File(path) => std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .display()
-            .to_string(),
-        Source::Ssm(_) => source.to_string(),
-    };
-    let quote = |s: String| {
-        if s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
-        {
-            s
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
-    Ok(format!(
-        "{} credential-process --config {} --cache {}",
-        quote(exe.display().to_string()),
-        quote(config),
-        quote(cache.display().to_string())
-    ))
-}
-
-/// The files a run writes and who must own them.
-pub struct Files {
-    /// Where the keys go: the credentials file, or with `credential_process = true` the cache
-    /// file beside it that `credential-process` reads.
-    pub credentials: PathBuf,
-    pub config: PathBuf,
-    pub owner: Option<Owner>,
-    /// With `credential_process = true`: the user's credentials file, which must not hold
-    /// keys of ours.
-    pub shadowed: Option<PathBuf>,
-}
-
-/// The cache file's name, beside the credentials file.
-pub const CACHE_FILE: &str = "ec2-assume-role-cache";
-
-impl Files {
-    /// Resolves the defaults of `[credentials]`; an unknown `owner` is a config error.
-    pub fn resolve(config: &Config) -> Result<Files, Exit> {
-        let owner = match &config.credentials.owner {
-            Some(name) => Some(Owner::lookup(name).map_err(|err| {
-                error!(
-                    message_id = message_id::CONFIG_INVALID,
-                    "invalid config: {}: [credentials] owner: {err}",
-                    config.path.display()
-                );
-                Exit::ConfigInvalid
-            })?),
-            None => None,
-        };
-        let credentials = match (&config.credentials.file, &owner) {
-            (Some(file), _) => file.clone(),
-            (None, Some(owner)) => owner.home.join(".aws/credentials"),
-            (None, None) => Owner::current()
-                .map_err(|err| {
-                    error!("finding the home directory of the running user: {err}");
-                    Exit::Other
-                })?
-                .home
-                .join(".aws/credentials"),
-        };
-        let config_file = config.credentials.config_file.clone().unwrap_or_else(|| {
-            credentials
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join("config")
-        });
-        let (credentials, shadowed) = if config.credentials.credential_process {
-            let cache = credentials.with_file_name(CACHE_FILE);
-            (cache, Some(credentials))
-        } else {
-            (credentials, None)
-        };
-        Ok(Files {
-            credentials,
-            config: config_file,
-            owner,
-            shadowed,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -6,18 +6,41 @@
 //! stdout carries that JSON and nothing else; logs go where `--log` says. It never writes a
 //! file: keeping files fresh is the daemon's job.
 
-use crate::cli::Exit;
+use crate::agent::Agent;
 use crate::config::Config;
 use crate::credfile::{self, FileKind};
 use crate::creds::{rfc3339, Secret, TemporaryCredentials};
+use crate::error::Error;
 use crate::fileio;
-use crate::run::{self, Agent, Files};
-use crate::source::Source;
+use crate::files::Files;
+use crate::imds::Imds;
+use crate::source::{self, Source};
+use clap::Args;
 use serde::Serialize;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tracing::{debug, error};
+use tracing::debug;
+
+/// Print one profile's credentials in the AWS `credential_process` format (JSON on stdout),
+/// from the daemon's fresh credentials, else by assuming the role now.
+#[derive(Debug, Args)]
+pub struct CredentialProcess {
+    /// The profile (as configured in [[role]]) to print credentials for.
+    #[arg(long)]
+    pub profile: String,
+
+    /// How long to wait for IMDS when the role must be assumed now, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub wait: u64,
+
+    /// The file the daemon keeps the credentials in (it writes this option into
+    /// `credential_process` itself): fresh credentials there are served without reading the
+    /// config, so that a config in SSM is not read on every AWS CLI command.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+}
 
 /// Cached credentials with less than this left are not served: SDKs call the process again
 /// only when the credentials are about to expire, and must get ones that last a while.
@@ -33,44 +56,37 @@ struct Output<'a> {
     expiration: String,
 }
 
-pub async fn credential_process(
-    source: &Source,
-    profile: &str,
-    cache: Option<&Path>,
-    wait: Duration,
-) -> Exit {
-    if let Some(creds) = cache.and_then(|file| cached_in(file, profile)) {
-        return print(&creds);
+impl CredentialProcess {
+    pub async fn run(&self, source: &Source) -> Result<(), Error> {
+        let profile = self.profile.as_str();
+        let wait = Duration::from_secs(self.wait);
+        if let Some(creds) = self.cache.as_deref().and_then(|f| cached_in(f, profile)) {
+            return print(&creds);
+        }
+        let http = crate::http::client();
+        let config = source::load(source, &http, &Imds::new(http.clone(), wait))
+            .await?
+            .config;
+        configured(&config, profile)?;
+        let creds = match cached(&config, profile) {
+            Some(creds) => creds,
+            None => assume(source, profile, wait).await?,
+        };
+        print(&creds)
     }
-    let config = match run::load(source, wait).await {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    if !config.roles.iter().any(|r| r.profile == profile) {
-        not_configured(&config, profile);
-        return Exit::ConfigInvalid;
-    }
-    let creds = match cached(&config, profile) {
-        Some(creds) => creds,
-        None => match assume(source, profile, wait).await {
-            Ok(creds) => creds,
-            Err(exit) => return exit,
-        },
-    };
-    print(&creds)
 }
 
-fn not_configured(config: &Config, profile: &str) {
-    error!(
-        "profile {profile} is not configured in {}; configured: {}",
-        config.path.display(),
-        config
-            .roles
-            .iter()
-            .map(|r| r.profile.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+/// The index of `profile` in the config, or the error that lists what is configured.
+fn configured(config: &Config, profile: &str) -> Result<usize, Error> {
+    config
+        .roles
+        .iter()
+        .position(|r| r.profile == profile)
+        .ok_or_else(|| Error::ProfileNotConfigured {
+            profile: profile.to_owned(),
+            config: config.path.clone(),
+            configured: config.roles.iter().map(|r| r.profile.clone()).collect(),
+        })
 }
 
 /// The fresh credentials of `profile` in the file the daemon keeps, if any.
@@ -122,16 +138,13 @@ async fn assume(
     source: &Source,
     profile: &str,
     wait: Duration,
-) -> Result<TemporaryCredentials, Exit> {
+) -> Result<TemporaryCredentials, Error> {
     let agent = Agent::start(source, wait).await?;
-    let Some(index) = agent.config.roles.iter().position(|r| r.profile == profile) else {
-        not_configured(&agent.config, profile);
-        return Err(Exit::ConfigInvalid);
-    };
+    let index = configured(&agent.config, profile)?;
     agent.assume_one(index).await
 }
 
-fn print(creds: &TemporaryCredentials) -> Exit {
+fn print(creds: &TemporaryCredentials) -> Result<(), Error> {
     let out = Output {
         version: 1,
         access_key_id: &creds.access_key_id,
@@ -139,14 +152,12 @@ fn print(creds: &TemporaryCredentials) -> Exit {
         session_token: creds.session_token.expose(),
         expiration: rfc3339(creds.expiration),
     };
-    match serde_json::to_string(&out) {
-        Ok(json) => {
-            println!("{json}");
-            Exit::Ok
-        }
-        Err(err) => {
-            error!("encoding the credential_process answer: {err}");
-            Exit::Other
-        }
-    }
+    // Serialising these plain strings cannot fail.
+    let mut json = serde_json::to_string(&out).unwrap_or_default();
+    json.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(json.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::io("writing the credentials to stdout"))
 }

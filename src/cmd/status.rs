@@ -8,20 +8,31 @@
 //! value of a section may be printed, logged or serialised. With `--json`, stdout carries one
 //! JSON document and nothing else (logs and notes go to stderr).
 
-use crate::cli::Exit;
 use crate::config::Config;
 use crate::credfile::{self, FileKind, Section};
 use crate::creds::rfc3339;
+use crate::error::Error;
 use crate::fileio;
-use crate::run::{self, Files};
-use crate::source::Source;
-use crate::state::State;
+use crate::files::Files;
+use crate::imds::Imds;
+use crate::source::{self, Source};
+use crate::state::{LastError, State};
+use clap::Args;
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use std::io::Write;
 use std::path::Path;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use tracing::error;
+
+/// Show each configured profile: expiration, time left, last refresh and error, next
+/// refresh. Exit 0 when every profile is present and unexpired, 3 when any is not.
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Print JSON (and only JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// A running daemon this far past a planned refresh is stuck or starved. Worth reporting, but
 /// not an error: the credentials it holds may stay valid for a while yet.
@@ -53,16 +64,9 @@ pub struct Row {
     pub refresh_overdue: bool,
     /// Failed refreshes in a row; `None` without a state entry for the profile.
     pub failures: Option<u32>,
-    pub last_error: Option<RowError>,
-}
-
-/// The daemon's last failure for one profile (kept after a later success, with its time).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RowError {
-    pub code: String,
-    pub message: String,
-    #[serde(serialize_with = "utc")]
-    pub at: OffsetDateTime,
+    /// The daemon's last failure for the profile (kept after a later success, with its time).
+    #[serde(serialize_with = "last_error_utc")]
+    pub last_error: Option<LastError>,
 }
 
 /// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
@@ -104,11 +108,7 @@ pub fn rows(
                 refresh_overdue: daemon_running
                     && next_refresh.is_some_and(|next| now - next > OVERDUE_AFTER),
                 failures: known.map(|p| p.failures),
-                last_error: known.and_then(|p| p.last_error.as_ref()).map(|e| RowError {
-                    code: e.code.clone(),
-                    message: e.message.clone(),
-                    at: e.at,
-                }),
+                last_error: known.and_then(|p| p.last_error.clone()),
             }
         })
         .collect()
@@ -169,27 +169,28 @@ struct Daemon {
 /// How long `status` waits for IMDS when the config is in SSM Parameter Store.
 const IMDS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `ec2-assume-role status [--json]`.
-pub async fn status(source: &Source, json: bool) -> Exit {
-    let config = match run::load(source, IMDS_WAIT).await {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let report = match gather(&config, OffsetDateTime::now_utc()) {
-        Ok(r) => r,
-        Err(exit) => return exit,
-    };
-    let text = if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(mut text) => {
-                text.push('\n');
-                text
-            }
-            Err(err) => {
-                error!("formatting the status as JSON: {err}");
-                return Exit::Other;
-            }
+impl Status {
+    pub async fn run(&self, source: &Source) -> Result<(), Error> {
+        let http = crate::http::client();
+        let imds = Imds::new(http.clone(), IMDS_WAIT);
+        let config = source::load(source, &http, &imds).await?.config;
+        let report = gather(&config, OffsetDateTime::now_utc())?;
+        print(&report, self.json)?;
+        if report.ok {
+            Ok(())
+        } else {
+            Err(Error::NotFresh)
         }
+    }
+}
+
+/// Prints the report: JSON, or the table (and a note on stderr when there is no state).
+fn print(report: &Report, json: bool) -> Result<(), Error> {
+    let text = if json {
+        // Serialising these plain types cannot fail.
+        let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
+        text.push('\n');
+        text
     } else {
         // The state file names the pid whenever it could be read.
         if report.daemon.pid.is_none() {
@@ -206,35 +207,23 @@ pub async fn status(source: &Source, json: bool) -> Exit {
                 "note: {why}, so the refresh columns are empty"
             );
         }
-        table(&report)
+        table(report)
     };
     // write_all rather than print!, which panics when stdout is a closed pipe (`| head`).
     let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout
+    stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-    {
-        error!("writing the status to stdout: {err}");
-        return Exit::Other;
-    }
-    if report.ok {
-        Exit::Ok
-    } else {
-        Exit::SomeRolesFailed
-    }
+        .map_err(Error::io("writing the status to stdout"))
 }
 
 /// Everything `status` reports, read from the config, the credentials file and the state file.
-fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Exit> {
+fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Error> {
     let files = Files::resolve(config)?;
     // A missing file is every profile missing (exit 3), not an error.
-    let sections = match fileio::read(&files.credentials) {
-        Ok(bytes) => credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials),
-        Err(err) => {
-            error!("reading the credentials file: {err}");
-            return Err(Exit::Other);
-        }
-    };
+    let bytes =
+        fileio::read(&files.credentials).map_err(Error::file("reading the credentials file"))?;
+    let sections = credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
     let state_file = &config.daemon.state_file;
     let (state, state_error) = read_state(state_file);
     let running = state.as_ref().is_some_and(State::daemon_alive);
@@ -369,6 +358,18 @@ fn span(seconds: i64) -> String {
 
 fn utc<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*t))
+}
+
+/// A `LastError` with its time in the same UTC form as every other time of the report.
+fn last_error_utc<S: Serializer>(e: &Option<LastError>, s: S) -> Result<S::Ok, S::Error> {
+    let Some(e) = e else {
+        return s.serialize_none();
+    };
+    let mut st = s.serialize_struct("LastError", 3)?;
+    st.serialize_field("code", &e.code)?;
+    st.serialize_field("message", &e.message)?;
+    st.serialize_field("at", &rfc3339(e.at))?;
+    st.end()
 }
 
 fn time_or_null<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {

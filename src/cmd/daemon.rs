@@ -12,19 +12,19 @@
 //! readiness (after the first complete write), a one-line STATUS and watchdog pings.
 //! After every refresh the state file that `status` reads is rewritten.
 
-use crate::cli::Exit;
+use super::Wait;
+use crate::agent::{Agent, BootJitter};
 use crate::clock::{self, Wake};
-use crate::config::Role;
-use crate::creds::rfc3339;
+use crate::error::Error;
 use crate::logging::message_id;
 use crate::retry::Policy;
-use crate::run::{Agent, RoleOutcome};
-use crate::schedule::{self, Failure};
+use crate::schedule::{self, Failure, Settings};
 use crate::source::Source;
-use crate::state::{self, LastError, State};
 use crate::sts::{self, Assumed};
+use crate::tracking::Tracked;
+use clap::Args;
 use sd_notify::NotifyState;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -33,21 +33,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-/// A role due within this much of a wakeup is refreshed in it, together with the others, in
-/// one IMDS read and one file write: a hundred jittered roles then wake the daemon a few dozen
-/// times an hour instead of two hundred. Never more than a tenth of the role's own interval,
-/// so short-lived credentials are not refreshed much early.
-const BATCH_WINDOW: time::Duration = time::Duration::seconds(60);
-
-/// What the daemon knows of one profile.
-#[derive(Clone, Debug, Default)]
-struct Tracked {
-    expiration: Option<OffsetDateTime>,
-    last_refresh: Option<OffsetDateTime>,
-    /// `None`: due at once.
-    next: Option<OffsetDateTime>,
-    failures: u32,
-    last_error: Option<LastError>,
+/// Do what `run` does, then keep every profile fresh until stopped (SIGHUP reloads the
+/// config; SIGTERM stops). Speaks systemd's notify protocol (Type=notify).
+#[derive(Debug, Args)]
+pub struct Daemon {
+    #[command(flatten)]
+    pub wait: Wait,
 }
 
 struct Signals {
@@ -71,7 +62,7 @@ enum Event {
     Due(Wake),
     Assumed(AssumeResult),
     Reload(Trigger),
-    Reloaded(Trigger, Result<Box<Agent>, Exit>),
+    Reloaded(Trigger, Result<Box<Agent>, Error>),
     Stop(&'static str),
     Watchdog,
 }
@@ -89,12 +80,12 @@ enum Trigger {
 /// slow SSM or IMDS never holds up refreshes, signals or watchdog pings.
 struct Reloading {
     trigger: Trigger,
-    task: JoinHandle<Result<Box<Agent>, Exit>>,
+    task: JoinHandle<Result<Box<Agent>, Error>>,
     /// Another SIGHUP came meanwhile: the file may have changed after the task read it.
     again: bool,
 }
 
-type AssumeResult = Result<Vec<Result<Assumed, sts::Error>>, Exit>;
+type AssumeResult = Result<Vec<Result<Assumed, sts::Error>>, Error>;
 
 /// A refresh whose AssumeRole calls are under way in their own task. The loop keeps serving
 /// signals and the watchdog meanwhile; the file is written by the loop itself once the task
@@ -104,21 +95,19 @@ struct Inflight {
     task: JoinHandle<AssumeResult>,
 }
 
-pub async fn daemon(source: &Source, wait: Duration) -> Exit {
+impl Daemon {
+    pub async fn run(&self, source: &Source) -> Result<(), Error> {
+        daemon(source, self.wait.duration()).await
+    }
+}
+
+async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
     // Installed first, so that a SIGTERM during the first run is not fatal mid-write.
-    let mut signals = match Signals::new() {
-        Ok(s) => s,
-        Err(err) => {
-            error!("installing signal handlers: {err}");
-            return Exit::Other;
-        }
-    };
-    let mut agent = match Agent::start(source, wait).await {
-        Ok(agent) => Arc::new(agent),
-        Err(exit) => return exit,
-    };
-    let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
-    let mut inflight = start(&agent, &tracked);
+    let mut signals = Signals::new().map_err(Error::io("installing signal handlers"))?;
+    let mut agent = Arc::new(Agent::start(source, wait).await?);
+    let mut tracked = Tracked::new();
+    // Only the first refresh of the process waits the boot jitter.
+    let mut inflight = start(&agent, &tracked, BootJitter::Wait);
     let mut ready = false;
     // Armed at READY=1, as systemd arms its side. An interval, not a sleep per loop turn, so
     // that other events never push the pings back.
@@ -129,7 +118,7 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
     loop {
         let next = match inflight {
             Some(_) => None,
-            None => next_wake(&tracked),
+            None => tracked.next_wake(),
         };
         let event = tokio::select! {
             wake = sleep_until(next) => Event::Due(wake),
@@ -152,11 +141,9 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                         "the system clock was set; refreshing every profile and recomputing \
                          the schedule"
                     );
-                    for t in tracked.values_mut() {
-                        t.next = None;
-                    }
+                    tracked.all_due();
                 }
-                inflight = start(&agent, &tracked);
+                inflight = start(&agent, &tracked, BootJitter::No);
             }
             Event::Assumed(result) => {
                 let Some(done) = inflight.take() else {
@@ -166,9 +153,7 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                 if !ready {
                     // The first refresh is `run`: if nothing at all could be done, exit as
                     // `run` would, and let systemd's restart policy take over.
-                    if let Err(exit) = written.and_then(|()| agent.write_profiles_config()) {
-                        return exit;
-                    }
+                    written.and_then(|()| agent.write_profiles_config())?;
                     ready = true;
                     watchdog = sd_notify::watchdog_enabled().map(|period| {
                         let half = period / 2;
@@ -178,9 +163,12 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                     });
                     notify(&[
                         NotifyState::Ready,
-                        NotifyState::Status(&summary(&agent, &tracked)),
+                        NotifyState::Status(&tracked.summary(agent.config.roles.len())),
                     ]);
                     continue;
+                }
+                if let Err(err) = written {
+                    err.report();
                 }
             }
             Event::Reload(trigger) => {
@@ -209,7 +197,7 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                             // Started under the old config; its roles stay due.
                             stale.task.abort();
                         }
-                        reschedule_changed(&agent, &new, &mut tracked);
+                        tracked.reschedule_changed(&agent.config.roles, &new.config.roles);
                         agent = Arc::new(*new);
                         info!(
                             message_id = message_id::CONFIG_LOADED,
@@ -224,22 +212,23 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                         );
                         // Roles removed from the config lose their sections in both files,
                         // even when no other role is due.
-                        let _ = agent.write(&[], Vec::new(), &BTreeSet::new());
-                        let _ = agent.write_profiles_config();
-                        let roles = &agent.config.roles;
-                        tracked.retain(|p, _| roles.iter().any(|r| &r.profile == p));
-                        inflight = start(&agent, &tracked);
-                    }
-                    Err(exit) => error!(
-                        message_id = message_id::CONFIG_INVALID,
-                        "reload refused: {} (see above); keeping the last good config",
-                        match exit {
-                            Exit::ConfigUnavailable => "the config could not be read",
-                            Exit::ImdsUnavailable => "IMDS did not answer",
-                            Exit::IdentityRefused => "the new config names another instance role",
-                            _ => "the new config is invalid",
+                        let pruned = agent.write(&[], Vec::new(), &BTreeSet::new());
+                        for written in [pruned.map(drop), agent.write_profiles_config()] {
+                            if let Err(err) = written {
+                                err.report();
+                            }
                         }
-                    ),
+                        tracked.keep_configured(&agent.config.roles);
+                        inflight = start(&agent, &tracked, BootJitter::No);
+                    }
+                    Err(err) => {
+                        err.report();
+                        error!(
+                            message_id = message_id::CONFIG_INVALID,
+                            "reload refused: {} (see above); keeping the last good config",
+                            refused_because(&err)
+                        );
+                    }
                 }
                 next_reload = reload_at(&agent, false);
                 if again {
@@ -258,14 +247,26 @@ pub async fn daemon(source: &Source, wait: Duration) -> Exit {
                 }
                 info!("{signal}: stopping");
                 notify(&[NotifyState::Stopping]);
-                return Exit::Ok;
+                return Ok(());
             }
             Event::Watchdog => {
                 notify(&[NotifyState::Watchdog]);
                 continue;
             }
         }
-        notify(&[NotifyState::Status(&summary(&agent, &tracked))]);
+        notify(&[NotifyState::Status(
+            &tracked.summary(agent.config.roles.len()),
+        )]);
+    }
+}
+
+/// Why a reload was refused, in words; the error itself was reported just before.
+fn refused_because(err: &Error) -> &'static str {
+    match err {
+        Error::ConfigUnavailable { .. } => "the config could not be read",
+        Error::Imds { .. } => "IMDS did not answer",
+        Error::IdentityRefused { .. } => "the new config names another instance role",
+        _ => "the new config is invalid",
     }
 }
 
@@ -278,12 +279,13 @@ fn start_reload(source: &Source, wait: Duration, trigger: Trigger) -> Reloading 
     }
 }
 
-async fn join_reload(reloading: &mut Option<Reloading>) -> (Trigger, Result<Box<Agent>, Exit>) {
+async fn join_reload(reloading: &mut Option<Reloading>) -> (Trigger, Result<Box<Agent>, Error>) {
     match reloading {
         Some(running) => {
             let result = (&mut running.task).await.unwrap_or_else(|err| {
-                error!("a reload task ended abnormally: {err}");
-                Err(Exit::Other)
+                Err(Error::Internal(format!(
+                    "a reload task ended abnormally: {err}"
+                )))
             });
             (running.trigger, result)
         }
@@ -317,28 +319,22 @@ async fn sleep_until_instant(at: Option<Instant>) {
 }
 
 /// Starts assuming every role that is due now, in a task; `None` when none is due.
-fn start(agent: &Arc<Agent>, tracked: &BTreeMap<String, Tracked>) -> Option<Inflight> {
+fn start(agent: &Arc<Agent>, tracked: &Tracked, jitter: BootJitter) -> Option<Inflight> {
     let now = OffsetDateTime::now_utc();
     let roles = &agent.config.roles;
-    let due: Vec<usize> = (0..roles.len())
-        .filter(|&i| {
-            tracked
-                .get(&roles[i].profile)
-                .is_none_or(|t| is_due(t, now))
-        })
-        .collect();
+    let due = tracked.due(roles, now);
     if due.is_empty() {
         return None;
     }
-    let expirations: Vec<Option<OffsetDateTime>> = due
+    let soonest = due
         .iter()
-        .map(|&i| tracked.get(&roles[i].profile).and_then(|t| t.expiration))
-        .collect();
-    let policy = sts_policy(expirations.into_iter().flatten().min(), now);
+        .filter_map(|&i| tracked.expiration(&roles[i].profile))
+        .min();
+    let policy = sts_policy(soonest, now);
     let task = {
         let agent = Arc::clone(agent);
         let due = due.clone();
-        tokio::spawn(async move { agent.assume(&due, policy).await })
+        tokio::spawn(async move { agent.assume(&due, policy, jitter).await })
     };
     Some(Inflight { due, task })
 }
@@ -360,201 +356,42 @@ fn sts_policy(soonest: Option<OffsetDateTime>, now: OffsetDateTime) -> Policy {
 /// `Err` only when nothing could be done at all (the state is updated either way).
 fn finish(
     agent: &Agent,
-    tracked: &mut BTreeMap<String, Tracked>,
+    tracked: &mut Tracked,
     done: Inflight,
     result: AssumeResult,
-) -> Result<(), Exit> {
+) -> Result<(), Error> {
     let Inflight { due, .. } = done;
     let roles = &agent.config.roles;
     let now = OffsetDateTime::now_utc();
     // Expired as of now, not as of the start: a refresh that failed across the expiry must
     // not leave the dead credentials in the file until the next retry.
-    let expired: BTreeSet<String> = due
-        .iter()
-        .map(|&i| &roles[i].profile)
-        .filter(|p| {
-            agent.config.daemon.remove_expired
-                && tracked
-                    .get(*p)
-                    .and_then(|t| t.expiration)
-                    .is_some_and(|e| e <= now)
-        })
-        .cloned()
-        .collect();
+    let expired = if agent.config.daemon.remove_expired {
+        tracked.expired(due.iter().map(|&i| &roles[i].profile), now)
+    } else {
+        BTreeSet::new()
+    };
     let result = result.and_then(|results| agent.write(&due, results, &expired));
-    let settings = settings(agent);
+    let settings = Settings::from(&agent.config.daemon);
     match &result {
         Ok(outcomes) => {
             for (&i, outcome) in due.iter().zip(outcomes) {
                 let role = &roles[i];
-                let t = tracked.entry(role.profile.clone()).or_default();
-                match outcome {
-                    RoleOutcome::Written { expiration, .. } => {
-                        *t = Tracked {
-                            expiration: Some(*expiration),
-                            last_refresh: Some(now),
-                            next: Some(schedule::next_refresh(
-                                now,
-                                *expiration,
-                                &settings,
-                                fastrand::f64(),
-                            )),
-                            failures: 0,
-                            last_error: None,
-                        };
-                    }
-                    RoleOutcome::Failed(err) => {
-                        let kind = if err.retryable {
-                            Failure::Transient
-                        } else {
-                            Failure::Denied
-                        };
-                        failed(t, role, now, kind, &err.code, &err.message);
-                        if expired.contains(&role.profile) {
-                            t.expiration = None;
-                        }
-                    }
-                    RoleOutcome::Conflict => failed(
-                        t,
-                        role,
-                        now,
-                        Failure::Denied,
-                        "ProfileConflict",
-                        "an unmanaged section of the same name is in the credentials file",
-                    ),
-                }
+                let gone = expired.contains(&role.profile);
+                tracked.record(role, outcome, gone, &settings, now, fastrand::f64());
             }
         }
-        Err(exit) => {
-            let (code, message) = match exit {
-                Exit::ImdsUnavailable => (
-                    "ImdsUnavailable",
-                    "the instance-profile credentials could not be read",
-                ),
-                Exit::FileNotWritten => (
-                    "FileNotWritten",
-                    "the credentials file could not be written",
-                ),
-                _ => ("Internal", "the refresh ended abnormally"),
-            };
+        Err(err) => {
+            let message = err.to_string();
             for &i in &due {
-                let role = &roles[i];
-                let t = tracked.entry(role.profile.clone()).or_default();
-                failed(t, role, now, Failure::Transient, code, message);
+                let (kind, code) = (Failure::Transient, err.code());
+                tracked.failed(&roles[i], now, kind, code, &message, fastrand::f64());
             }
         }
     }
     // Roles no longer configured are no longer tracked.
-    tracked.retain(|profile, _| roles.iter().any(|r| &r.profile == profile));
+    tracked.keep_configured(roles);
     write_state(agent, tracked, now);
-    result.map(|_| ())
-}
-
-fn is_due(t: &Tracked, now: OffsetDateTime) -> bool {
-    let Some(next) = t.next else {
-        return true;
-    };
-    let interval = t
-        .last_refresh
-        .map_or(time::Duration::ZERO, |last| next - last);
-    next <= now + BATCH_WINDOW.min(interval / 10).max(time::Duration::SECOND)
-}
-
-fn failed(
-    t: &mut Tracked,
-    role: &Role,
-    now: OffsetDateTime,
-    kind: Failure,
-    code: &str,
-    message: &str,
-) {
-    t.failures += 1;
-    let next = schedule::retry_at(
-        t.failures,
-        now,
-        t.expiration.unwrap_or(now),
-        kind,
-        fastrand::f64(),
-    );
-    t.next = Some(next);
-    t.last_error = Some(LastError {
-        code: code.to_owned(),
-        message: message.to_owned(),
-        at: now,
-    });
-    let left = t.expiration.map(|e| e - now);
-    match left {
-        Some(left) if left <= time::Duration::ZERO => warn!(
-            profile = %role.profile,
-            role_arn = %role.role_arn,
-            error_code = %code,
-            "profile {} has expired credentials and could not be refreshed ({code}); \
-             next try at {}",
-            role.profile,
-            rfc3339(next)
-        ),
-        _ => info!(
-            profile = %role.profile,
-            role_arn = %role.role_arn,
-            error_code = %code,
-            "refresh of profile {} failed {} time(s) in a row ({code}); the current \
-             credentials stay; next try at {}",
-            role.profile,
-            t.failures,
-            rfc3339(next)
-        ),
-    }
-}
-
-/// After a reload: roles that are new, or whose AssumeRole request changed, are due now.
-fn reschedule_changed(old: &Agent, new: &Agent, tracked: &mut BTreeMap<String, Tracked>) {
-    for role in &new.config.roles {
-        let unchanged = old
-            .config
-            .roles
-            .iter()
-            .any(|o| o.profile == role.profile && same_request(o, role));
-        if !unchanged {
-            if let Some(t) = tracked.get_mut(&role.profile) {
-                t.next = None;
-            }
-        }
-    }
-}
-
-/// Whether two roles ask STS for the same thing (the line they are on does not matter).
-fn same_request(a: &Role, b: &Role) -> bool {
-    (
-        &a.role_arn,
-        &a.external_id,
-        &a.role_session_name,
-        a.duration_seconds,
-        &a.region,
-        &a.source_identity,
-        &a.tags,
-    ) == (
-        &b.role_arn,
-        &b.external_id,
-        &b.role_session_name,
-        b.duration_seconds,
-        &b.region,
-        &b.source_identity,
-        &b.tags,
-    )
-}
-
-fn settings(agent: &Agent) -> schedule::Settings {
-    let d = &agent.config.daemon;
-    schedule::Settings {
-        refresh_at: d.refresh_at,
-        jitter: d.jitter,
-        safety_window: Duration::from_secs(d.safety_window_seconds),
-    }
-}
-
-/// The earliest due time; `None` when nothing is scheduled (no roles).
-fn next_wake(tracked: &BTreeMap<String, Tracked>) -> Option<OffsetDateTime> {
-    tracked.values().filter_map(|t| t.next).min()
+    result.map(drop)
 }
 
 async fn sleep_until(at: Option<OffsetDateTime>) -> Wake {
@@ -578,68 +415,24 @@ async fn join(inflight: &mut Option<Inflight>) -> AssumeResult {
         Some(running) => match (&mut running.task).await {
             Ok(result) => result,
             // The task panicked or was cancelled: count it as a failed refresh of its roles.
-            Err(err) => {
-                error!("a refresh task ended abnormally: {err}");
-                Err(Exit::Other)
-            }
+            Err(err) => Err(Error::Internal(format!(
+                "a refresh task ended abnormally: {err}"
+            ))),
         },
         None => std::future::pending().await,
     }
 }
 
-fn write_state(agent: &Agent, tracked: &BTreeMap<String, Tracked>, now: OffsetDateTime) {
-    let profiles = agent
-        .config
-        .roles
-        .iter()
-        .filter_map(|role| {
-            let t = tracked.get(&role.profile)?;
-            Some((
-                role.profile.clone(),
-                state::Profile {
-                    role_arn: role.role_arn.clone(),
-                    expiration: t.expiration,
-                    last_refresh: t.last_refresh,
-                    next_refresh: t.next,
-                    failures: t.failures,
-                    last_error: t.last_error.clone(),
-                },
-            ))
-        })
-        .collect();
-    let state = State {
-        version: state::VERSION,
-        pid: std::process::id(),
-        updated: Some(now),
-        credentials_file: agent.credentials_file().to_path_buf(),
-        profiles,
-    };
+fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
+    let state = tracked.state(
+        &agent.config.roles,
+        agent.credentials_file().to_path_buf(),
+        now,
+    );
     let path = &agent.config.daemon.state_file;
     if let Err(err) = state.write(path) {
         // `status` falls back to the credentials file; the daemon's job is not affected.
         warn!(file = %path.display(), "writing the state file: {err}");
-    }
-}
-
-/// The one-line STATUS systemd shows in `systemctl status`.
-fn summary(agent: &Agent, tracked: &BTreeMap<String, Tracked>) -> String {
-    let total = agent.config.roles.len();
-    let failing: Vec<&str> = tracked
-        .iter()
-        .filter(|(_, t)| t.failures > 0)
-        .map(|(p, _)| p.as_str())
-        .collect();
-    let next = next_wake(tracked)
-        .map(|t| format!("; next refresh {}", rfc3339(t)))
-        .unwrap_or_default();
-    if failing.is_empty() {
-        format!("{total} profiles fresh{next}")
-    } else {
-        format!(
-            "{} of {total} profiles fresh; failing: {}{next}",
-            total - failing.len(),
-            failing.join(", ")
-        )
     }
 }
 
@@ -654,38 +447,5 @@ fn notify_reloading() {
     match NotifyState::monotonic_usec_now() {
         Ok(now) => notify(&[NotifyState::Reloading, now]),
         Err(_) => notify(&[NotifyState::Reloading]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn due_table() {
-        let now = datetime!(2026-11-23 09:00 UTC);
-        let secs = time::Duration::seconds;
-        // (last refresh, next, due?)
-        let table = [
-            (None, None, true),
-            (Some(now - secs(1800)), Some(now + secs(59)), true), // 1 h creds: 60 s window
-            (Some(now - secs(1800)), Some(now + secs(61)), false),
-            (Some(now - secs(6)), Some(now + secs(1)), true), // 12 s creds: 1 s floor
-            (Some(now - secs(6)), Some(now + secs(2)), false),
-            (Some(now - secs(200)), Some(now + secs(15)), true), // a tenth of 215 s
-            (Some(now - secs(200)), Some(now + secs(30)), false),
-            (None, Some(now - secs(5)), true), // overdue after a failure
-            // the clock jumped forward hours past the plan (suspend, stall): due at once
-            (Some(now - secs(36_000)), Some(now - secs(34_200)), true),
-        ];
-        for (last_refresh, next, want) in table {
-            let t = Tracked {
-                last_refresh,
-                next,
-                ..Tracked::default()
-            };
-            assert_eq!(is_due(&t, now), want, "last {last_refresh:?} next {next:?}");
-        }
     }
 }

@@ -1,0 +1,49 @@
+//! `ec2-assume-role run`: verify the identity, assume every role once, write the profiles,
+//! and say how it went in one summary event (the journal and stderr).
+
+use super::Wait;
+use crate::agent::{Agent, RoleOutcome};
+use crate::error::Error;
+use crate::logging::{message_id, SUMMARY};
+use crate::source::Source;
+use clap::Args;
+use std::collections::BTreeSet;
+use tracing::info;
+
+/// Verify the instance identity, assume every role once and write the profiles.
+#[derive(Debug, Args)]
+pub struct Run {
+    #[command(flatten)]
+    pub wait: Wait,
+}
+
+impl Run {
+    pub async fn run(&self, source: &Source) -> Result<(), Error> {
+        let agent = Agent::start(source, self.wait.duration()).await?;
+        let all: Vec<usize> = (0..agent.config.roles.len()).collect();
+        let outcomes = agent.refresh(&all, &BTreeSet::new()).await?;
+        agent.write_profiles_config()?;
+        let total = outcomes.len();
+        let failed = outcomes
+            .iter()
+            .filter(|o| !matches!(o, RoleOutcome::Written { .. }))
+            .count();
+        let written = total - failed;
+        let file = agent.credentials_file();
+        info!(
+            target: SUMMARY,
+            message_id = message_id::RUN_SUMMARY,
+            written,
+            failed,
+            file = %file.display(),
+            "wrote {written} of {total} profiles to {}{}",
+            file.display(),
+            if failed > 0 { format!("; {failed} failed") } else { String::new() }
+        );
+        if failed > 0 {
+            Err(Error::RolesFailed { failed, total })
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Path policy: which files a config's profiles go to, who must own them, and the
+//! `credential_process` command line that points AWS clients back at them. Every command that
+//! reads or writes those files (`run`, `daemon`, `status`, `credential-process`) asks here, so
+//! they always agree. It resolves paths and looks users up; it never opens a file.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::fileio::Owner;
+use crate::source::Source;
+use std::path::{Path, PathBuf};
+
+/// The cache file's name, beside the credentials file.
+pub const CACHE_FILE: &str = "ec2-assume-role-cache";
+
+/// The files a run writes and who must own them.
+pub struct Files {
+    /// Where the keys go: the credentials file, or with `credential_process = true` the cache
+    /// file beside it that `credential-process` reads.
+    pub credentials: PathBuf,
+    pub config: PathBuf,
+    pub owner: Option<Owner>,
+    /// With `credential_process = true`: the user's credentials file, which must not hold
+    /// keys of ours.
+    pub shadowed: Option<PathBuf>,
+}
+
+impl Files {
+    /// Resolves the defaults of `[credentials]`; an unknown `owner` is a config error.
+    pub fn resolve(config: &Config) -> Result<Files, Error> {
+        let owner = match &config.credentials.owner {
+            Some(name) => Some(Owner::lookup(name).map_err(|source| Error::OwnerUnknown {
+                config: config.path.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let credentials = match (&config.credentials.file, &owner) {
+            (Some(file), _) => file.clone(),
+            (None, Some(owner)) => owner.home.join(".aws/credentials"),
+            (None, None) => Owner::current()
+                .map_err(Error::file(
+                    "finding the home directory of the running user",
+                ))?
+                .home
+                .join(".aws/credentials"),
+        };
+        let config_file = config.credentials.config_file.clone().unwrap_or_else(|| {
+            credentials
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("config")
+        });
+        let (credentials, shadowed) = if config.credentials.credential_process {
+            let cache = credentials.with_file_name(CACHE_FILE);
+            (cache, Some(credentials))
+        } else {
+            (credentials, None)
+        };
+        Ok(Files {
+            credentials,
+            config: config_file,
+            owner,
+            shadowed,
+        })
+    }
+}
+
+/// `credential_process` command for this binary and config, up to `--profile`. AWS clients run
+/// it through a shell (the Rust SDK) or split it like one (botocore), so quote what needs it.
+/// A config from SSM is passed on as `ssm:NAME`, placeholders and all. `--cache` names the file
+/// the keys are in, which `credential-process` reads before (and usually instead of) the config.
+pub fn process_command(source: &Source, cache: &Path) -> Result<String, Error> {
+    let exe = std::env::current_exe().map_err(Error::io(
+        "finding this program's own path for credential_process",
+    ))?;
+    let config = match source {
+        Source::File(path) => std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .display()
+            .to_string(),
+        Source::Ssm(_) => source.to_string(),
+    };
+    Ok(format!(
+        "{} credential-process --config {} --cache {}",
+        quote(exe.display().to_string()),
+        quote(config),
+        quote(cache.display().to_string())
+    ))
+}
+
+/// `s` as one word for a POSIX shell (and botocore's shlex split): as it is when it holds only
+/// safe characters, else in single quotes.
+fn quote(s: String) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_a_shell_would_split_are_quoted() {
+        for (word, want) in [
+            ("/usr/bin/ec2-assume-role", "/usr/bin/ec2-assume-role"),
+            ("ssm:/ear/{account_id}", "'ssm:/ear/{account_id}'"),
+            ("/home/a b/.aws/c", "'/home/a b/.aws/c'"),
+            ("/tmp/it's", r"'/tmp/it'\''s'"),
+        ] {
+            assert_eq!(quote(word.to_owned()), want, "{word}");
+        }
+    }
+}

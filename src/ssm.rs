@@ -1,0 +1,198 @@
+//! Reading the config from SSM Parameter Store: `GetParameter` (always with decryption, so
+//! `String` and `SecureString` alike) signed with the instance-profile credentials only (like
+//! STS), in the instance's Region unless the name is a full parameter ARN. Throttling, 5xx and
+//! network errors are retried under `POLICY`; a missing or forbidden parameter is not. This
+//! module fetches the text; `config` parses it. It never logs the parameter's value, which may
+//! be a `SecureString` holding an `external_id`.
+
+use crate::creds::TemporaryCredentials;
+use crate::imds::Identity;
+use crate::retry::{self, Policy};
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use std::time::Duration;
+
+/// The prefix that makes `--config` an SSM parameter rather than a path.
+pub const SSM_PREFIX: &str = "ssm:";
+
+/// `(name, region)` of a parameter ARN (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`), or
+/// `(name, None)` for a plain name. A parameter shared from another account is read by ARN.
+pub fn split_arn(name: &str) -> Result<(&str, Option<&str>), String> {
+    if !name.starts_with("arn:") {
+        return Ok((name, None));
+    }
+    let fields: Vec<&str> = name.splitn(6, ':').collect();
+    match fields[..] {
+        [_, _, "ssm", region, _, resource] if !region.is_empty() => {
+            match resource.strip_prefix("parameter") {
+                Some(rest) if rest.starts_with('/') => Ok((rest, Some(region))),
+                _ => Err("an SSM parameter ARN ends in :parameter/NAME".into()),
+            }
+        }
+        _ => Err("not an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)".into()),
+    }
+}
+
+/// A parameter's value as read.
+pub struct Fetched {
+    /// The resolved name, as `ssm:NAME` (what messages about the config show).
+    pub label: String,
+    pub text: String,
+    pub version: i64,
+}
+
+/// Why the parameter could not be read; each names the parameter and what would fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{SSM_PREFIX}{name}: no such parameter in {region} (ParameterNotFound): create it, or fix the name")]
+    NotFound { name: String, region: String },
+    #[error(
+        "{SSM_PREFIX}{name}: the instance role {role} may not read it ({code}: {message}): allow \
+         ssm:GetParameter on the parameter, and kms:Decrypt on its key for a SecureString"
+    )]
+    Denied {
+        name: String,
+        role: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{SSM_PREFIX}{name}: reading it from SSM Parameter Store in {region}: {code}: {message}"
+    )]
+    Failed {
+        name: String,
+        region: String,
+        code: String,
+        message: String,
+    },
+}
+
+/// How long a read of the parameter keeps retrying throttling, 5xx and network errors. SSM's
+/// default throughput is shared by a whole account, so a fleet booting at once is throttled
+/// until the burst has spread out.
+pub const POLICY: Policy = Policy {
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(10),
+    deadline: Duration::from_secs(60),
+};
+
+/// Reads the parameter `name` (placeholders already filled) with the instance-profile
+/// credentials, in `identity`'s region unless `name` is an ARN naming another.
+pub async fn fetch(
+    http: SharedHttpClient,
+    instance: &TemporaryCredentials,
+    identity: &Identity,
+    name: &str,
+    policy: Policy,
+) -> Result<Fetched, FetchError> {
+    let (_, arn_region) = split_arn(name).unwrap_or((name, None));
+    let region = arn_region.unwrap_or(&identity.region).to_owned();
+    let config = crate::http::instance_profile_config(http, instance, &region)
+        .load()
+        .await;
+    let client = aws_sdk_ssm::Client::new(&config);
+    let attempt = || async {
+        client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|err| classify(err, name, &region, &identity.role_name))
+    };
+    let out = policy
+        .run(
+            attempt,
+            |(_, retryable)| *retryable,
+            |(err, _), attempt, delay| {
+                tracing::info!(
+                    attempt,
+                    ?delay,
+                    "reading the config failed; retrying: {err}"
+                );
+            },
+        )
+        .await
+        .map_err(|(err, _)| err)?;
+    let failed = |message: &str| FetchError::Failed {
+        name: name.to_owned(),
+        region: region.clone(),
+        code: "BadResponse".into(),
+        message: message.into(),
+    };
+    let parameter = out
+        .parameter()
+        .ok_or_else(|| failed("GetParameter answered without a Parameter"))?;
+    let text = parameter
+        .value()
+        .ok_or_else(|| failed("the parameter has no value"))?;
+    Ok(Fetched {
+        label: format!("{SSM_PREFIX}{name}"),
+        text: text.to_owned(),
+        version: parameter.version(),
+    })
+}
+
+/// The error, and whether it is worth another try.
+fn classify(
+    err: SdkError<GetParameterError, HttpResponse>,
+    name: &str,
+    region: &str,
+    role: &str,
+) -> (FetchError, bool) {
+    let (code, message, retryable) = match &err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+            let retryable = retry::is_retryable(&code, ctx.raw().status().as_u16());
+            let message = ctx.err().message().unwrap_or_default().to_owned();
+            (code, message, retryable)
+        }
+        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(&err), true),
+        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(&err), true),
+        _ => ("BadResponse".into(), crate::imds::chain(&err), false),
+    };
+    let name = name.to_owned();
+    match code.as_str() {
+        "ParameterNotFound" => (
+            FetchError::NotFound {
+                name,
+                region: region.to_owned(),
+            },
+            false,
+        ),
+        "AccessDeniedException" | "AccessDenied" | "InvalidKeyId" | "KMSAccessDeniedException" => (
+            FetchError::Denied {
+                name,
+                role: role.to_owned(),
+                code,
+                message,
+            },
+            false,
+        ),
+        _ => (
+            FetchError::Failed {
+                name,
+                region: region.to_owned(),
+                code,
+                message,
+            },
+            retryable,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arn_names_its_own_region() {
+        assert_eq!(
+            split_arn("arn:aws:ssm:us-east-2:111111111111:parameter/shared/ear"),
+            Ok(("/shared/ear", Some("us-east-2")))
+        );
+        assert_eq!(split_arn("/plain"), Ok(("/plain", None)));
+    }
+}
