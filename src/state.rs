@@ -1,6 +1,8 @@
 //! The daemon's state file: what it last did for each profile and what it plans next, so that
 //! `status` can answer without asking the daemon. Written atomically (through `fileio`) after
-//! every refresh; read by `status`. It holds times, ARNs and error codes, never a credential.
+//! every refresh; read by `status`. A `Profile` is also what the daemon keeps in memory for
+//! each profile (`tracking`), so the file is that record as is. It holds times, ARNs and error
+//! codes, never a credential.
 
 use crate::fileio;
 use serde::{Deserialize, Serialize};
