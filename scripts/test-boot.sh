@@ -77,8 +77,8 @@ ensure_debian_packages systemd-container mmdebstrap shellcheck rpm python3
 scripts/test.sh --setup   # the venv with moto
 venv=${EAR_TEST_VENV:-$repo/.venv}
 
-say "cargo build --release (the binary served to the boots, and the fake IMDS)"
-cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+say "cargo build --release (the binary served to the boots)"
+cargo build --release --quiet --bin ec2-assume-role
 # The static musl release build when scripts/release.sh made one, else the host build (the
 # rootfs is Debian 12 like the host, so its glibc matches).
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
@@ -109,21 +109,13 @@ if [ ! -d "$base" ]; then
 fi
 
 # --- fakes and the HTTP server on loopback ----------------------------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-"$target/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
-sts_port=$(free_port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$sts_port" > "$work/moto.log" 2>&1 & pids+=($!)
+start_fakes "$work" moto "$venv"
+imds=$IMDS_URL
 mkdir -p "$work/www"
 cp "$bin" "$work/www/ec2-assume-role"
 www_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$www_port" > "$work/www.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do
-    [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$sts_port") 2>/dev/null \
-        && (: > "/dev/tcp/127.0.0.1/$www_port") 2>/dev/null && break
-    sleep 0.1
-done
-imds=$(cat "$work/imds.url")
-[ -n "$imds" ] || { echo "$0: the fake IMDS did not start" >&2; exit 1; }
+for _ in $(seq 100); do listening "http://127.0.0.1:$www_port" && break; sleep 0.1; done
 url=http://127.0.0.1:$www_port/ec2-assume-role
 sha=$(sha256sum "$bin" | cut -d' ' -f1)
 
@@ -179,7 +171,7 @@ prepare() {
     mkdir -p "$root/etc/systemd/system.conf.d"
     cat > "$root/etc/systemd/system.conf.d/90-boot-test-endpoints.conf" <<EOF
 [Manager]
-DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds AWS_ENDPOINT_URL_STS=http://127.0.0.1:$sts_port AWS_ENDPOINT_URL=http://127.0.0.1:$sts_port
+DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds AWS_ENDPOINT_URL_STS=$STS_URL AWS_ENDPOINT_URL=$STS_URL
 EOF
     cat > "$root/usr/local/sbin/boot-check" <<'EOF'
 #!/bin/sh
