@@ -1,7 +1,7 @@
 # Shared by the scripts beside it: sourced (`. scripts/lib.sh` from the repository root),
-# never run. It only defines functions: messages, Debian packages, and starting the
-# loopback fakes. Nothing here may start a process that listens beyond 127.0.0.1 or give a
-# process an endpoint off loopback.
+# never run. It only defines functions: messages, Debian packages, the PASS/FAIL harness of
+# the test scripts, and starting the loopback fakes. Nothing here may start a process that
+# listens beyond 127.0.0.1 or give a process an endpoint off loopback.
 # shellcheck shell=bash
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -20,6 +20,33 @@ ensure_debian_packages() {
     say "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# --- the PASS/FAIL harness (test-boot.sh, test-packaging.sh) ------------------------------
+# The caller sets passed=0 failed=0; check counts into them.
+
+# check NAME COMMAND...: one PASS or FAIL line for COMMAND's exit status; on a failure, the
+# last 30 lines of its output (stdout and stderr), indented.
+check() {
+    local name=$1 out
+    shift
+    out=$(mktemp)
+    if "$@" >"$out" 2>&1; then
+        printf 'PASS  %s\n' "$name"
+        passed=$((passed + 1))
+    else
+        printf 'FAIL  %s\n' "$name"
+        tail -n 30 "$out" | sed 's/^/      /'
+        failed=$((failed + 1))
+    fi
+    rm -f "$out"
+}
+
+# finish: prints `N passed, M failed` and exits 0 when nothing failed, else 1.
+finish() {
+    printf '%d passed, %d failed\n' "$passed" "$failed"
+    [ "$failed" -eq 0 ] && exit 0
+    exit 1
 }
 
 # --- the loopback fakes (demo.sh, bench-daemon.sh, bench-run.sh, test-boot.sh) -------------

@@ -12,6 +12,7 @@
 # `--in-namespace` mode, which refuses to run outside `unshare -m --propagation private`.
 # Run as root: scripts/test-boot.sh   (the Debian rootfs is cached in target/boot-rootfs/;
 # EAR_BOOT_KEEP=1 keeps the work directory, with each root and console, for a post-mortem)
+# shellcheck disable=SC2317  # the checks are functions that check (scripts/lib.sh) calls through "$@"
 set -euo pipefail
 
 SUITE=bookworm
@@ -53,20 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-check() {   # check NAME COMMAND...: PASS when COMMAND succeeds
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then
-        echo "PASS  $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL  $name"
-        sed 's/^/      /' "$work/check.out" | head -20
-        failed=$((failed + 1))
-    fi
-}
+passed=0 failed=0
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 elapsed() { echo "$(($(date +%s%N) / 1000000 - $1))ms"; }
@@ -357,5 +345,4 @@ score=$(systemd-analyze security --offline=true --root="$work/bash" ec2-assume-r
 echo "systemd-analyze security exposure: ${score:-unknown}"
 check "systemd-analyze security exposure is at most 3.0" python3 -c "import sys; sys.exit(not float('${score:-99}') <= 3.0)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
