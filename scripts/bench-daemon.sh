@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: an idle `ec2-assume-role daemon` with N roles (default 100) against the loopback
-# fakes (testkit's fake-imds and moto's STS). Prints numbers; asserts nothing.
+# fakes (testkit's `fake imds` and moto's STS). Prints numbers; asserts nothing.
 #   - resident memory (VmRSS, VmHWM) after the first complete write;
 #   - wakeups while idle: context switches of all its threads over a window, per hour;
 #   - STS calls per role per hour at the default schedule (from the daemon's own state file:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `ec2-assume-role run` against what users run today, side by side in one run, all
-# against a loopback fake STS that adds 30 ms to every call (testkit's fake-sts) and the
-# loopback fake IMDS (testkit's fake-imds). Prints numbers; asserts nothing.
+# against a loopback fake STS that adds 30 ms to every call (testkit's `fake sts`) and the
+# loopback fake IMDS (testkit's `fake imds`). Prints numbers; asserts nothing.
 #   - N = 10, 100, 1000 roles (one per account 000000000001..): ec2-assume-role `run`
 #     (release build); a sequential boto3 script that assumes each role and writes the file with
 #     configparser (the original user-data script's approach); a shell loop of
@@ -30,7 +30,7 @@ scripts/test.sh --setup
 say "cargo build --release (ec2-assume-role)"
 cargo build --release --quiet --bin ec2-assume-role
 bin=$target/release/ec2-assume-role
-start_fakes "$work" fake-sts "$latency_ms"
+start_fakes "$work" fake "$latency_ms"
 imds=$IMDS_URL sts=$STS_URL
 
 # Loopback endpoints only, no ambient credentials or profiles, whatever the caller exported.

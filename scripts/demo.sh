@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start: the real job on this machine, with nothing leaving it. Builds ec2-assume-role,
-# starts a fake IMDSv2 (testkit's fake-imds) and moto (as STS) on loopback, writes the
+# starts a fake IMDSv2 (testkit's `fake imds`) and moto (as STS) on loopback, writes the
 # reference config into a temporary home, runs `ec2-assume-role run`, shows the files it wrote
 # (secrets masked), then lets the real AWS CLI use both profiles.
 set -euo pipefail

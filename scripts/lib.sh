@@ -56,7 +56,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # listening URL: whether something accepts connections on URL's loopback port.
 listening() { (: > "/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null; }
 
-# start_fakes WORK moto VENV | start_fakes WORK fake-sts LATENCY_MS
+# start_fakes WORK moto VENV | start_fakes WORK fake LATENCY_MS
 # Builds testkit's fakes (release), then starts the fake IMDSv2 and an STS on free loopback
 # ports in the background, their pids appended to the caller's `pids` array (for its cleanup
 # trap), waits until both listen, and sets IMDS_URL and STS_URL. The STS is moto_server from
@@ -65,18 +65,18 @@ listening() { (: > "/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null; }
 # shellcheck disable=SC2034  # IMDS_URL and STS_URL are the caller's
 start_fakes() {
     local work=$1 sts=$2 target=${CARGO_TARGET_DIR:-$PWD/target} port
-    say "cargo build --release -p testkit (the fake IMDS and STS)"
-    cargo build --release --quiet -p testkit --bin fake-imds --bin fake-sts
-    "$target/release/fake-imds" > "$work/imds.url" & pids+=($!)
+    say "cargo build --release -p testkit --bin fake (the fake IMDS and STS)"
+    cargo build --release --quiet -p testkit --bin fake
+    "$target/release/fake" imds > "$work/imds.url" & pids+=($!)
     case $sts in
     moto)
         port=$(free_port)
         "$3/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 & pids+=($!)
         echo "http://127.0.0.1:$port" > "$work/sts.url" ;;
-    fake-sts)
-        "$target/release/fake-sts" "$3" > "$work/sts.url" & pids+=($!) ;;
+    fake)
+        "$target/release/fake" sts "$3" > "$work/sts.url" & pids+=($!) ;;
     *)
-        echo "start_fakes: STS must be moto or fake-sts, not $sts" >&2; return 2 ;;
+        echo "start_fakes: STS must be moto or fake, not $sts" >&2; return 2 ;;
     esac
     for _ in $(seq 100); do
         [ -s "$work/imds.url" ] && listening "$(cat "$work/imds.url")" &&

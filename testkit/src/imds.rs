@@ -1,5 +1,5 @@
 //! A fake EC2 instance metadata service (IMDSv2) on loopback, for the tests and the demo
-//! (the `fake-imds` binary serves it, so there is one fake, not two). It serves the
+//! (the `fake imds` binary serves it, so there is one fake, not two). It serves the
 //! paths ec2-assume-role reads, with knobs for the failures that matter: 503s at boot, a
 //! service that refuses the IMDSv2 token (v1 only), another role or account. It answers 401 to
 //! any GET without the token it issued, and records every request so a test can prove that no
