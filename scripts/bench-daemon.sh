@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: an idle `ec2-assume-role daemon` with N roles (default 100) against the loopback
-# fakes (examples/fake_imds.rs and moto's STS). Prints numbers; asserts nothing.
+# fakes (testkit's `fake imds` and moto's STS). Prints numbers; asserts nothing.
 #   - resident memory (VmRSS, VmHWM) after the first complete write;
 #   - wakeups while idle: context switches of all its threads over a window, per hour;
 #   - STS calls per role per hour at the default schedule (from the daemon's own state file:
@@ -15,14 +15,13 @@ work=$(mktemp -d /tmp/ec2-assume-role-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 scripts/test.sh --setup
-cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+cargo build --release --quiet --bin ec2-assume-role
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ec2-assume-role
-"${CARGO_TARGET_DIR:-$PWD/target}/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+start_fakes "$work" moto "$venv"
 
 {
     printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
@@ -35,8 +34,8 @@ for _ in $(seq 100); do [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$por
 mkdir -p "$work/home"
 
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$(cat "$work/imds.url") \
-    AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ENDPOINT_URL_STS=http://127.0.0.1:$port \
+HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$IMDS_URL \
+    AWS_ENDPOINT_URL=$STS_URL AWS_ENDPOINT_URL_STS=$STS_URL \
     "$bin" --config "$work/config.toml" --log stderr -q daemon 2> "$work/daemon.log" &
 daemon=$!; pids+=("$daemon")
 for _ in $(seq 300); do [ -s "$work/state.json" ] && break; sleep 0.1; done

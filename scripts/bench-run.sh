@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `ec2-assume-role run` against what users run today, side by side in one run, all
-# against a loopback fake STS that adds 30 ms to every call (examples/fake_sts.rs) and the
-# loopback fake IMDS (examples/fake_imds.rs). Prints numbers; asserts nothing.
+# against a loopback fake STS that adds 30 ms to every call (testkit's `fake sts`) and the
+# loopback fake IMDS (testkit's `fake imds`). Prints numbers; asserts nothing.
 #   - N = 10, 100, 1000 roles (one per account 000000000001..): ec2-assume-role `run`
 #     (release build); a sequential boto3 script that assumes each role and writes the file with
 #     configparser (the original user-data script's approach); a shell loop of
@@ -23,18 +23,15 @@ work=$(mktemp -d /tmp/ec2-assume-role-bench-run.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 scripts/test.sh --setup
-say "cargo build --release (ec2-assume-role, fake_imds, fake_sts)"
-cargo build --release --quiet --bin ec2-assume-role --example fake_imds --example fake_sts
+say "cargo build --release (ec2-assume-role)"
+cargo build --release --quiet --bin ec2-assume-role
 bin=$target/release/ec2-assume-role
-"$target/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
-"$target/release/examples/fake_sts" "$latency_ms" > "$work/sts.url" & pids+=($!)
-for _ in $(seq 100); do [ -s "$work/imds.url" ] && [ -s "$work/sts.url" ] && break; sleep 0.1; done
-imds=$(cat "$work/imds.url") sts=$(cat "$work/sts.url")
-case "$imds$sts" in http://127.0.0.1:*http://127.0.0.1:*) ;; *)
-    echo "bench-run: the fakes did not start on loopback" >&2; exit 1 ;; esac
+start_fakes "$work" fake "$latency_ms"
+imds=$IMDS_URL sts=$STS_URL
 
 # Loopback endpoints only, no ambient credentials or profiles, whatever the caller exported.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE \
@@ -50,7 +47,7 @@ cli_env=(AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=ASIAIMDSFAKE00000001
 ms() { date +%s%N; }
 elapsed() { echo $(( ($(ms) - $1) / 1000000 )); }   # milliseconds since $1
 role_arn() { printf 'arn:aws:iam::%012d:role/PerformSecurityAudit' "$1"; }
-check() {   # check FILE N WHAT: every profile written, or the number means nothing
+check_written() {   # check_written FILE N WHAT: every profile written, or the number means nothing
     local got; got=$(grep -c '^\[p[0-9]*\]' "$1" 2>/dev/null || true)
     [ "${got:-0}" -eq "$2" ] || { echo "bench-run: $3 wrote $got of $2 profiles" >&2; exit 1; }
 }
@@ -79,7 +76,7 @@ ours() {    # ours N: milliseconds for one `run`, into a home without a credenti
     HOME=$home "$bin" --config "$work/config-$1.toml" --log stderr -q run 2> "$work/ours-$1.log" \
         || { cat "$work/ours-$1.log" >&2; exit 1; }
     elapsed "$t0"
-    check "$home/.aws/credentials" "$1" "ec2-assume-role run"
+    check_written "$home/.aws/credentials" "$1" "ec2-assume-role run"
 }
 
 cat > "$work/boto3_roles.py" <<'PY'
@@ -107,7 +104,7 @@ boto() {    # boto N: milliseconds for the boto3 script
     local t0; t0=$(ms)
     env HOME="$home" "${cli_env[@]}" "$venv/bin/python" "$work/boto3_roles.py" "$1"
     elapsed "$t0"
-    check "$home/.aws/credentials" "$1" "the boto3 script"
+    check_written "$home/.aws/credentials" "$1" "the boto3 script"
 }
 
 cli() {     # cli N: milliseconds for the AWS CLI loop
@@ -126,7 +123,7 @@ cli() {     # cli N: milliseconds for the AWS CLI loop
         done
     )
     elapsed "$t0"
-    check "$home/.aws/credentials" "$1" "the AWS CLI loop"
+    check_written "$home/.aws/credentials" "$1" "the AWS CLI loop"
 }
 
 declare -A t_ours t_boto t_cli all_ours all_boto
@@ -156,7 +153,7 @@ for _ in $(seq 20); do
     t0=$(ms)
     HOME=$work/cold "$bin" --config "$work/config-cold.toml" --log stderr -q run 2>/dev/null
     cold+=("$(elapsed "$t0")")
-    check "$work/cold/.aws/credentials" 1 "the cold-start run"
+    check_written "$work/cold/.aws/credentials" 1 "the cold-start run"
 done
 cold_median=$(printf '%s\n' "${cold[@]}" | sort -n | sed -n '10,11p' | awk '{s += $1} END {print s / 2}')
 cold_range=$(printf '%s\n' "${cold[@]}" | sort -n | sed -n '1p;$p' | paste -sd-)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start: the real job on this machine, with nothing leaving it. Builds ec2-assume-role,
-# starts a fake IMDSv2 (examples/fake_imds.rs) and moto (as STS) on loopback, writes the
+# starts a fake IMDSv2 (testkit's `fake imds`) and moto (as STS) on loopback, writes the
 # reference config into a temporary home, runs `ec2-assume-role run`, shows the files it wrote
 # (secrets masked), then lets the real AWS CLI use both profiles.
 set -euo pipefail
@@ -11,26 +11,23 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 step "Building (cargo build --release); the AWS CLI and moto go into $venv"
-cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+cargo build --release --quiet --bin ec2-assume-role
 scripts/test.sh --setup   # the venv with moto and the AWS CLI, as the tests use it
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ec2-assume-role
 
 step "Starting a fake IMDSv2 and moto's STS on loopback"
-cargo run --release --quiet --example fake_imds > "$work/imds.url" & pids+=($!)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-imds=$(cat "$work/imds.url")
-[ -n "$imds" ] || { echo "demo: the fake IMDS did not start" >&2; exit 1; }
-echo "IMDS  $imds"
-echo "STS   http://127.0.0.1:$port"
+start_fakes "$work" moto "$venv"
+echo "IMDS  $IMDS_URL"
+echo "STS   $STS_URL"
 
 # Every endpoint on loopback; no ambient credentials; a throwaway home.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION
-export HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ENDPOINT_URL_STS=http://127.0.0.1:$port
+export HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$IMDS_URL
+export AWS_ENDPOINT_URL=$STS_URL AWS_ENDPOINT_URL_STS=$STS_URL
 mkdir -p "$HOME"
 
 step "The config ($work/config.toml)"

@@ -1,5 +1,7 @@
 # Shared by the scripts beside it: sourced (`. scripts/lib.sh` from the repository root),
-# never run. It only defines functions.
+# never run. It only defines functions: messages, Debian packages, the PASS/FAIL harness of
+# the test scripts, and starting the loopback fakes. Nothing here may start a process that
+# listens beyond 127.0.0.1 or give a process an endpoint off loopback.
 # shellcheck shell=bash
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -18,4 +20,72 @@ ensure_debian_packages() {
     say "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# --- the PASS/FAIL harness (test-boot.sh, test-packaging.sh) ------------------------------
+# The caller sets passed=0 failed=0; check counts into them.
+
+# check NAME COMMAND...: one PASS or FAIL line for COMMAND's exit status; on a failure, the
+# last 30 lines of its output (stdout and stderr), indented.
+check() {
+    local name=$1 out
+    shift
+    out=$(mktemp)
+    if "$@" >"$out" 2>&1; then
+        printf 'PASS  %s\n' "$name"
+        passed=$((passed + 1))
+    else
+        printf 'FAIL  %s\n' "$name"
+        tail -n 30 "$out" | sed 's/^/      /'
+        failed=$((failed + 1))
+    fi
+    rm -f "$out"
+}
+
+# finish: prints `N passed, M failed` and exits 0 when nothing failed, else 1.
+finish() {
+    printf '%d passed, %d failed\n' "$passed" "$failed"
+    [ "$failed" -eq 0 ] && exit 0
+    exit 1
+}
+
+# --- the loopback fakes (demo.sh, bench-daemon.sh, bench-run.sh, test-boot.sh) -------------
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# listening URL: whether something accepts connections on URL's loopback port.
+listening() { (: > "/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null; }
+
+# start_fakes WORK moto VENV | start_fakes WORK fake LATENCY_MS
+# Builds testkit's fakes (release), then starts the fake IMDSv2 and an STS on free loopback
+# ports in the background, their pids appended to the caller's `pids` array (for its cleanup
+# trap), waits until both listen, and sets IMDS_URL and STS_URL. The STS is moto_server from
+# the venv VENV (which also serves SSM; its log goes to WORK/moto.log), or testkit's fake STS
+# answering every call after LATENCY_MS. Fails unless both URLs are on 127.0.0.1.
+# shellcheck disable=SC2034  # IMDS_URL and STS_URL are the caller's
+start_fakes() {
+    local work=$1 sts=$2 target=${CARGO_TARGET_DIR:-$PWD/target} port
+    say "cargo build --release -p testkit --bin fake (the fake IMDS and STS)"
+    cargo build --release --quiet -p testkit --bin fake
+    "$target/release/fake" imds > "$work/imds.url" & pids+=($!)
+    case $sts in
+    moto)
+        port=$(free_port)
+        "$3/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 & pids+=($!)
+        echo "http://127.0.0.1:$port" > "$work/sts.url" ;;
+    fake)
+        "$target/release/fake" sts "$3" > "$work/sts.url" & pids+=($!) ;;
+    *)
+        echo "start_fakes: STS must be moto or fake, not $sts" >&2; return 2 ;;
+    esac
+    for _ in $(seq 100); do
+        [ -s "$work/imds.url" ] && listening "$(cat "$work/imds.url")" &&
+            listening "$(cat "$work/sts.url")" && break
+        sleep 0.1
+    done
+    IMDS_URL=$(cat "$work/imds.url") STS_URL=$(cat "$work/sts.url")
+    case "$IMDS_URL $STS_URL" in "http://127.0.0.1:"*" http://127.0.0.1:"*) ;; *)
+        echo "start_fakes: the fakes did not start on loopback (IMDS '$IMDS_URL', STS '$STS_URL')" >&2
+        return 1 ;;
+    esac
 }

@@ -12,6 +12,7 @@
 # `--in-namespace` mode, which refuses to run outside `unshare -m --propagation private`.
 # Run as root: scripts/test-boot.sh   (the Debian rootfs is cached in target/boot-rootfs/;
 # EAR_BOOT_KEEP=1 keeps the work directory, with each root and console, for a post-mortem)
+# shellcheck disable=SC2317  # the checks are functions that check (scripts/lib.sh) calls through "$@"
 set -euo pipefail
 
 SUITE=bookworm
@@ -53,20 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-check() {   # check NAME COMMAND...: PASS when COMMAND succeeds
-    local name=$1
-    shift
-    if "$@" >"$work/check.out" 2>&1; then
-        echo "PASS  $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL  $name"
-        sed 's/^/      /' "$work/check.out" | head -20
-        failed=$((failed + 1))
-    fi
-}
+passed=0 failed=0
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 elapsed() { echo "$(($(date +%s%N) / 1000000 - $1))ms"; }
@@ -77,8 +65,8 @@ ensure_debian_packages systemd-container mmdebstrap shellcheck rpm python3
 scripts/test.sh --setup   # the venv with moto
 venv=${EAR_TEST_VENV:-$repo/.venv}
 
-say "cargo build --release (the binary served to the boots, and the fake IMDS)"
-cargo build --release --quiet --bin ec2-assume-role --example fake_imds
+say "cargo build --release (the binary served to the boots)"
+cargo build --release --quiet --bin ec2-assume-role
 # The static musl release build when scripts/release.sh made one, else the host build (the
 # rootfs is Debian 12 like the host, so its glibc matches).
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
@@ -109,21 +97,13 @@ if [ ! -d "$base" ]; then
 fi
 
 # --- fakes and the HTTP server on loopback ----------------------------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-"$target/release/examples/fake_imds" > "$work/imds.url" & pids+=($!)
-sts_port=$(free_port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$sts_port" > "$work/moto.log" 2>&1 & pids+=($!)
+start_fakes "$work" moto "$venv"
+imds=$IMDS_URL
 mkdir -p "$work/www"
 cp "$bin" "$work/www/ec2-assume-role"
 www_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$www_port" > "$work/www.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do
-    [ -s "$work/imds.url" ] && (: > "/dev/tcp/127.0.0.1/$sts_port") 2>/dev/null \
-        && (: > "/dev/tcp/127.0.0.1/$www_port") 2>/dev/null && break
-    sleep 0.1
-done
-imds=$(cat "$work/imds.url")
-[ -n "$imds" ] || { echo "$0: the fake IMDS did not start" >&2; exit 1; }
+for _ in $(seq 100); do listening "http://127.0.0.1:$www_port" && break; sleep 0.1; done
 url=http://127.0.0.1:$www_port/ec2-assume-role
 sha=$(sha256sum "$bin" | cut -d' ' -f1)
 
@@ -179,7 +159,7 @@ prepare() {
     mkdir -p "$root/etc/systemd/system.conf.d"
     cat > "$root/etc/systemd/system.conf.d/90-boot-test-endpoints.conf" <<EOF
 [Manager]
-DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds AWS_ENDPOINT_URL_STS=http://127.0.0.1:$sts_port AWS_ENDPOINT_URL=http://127.0.0.1:$sts_port
+DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds AWS_ENDPOINT_URL_STS=$STS_URL AWS_ENDPOINT_URL=$STS_URL
 EOF
     cat > "$root/usr/local/sbin/boot-check" <<'EOF'
 #!/bin/sh
@@ -365,5 +345,4 @@ score=$(systemd-analyze security --offline=true --root="$work/bash" ec2-assume-r
 echo "systemd-analyze security exposure: ${score:-unknown}"
 check "systemd-analyze security exposure is at most 3.0" python3 -c "import sys; sys.exit(not float('${score:-99}') <= 3.0)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -24,29 +24,12 @@ PRESET=/usr/lib/systemd/system-preset/80-$NAME.preset
 passed=0 failed=0
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-finish() {
-    printf '%d passed, %d failed\n' "$passed" "$failed"
-    [ "$failed" -eq 0 ] && exit 0
-    exit 1
-}
-# check DESCRIPTION COMMAND...: one PASS or FAIL line for the command's exit status.
-check() {
-    local d=$1
-    shift
-    if "$@"; then
-        printf 'PASS %s\n' "$d"
-        passed=$((passed + 1))
-    else
-        printf 'FAIL %s\n' "$d"
-        failed=$((failed + 1))
-    fi
-}
 # step DESCRIPTION COMMAND...: a check that later ones build on, timed; failing ends the run.
 step() {
     local d=$1 start=$SECONDS before=$failed
     shift
     check "$d" "$@"
-    printf '     %s: %d s\n' "$d" $((SECONDS - start))
+    printf '      %s: %d s\n' "$d" $((SECONDS - start))
     [ "$failed" -eq "$before" ] || finish
 }
 

@@ -38,12 +38,13 @@ fi
 
 say "shellcheck"
 shellcheck -S style scripts/*.sh tests/integration/*.sh .ci/run cloud-init/user-data.sh
-say "cargo fmt --check"
-cargo fmt --check
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
-say "cargo test"
-EAR_TEST_VENV=$venv cargo test
+# --workspace / --all: testkit/ (the fakes) too.
+say "cargo fmt --all --check"
+cargo fmt --all --check
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+say "cargo test --workspace"
+EAR_TEST_VENV=$venv cargo test --workspace
 say "packaging: static musl binaries, RPM install/upgrade/erase, unit checks (scripts/test-packaging.sh)"
 scripts/test-packaging.sh
 say "boot: systemd + cloud-init in systemd-nspawn, three ways (scripts/test-boot.sh)"

@@ -7,7 +7,6 @@
 
 use crate::util::notify::{Notification, NotifySocket};
 use crate::util::procfs;
-use crate::util::sts::{Outage, Script};
 use crate::util::{
     section, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
     ROLE_2,
@@ -16,6 +15,7 @@ use ec2_assume_role::state::State;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use testkit::sts::{Outage, Script};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -545,9 +545,9 @@ fn no_secret_reaches_the_logs_or_the_state_file_over_many_refreshes() {
     d.signal("TERM");
     assert!(d.wait_timeout(Duration::from_secs(3)).is_some());
 
-    crate::assert_no_secrets(&t, &d.stderr_so_far());
-    crate::assert_no_secrets(&t, &d.stdout_so_far());
-    crate::assert_no_secrets(&t, &t.read(state_path(&t)));
+    crate::util::assert_no_secrets(&t, &d.stderr_so_far());
+    crate::util::assert_no_secrets(&t, &d.stdout_so_far());
+    crate::util::assert_no_secrets(&t, &t.read(state_path(&t)));
 }
 
 /// Other local users can read a process's command line (and root its environment) in /proc.
@@ -567,7 +567,7 @@ fn no_credential_is_ever_in_proc_cmdline_or_environ_and_nothing_is_spawned() {
             "the daemon exited"
         );
         assert_eq!(seen.len(), 1, "the daemon started a process: {seen:#?}");
-        procfs::assert_no_secret(&seen, &crate::issued_secrets(&t));
+        procfs::assert_no_secret(&seen, &crate::util::issued_secrets(&t));
         looks += 1;
         // Two refreshes of each role after the first write.
         BOTH.iter()

@@ -108,7 +108,7 @@ fn kill_9_at_random_points_never_leaves_a_partial_file() {
 
 #[test]
 fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
-    use crate::util::imds::ImdsConfig;
+    use testkit::imds::ImdsConfig;
     // The token dies after the first GET (iam/info): the next GET gets 401.
     let t = TestDir::with_imds(ImdsConfig {
         revoke_tokens_after_gets: Some(1),
@@ -268,7 +268,7 @@ fn the_credentials_file_goes_to_its_owner_and_is_never_world_readable() {
 
 #[test]
 fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
-    use crate::util::imds::ImdsConfig;
+    use testkit::imds::ImdsConfig;
     let creds_path = "/latest/meta-data/iam/security-credentials/EC2_PerformSecurityAudit";
     let cases: [(&str, &str, String); 6] = [
         ("truncated credentials", creds_path, r#"{"Code":"Success","AccessKeyId":"ASIA"#.into()),

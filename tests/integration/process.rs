@@ -158,7 +158,7 @@ fn aws_ec2_metadata_disabled_is_honoured() {
 fn credential_process_as_the_aws_cli_spawns_it_shows_no_credential_in_proc() {
     let t = process_story();
     t.cmd(&["run"]).expect_exit(0);
-    let in_cache = crate::issued_secrets(&t);
+    let in_cache = crate::util::issued_secrets(&t);
     assert!(in_cache.len() >= 9, "{in_cache:?}");
 
     let trace = t.path().join("execve.trace").display().to_string();
@@ -224,7 +224,7 @@ fn credential_process_as_the_aws_cli_spawns_it_shows_no_credential_in_proc() {
     );
     let execs = std::fs::read_to_string(&trace).expect("the strace log");
     assert!(execs.contains("\"credential-process\""), "{execs}");
-    for secret in crate::issued_secrets(&t) {
+    for secret in crate::util::issued_secrets(&t) {
         assert!(!execs.contains(&secret), "{secret} in an execve:\n{execs}");
     }
 }

@@ -2,9 +2,9 @@
 //! `[sts] max_concurrency`, the first call waits the boot jitter, and a thousand roles against
 //! an STS that throttles above a rate are all written, slowed down rather than failed.
 
-use crate::util::sts::FakeSts;
 use crate::util::{section, TestDir};
 use std::time::{Duration, Instant};
+use testkit::sts::FakeSts;
 
 const HEADER: &str = "[instance]\nrole_name = \"EC2_PerformSecurityAudit\"\n\n\
                       [credentials]\nfile = \"CREDENTIALS_FILE\"\n\n\
@@ -61,7 +61,7 @@ fn a_role_set_writes_one_profile_per_account() {
         .collect();
     assert_eq!(called, want);
     for (account, role_arn) in accounts.iter().zip(&want) {
-        crate::assert_profile_written(&t, &format!("audit-{account}"), role_arn);
+        crate::util::assert_profile_written(&t, &format!("audit-{account}"), role_arn);
         let issued = t.sts.issued_for(role_arn).expect("issued credentials");
         assert!(
             issued

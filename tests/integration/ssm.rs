@@ -5,11 +5,11 @@
 //! and on its timer that keep the last good config when the parameter breaks.
 
 use super::daemon::{config, creds, logged, wait_written};
-use crate::util::imds::ACCESS_KEY_ID;
 use crate::util::{
     value, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
 };
 use std::time::Duration;
+use testkit::imds::ACCESS_KEY_ID;
 
 const TEMPLATE: &str = "ssm:/ec2-assume-role/{account_id}/{region}/config";
 /// `TEMPLATE` for the fake instance (account 000000000000 in us-east-1).

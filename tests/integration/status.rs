@@ -2,14 +2,14 @@
 //! `status`, as a person at a shell or a monitoring script would. Only JSON may reach stdout
 //! with `--json`, and no secret may reach either stream.
 
-use super::assert_no_secrets;
-use crate::util::sts::Script;
+use crate::util::assert_no_secrets;
 use crate::util::{Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2};
 use ec2_assume_role::creds::rfc3339;
 use ec2_assume_role::state::{self, LastError, Profile, State};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use testkit::sts::Script;
 use time::{Duration, OffsetDateTime};
 
 fn state_path(t: &TestDir) -> PathBuf {

@@ -8,11 +8,11 @@ use crate::daemon::{
     config, creds, logged, start, state, story, wait_refreshed, wait_written, BOTH, LIFETIME,
 };
 use crate::hardening::user_bytes;
-use crate::util::imds::{self, ImdsConfig};
-use crate::util::sts::{Bad, Outage, Script, STS_CLOCK_AHEAD};
+use crate::util::{assert_no_secrets, assert_profile_written};
 use crate::util::{section, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1};
-use crate::{assert_no_secrets, assert_profile_written};
 use std::time::{Duration, Instant};
+use testkit::imds::{self, ImdsConfig};
+use testkit::sts::{Bad, Outage, Script, STS_CLOCK_AHEAD};
 
 #[test]
 fn an_sts_call_that_hangs_times_out_and_is_retried() {

@@ -1,6 +1,5 @@
 //! moto's server (as STS) from the test venv, on a free loopback port, killed on drop.
 //! It must only ever listen on 127.0.0.1.
-#![allow(dead_code)] // not every test binary starts moto
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

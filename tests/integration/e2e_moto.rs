@@ -3,10 +3,8 @@
 //! SecureString parameter put there by boto3. Needs the venv scripts/test.sh installs; without
 //! it these tests fail and say so (never a silent skip). Everything stays on loopback.
 
-mod util;
-
-use util::moto::Moto;
-use util::{venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, SESSION};
+use crate::util::{venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, SESSION};
+use testkit::moto::Moto;
 
 #[test]
 fn reference_story_with_moto_then_the_aws_cli_and_boto3() {

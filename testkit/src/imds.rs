@@ -1,13 +1,12 @@
 //! A fake EC2 instance metadata service (IMDSv2) on loopback, for the tests and the demo
-//! (`examples/fake_imds.rs` includes this file, so there is one fake, not two). It serves the
+//! (the `fake imds` binary serves it, so there is one fake, not two). It serves the
 //! paths ec2-assume-role reads, with knobs for the failures that matter: 503s at boot, a
 //! service that refuses the IMDSv2 token (v1 only), another role or account. It answers 401 to
 //! any GET without the token it issued, and records every request so a test can prove that no
 //! tokenless request was made. It never forwards anything anywhere.
-#![allow(dead_code)] // shared by several test binaries and the demo; each uses a part
 
-use super::http::{Recorded, Reply, Server};
-use ec2_assume_role::creds::rfc3339;
+use crate::http::{Recorded, Reply, Server};
+use crate::rfc3339;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -1,107 +1,17 @@
-//! Integration tests: the real `ec2-assume-role` binary against a loopback fake IMDS and a fake
-//! STS, each test a short story (write a config, run the binary, read the files, count the
-//! calls). These tests never reach anything off loopback: `util` fails closed.
+//! `ec2-assume-role run` and `check`, the real binary against the fake IMDS and STS: the
+//! reference story and the role options STS gets, IMDS at boot, slow, v1-only or down, the
+//! wrong instance role or account, one role's failure, the user's bytes around our sections,
+//! removed and unmanaged profiles, every bad config (exit 4, file, line and key), `--help`'s
+//! exit codes, journald's events, and no secret in any log.
 
-#[path = "integration/daemon.rs"]
-mod daemon;
-#[path = "integration/hardening.rs"]
-mod hardening;
-#[path = "integration/process.rs"]
-mod process;
-#[path = "integration/scale.rs"]
-mod scale;
-#[path = "integration/ssm.rs"]
-mod ssm;
-#[path = "integration/status.rs"]
-mod status;
-#[path = "integration/sts_faults.rs"]
-mod sts_faults;
-mod util;
-
-use ec2_assume_role::logging::message_id;
-use std::time::Duration;
-use util::imds::{self, ImdsConfig};
-use util::sts::Script;
-use util::{
-    mode, section, value, TestDir, AMBIENT_KEY_ID, AMBIENT_PROFILE_KEY_ID, AMBIENT_SECRET, MARKER,
+use crate::util::{
+    assert_no_secrets, assert_profile_written, mode, section, story, story_with, value, TestDir,
     PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
 };
-
-/// The reference story, ready to run.
-fn story() -> TestDir {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
-    t
-}
-
-fn story_with(imds: ImdsConfig) -> TestDir {
-    let t = TestDir::with_imds(imds);
-    t.write_config(REFERENCE_CONFIG);
-    t
-}
-
-/// Asserts that `[profile]` holds exactly what the fake STS issued last for `role_arn`, right
-/// under the marker line.
-fn assert_profile_written(t: &TestDir, profile: &str, role_arn: &str) {
-    let text = t.read(t.credentials_path());
-    let issued = t
-        .sts
-        .issued_for(role_arn)
-        .unwrap_or_else(|| panic!("STS issued nothing for {role_arn}"));
-    let header = format!("[{profile}]");
-    let after_header = text
-        .lines()
-        .skip_while(|l| *l != header)
-        .nth(1)
-        .unwrap_or_else(|| panic!("no {header} in:\n{text}"));
-    assert_eq!(after_header, MARKER, "marker missing under {header}");
-    let got = section(&text, profile).unwrap_or_default();
-    let want = [
-        ("aws_access_key_id", issued.access_key_id.as_str()),
-        ("aws_secret_access_key", issued.secret_access_key.as_str()),
-        ("aws_session_token", issued.session_token.as_str()),
-        ("x_security_token_expires", issued.expiration.as_str()),
-    ];
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    assert_eq!(got, want, "section {header}");
-}
-
-/// Every credential the fakes and the environment hold; none may ever reach the logs.
-fn secrets(t: &TestDir) -> Vec<String> {
-    let mut all = issued_secrets(t);
-    all.extend([
-        AMBIENT_KEY_ID.into(),
-        AMBIENT_SECRET.into(),
-        AMBIENT_PROFILE_KEY_ID.into(),
-    ]);
-    all
-}
-
-/// The credentials the fakes handed out so far: the instance profile's (IMDS) and every
-/// assumed role's (STS). Unlike the ambient ones, the tests never put these anywhere.
-fn issued_secrets(t: &TestDir) -> Vec<String> {
-    let mut all: Vec<String> = vec![
-        imds::ACCESS_KEY_ID.into(),
-        imds::SECRET_ACCESS_KEY.into(),
-        imds::SESSION_TOKEN.into(),
-        imds::ROTATED_ACCESS_KEY_ID.into(),
-        imds::ROTATED_SECRET_ACCESS_KEY.into(),
-        imds::ROTATED_SESSION_TOKEN.into(),
-    ];
-    for i in t.sts.issued() {
-        all.extend([i.access_key_id, i.secret_access_key, i.session_token]);
-    }
-    all
-}
-
-fn assert_no_secrets(t: &TestDir, output: &str) {
-    for secret in secrets(t) {
-        assert!(!output.contains(&secret), "{secret} leaked:\n{output}");
-    }
-}
+use ec2_assume_role::logging::message_id;
+use std::time::Duration;
+use testkit::imds::{self, ImdsConfig};
+use testkit::sts::Script;
 
 #[test]
 fn run_writes_both_profiles_signed_with_the_instance_key() {
@@ -724,31 +634,4 @@ fn journald_gets_one_event_per_role_and_a_summary() {
     assert_eq!(field(summary[0], "FAILED").as_deref(), Some("0"));
     // The summary also reaches stderr (cloud-init-output.log); per-role events do not.
     assert!(out.stderr.contains("wrote 2 of 2"), "{}", out.stderr);
-}
-
-/// The safety net itself: a command whose endpoint is not loopback is never started.
-#[test]
-fn the_helpers_refuse_to_start_anything_off_loopback() {
-    for url in [
-        "http://169.254.169.254",
-        "http://[fd00:ec2::254]",
-        "https://sts.amazonaws.com",
-        "http://127.0.0.1.example.com:80",
-        "",
-    ] {
-        let mut t = story();
-        t.sts_url = url.to_owned();
-        let started =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.cmd(&["run"]).run()));
-        assert!(started.is_err(), "{url:?} was accepted");
-        assert!(t.sts.calls().is_empty());
-        assert!(t.imds.requests().is_empty());
-    }
-    for url in [
-        "http://127.0.0.1:1",
-        "http://localhost:2/",
-        "http://[::1]:3",
-    ] {
-        util::assert_loopback("test", url);
-    }
 }

@@ -2,7 +2,6 @@
 //! dir, handed to the binary as `NOTIFY_SOCKET`, collecting what it sends (`READY=1`,
 //! `STATUS=...`, `WATCHDOG=1`, `STOPPING=1`) with the time each datagram arrived. It only
 //! listens; it never answers and never touches the host's real systemd socket.
-#![allow(dead_code)] // shared by several test binaries; each uses a part
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

@@ -5,24 +5,18 @@
 //! cleared environment whose endpoint variables point at loopback fakes, and building a
 //! command panics if one is unset or not loopback. Nothing here may ever reach
 //! 169.254.169.254 or anything off this machine.
-#![allow(dead_code)] // each test binary uses a part of the helpers
 
-pub mod http;
-pub mod imds;
-pub mod moto;
 pub mod notify;
 pub mod procfs;
-pub mod ssm;
-pub mod sts;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use imds::{FakeImds, ImdsConfig};
-use ssm::FakeSsm;
-use sts::FakeSts;
+use testkit::imds::{FakeImds, ImdsConfig};
+use testkit::ssm::FakeSsm;
+use testkit::sts::FakeSts;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ec2-assume-role");
 
@@ -45,7 +39,7 @@ pub const MARKER: &str =
 
 /// The reference story's config (README); `CREDENTIALS_FILE` is replaced by
 /// `TestDir::write_config`. scripts/demo.sh uses the same file.
-pub const REFERENCE_CONFIG: &str = include_str!("../../testdata/reference.toml");
+pub const REFERENCE_CONFIG: &str = include_str!("../../../testdata/reference.toml");
 
 /// A temporary directory with a fake IMDS and a fake STS, and a home inside it.
 pub struct TestDir {
@@ -520,4 +514,107 @@ pub fn value(text: &str, name: &str, key: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
+}
+
+/// The reference story, ready to run.
+pub fn story() -> TestDir {
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t
+}
+
+pub fn story_with(imds: ImdsConfig) -> TestDir {
+    let t = TestDir::with_imds(imds);
+    t.write_config(REFERENCE_CONFIG);
+    t
+}
+
+/// Asserts that `[profile]` holds exactly what the fake STS issued last for `role_arn`, right
+/// under the marker line.
+pub fn assert_profile_written(t: &TestDir, profile: &str, role_arn: &str) {
+    let text = t.read(t.credentials_path());
+    let issued = t
+        .sts
+        .issued_for(role_arn)
+        .unwrap_or_else(|| panic!("STS issued nothing for {role_arn}"));
+    let header = format!("[{profile}]");
+    let after_header = text
+        .lines()
+        .skip_while(|l| *l != header)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {header} in:\n{text}"));
+    assert_eq!(after_header, MARKER, "marker missing under {header}");
+    let got = section(&text, profile).unwrap_or_default();
+    let want = [
+        ("aws_access_key_id", issued.access_key_id.as_str()),
+        ("aws_secret_access_key", issued.secret_access_key.as_str()),
+        ("aws_session_token", issued.session_token.as_str()),
+        ("x_security_token_expires", issued.expiration.as_str()),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(got, want, "section {header}");
+}
+
+/// Every credential the fakes and the environment hold; none may ever reach the logs.
+pub fn secrets(t: &TestDir) -> Vec<String> {
+    let mut all = issued_secrets(t);
+    all.extend([
+        AMBIENT_KEY_ID.into(),
+        AMBIENT_SECRET.into(),
+        AMBIENT_PROFILE_KEY_ID.into(),
+    ]);
+    all
+}
+
+/// The credentials the fakes handed out so far: the instance profile's (IMDS) and every
+/// assumed role's (STS). Unlike the ambient ones, the tests never put these anywhere.
+pub fn issued_secrets(t: &TestDir) -> Vec<String> {
+    let mut all: Vec<String> = vec![
+        testkit::imds::ACCESS_KEY_ID.into(),
+        testkit::imds::SECRET_ACCESS_KEY.into(),
+        testkit::imds::SESSION_TOKEN.into(),
+        testkit::imds::ROTATED_ACCESS_KEY_ID.into(),
+        testkit::imds::ROTATED_SECRET_ACCESS_KEY.into(),
+        testkit::imds::ROTATED_SESSION_TOKEN.into(),
+    ];
+    for i in t.sts.issued() {
+        all.extend([i.access_key_id, i.secret_access_key, i.session_token]);
+    }
+    all
+}
+
+pub fn assert_no_secrets(t: &TestDir, output: &str) {
+    for secret in secrets(t) {
+        assert!(!output.contains(&secret), "{secret} leaked:\n{output}");
+    }
+}
+
+/// The safety net itself: a command whose endpoint is not loopback is never started.
+#[test]
+fn the_helpers_refuse_to_start_anything_off_loopback() {
+    for url in [
+        "http://169.254.169.254",
+        "http://[fd00:ec2::254]",
+        "https://sts.amazonaws.com",
+        "http://127.0.0.1.example.com:80",
+        "",
+    ] {
+        let mut t = story();
+        t.sts_url = url.to_owned();
+        let started =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.cmd(&["run"]).run()));
+        assert!(started.is_err(), "{url:?} was accepted");
+        assert!(t.sts.calls().is_empty());
+        assert!(t.imds.requests().is_empty());
+    }
+    for url in [
+        "http://127.0.0.1:1",
+        "http://localhost:2/",
+        "http://[::1]:3",
+    ] {
+        assert_loopback("test", url);
+    }
 }

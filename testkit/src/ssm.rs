@@ -3,9 +3,8 @@
 //! and scripted failures (denied, throttled). It records every call with the name asked for,
 //! whether decryption was asked, and the access key id that signed it. It does not verify
 //! signatures and never forwards anything anywhere.
-#![allow(dead_code)] // shared by several test binaries; each uses a part
 
-use super::http::{Recorded, Reply, Server};
+use crate::http::{Recorded, Reply, Server};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 

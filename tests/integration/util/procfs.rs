@@ -1,7 +1,6 @@
 //! What other local users can read about a running process in /proc: its command line and
 //! environment, and those of every process below it (`/proc/PID/task/*/children`). Tests use
 //! it to prove that no credential ever appears there.
-#![allow(dead_code)] // shared by several test binaries; each uses a part
 
 use std::path::Path;
 

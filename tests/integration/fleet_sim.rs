@@ -1,12 +1,20 @@
-//! Runs the fleet simulator (examples/fleet_sim.rs, included here so that the test calls the
-//! same `simulate` the example prints) with small fleets and checks that its numbers add up
-//! and that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
+//! Runs the fleet simulation (`testkit::fleet`, the same `simulate` examples/fleet_sim.rs
+//! prints, on the same schedule) with small fleets and checks that its numbers add up and
+//! that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
 
-#[allow(dead_code)] // the example's `main` is not called here
-#[path = "../examples/fleet_sim.rs"]
-mod fleet_sim;
+use ec2_assume_role::config::Daemon;
+use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
+use testkit::fleet::{Params, Report};
 
-use fleet_sim::{simulate, Params};
+/// The simulation on the daemon's schedule with its default settings, as the example runs it.
+fn simulate(p: &Params) -> Report {
+    let settings = Settings::from(&Daemon::default());
+    testkit::fleet::simulate(
+        p,
+        |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
+        reload_delay,
+    )
+}
 
 fn small() -> Params {
     Params {

@@ -6,18 +6,14 @@
 //! faults of real STS: throttling, 5xx, AccessDenied, calls that hang, a signing clock that is
 //! off (with the `Date` header real AWS sends), `ExpiredToken` for a rotated instance key, and
 //! 200 answers that are not valid AssumeRole responses. For scale tests it can also
-//! throttle above a request rate, and (`start_pool`) answer many calls at once, each after a
-//! latency, recording the most it held in flight. It does not verify signatures (nothing here
-//! is a security boundary) and never forwards anything anywhere.
-#![allow(dead_code)] // shared by several test binaries; each uses a part
+//! throttle above a request rate, and (`start_pool`) answer every call after a latency,
+//! recording the most it held in flight. It does not verify signatures (nothing here is a
+//! security boundary) and never forwards anything anywhere.
 
-use super::http::{Recorded, Reply, Server};
+use crate::http::{Recorded, Reply, Server};
+use crate::rfc3339;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -139,27 +135,13 @@ struct State {
 }
 
 pub struct FakeSts {
-    front: Front,
+    server: Server,
     state: Arc<Mutex<State>>,
-}
-
-/// What takes the requests: the shared one-thread server, or a pool that answers many at once.
-enum Front {
-    Single(Server),
-    Pool(Pool),
 }
 
 impl FakeSts {
     pub fn start() -> FakeSts {
-        let state = Arc::new(Mutex::new(State::default()));
-        let server = {
-            let state = Arc::clone(&state);
-            Server::start(move |req| handle(&mut state.lock().unwrap(), req))
-        };
-        FakeSts {
-            front: Front::Single(server),
-            state,
-        }
+        FakeSts::start_pool(Duration::ZERO)
     }
 
     /// A fake that answers every request after `latency`, as many at once as the client
@@ -167,18 +149,16 @@ impl FakeSts {
     /// flight.
     pub fn start_pool(latency: Duration) -> FakeSts {
         let state = Arc::new(Mutex::new(State::default()));
-        FakeSts {
-            front: Front::Pool(Pool::start(latency, Arc::clone(&state))),
-            state,
-        }
+        let server = {
+            let state = Arc::clone(&state);
+            Server::start_with_latency(latency, move |req| handle(&mut state.lock().unwrap(), req))
+        };
+        FakeSts { server, state }
     }
 
     /// The value for `AWS_ENDPOINT_URL_STS`.
     pub fn url(&self) -> &str {
-        match &self.front {
-            Front::Single(server) => server.url(),
-            Front::Pool(pool) => &pool.url,
-        }
+        self.server.url()
     }
 
     /// From now on, answers `Throttling` to any `AssumeRole` beyond `per_second` accepted in
@@ -192,12 +172,9 @@ impl FakeSts {
         self.state.lock().unwrap().throttles
     }
 
-    /// The most requests a `start_pool` fake held at once (0 for `start`).
+    /// The most requests the fake held at once.
     pub fn max_in_flight(&self) -> usize {
-        match &self.front {
-            Front::Single(_) => 0,
-            Front::Pool(pool) => pool.max_in_flight.load(Ordering::SeqCst),
-        }
+        self.server.max_in_flight()
     }
 
     /// Scripts `AssumeRole` for `role_arn` from now on.
@@ -278,152 +255,8 @@ impl FakeSts {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        match &self.front {
-            Front::Single(server) => server.requests(),
-            Front::Pool(pool) => pool.log.lock().unwrap().clone(),
-        }
+        self.server.requests()
     }
-}
-
-/// A loopback HTTP/1.1 server with a thread per connection, each holding every request for
-/// the latency before answering, so that it answers as many calls at once as the client
-/// makes. (tiny_http's pool queues a burst of kept-alive connections behind each other, which
-/// would hide the client's concurrency.) Only what aws-sdk-sts sends is understood.
-struct Pool {
-    url: String,
-    log: Arc<Mutex<Vec<Recorded>>>,
-    max_in_flight: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-/// What every connection thread of a `Pool` shares.
-struct Shared {
-    latency: Duration,
-    state: Arc<Mutex<State>>,
-    log: Arc<Mutex<Vec<Recorded>>>,
-    in_flight: AtomicUsize,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-impl Pool {
-    fn start(latency: Duration, state: Arc<Mutex<State>>) -> Pool {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-        let port = listener.local_addr().expect("a TCP listener").port();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let max_in_flight = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Shared {
-            latency,
-            state,
-            log: Arc::clone(&log),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: Arc::clone(&max_in_flight),
-        });
-        let accept = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(stream) = stream {
-                        let shared = Arc::clone(&shared);
-                        // Ends when the client closes the connection.
-                        std::thread::spawn(move || serve_connection(stream, &shared));
-                    }
-                }
-            })
-        };
-        Pool {
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            max_in_flight,
-            stop,
-            accept: Some(accept),
-        }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-    }
-}
-
-/// Answers the requests of one kept-alive connection until the client closes it.
-fn serve_connection(stream: TcpStream, shared: &Shared) {
-    // The reply goes out in two writes; without this, Nagle holds the second one back ~40 ms.
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(recorded) = read_request(&mut reader) {
-        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        shared.log.lock().unwrap().push(recorded.clone());
-        std::thread::sleep(shared.latency);
-        let reply = handle(&mut shared.state.lock().unwrap(), &recorded);
-        std::thread::sleep(reply.delay);
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            reply.status,
-            reply.body.len()
-        );
-        for (name, value) in &reply.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(reply.body.as_bytes()))
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// One request: the request line, headers, and a `Content-Length` body; `None` at the end of
-/// the connection or on anything else.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?;
-    let path = target.split('?').next().unwrap_or(target).to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Recorded {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 fn handle(state: &mut State, req: &Recorded) -> Reply {
@@ -553,7 +386,7 @@ fn assume_role(
         assumed_role_arn: format!(
             "arn:{partition}:sts::{account}:assumed-role/{role_name}/{session}"
         ),
-        expiration: ec2_assume_role::creds::rfc3339(OffsetDateTime::now_utc() + lifetime),
+        expiration: rfc3339(OffsetDateTime::now_utc() + lifetime),
     };
     state
         .issued
@@ -566,7 +399,7 @@ fn assume_role(
         Some(Bad::EmptyAccessKeyId) => ("", issued.expiration.clone()),
         Some(Bad::AlreadyExpired) => (
             issued.access_key_id.as_str(),
-            ec2_assume_role::creds::rfc3339(OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            rfc3339(OffsetDateTime::now_utc() - time::Duration::hours(1)),
         ),
         Some(Bad::ExpirationNotADate) => (issued.access_key_id.as_str(), "next Tuesday".into()),
         _ => (issued.access_key_id.as_str(), issued.expiration.clone()),
@@ -651,25 +484,7 @@ fn skewed(code: &str, signed_at: Option<&str>) -> Option<Reply> {
     } else {
         400
     };
-    Some(error(status, code, &message).header("Date", &httpdate(now)))
-}
-
-/// `Thu, 01 Jan 2026 00:10:00 GMT` (RFC 9110's IMF-fixdate).
-fn httpdate(t: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month())) - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    Some(error(status, code, &message).header("Date", &httpdate::fmt_http_date(now.into())))
 }
 
 fn throttle(state: &mut State) -> Reply {
@@ -695,7 +510,7 @@ fn caller_identity(state: &State, key: Option<&str>) -> Reply {
                 .unwrap_or_default()
                 .to_owned(),
         ),
-        None if key == Some(super::imds::ACCESS_KEY_ID) => (
+        None if key == Some(crate::imds::ACCESS_KEY_ID) => (
             "arn:aws:sts::000000000000:assumed-role/EC2_PerformSecurityAudit/i-0123456789abcdef0"
                 .to_owned(),
             "000000000000".to_owned(),
@@ -753,39 +568,9 @@ fn credential_scope(authorization: &str) -> Option<Vec<String>> {
 
 /// `application/x-www-form-urlencoded`, as the SDK and the AWS CLI send it.
 pub fn parse_form(body: &str) -> BTreeMap<String, String> {
-    body.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn xml(s: &str) -> String {

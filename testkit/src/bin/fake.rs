@@ -1,0 +1,52 @@
+//! The fakes as processes, for the scripts (demo.sh, bench-*.sh, test-boot.sh, through
+//! scripts/lib.sh's `start_fakes`): `fake imds` is the fake IMDSv2 the tests use
+//! (`testkit::imds`) serving the reference story's instance; `fake sts` is the tests' fake
+//! STS (`FakeSts::start_pool`) with a fixed latency added to every answer, so that a
+//! benchmark measures how a client overlaps round trips rather than how fast loopback is.
+//! Each serves until killed and prints its URL (the value for
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT` or `AWS_ENDPOINT_URL_STS`) on stdout. It listens on
+//! 127.0.0.1 only and never contacts anything.
+//!
+//! Usage: cargo run -p testkit --bin fake -- imds [PORT]        (PORT 0 or none: any free port)
+//!        cargo run -p testkit --bin fake -- sts [LATENCY_MS]   (default 30 ms; any free port)
+
+use clap::Parser;
+use std::time::Duration;
+use testkit::imds::{FakeImds, ImdsConfig};
+use testkit::sts::FakeSts;
+
+#[derive(Parser)]
+#[command(about = "Serves one of the loopback fakes until killed, printing its URL")]
+enum Fake {
+    /// The fake IMDSv2, serving the reference story's instance.
+    Imds {
+        /// The loopback port; 0: any free port.
+        #[arg(default_value_t = 0)]
+        port: u16,
+    },
+    /// The fake STS, answering every call after the latency, as many at once as are sent.
+    Sts {
+        /// Milliseconds added to every answer.
+        #[arg(default_value_t = 30)]
+        latency_ms: u64,
+    },
+}
+
+fn main() {
+    // Each fake serves from its own thread for as long as it lives.
+    let _serving: Box<dyn std::any::Any> = match Fake::parse() {
+        Fake::Imds { port } => {
+            let fake = FakeImds::start_on(port, ImdsConfig::default());
+            println!("{}", fake.url());
+            Box::new(fake)
+        }
+        Fake::Sts { latency_ms } => {
+            let fake = FakeSts::start_pool(Duration::from_millis(latency_ms));
+            println!("{}", fake.url());
+            Box::new(fake)
+        }
+    };
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,17 @@
+//! The integration tests, one binary (ripgrep's layout): the real `ec2-assume-role` binary
+//! against the loopback fakes of `testkit` (IMDS, STS, SSM) or moto, each test a short story
+//! (write a config, run the binary, read the files with real AWS clients, count the calls),
+//! plus the fleet simulation's arithmetic. These tests never reach anything off loopback:
+//! `util` fails closed.
+
+mod daemon;
+mod e2e_moto;
+mod fleet_sim;
+mod hardening;
+mod process;
+mod run;
+mod scale;
+mod ssm;
+mod status;
+mod sts_faults;
+mod util;
