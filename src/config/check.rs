@@ -10,7 +10,7 @@ use super::raw::*;
 use super::rules::*;
 use super::template::{fill, parse_template, Piece};
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 use toml::Spanned;
 
@@ -55,6 +55,17 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// A present integer checked by `rules::in_ranges`; `None` when absent or refused.
+    fn integer<T: TryFrom<i64> + PartialOrd>(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        ranges: &[RangeInclusive<T>],
+        accepted: &str,
+    ) -> Option<T> {
+        value.and_then(|v| self.check(v, key, |&n| in_ranges(n, ranges, accepted)))
     }
 
     pub(super) fn finish(mut self) -> ConfigErrors {
@@ -117,39 +128,21 @@ impl Checker<'_> {
 
     fn sts(&mut self, raw: RawSts) -> StsOptions {
         let built_in = StsOptions::default();
-        let max_concurrency = raw
-            .max_concurrency
-            .as_ref()
-            .and_then(|v| {
-                self.check(v, "sts.max_concurrency", |&n| {
-                    usize::try_from(n)
-                        .ok()
-                        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
-                        .ok_or_else(|| {
-                            format!(
-                                "{n} is out of range: from 1 to {MAX_CONCURRENCY} AssumeRole calls \
-                                 in flight at once"
-                            )
-                        })
-                })
-            })
+        let max_concurrency = self
+            .integer(
+                raw.max_concurrency.as_ref(),
+                "sts.max_concurrency",
+                &[1..=MAX_CONCURRENCY],
+                &format!("from 1 to {MAX_CONCURRENCY} AssumeRole calls in flight at once"),
+            )
             .unwrap_or(built_in.max_concurrency);
-        let boot_jitter_seconds = raw
-            .boot_jitter_seconds
-            .as_ref()
-            .and_then(|v| {
-                self.check(v, "sts.boot_jitter_seconds", |&n| {
-                    u64::try_from(n)
-                        .ok()
-                        .filter(|n| *n <= MAX_BOOT_JITTER_SECONDS)
-                        .ok_or_else(|| {
-                            format!(
-                                "{n} is out of range: from 0 (no wait) to \
-                                 {MAX_BOOT_JITTER_SECONDS} seconds"
-                            )
-                        })
-                })
-            })
+        let boot_jitter_seconds = self
+            .integer(
+                raw.boot_jitter_seconds.as_ref(),
+                "sts.boot_jitter_seconds",
+                &[0..=MAX_BOOT_JITTER_SECONDS],
+                &format!("from 0 (no wait) to {MAX_BOOT_JITTER_SECONDS} seconds"),
+            )
             .unwrap_or(built_in.boot_jitter_seconds);
         StsOptions {
             max_concurrency,
@@ -194,36 +187,25 @@ impl Checker<'_> {
                 })
             })
             .unwrap_or(built_in.jitter);
-        let safety_window_seconds = raw
-            .safety_window_seconds
-            .as_ref()
-            .and_then(|v| {
-                self.check(v, "daemon.safety_window_seconds", |&n| {
-                    u64::try_from(n)
-                        .ok()
-                        .filter(|n| (30..=3600).contains(n))
-                        .ok_or_else(|| format!("{n} is out of range: from 30 to 3600 seconds"))
-                })
-            })
+        let safety_window_seconds = self
+            .integer(
+                raw.safety_window_seconds.as_ref(),
+                "daemon.safety_window_seconds",
+                &[30..=3600],
+                "from 30 to 3600 seconds",
+            )
             .unwrap_or(built_in.safety_window_seconds);
         let state_file = raw
             .state_file
             .as_ref()
             .and_then(|v| self.check(v, "daemon.state_file", |s| absolute_file(s)))
             .unwrap_or(built_in.state_file);
-        let reload_interval_seconds = raw.reload_interval_seconds.as_ref().and_then(|v| {
-            self.check(v, "daemon.reload_interval_seconds", |&n| {
-                u64::try_from(n)
-                    .ok()
-                    .filter(|n| *n == 0 || (MIN_RELOAD_SECONDS..=86_400).contains(n))
-                    .ok_or_else(|| {
-                        format!(
-                            "{n} is out of range: 0 (reload on SIGHUP only) or from \
-                             {MIN_RELOAD_SECONDS} to 86400 seconds"
-                        )
-                    })
-            })
-        });
+        let reload_interval_seconds = self.integer(
+            raw.reload_interval_seconds.as_ref(),
+            "daemon.reload_interval_seconds",
+            &[0..=0, MIN_RELOAD_SECONDS..=86_400],
+            &format!("0 (reload on SIGHUP only) or from {MIN_RELOAD_SECONDS} to 86400 seconds"),
+        );
         Daemon {
             refresh_at,
             jitter,

@@ -5,6 +5,7 @@
 //! from (file, line, key: that is `check`'s), and the external id rule must never echo any of
 //! the value.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 /// The longest instance id EC2 issues ("i-" and 17 hex digits), and an account id (always 12
@@ -13,6 +14,19 @@ pub(super) const WORST_CASE_INSTANCE_ID: &str = "i-0123456789abcdef0";
 pub(super) const WORST_CASE_ACCOUNT_ID: &str = "000000000000";
 
 const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
+
+/// `n` as a `T` if one of `ranges` holds it; otherwise the reason, with `accepted` saying what
+/// would be right. The one shape of every integer range check but STS's durations.
+pub(super) fn in_ranges<T: TryFrom<i64> + PartialOrd>(
+    n: i64,
+    ranges: &[RangeInclusive<T>],
+    accepted: &str,
+) -> Result<T, String> {
+    T::try_from(n)
+        .ok()
+        .filter(|t| ranges.iter().any(|r| r.contains(t)))
+        .ok_or_else(|| format!("{n} is out of range: {accepted}"))
+}
 
 /// `[\w+=,.@-]`: IAM's character set for role names, session names and source identities.
 pub(super) fn iam_name_char(c: char) -> bool {
