@@ -1,10 +1,9 @@
 //! How a problem is reported: `ConfigError` (`FILE:LINE: key: message`, leaving out what is
-//! unknown) and `ConfigErrors`, every problem of a file in line order, one per line; and the
-//! translation of the toml crate's errors into that shape. It owns the escaping that keeps a
-//! problem one plain line whatever bytes the file holds. It must never decide whether a value
-//! is valid (that is `rules`' and `check`'s), and never quote an `external_id`.
+//! unknown) and `ConfigErrors`, every problem of a file in line order, one per line. It owns
+//! the escaping that keeps a problem one plain line whatever bytes the file holds. It must
+//! never decide whether a value is valid (that is `rules`' and `check`'s), and never quote an
+//! `external_id`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -91,65 +90,6 @@ pub(super) fn printable(s: &str) -> String {
 pub(super) fn line_of(bytes: &[u8], offset: usize) -> usize {
     let end = offset.min(bytes.len());
     bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// Rewords the toml crate's serde messages in the config's own terms.
-pub(super) fn toml_message(message: &str, key: Option<&str>) -> String {
-    let mut m = message
-        .replace('\n', " ")
-        .replace("unknown field", "unknown key")
-        .replace("invalid type: map", "invalid type: table")
-        .replace("expected i64", "expected an integer");
-    if let Some(i) = m.find("expected struct ") {
-        m.replace_range(i.., "expected a table");
-    }
-    if let Some(table @ ("role" | "role_set")) = key {
-        if m.contains("expected a sequence") {
-            m = format!("must be an array of tables: write each as [[{table}]], with two brackets");
-        }
-    }
-    m
-}
-
-/// The dotted key a toml error points at, read from the text: the table header in force at
-/// `offset` and the key on that line. Only a label (the line number is exact), so it reads
-/// headers line by line and ignores multi-line strings.
-pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
-    let offset = (0..=offset.min(text.len()))
-        .rev()
-        .find(|&i| text.is_char_boundary(i))?;
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let mut header = |line: &str| -> Option<String> {
-        let line = line.trim_start();
-        if let Some(rest) = line.strip_prefix("[[") {
-            let name = rest.split("]]").next()?.trim();
-            let n = counts.entry(name.to_owned()).or_default();
-            *n += 1;
-            return Some(format!("{name}[{n}]"));
-        }
-        let rest = line.strip_prefix('[')?;
-        Some(rest.split(']').next()?.trim().to_owned())
-    };
-    let mut table = None;
-    for line in text[..start].lines() {
-        if let Some(h) = header(line) {
-            table = Some(h);
-        }
-    }
-    let line = text[start..].lines().next().unwrap_or("");
-    if let Some(h) = header(line) {
-        return Some(h);
-    }
-    let name = line.split_once('=')?.0.trim();
-    let bare = |c: char| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c);
-    if name.is_empty() || !name.chars().all(bare) {
-        return table;
-    }
-    Some(match table {
-        Some(t) => format!("{t}.{name}"),
-        None => name.to_owned(),
-    })
 }
 
 /// A tag key as it would be written in a dotted TOML key.

@@ -9,9 +9,10 @@
 //! Split by concern, as the AWS SDK's `env_config/` is: `model` (the checked types the crate
 //! uses), `raw` (the file's shape as serde reads it), `check` (the `Checker` from one to the
 //! other), `role_set` (`[[role_set]]` expansion), `rules` (IAM and STS rules on single values),
-//! `template` (session-name placeholders), `diagnostic` (`FILE:LINE: key: message` and toml's
-//! errors in that shape) and `invariants` (the parser's promises, for proptest and cargo-fuzz).
-//! This file only reads the file and runs the steps in order.
+//! `template` (session-name placeholders), `diagnostic` (`FILE:LINE: key: message`),
+//! `toml_error` (toml's errors in that shape, from the parser's spans) and `invariants` (the
+//! parser's promises, for proptest and cargo-fuzz). This file only reads the file and runs
+//! the steps in order.
 
 mod check;
 mod diagnostic;
@@ -20,6 +21,7 @@ mod raw;
 mod role_set;
 mod rules;
 mod template;
+mod toml_error;
 
 #[cfg(any(test, fuzzing))]
 pub mod invariants;
@@ -30,7 +32,7 @@ pub use diagnostic::{ConfigError, ConfigErrors};
 pub use model::*;
 
 use check::Checker;
-use diagnostic::{key_at, line_of, toml_message};
+use diagnostic::line_of;
 use raw::RawFile;
 use std::fs::File;
 use std::io::Read;
@@ -99,12 +101,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let raw: RawFile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            // An empty header (`[]`) names no key (found by fuzzing: it showed as `: : `).
-            let key = e
-                .span()
-                .and_then(|s| key_at(text, s.start))
-                .filter(|k| !k.is_empty());
-            let message = toml_message(e.message(), key.as_deref());
+            let (key, message) = toml_error::explain(text, &e);
             c.fail(e.span(), key, message);
             return Err(c.finish());
         }

@@ -3,12 +3,14 @@
 //! one is reported by `check` with its table's line and a hint. It must never check a value:
 //! what a value may be is `rules`' and `check`'s.
 
-use serde::Deserialize;
+use serde::de::{Error, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::fmt;
 use toml::Spanned;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawFile {
     pub(super) instance: Option<Spanned<RawInstance>>,
     pub(super) credentials: Option<RawCredentials>,
@@ -24,14 +26,14 @@ pub(super) struct RawFile {
 // Every field is optional here so that a missing one is reported by `Checker`, with its
 // table's line and a hint, instead of serde's bare "missing field".
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawInstance {
     pub(super) role_name: Option<Spanned<String>>,
     pub(super) account_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawCredentials {
     pub(super) file: Option<Spanned<String>>,
     pub(super) config_file: Option<Spanned<String>>,
@@ -43,38 +45,44 @@ pub(super) struct RawCredentials {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawDaemon {
     pub(super) refresh_at: Option<Spanned<f64>>,
     pub(super) jitter: Option<Spanned<f64>>,
+    #[serde(default, deserialize_with = "integer")]
     pub(super) safety_window_seconds: Option<Spanned<i64>>,
     pub(super) remove_expired: Option<bool>,
     pub(super) state_file: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "integer")]
     pub(super) reload_interval_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawSts {
+    #[serde(default, deserialize_with = "integer")]
     pub(super) max_concurrency: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "integer")]
     pub(super) boot_jitter_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawDefaults {
+    #[serde(default, deserialize_with = "integer")]
     pub(super) duration_seconds: Option<Spanned<i64>>,
     pub(super) role_session_name: Option<Spanned<String>>,
     pub(super) region: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawRole {
     pub(super) profile: Option<Spanned<String>>,
     pub(super) role_arn: Option<Spanned<String>>,
     pub(super) external_id: Option<Spanned<String>>,
     pub(super) role_session_name: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "integer")]
     pub(super) duration_seconds: Option<Spanned<i64>>,
     pub(super) region: Option<Spanned<String>>,
     pub(super) source_identity: Option<Spanned<String>>,
@@ -84,7 +92,7 @@ pub(super) struct RawRole {
 // The per-role options repeat RawRole's: serde's `flatten` cannot be combined with
 // `deny_unknown_fields`, and a typo must stay an error.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawRoleSet {
     pub(super) role_name: Option<Spanned<String>>,
     pub(super) accounts: Option<Spanned<Vec<Spanned<String>>>>,
@@ -92,6 +100,7 @@ pub(super) struct RawRoleSet {
     pub(super) partition: Option<Spanned<String>>,
     pub(super) external_id: Option<Spanned<String>>,
     pub(super) role_session_name: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "integer")]
     pub(super) duration_seconds: Option<Spanned<i64>>,
     pub(super) region: Option<Spanned<String>>,
     pub(super) source_identity: Option<Spanned<String>>,
@@ -123,3 +132,82 @@ macro_rules! raw_options {
     )*};
 }
 raw_options!(RawRole, RawRoleSet);
+
+/// The keys serde accepts in a table, by the names of the tables it is in (`["role"]` for any
+/// `[[role]]`); `None` where any key goes (`tags`) or no table is ours.
+pub(super) fn keys_of(tables: &[String]) -> Option<&'static [&'static str]> {
+    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+    Some(match tables[..] {
+        [] => fields::<RawFile>(),
+        ["instance"] => fields::<RawInstance>(),
+        ["credentials"] => fields::<RawCredentials>(),
+        ["daemon"] => fields::<RawDaemon>(),
+        ["sts"] => fields::<RawSts>(),
+        ["defaults"] => fields::<RawDefaults>(),
+        ["role"] => fields::<RawRole>(),
+        ["role_set"] => fields::<RawRoleSet>(),
+        _ => return None,
+    })
+}
+
+/// The field names serde's derive gave `T`, as it hands them to `deserialize_struct`.
+fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{value::Error, Error as _, Visitor};
+
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Fields<'_> {
+        type Error = Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            *self.0 = fields;
+            Err(Error::custom("only the fields were wanted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
+}
+
+/// An integer key as serde reads an `i64`, but with TOML's words in its type errors: "an
+/// integer" (not "i64") was expected, and a "table" (not a "map") was given.
+fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<i64>>, D::Error> {
+    struct Integer(i64);
+    struct Expected;
+    impl<'de> Visitor<'de> for Expected {
+        type Value = Integer;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: Error>(self, n: i64) -> Result<Integer, E> {
+            Ok(Integer(n))
+        }
+        // As serde's own `i64` does, so that only the words differ.
+        fn visit_u64<E: Error>(self, n: u64) -> Result<Integer, E> {
+            i64::try_from(n)
+                .map(Integer)
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Integer, A::Error> {
+            Err(A::Error::invalid_type(Unexpected::Other("table"), &self))
+        }
+    }
+    impl<'de> Deserialize<'de> for Integer {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_i64(Expected)
+        }
+    }
+    let n = Spanned::<Integer>::deserialize(d)?;
+    Ok(Some(Spanned::new(n.span(), n.into_inner().0)))
+}

@@ -281,7 +281,7 @@ fn external_id_is_never_echoed() {
 #[test]
 fn control_characters_from_the_file_are_escaped_in_messages() {
     for (text, shown) in [
-        (format!("{INSTANCE}[[ro\x1b[2Jle]]\n"), "ro\\u{1b}[2Jle"),
+        (format!("{INSTANCE}[[ro\x1b[2Jle]]\n"), "\"ro\\u{1b}\"[1]"),
         (format!("{INSTANCE}[\x0erole_set]\n"), "\\u{e}role_set"),
         (full("\"ta\\rg\" = 1"), "unknown key `ta\\rg`"),
     ] {
