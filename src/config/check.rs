@@ -60,12 +60,32 @@ impl Checker<'_> {
     /// A present integer checked by `rules::in_ranges`; `None` when absent or refused.
     fn integer<T: TryFrom<i64> + PartialOrd>(
         &mut self,
-        value: Option<&Spanned<i64>>,
+        value: Option<&Spanned<Integer>>,
         key: &str,
         ranges: &[RangeInclusive<T>],
         accepted: &str,
     ) -> Option<T> {
-        value.and_then(|v| self.check(v, key, |&n| in_ranges(n, ranges, accepted)))
+        value.and_then(|v| self.check(v, key, |n| in_ranges(n.0, ranges, accepted)))
+    }
+
+    /// Runs `rule` on a required value; a missing one is reported at its table's `header`,
+    /// with `hint`. Either way a problem leaves the default.
+    fn required<U: Default>(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        header: &Range<usize>,
+        hint: &str,
+        rule: impl FnOnce(&String) -> Result<U, String>,
+    ) -> U {
+        match value {
+            Some(v) => self.check(v, key, rule).unwrap_or_default(),
+            None => {
+                let message = format!("missing; {hint}");
+                self.fail(Some(header.clone()), Some(key.to_owned()), message);
+                U::default()
+            }
+        }
     }
 
     pub(super) fn finish(mut self) -> ConfigErrors {
@@ -128,25 +148,19 @@ impl Checker<'_> {
 
     fn sts(&mut self, raw: RawSts) -> StsOptions {
         let built_in = StsOptions::default();
-        let max_concurrency = self
-            .integer(
-                raw.max_concurrency.as_ref(),
-                "sts.max_concurrency",
-                &[1..=MAX_CONCURRENCY],
-                &format!("from 1 to {MAX_CONCURRENCY} AssumeRole calls in flight at once"),
-            )
-            .unwrap_or(built_in.max_concurrency);
-        let boot_jitter_seconds = self
-            .integer(
-                raw.boot_jitter_seconds.as_ref(),
-                "sts.boot_jitter_seconds",
-                &[0..=MAX_BOOT_JITTER_SECONDS],
-                &format!("from 0 (no wait) to {MAX_BOOT_JITTER_SECONDS} seconds"),
-            )
-            .unwrap_or(built_in.boot_jitter_seconds);
+        let in_flight = [1..=MAX_CONCURRENCY];
+        let at_once = format!("from 1 to {MAX_CONCURRENCY} AssumeRole calls in flight at once");
+        let waits = [0..=MAX_BOOT_JITTER_SECONDS];
+        let wait = format!("from 0 (no wait) to {MAX_BOOT_JITTER_SECONDS} seconds");
+        let (n, j) = (
+            raw.max_concurrency.as_ref(),
+            raw.boot_jitter_seconds.as_ref(),
+        );
+        let n = self.integer(n, "sts.max_concurrency", &in_flight, &at_once);
+        let j = self.integer(j, "sts.boot_jitter_seconds", &waits, &wait);
         StsOptions {
-            max_concurrency,
-            boot_jitter_seconds,
+            max_concurrency: n.unwrap_or(built_in.max_concurrency),
+            boot_jitter_seconds: j.unwrap_or(built_in.boot_jitter_seconds),
         }
     }
 
@@ -232,9 +246,7 @@ impl Checker<'_> {
         let raw = raw.into_inner();
         let role_name = match &raw.role_name {
             Some(v) => self.check(v, "instance.role_name", |s| {
-                check_role_name(s)
-                    .map(|()| s.clone())
-                    .map_err(|why| format!("{s:?} is not an IAM role name: {why}"))
+                valid(s, check_role_name, "is not an IAM role name")
             }),
             None => {
                 self.fail(
@@ -247,9 +259,7 @@ impl Checker<'_> {
         };
         let account_id = raw.account_id.as_ref().and_then(|v| {
             self.check(v, "instance.account_id", |s| {
-                check_account_id(s)
-                    .map(|()| s.clone())
-                    .map_err(|why| format!("{s:?} is not an account id: {why}"))
+                valid(s, check_account_id, "is not an account id")
             })
         });
         Instance {
@@ -290,9 +300,7 @@ impl Checker<'_> {
         }
         let owner = raw.owner.as_ref().and_then(|v| {
             self.check(v, "credentials.owner", |s| {
-                check_user_name(s)
-                    .map(|()| s.clone())
-                    .map_err(|why| format!("{s:?} is not a user name: {why}"))
+                valid(s, check_user_name, "is not a user name")
             })
         });
         Credentials {
@@ -311,7 +319,7 @@ impl Checker<'_> {
         let duration_seconds = raw
             .duration_seconds
             .as_ref()
-            .and_then(|v| self.check(v, "defaults.duration_seconds", |d| check_duration(*d)));
+            .and_then(|v| self.check(v, "defaults.duration_seconds", |d| check_duration(d.0)));
         let region = raw.region.as_ref().and_then(|v| {
             self.check(v, "defaults.region", |s| {
                 check_region(s).map(|()| s.clone())
@@ -342,40 +350,24 @@ impl Checker<'_> {
         // There is deliberately no derived default: the profile is always written by the user,
         // so `default` (which AWS tools use when no profile is named) is only ever overwritten
         // when the config says so.
-        let profile = match &raw.profile {
-            Some(v) => self
-                .check(v, &key("profile"), |s| {
-                    check_profile(s)
-                        .map(|()| s.clone())
-                        .map_err(|why| format!("{s:?} cannot be a profile name: {why}"))
-                })
-                .unwrap_or_default(),
-            None => {
-                self.fail(
-                    Some(header.clone()),
-                    Some(key("profile")),
-                    "missing; name the profile to write, e.g. profile = \"audit-111111111111\"",
-                );
-                String::new()
-            }
-        };
-        let (role_arn, partition, account_id) = match &raw.role_arn {
-            Some(v) => self
-                .check(v, &key("role_arn"), |s| {
-                    parse_role_arn(s)
-                        .map(|(p, a)| (s.clone(), p.to_owned(), a.to_owned()))
-                        .map_err(|why| format!("{s:?} is not a role ARN: {why}"))
-                })
-                .unwrap_or_default(),
-            None => {
-                self.fail(
-                    Some(header.clone()),
-                    Some(key("role_arn")),
-                    "missing; e.g. role_arn = \"arn:aws:iam::111111111111:role/NAME\"",
-                );
-                Default::default()
-            }
-        };
+        let profile = self.required(
+            raw.profile.as_ref(),
+            &key("profile"),
+            &header,
+            "name the profile to write, e.g. profile = \"audit-111111111111\"",
+            |s| valid(s, check_profile, "cannot be a profile name"),
+        );
+        let (role_arn, partition, account_id) = self.required(
+            raw.role_arn.as_ref(),
+            &key("role_arn"),
+            &header,
+            "e.g. role_arn = \"arn:aws:iam::111111111111:role/NAME\"",
+            |s| {
+                parse_role_arn(s)
+                    .map(|(p, a)| (s.clone(), p.to_owned(), a.to_owned()))
+                    .map_err(|why| format!("{s:?} is not a role ARN: {why}"))
+            },
+        );
         let options = self.options(&prefix, &raw.options(), defaults);
         let role_session_name =
             self.role_session_name(&prefix, raw.role_session_name.as_ref(), defaults, &profile);
@@ -410,13 +402,11 @@ impl Checker<'_> {
         });
         let source_identity = raw.source_identity.and_then(|v| {
             self.check(v, &key("source_identity"), |s| {
-                check_source_identity(s)
-                    .map(|()| s.clone())
-                    .map_err(|why| format!("{s:?} is not a valid source identity: {why}"))
+                valid(s, check_source_identity, "is not a valid source identity")
             })
         });
         let duration_seconds = match raw.duration_seconds {
-            Some(v) => self.check(v, &key("duration_seconds"), |d| check_duration(*d)),
+            Some(v) => self.check(v, &key("duration_seconds"), |d| check_duration(d.0)),
             None => defaults.duration_seconds,
         }
         .unwrap_or(DEFAULT_DURATION_SECONDS);

@@ -9,116 +9,86 @@ use std::collections::BTreeMap;
 use std::fmt;
 use toml::Spanned;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawFile {
-    pub(super) instance: Option<Spanned<RawInstance>>,
-    pub(super) credentials: Option<RawCredentials>,
-    pub(super) daemon: Option<RawDaemon>,
-    pub(super) sts: Option<RawSts>,
-    pub(super) defaults: Option<RawDefaults>,
-    #[serde(default)]
-    pub(super) role: Vec<Spanned<RawRole>>,
-    #[serde(default)]
-    pub(super) role_set: Vec<Spanned<RawRoleSet>>,
+/// A TOML table as serde reads it: its keys and no others ("a table" in serde's messages), each
+/// visible to `check`. `role_table!` adds the options of a role.
+macro_rules! table {
+    ($name:ident { $($(#[$attr:meta])* $key:ident: $ty:ty,)* }) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, expecting = "a table")]
+        pub(super) struct $name {
+            $($(#[$attr])* pub(super) $key: $ty,)*
+        }
+    };
 }
+
+/// A string value as written.
+type Text = Option<Spanned<String>>;
+
+table!(RawFile {
+    instance: Option<Spanned<RawInstance>>,
+    credentials: Option<RawCredentials>,
+    daemon: Option<RawDaemon>,
+    sts: Option<RawSts>,
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    role: Vec<Spanned<RawRole>>,
+    #[serde(default)]
+    role_set: Vec<Spanned<RawRoleSet>>,
+});
 
 // Every field is optional here so that a missing one is reported by `Checker`, with its
 // table's line and a hint, instead of serde's bare "missing field".
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawInstance {
-    pub(super) role_name: Option<Spanned<String>>,
-    pub(super) account_id: Option<Spanned<String>>,
-}
+table!(RawInstance {
+    role_name: Text,
+    account_id: Text,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawCredentials {
-    pub(super) file: Option<Spanned<String>>,
-    pub(super) config_file: Option<Spanned<String>>,
-    pub(super) owner: Option<Spanned<String>>,
+table!(RawCredentials {
+    file: Text,
+    config_file: Text,
+    owner: Text,
     #[serde(default)]
-    pub(super) replace_unmanaged: bool,
+    replace_unmanaged: bool,
     #[serde(default)]
-    pub(super) credential_process: bool,
-}
+    credential_process: bool,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawDaemon {
-    pub(super) refresh_at: Option<Spanned<f64>>,
-    pub(super) jitter: Option<Spanned<f64>>,
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) safety_window_seconds: Option<Spanned<i64>>,
-    pub(super) remove_expired: Option<bool>,
-    pub(super) state_file: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) reload_interval_seconds: Option<Spanned<i64>>,
-}
+table!(RawDaemon {
+    refresh_at: Option<Spanned<f64>>,
+    jitter: Option<Spanned<f64>>,
+    safety_window_seconds: Option<Spanned<Integer>>,
+    remove_expired: Option<bool>,
+    state_file: Text,
+    reload_interval_seconds: Option<Spanned<Integer>>,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawSts {
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) max_concurrency: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) boot_jitter_seconds: Option<Spanned<i64>>,
-}
+table!(RawSts {
+    max_concurrency: Option<Spanned<Integer>>,
+    boot_jitter_seconds: Option<Spanned<Integer>>,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawDefaults {
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) duration_seconds: Option<Spanned<i64>>,
-    pub(super) role_session_name: Option<Spanned<String>>,
-    pub(super) region: Option<Spanned<String>>,
-}
+table!(RawDefaults {
+    duration_seconds: Option<Spanned<Integer>>,
+    role_session_name: Text,
+    region: Text,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawRole {
-    pub(super) profile: Option<Spanned<String>>,
-    pub(super) role_arn: Option<Spanned<String>>,
-    pub(super) external_id: Option<Spanned<String>>,
-    pub(super) role_session_name: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) duration_seconds: Option<Spanned<i64>>,
-    pub(super) region: Option<Spanned<String>>,
-    pub(super) source_identity: Option<Spanned<String>>,
-    pub(super) tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
-}
+/// A table that stands for roles: its own fields, then the options every role takes (which
+/// `check` reads through `options()`). One declaration for both, since serde's `flatten`
+/// cannot be combined with `deny_unknown_fields`, and a typo must stay an error.
+macro_rules! role_table {
+    ($name:ident { $($own:tt)* }) => {
+        table!($name {
+            $($own)*
+            external_id: Text,
+            role_session_name: Text,
+            duration_seconds: Option<Spanned<Integer>>,
+            region: Text,
+            source_identity: Text,
+            tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+        });
 
-// The per-role options repeat RawRole's: serde's `flatten` cannot be combined with
-// `deny_unknown_fields`, and a typo must stay an error.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(super) struct RawRoleSet {
-    pub(super) role_name: Option<Spanned<String>>,
-    pub(super) accounts: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(super) profile: Option<Spanned<String>>,
-    pub(super) partition: Option<Spanned<String>>,
-    pub(super) external_id: Option<Spanned<String>>,
-    pub(super) role_session_name: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "integer")]
-    pub(super) duration_seconds: Option<Spanned<i64>>,
-    pub(super) region: Option<Spanned<String>>,
-    pub(super) source_identity: Option<Spanned<String>>,
-    pub(super) tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
-}
-
-/// The options a `[[role]]` and a `[[role_set]]` share, as written.
-pub(super) struct RawOptions<'r> {
-    pub(super) external_id: Option<&'r Spanned<String>>,
-    pub(super) duration_seconds: Option<&'r Spanned<i64>>,
-    pub(super) region: Option<&'r Spanned<String>>,
-    pub(super) source_identity: Option<&'r Spanned<String>>,
-    pub(super) tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
-}
-
-macro_rules! raw_options {
-    ($($raw:ty),*) => {$(
-        impl $raw {
+        impl $name {
             pub(super) fn options(&self) -> RawOptions<'_> {
                 RawOptions {
                     external_id: self.external_id.as_ref(),
@@ -129,9 +99,29 @@ macro_rules! raw_options {
                 }
             }
         }
-    )*};
+    };
 }
-raw_options!(RawRole, RawRoleSet);
+
+role_table!(RawRole {
+    profile: Text,
+    role_arn: Text,
+});
+
+role_table!(RawRoleSet {
+    role_name: Text,
+    accounts: Option<Spanned<Vec<Spanned<String>>>>,
+    profile: Text,
+    partition: Text,
+});
+
+/// The options a `[[role]]` and a `[[role_set]]` share, as written.
+pub(super) struct RawOptions<'r> {
+    pub(super) external_id: Option<&'r Spanned<String>>,
+    pub(super) duration_seconds: Option<&'r Spanned<Integer>>,
+    pub(super) region: Option<&'r Spanned<String>>,
+    pub(super) source_identity: Option<&'r Spanned<String>>,
+    pub(super) tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
+}
 
 /// The keys serde accepts in a table, by the names of the tables it is in (`["role"]` for any
 /// `[[role]]`); `None` where any key goes (`tags`) or no table is ours.
@@ -180,34 +170,31 @@ fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     fields
 }
 
-/// An integer key as serde reads an `i64`, but with TOML's words in its type errors: "an
-/// integer" (not "i64") was expected, and a "table" (not a "map") was given.
-fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<i64>>, D::Error> {
-    struct Integer(i64);
-    struct Expected;
-    impl<'de> Visitor<'de> for Expected {
-        type Value = Integer;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an integer")
+/// An integer as serde reads an `i64`, but with TOML's words in its type errors: "an integer"
+/// (not "i64") was expected, and a "table" (not a "map") was given.
+pub(super) struct Integer(pub(super) i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Expected;
+        impl<'de> Visitor<'de> for Expected {
+            type Value = Integer;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: Error>(self, n: i64) -> Result<Integer, E> {
+                Ok(Integer(n))
+            }
+            // As serde's own `i64` does, so that only the words differ.
+            fn visit_u64<E: Error>(self, n: u64) -> Result<Integer, E> {
+                i64::try_from(n)
+                    .map(Integer)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Integer, A::Error> {
+                Err(A::Error::invalid_type(Unexpected::Other("table"), &self))
+            }
         }
-        fn visit_i64<E: Error>(self, n: i64) -> Result<Integer, E> {
-            Ok(Integer(n))
-        }
-        // As serde's own `i64` does, so that only the words differ.
-        fn visit_u64<E: Error>(self, n: u64) -> Result<Integer, E> {
-            i64::try_from(n)
-                .map(Integer)
-                .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Integer, A::Error> {
-            Err(A::Error::invalid_type(Unexpected::Other("table"), &self))
-        }
+        d.deserialize_i64(Expected)
     }
-    impl<'de> Deserialize<'de> for Integer {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_i64(Expected)
-        }
-    }
-    let n = Spanned::<Integer>::deserialize(d)?;
-    Ok(Some(Spanned::new(n.span(), n.into_inner().0)))
 }

@@ -7,7 +7,7 @@ use super::check::{CheckedRole, Checker, Defaults};
 use super::diagnostic::line_of;
 use super::raw::RawRoleSet;
 use super::rules::{
-    check_account_id, check_partition, check_profile, parse_role_arn, WORST_CASE_ACCOUNT_ID,
+    check_account_id, check_partition, check_profile, parse_role_arn, valid, WORST_CASE_ACCOUNT_ID,
 };
 use toml::Spanned;
 
@@ -45,9 +45,7 @@ impl Checker<'_> {
         };
         let role_name = match &raw.role_name {
             Some(v) => self.check(v, &key("role_name"), |s| {
-                check_role_path(s)
-                    .map(|()| s.clone())
-                    .map_err(|why| format!("{s:?} is not a role name: {why}"))
+                valid(s, check_role_path, "is not a role name")
             }),
             None => {
                 missing(
@@ -82,9 +80,7 @@ impl Checker<'_> {
                 for (i, account) in list.get_ref().iter().enumerate() {
                     let account_key = format!("{prefix}.accounts[{}]", i + 1);
                     let checked = self.check(account, &account_key, |s| {
-                        check_account_id(s)
-                            .map(|()| s.clone())
-                            .map_err(|why| format!("{s:?} is not an account id: {why}"))
+                        valid(s, check_account_id, "is not an account id")
                     });
                     if let Some(id) = checked {
                         accounts.push((id, account_key, account.span()));

@@ -28,6 +28,17 @@ pub(super) fn in_ranges<T: TryFrom<i64> + PartialOrd>(
         .ok_or_else(|| format!("{n} is out of range: {accepted}"))
 }
 
+/// `s` itself if `rule` accepts it; otherwise why not, after `s` and what it `is_not`.
+pub(super) fn valid(
+    s: &String,
+    rule: fn(&str) -> Result<(), String>,
+    is_not: &str,
+) -> Result<String, String> {
+    rule(s)
+        .map(|()| s.clone())
+        .map_err(|why| format!("{s:?} {is_not}: {why}"))
+}
+
 /// `[\w+=,.@-]`: IAM's character set for role names, session names and source identities.
 pub(super) fn iam_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
