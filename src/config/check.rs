@@ -1,0 +1,556 @@
+//! The `Checker`: turns the raw file (`raw`) into a `Config`, running every value through its
+//! rule (`rules`) and applying `[defaults]` and the built-in defaults, and collects every
+//! problem with its span and key rather than stopping at the first. `[[role_set]]` expansion
+//! lives beside it in `role_set`. It must never do I/O, never format a line number itself
+//! (`diagnostic` does), and never echo an `external_id`.
+
+use super::diagnostic::{line_of, printable, toml_key, ConfigError, ConfigErrors};
+use super::model::*;
+use super::raw::*;
+use super::rules::*;
+use super::template::{fill, parse_template, Piece};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+use toml::Spanned;
+
+/// Collects problems while turning the raw file into a `Config`. Values that fail a check are
+/// replaced by placeholders; the `Config` is only returned when no problem was found.
+pub(super) struct Checker<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    pub(super) fn fail(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: Option<String>,
+        message: impl Into<String>,
+    ) {
+        let error = ConfigError {
+            path: self.path.to_path_buf(),
+            line: span.map(|s| line_of(self.text.as_bytes(), s.start)),
+            key: key.as_deref().map(printable),
+            message: printable(&message.into()),
+        };
+        // Templates inherited from [defaults] are checked once per role; one report is enough.
+        if !self.errors.contains(&error) {
+            self.errors.push(error);
+        }
+    }
+
+    /// Runs `rule` on a present value; on failure records the problem and returns `None`.
+    pub(super) fn check<T, U>(
+        &mut self,
+        value: &Spanned<T>,
+        key: &str,
+        rule: impl FnOnce(&T) -> Result<U, String>,
+    ) -> Option<U> {
+        match rule(value.get_ref()) {
+            Ok(u) => Some(u),
+            Err(message) => {
+                self.fail(Some(value.span()), Some(key.to_owned()), message);
+                None
+            }
+        }
+    }
+
+    /// A present integer checked by `rules::in_ranges`; `None` when absent or refused.
+    fn integer<T: TryFrom<i64> + PartialOrd>(
+        &mut self,
+        value: Option<&Spanned<Integer>>,
+        key: &str,
+        ranges: &[RangeInclusive<T>],
+        accepted: &str,
+    ) -> Option<T> {
+        value.and_then(|v| self.check(v, key, |n| in_ranges(n.0, ranges, accepted)))
+    }
+
+    /// Runs `rule` on a required value; a missing one is reported at its table's `header`,
+    /// with `hint`. Either way a problem leaves the default.
+    fn required<U: Default>(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        header: &Range<usize>,
+        hint: &str,
+        rule: impl FnOnce(&String) -> Result<U, String>,
+    ) -> U {
+        match value {
+            Some(v) => self.check(v, key, rule).unwrap_or_default(),
+            None => {
+                let message = format!("missing; {hint}");
+                self.fail(Some(header.clone()), Some(key.to_owned()), message);
+                U::default()
+            }
+        }
+    }
+
+    pub(super) fn finish(mut self) -> ConfigErrors {
+        self.errors.sort_by_key(|e| e.line);
+        ConfigErrors {
+            errors: self.errors,
+        }
+    }
+
+    pub(super) fn config(&mut self, raw: RawFile) -> Config {
+        let instance = self.instance(raw.instance);
+        let credentials = raw
+            .credentials
+            .map(|c| self.credentials(c))
+            .unwrap_or_default();
+        let daemon = raw.daemon.map(|d| self.daemon(d)).unwrap_or_default();
+        let sts = raw.sts.map(|s| self.sts(s)).unwrap_or_default();
+        let defaults = self.defaults(raw.defaults);
+        if raw.role.is_empty() && raw.role_set.is_empty() {
+            self.fail(
+                None,
+                Some("role".into()),
+                "no [[role]] or [[role_set]] table; add one for each role to assume",
+            );
+        }
+        let mut checked = Vec::with_capacity(raw.role.len());
+        for (i, role) in raw.role.into_iter().enumerate() {
+            checked.push(self.role(i + 1, role, &defaults));
+        }
+        for (i, set) in raw.role_set.into_iter().enumerate() {
+            checked.extend(self.role_set(i + 1, set, &defaults));
+        }
+        // File order (stable: a set's roles keep their accounts' order), so that a duplicate
+        // names the place that comes first.
+        checked.sort_by_key(|c| c.role.line);
+        let mut profiles: HashMap<String, (String, usize)> = HashMap::new();
+        let mut roles = Vec::with_capacity(checked.len());
+        for c in checked {
+            if let Some((other, line)) = profiles.get(&c.role.profile) {
+                let message = format!(
+                    "{:?} is already the profile of {other} (line {line}); each role needs its \
+                     own profile",
+                    c.role.profile
+                );
+                self.fail(c.profile_span, Some(c.profile_key), message);
+            } else if !c.role.profile.is_empty() {
+                profiles.insert(c.role.profile.clone(), (c.origin, c.role.line));
+            }
+            roles.push(c.role);
+        }
+        Config {
+            path: self.path.to_path_buf(),
+            instance,
+            credentials,
+            daemon,
+            sts,
+            roles,
+        }
+    }
+
+    fn sts(&mut self, raw: RawSts) -> StsOptions {
+        let built_in = StsOptions::default();
+        let in_flight = [1..=MAX_CONCURRENCY];
+        let at_once = format!("from 1 to {MAX_CONCURRENCY} AssumeRole calls in flight at once");
+        let waits = [0..=MAX_BOOT_JITTER_SECONDS];
+        let wait = format!("from 0 (no wait) to {MAX_BOOT_JITTER_SECONDS} seconds");
+        let (n, j) = (
+            raw.max_concurrency.as_ref(),
+            raw.boot_jitter_seconds.as_ref(),
+        );
+        let n = self.integer(n, "sts.max_concurrency", &in_flight, &at_once);
+        let j = self.integer(j, "sts.boot_jitter_seconds", &waits, &wait);
+        StsOptions {
+            max_concurrency: n.unwrap_or(built_in.max_concurrency),
+            boot_jitter_seconds: j.unwrap_or(built_in.boot_jitter_seconds),
+        }
+    }
+
+    fn daemon(&mut self, raw: RawDaemon) -> Daemon {
+        let built_in = Daemon::default();
+        let refresh_at = raw
+            .refresh_at
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "daemon.refresh_at", |&f| {
+                    if (0.1..=0.9).contains(&f) {
+                        Ok(f)
+                    } else {
+                        Err(format!(
+                            "{f} is out of range: give the fraction of the credentials' lifetime \
+                             after which to refresh, from 0.1 to 0.9 (0.5 = half-way)"
+                        ))
+                    }
+                })
+            })
+            .unwrap_or(built_in.refresh_at);
+        let jitter = raw
+            .jitter
+            .as_ref()
+            .and_then(|v| {
+                self.check(v, "daemon.jitter", |&f| {
+                    if (0.0..=0.4).contains(&f)
+                        && (refresh_at - f) >= 0.05
+                        && refresh_at + f <= 0.95
+                    {
+                        Ok(f)
+                    } else {
+                        Err(format!(
+                            "{f} is out of range: from 0 to 0.4, and refresh_at \u{b1} jitter must \
+                             stay between 0.05 and 0.95 (refresh_at is {refresh_at})"
+                        ))
+                    }
+                })
+            })
+            .unwrap_or(built_in.jitter);
+        let safety_window_seconds = self
+            .integer(
+                raw.safety_window_seconds.as_ref(),
+                "daemon.safety_window_seconds",
+                &[30..=3600],
+                "from 30 to 3600 seconds",
+            )
+            .unwrap_or(built_in.safety_window_seconds);
+        let state_file = raw
+            .state_file
+            .as_ref()
+            .and_then(|v| self.check(v, "daemon.state_file", |s| absolute_file(s)))
+            .unwrap_or(built_in.state_file);
+        let reload_interval_seconds = self.integer(
+            raw.reload_interval_seconds.as_ref(),
+            "daemon.reload_interval_seconds",
+            &[0..=0, MIN_RELOAD_SECONDS..=86_400],
+            &format!("0 (reload on SIGHUP only) or from {MIN_RELOAD_SECONDS} to 86400 seconds"),
+        );
+        Daemon {
+            refresh_at,
+            jitter,
+            safety_window_seconds,
+            remove_expired: raw.remove_expired.unwrap_or(built_in.remove_expired),
+            state_file,
+            reload_interval_seconds,
+        }
+    }
+
+    fn instance(&mut self, raw: Option<Spanned<RawInstance>>) -> Instance {
+        let Some(raw) = raw else {
+            self.fail(
+                None,
+                Some("instance".into()),
+                "missing; add an [instance] table with role_name = the instance profile's role",
+            );
+            return Instance {
+                role_name: String::new(),
+                account_id: None,
+            };
+        };
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let role_name = match &raw.role_name {
+            Some(v) => self.check(v, "instance.role_name", |s| {
+                valid(s, check_role_name, "is not an IAM role name")
+            }),
+            None => {
+                self.fail(
+                    Some(span),
+                    Some("instance.role_name".into()),
+                    "missing; set it to the role of the instance profile this agent must run under",
+                );
+                None
+            }
+        };
+        let account_id = raw.account_id.as_ref().and_then(|v| {
+            self.check(v, "instance.account_id", |s| {
+                valid(s, check_account_id, "is not an account id")
+            })
+        });
+        Instance {
+            role_name: role_name.unwrap_or_default(),
+            account_id,
+        }
+    }
+
+    fn credentials(&mut self, raw: RawCredentials) -> Credentials {
+        let file = raw
+            .file
+            .as_ref()
+            .and_then(|v| self.check(v, "credentials.file", |s| absolute_file(s)));
+        let config_file = raw
+            .config_file
+            .as_ref()
+            .and_then(|v| self.check(v, "credentials.config_file", |s| absolute_file(s)));
+        // Writing both kinds of profile into one file would corrupt it for the AWS tools.
+        if let (Some(file), Some(file_value)) = (&file, &raw.file) {
+            let config = config_file
+                .clone()
+                .unwrap_or_else(|| file.with_file_name("config"));
+            let (key, value) = match &raw.config_file {
+                Some(v) => ("credentials.config_file", v),
+                None => ("credentials.file", file_value),
+            };
+            if &config == file {
+                self.fail(
+                    Some(value.span()),
+                    Some(key.into()),
+                    format!(
+                        "{:?} would be both the credentials file and the config file; set \
+                         config_file to another file",
+                        file.display()
+                    ),
+                );
+            }
+        }
+        let owner = raw.owner.as_ref().and_then(|v| {
+            self.check(v, "credentials.owner", |s| {
+                valid(s, check_user_name, "is not a user name")
+            })
+        });
+        Credentials {
+            file,
+            config_file,
+            owner,
+            replace_unmanaged: raw.replace_unmanaged,
+            credential_process: raw.credential_process,
+        }
+    }
+
+    fn defaults(&mut self, raw: Option<RawDefaults>) -> Defaults {
+        let Some(raw) = raw else {
+            return Defaults::default();
+        };
+        let duration_seconds = raw
+            .duration_seconds
+            .as_ref()
+            .and_then(|v| self.check(v, "defaults.duration_seconds", |d| check_duration(d.0)));
+        let region = raw.region.as_ref().and_then(|v| {
+            self.check(v, "defaults.region", |s| {
+                check_region(s).map(|()| s.clone())
+            })
+        });
+        // The template's syntax is checked here, once; its filled length per role, since
+        // `{profile}` differs.
+        let role_session_name = raw.role_session_name.and_then(|v| {
+            self.check(&v, "defaults.role_session_name", |s| {
+                parse_template(s).map(|_| ())
+            })
+            .map(|()| v)
+        });
+        Defaults {
+            duration_seconds,
+            role_session_name,
+            region,
+        }
+    }
+
+    fn role(&mut self, n: usize, raw: Spanned<RawRole>, defaults: &Defaults) -> CheckedRole {
+        let header = raw.span();
+        let line = line_of(self.text.as_bytes(), header.start);
+        let raw = raw.into_inner();
+        let prefix = format!("role[{n}]");
+        let key = |name: &str| format!("{prefix}.{name}");
+
+        // There is deliberately no derived default: the profile is always written by the user,
+        // so `default` (which AWS tools use when no profile is named) is only ever overwritten
+        // when the config says so.
+        let profile = self.required(
+            raw.profile.as_ref(),
+            &key("profile"),
+            &header,
+            "name the profile to write, e.g. profile = \"audit-111111111111\"",
+            |s| valid(s, check_profile, "cannot be a profile name"),
+        );
+        let (role_arn, partition, account_id) = self.required(
+            raw.role_arn.as_ref(),
+            &key("role_arn"),
+            &header,
+            "e.g. role_arn = \"arn:aws:iam::111111111111:role/NAME\"",
+            |s| {
+                parse_role_arn(s)
+                    .map(|(p, a)| (s.clone(), p.to_owned(), a.to_owned()))
+                    .map_err(|why| format!("{s:?} is not a role ARN: {why}"))
+            },
+        );
+        let options = self.options(&prefix, &raw.options(), defaults);
+        let role_session_name =
+            self.role_session_name(&prefix, raw.role_session_name.as_ref(), defaults, &profile);
+        CheckedRole {
+            role: options.role(
+                profile,
+                role_arn,
+                partition,
+                account_id,
+                role_session_name,
+                line,
+            ),
+            origin: prefix.clone(),
+            profile_key: key("profile"),
+            profile_span: raw.profile.map(|p| p.span()),
+        }
+    }
+
+    /// Checks the options a `[[role]]` and a `[[role_set]]` share, but for the session name,
+    /// which depends on the profile.
+    pub(super) fn options(
+        &mut self,
+        prefix: &str,
+        raw: &RawOptions,
+        defaults: &Defaults,
+    ) -> Options {
+        let key = |name: &str| format!("{prefix}.{name}");
+        let external_id = raw.external_id.and_then(|v| {
+            self.check(v, &key("external_id"), |s| {
+                check_external_id(s).map(|()| s.clone())
+            })
+        });
+        let source_identity = raw.source_identity.and_then(|v| {
+            self.check(v, &key("source_identity"), |s| {
+                valid(s, check_source_identity, "is not a valid source identity")
+            })
+        });
+        let duration_seconds = match raw.duration_seconds {
+            Some(v) => self.check(v, &key("duration_seconds"), |d| check_duration(d.0)),
+            None => defaults.duration_seconds,
+        }
+        .unwrap_or(DEFAULT_DURATION_SECONDS);
+        let region = match raw.region {
+            Some(v) => self.check(v, &key("region"), |s| check_region(s).map(|()| s.clone())),
+            None => defaults.region.clone(),
+        };
+        let tags = raw.tags.map(|t| self.tags(prefix, t)).unwrap_or_default();
+        Options {
+            external_id,
+            duration_seconds,
+            region,
+            source_identity,
+            tags,
+        }
+    }
+
+    /// The session-name template for `profile`: the role's own, else `[defaults]`', else the
+    /// built-in one; checked filled.
+    pub(super) fn role_session_name(
+        &mut self,
+        prefix: &str,
+        own: Option<&Spanned<String>>,
+        defaults: &Defaults,
+        profile: &str,
+    ) -> String {
+        match (own, &defaults.role_session_name) {
+            (Some(own), _) => {
+                self.session_template(own, &format!("{prefix}.role_session_name"), profile)
+            }
+            (None, Some(inherited)) => {
+                self.session_template(inherited, "defaults.role_session_name", profile)
+            }
+            (None, None) => DEFAULT_SESSION_NAME.to_owned(),
+        }
+    }
+
+    /// Checks a template and, filled with worst-case values and `profile`, its result.
+    fn session_template(&mut self, template: &Spanned<String>, key: &str, profile: &str) -> String {
+        let worst = Placeholders {
+            instance_id: WORST_CASE_INSTANCE_ID,
+            account_id: WORST_CASE_ACCOUNT_ID,
+        };
+        self.check(template, key, |s| {
+            let pieces = parse_template(s)?;
+            let filled = fill(&pieces, &worst, profile);
+            check_session_name(&filled).map_err(|why| {
+                let mut given = String::new();
+                if pieces.contains(&Piece::Profile) {
+                    given += &format!(" for profile {profile:?}");
+                }
+                if pieces.contains(&Piece::InstanceId) {
+                    given += " with the longest instance id";
+                }
+                format!("{s:?} gives {filled:?}{given}, which is not a valid session name: {why}")
+            })
+        });
+        template.get_ref().clone()
+    }
+
+    fn tags(
+        &mut self,
+        prefix: &str,
+        tags: &Spanned<BTreeMap<String, Spanned<String>>>,
+    ) -> Vec<(String, String)> {
+        if tags.get_ref().len() > 50 {
+            self.fail(
+                Some(tags.span()),
+                Some(format!("{prefix}.tags")),
+                format!("{} tags; STS accepts at most 50", tags.get_ref().len()),
+            );
+        }
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        let mut out = Vec::with_capacity(tags.get_ref().len());
+        for (k, v) in tags.get_ref() {
+            let key = format!("{prefix}.tags.{}", toml_key(k));
+            let checked = self.check(v, &key, |value| check_tag(k, value));
+            if let Some(first) = seen.insert(k.to_lowercase(), k) {
+                self.fail(
+                    Some(v.span()),
+                    Some(key),
+                    format!(
+                        "{first:?} and {k:?} differ only in case; STS treats tag keys \
+                         case-insensitively"
+                    ),
+                );
+            }
+            if checked.is_some() {
+                out.push((k.clone(), v.get_ref().clone()));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Defaults {
+    pub(super) duration_seconds: Option<i32>,
+    pub(super) role_session_name: Option<Spanned<String>>,
+    pub(super) region: Option<String>,
+}
+
+/// Checked options shared by a `[[role]]` and the roles of a `[[role_set]]`.
+#[derive(Clone)]
+pub(super) struct Options {
+    external_id: Option<String>,
+    duration_seconds: i32,
+    region: Option<String>,
+    source_identity: Option<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl Options {
+    pub(super) fn role(
+        &self,
+        profile: String,
+        role_arn: String,
+        partition: String,
+        account_id: String,
+        role_session_name: String,
+        line: usize,
+    ) -> Role {
+        let o = self.clone();
+        Role {
+            profile,
+            role_arn,
+            partition,
+            account_id,
+            external_id: o.external_id,
+            role_session_name,
+            duration_seconds: o.duration_seconds,
+            region: o.region,
+            source_identity: o.source_identity,
+            tags: o.tags,
+            line,
+        }
+    }
+}
+
+pub(super) struct CheckedRole {
+    pub(super) role: Role,
+    /// Where the role was written, for messages: `role[2]`, `role_set[1].accounts[3]`.
+    pub(super) origin: String,
+    /// The key a duplicate profile is reported under, and where it is.
+    pub(super) profile_key: String,
+    pub(super) profile_span: Option<Range<usize>>,
+}

@@ -1,0 +1,170 @@
+//! The checked config, as the rest of the crate sees it: `Config` and its parts, the built-in
+//! defaults, and the one thing a role computes at run time, its session name. Everything here
+//! has passed every check, so the types carry no `Spanned` and no raw TOML. It must never
+//! parse or check a file itself (that is `check`'s), nor do any I/O.
+
+use super::diagnostic::ConfigError;
+use super::rules::check_session_name;
+use super::template::{fill, parse_template};
+use std::path::PathBuf;
+
+pub const DEFAULT_PATH: &str = "/etc/ec2-assume-role/config.toml";
+
+/// STS's own default, and a common maximum session duration for roles.
+pub const DEFAULT_DURATION_SECONDS: i32 = 3600;
+
+/// Names the tool and the instance in CloudTrail, so an auditor can tell who assumed the role.
+pub const DEFAULT_SESSION_NAME: &str = "ec2-assume-role-{instance_id}";
+
+/// `[sts] max_concurrency` by default: a thousand roles in about two seconds at STS's usual
+/// latency, and at most 16 calls in flight from one instance, a small part of an account's
+/// STS request rate; when STS throttles anyway, `sts`'s pacing slows every call down.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+/// More in flight buys nothing: the adaptive pacing in `sts` caps the rate anyway.
+pub(super) const MAX_CONCURRENCY: usize = 64;
+/// Five minutes spreads thousands of instances booting at once; more only delays the profiles.
+pub(super) const MAX_BOOT_JITTER_SECONDS: u64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub instance: Instance,
+    pub credentials: Credentials,
+    pub daemon: Daemon,
+    pub sts: StsOptions,
+    /// `[[role]]` tables and the expansions of `[[role_set]]` tables, in file order.
+    pub roles: Vec<Role>,
+}
+
+/// `[sts]`: how hard one instance may push STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsOptions {
+    /// AssumeRole calls in flight at once (1..=64).
+    pub max_concurrency: usize,
+    /// `run` and the daemon's first refresh wait a random 0..N seconds before the first STS
+    /// call, so that a fleet booting at once spreads out (0..=300).
+    pub boot_jitter_seconds: u64,
+}
+
+impl Default for StsOptions {
+    fn default() -> Self {
+        StsOptions {
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            boot_jitter_seconds: 0,
+        }
+    }
+}
+
+/// `[daemon]`: how the daemon schedules refreshes and where it keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    /// Fraction of a credential's lifetime after which it is refreshed.
+    pub refresh_at: f64,
+    /// Spread of that point either side, as a fraction of the lifetime.
+    pub jitter: f64,
+    /// Refresh at least this many seconds before expiry.
+    pub safety_window_seconds: u64,
+    /// Remove a profile whose credentials expired and could not be refreshed.
+    pub remove_expired: bool,
+    /// The daemon's state, read by `status`.
+    pub state_file: PathBuf,
+    /// Reload the config this often (jittered), as on SIGHUP; `Some(0)` never. `None` leaves
+    /// it to the source: an SSM parameter is re-read every `DEFAULT_SSM_RELOAD_SECONDS`, a
+    /// local file only on SIGHUP.
+    pub reload_interval_seconds: Option<u64>,
+}
+
+/// How often the daemon re-reads a config kept in SSM Parameter Store unless
+/// `[daemon] reload_interval_seconds` says otherwise. A fleet of 10,000 instances then reads
+/// the parameter about 11 times a second, well within SSM's default throughput of 40
+/// GetParameter calls per second per account and Region.
+pub const DEFAULT_SSM_RELOAD_SECONDS: u64 = 900;
+/// Reloading more often than this only costs API calls (and SSM throughput).
+pub(super) const MIN_RELOAD_SECONDS: u64 = 5;
+
+pub const DEFAULT_STATE_FILE: &str = "/run/ec2-assume-role/state.json";
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            refresh_at: 0.5,
+            jitter: 0.1,
+            safety_window_seconds: 300,
+            remove_expired: true,
+            state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            reload_interval_seconds: None,
+        }
+    }
+}
+
+// f64 fields are checked finite at parse time, so equality is an equivalence here.
+impl Eq for Daemon {}
+
+/// The instance role the agent must run under; anything else is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub role_name: String,
+    pub account_id: Option<String>,
+}
+
+/// Where profiles are written. `None` paths are resolved by the caller: `file` to
+/// `~/.aws/credentials` of `owner` (else of the running user), `config_file` to `config` beside
+/// `file`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    pub file: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub owner: Option<String>,
+    pub replace_unmanaged: bool,
+    /// Write `credential_process` entries in the AWS config file instead of static keys in
+    /// the credentials file; the keys go to a cache file that `credential-process` reads.
+    pub credential_process: bool,
+}
+
+/// One `[[role]]`, or one account of a `[[role_set]]`, with `[defaults]` and the built-in
+/// defaults already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub profile: String,
+    pub role_arn: String,
+    /// From `role_arn`, e.g. `aws-cn`.
+    pub partition: String,
+    /// From `role_arn`: the account that owns the role.
+    pub account_id: String,
+    pub external_id: Option<String>,
+    /// A template; `session_name` fills it.
+    pub role_session_name: String,
+    /// Checked against STS's 900..=43200; the role's own maximum is only known to STS.
+    pub duration_seconds: i32,
+    /// `None`: the caller uses the instance identity document's region.
+    pub region: Option<String>,
+    pub source_identity: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// Line of this role's `[[role]]` (or `[[role_set]]`) header.
+    pub line: usize,
+}
+
+/// Values for the `role_session_name` placeholders (`{profile}` comes from the role).
+#[derive(Debug, Clone, Copy)]
+pub struct Placeholders<'a> {
+    pub instance_id: &'a str,
+    pub account_id: &'a str,
+}
+
+impl Role {
+    /// The session name for this instance. Parsing already proved it valid for the longest
+    /// instance id, so this fails only if EC2 starts issuing longer ones.
+    pub fn session_name(&self, p: &Placeholders) -> Result<String, ConfigError> {
+        let fail = |message: String| ConfigError {
+            path: PathBuf::new(),
+            line: Some(self.line),
+            key: Some(format!("role_session_name (profile {:?})", self.profile)),
+            message,
+        };
+        let pieces = parse_template(&self.role_session_name).map_err(&fail)?;
+        let name = fill(&pieces, p, &self.profile);
+        check_session_name(&name)
+            .map_err(|why| fail(format!("{name:?} is not a valid session name: {why}")))?;
+        Ok(name)
+    }
+}

@@ -1,0 +1,279 @@
+//! The rules IAM, STS and the AWS config files impose on single values: names, ARNs, account
+//! ids, partitions, regions, session names, durations, external ids, source identities, tags,
+//! profile names, paths and user names. Each is a pure function from the value to `Ok` or the
+//! reason it is wrong, in words a user can act on. They must never know where a value came
+//! from (file, line, key: that is `check`'s), and the external id rule must never echo any of
+//! the value.
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+/// The longest instance id EC2 issues ("i-" and 17 hex digits), and an account id (always 12
+/// digits): filling templates with these at parse time catches names that will be too long.
+pub(super) const WORST_CASE_INSTANCE_ID: &str = "i-0123456789abcdef0";
+pub(super) const WORST_CASE_ACCOUNT_ID: &str = "000000000000";
+
+const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
+
+/// `n` as a `T` if one of `ranges` holds it; otherwise the reason, with `accepted` saying what
+/// would be right. The one shape of every integer range check but STS's durations.
+pub(super) fn in_ranges<T: TryFrom<i64> + PartialOrd>(
+    n: i64,
+    ranges: &[RangeInclusive<T>],
+    accepted: &str,
+) -> Result<T, String> {
+    T::try_from(n)
+        .ok()
+        .filter(|t| ranges.iter().any(|r| r.contains(t)))
+        .ok_or_else(|| format!("{n} is out of range: {accepted}"))
+}
+
+/// `s` itself if `rule` accepts it; otherwise why not, after `s` and what it `is_not`.
+pub(super) fn valid(
+    s: &String,
+    rule: fn(&str) -> Result<(), String>,
+    is_not: &str,
+) -> Result<String, String> {
+    rule(s)
+        .map(|()| s.clone())
+        .map_err(|why| format!("{s:?} {is_not}: {why}"))
+}
+
+/// `[\w+=,.@-]`: IAM's character set for role names, session names and source identities.
+pub(super) fn iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+pub(super) const IAM_NAME_CHARS: &str = "letters, digits and _ + = , . @ -";
+
+/// Checks `s` is `min..=max` characters, all `allowed`; the reason if not.
+pub(super) fn check_chars(
+    s: &str,
+    min: usize,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    described: &str,
+) -> Result<(), String> {
+    let len = s.chars().count();
+    if len == 0 && min > 0 {
+        return Err("it is empty".into());
+    }
+    if len < min {
+        return Err(format!("it is {len} characters; the minimum is {min}"));
+    }
+    if len > max {
+        return Err(format!("it is {len} characters; the limit is {max}"));
+    }
+    if let Some(c) = s.chars().find(|&c| !allowed(c)) {
+        return Err(format!("{c:?} is not allowed; use only {described}"));
+    }
+    Ok(())
+}
+
+pub(super) fn check_role_name(s: &str) -> Result<(), String> {
+    check_chars(s, 1, 64, iam_name_char, IAM_NAME_CHARS)
+}
+
+pub(super) fn check_account_id(s: &str) -> Result<(), String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err("an account id is 12 digits".into())
+    }
+}
+
+pub(super) fn check_partition(partition: &str) -> Result<(), String> {
+    // aws-iso, aws-iso-b, -e, -f: the isolated partitions share the prefix, and new ones keep
+    // appearing.
+    let iso = partition == "aws-iso"
+        || partition
+            .strip_prefix("aws-iso-")
+            .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase()));
+    if !iso && !PARTITIONS.contains(&partition) {
+        return Err(format!(
+            "unknown partition {partition:?}; expected aws, aws-cn, aws-us-gov, aws-eusc or \
+             aws-iso(-b, -e, -f)"
+        ));
+    }
+    Ok(())
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` → (partition, account).
+pub(super) fn parse_role_arn(s: &str) -> Result<(&str, &str), String> {
+    let mut parts = s.splitn(6, ':');
+    let (Some(arn), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err("expected arn:PARTITION:iam::ACCOUNT:role/NAME".into());
+    };
+    if arn != "arn" {
+        return Err("it must start with \"arn:\"".into());
+    }
+    check_partition(partition)?;
+    if service != "iam" {
+        return Err(format!(
+            "the service is {service:?}; a role ARN's is \"iam\""
+        ));
+    }
+    if !region.is_empty() {
+        return Err(format!(
+            "it has region {region:?}; IAM ARNs have none (arn:{partition}:iam::ACCOUNT:...)"
+        ));
+    }
+    if check_account_id(account).is_err() {
+        return Err("the account must be 12 digits".into());
+    }
+    let Some(path_and_name) = resource.strip_prefix("role/") else {
+        return Err(format!(
+            "the resource is {resource:?}; a role ARN's starts with \"role/\""
+        ));
+    };
+    let (path, name) = path_and_name
+        .rsplit_once('/')
+        .unwrap_or(("", path_and_name));
+    if !path.is_empty() {
+        // IAM path: "/" plus segments of printable ASCII other than "/", at most 512 in all.
+        if path.len() + 2 > 512 {
+            return Err("the role path is longer than 512 characters".into());
+        }
+        for segment in path.split('/') {
+            if segment.is_empty() {
+                return Err("the role path has an empty segment (\"//\")".into());
+            }
+            if let Some(c) = segment.chars().find(|c| !('!'..='~').contains(c)) {
+                return Err(format!(
+                    "{c:?} is not allowed in a role path; use printable ASCII"
+                ));
+            }
+        }
+    }
+    check_role_name(name).map_err(|why| format!("the role name {name:?} is invalid: {why}"))?;
+    Ok((partition, account))
+}
+
+/// The profile becomes an INI section header (`[NAME]`, `[profile NAME]`), so nothing that
+/// would end the header, start a comment or split the line is allowed.
+pub(super) fn check_profile(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| c.is_whitespace() || c.is_control() || "[]#;".contains(c))
+    {
+        return Err(format!(
+            "{c:?} is not allowed; it would break the [section] header in the credentials file"
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_session_name(s: &str) -> Result<(), String> {
+    check_chars(s, 2, 64, iam_name_char, IAM_NAME_CHARS)
+}
+
+pub(super) fn check_duration(d: i64) -> Result<i32, String> {
+    match i32::try_from(d) {
+        Ok(d @ 900..=43200) => Ok(d),
+        _ => Err(format!(
+            "{d} is out of range; STS accepts 900 to 43200 seconds (15 minutes to 12 hours)"
+        )),
+    }
+}
+
+/// Neither the value nor any character of it is echoed: some vendors treat their external id
+/// as a shared secret.
+pub(super) fn check_external_id(s: &str) -> Result<(), String> {
+    check_chars(s, 2, 1224, |_| true, "")?;
+    let allowed = |c: char| iam_name_char(c) || c == ':' || c == '/';
+    match s.chars().position(|c| !allowed(c)) {
+        Some(i) => Err(format!(
+            "character {} is not allowed; use only letters, digits and _ + = , . @ : / -",
+            i + 1
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn check_source_identity(s: &str) -> Result<(), String> {
+    if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return Err("the \"aws:\" prefix is reserved".into());
+    }
+    check_chars(s, 2, 64, iam_name_char, IAM_NAME_CHARS)
+}
+
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, approximated with std's Unicode classes.
+pub(super) fn tag_char(c: char) -> bool {
+    c.is_alphabetic()
+        || c.is_numeric()
+        || (c.is_whitespace() && !c.is_control())
+        || "_.:/=+-@".contains(c)
+}
+
+pub(super) const TAG_CHARS: &str = "letters, digits, spaces and _ . : / = + - @";
+
+pub(super) fn check_tag(key: &str, value: &str) -> Result<(), String> {
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return Err(format!("tag key {key:?}: the \"aws:\" prefix is reserved"));
+    }
+    check_chars(key, 1, 128, tag_char, TAG_CHARS)
+        .map_err(|why| format!("tag key {key:?} is invalid: {why}"))?;
+    check_chars(value, 0, 256, tag_char, TAG_CHARS)
+        .map_err(|why| format!("tag value {value:?} is invalid: {why}"))
+}
+
+/// `^[a-z]{2}(-[a-z]+)+-\d+$`, e.g. us-east-1, us-gov-west-1, us-isob-east-1.
+pub(super) fn check_region(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let shaped = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a region name; expected one like us-east-1 or eu-central-2"
+        ))
+    }
+}
+
+pub(super) fn absolute_file(s: &str) -> Result<PathBuf, String> {
+    if !s.starts_with('/') {
+        return Err(format!(
+            "{s:?} is not an absolute path; the agent runs as root from any directory"
+        ));
+    }
+    if s.ends_with('/') {
+        return Err(format!("{s:?} names a directory; give the file's path"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// The portable shape of a user name (what useradd accepts by default): a letter or `_`, then
+/// letters, digits, `_ . -`, an optional trailing `$`, at most 32 characters.
+pub(super) fn check_user_name(s: &str) -> Result<(), String> {
+    let body = s.strip_suffix('$').unwrap_or(s);
+    let first_ok = body
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = body
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if s.len() > 32 {
+        Err("it is longer than 32 characters".into())
+    } else if !first_ok || !rest_ok {
+        Err("expected a letter or _ then letters, digits, _ . -".into())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,654 @@
+//! The config's table tests: every rule with the line and key it must name, whole files
+//! accepted as they should be, and the reading of files. The property tests are in
+//! `properties`.
+
+mod properties;
+
+use super::rules::{check_profile, check_region, check_user_name};
+use super::*;
+use std::path::PathBuf;
+
+const ARN: &str = "arn:aws:iam::111111111111:role/R";
+/// Lines 1-3.
+const INSTANCE: &str = "[instance]\nrole_name = \"EC2_Audit\"\n\n";
+
+/// `[[role]]` on line 4, `body` from line 5.
+fn role(body: &str) -> String {
+    format!("{INSTANCE}[[role]]\n{body}\n")
+}
+
+/// A valid role (profile line 5, role_arn line 6) plus `body` from line 7.
+fn full(body: &str) -> String {
+    role(&format!("profile = \"p\"\nrole_arn = \"{ARN}\"\n{body}"))
+}
+
+/// `role_arn` on line 6.
+fn arn(value: &str) -> String {
+    role(&format!("profile = \"p\"\nrole_arn = {value:?}"))
+}
+
+/// `[credentials]` on line 4, `body` from line 5, then a valid role.
+fn credentials(body: &str) -> String {
+    format!("{INSTANCE}[credentials]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+}
+
+/// `[defaults]` on line 4, `body` from line 5, then a valid role.
+/// `[daemon]` on line 4, `body` from line 5.
+fn daemon(body: &str) -> String {
+    format!("{INSTANCE}[daemon]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+}
+
+fn defaults(body: &str) -> String {
+    format!("{INSTANCE}[defaults]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+}
+
+/// `[[role_set]]` on line 4, `body` from line 5.
+fn set(body: &str) -> String {
+    format!("{INSTANCE}[[role_set]]\n{body}\n")
+}
+
+/// A valid role set (role_name line 5, accounts line 6, profile line 7) plus `body` from
+/// line 8.
+fn full_set(body: &str) -> String {
+    set(&format!(
+        "role_name = \"R\"\naccounts = [\"111111111111\", \"222222222222\"]\n\
+         profile = \"a-{{account_id}}\"\n{body}"
+    ))
+}
+
+/// `[sts]` on line 4, `body` from line 5, then a valid role.
+fn sts(body: &str) -> String {
+    format!("{INSTANCE}[sts]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match parse(text, Path::new("/etc/c.toml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors,
+    }
+}
+
+#[test]
+fn every_rule_names_line_and_key() {
+    let long = |n: usize| "a".repeat(n);
+    let many_tags: String = (0..51).map(|i| format!("k{i} = \"v\", ")).collect();
+    let many_tags = format!("tags = {{ {} }}", many_tags.trim_end_matches(", "));
+    let cases: Vec<(String, Option<usize>, Option<&str>, String)> = vec![
+        // TOML syntax, unknown keys, wrong types.
+        (full("bogus = 1"), Some(7), Some("role[1].bogus"), "unknown key `bogus`".into()),
+        (full("region = "), Some(7), Some("role[1].region"), "string values must be quoted".into()),
+        (full("duration_seconds = \"1h\""), Some(7), Some("role[1].duration_seconds"), "invalid type: string \"1h\", expected an integer".into()),
+        (full("duration_seconds = 3600.0"), Some(7), Some("role[1].duration_seconds"), "expected an integer".into()),
+        (full("tags = {a = 1}"), Some(7), Some("role[1].tags"), "expected a string".into()),
+        (full("profile = \"q\""), Some(7), Some("role[1].profile"), "duplicate key".into()),
+        ("instance = 4\n".into(), Some(1), Some("instance"), "invalid type: integer `4`, expected a table".into()),
+        (format!("{INSTANCE}[default]\n"), Some(4), Some("default"), "unknown key `default`, expected one of".into()),
+        (format!("{INSTANCE}[role]\nprofile = \"p\"\n"), Some(4), Some("role"), "write each as [[role]]".into()),
+        (credentials("replace_unmanaged = \"yes\""), Some(5), Some("credentials.replace_unmanaged"), "expected a boolean".into()),
+        (credentials("credential_process = \"on\""), Some(5), Some("credentials.credential_process"), "expected a boolean".into()),
+        ("".into(), None, None, "the file is empty".into()),
+        // [instance]
+        (format!("[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), None, Some("instance"), "missing; add an [instance] table".into()),
+        (format!("[instance]\naccount_id = \"000000000000\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(1), Some("instance.role_name"), "missing".into()),
+        (format!("[instance]\nrole_name = \"EC2 Audit\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(2), Some("instance.role_name"), "\"EC2 Audit\" is not an IAM role name: ' ' is not allowed".into()),
+        (format!("[instance]\nrole_name = \"{}\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n", long(65)), Some(2), Some("instance.role_name"), "it is 65 characters; the limit is 64".into()),
+        (format!("[instance]\nrole_name = \"\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(2), Some("instance.role_name"), "it is empty".into()),
+        (format!("[instance]\nrole_name = \"R\"\naccount_id = \"12345\"\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n"), Some(3), Some("instance.account_id"), "\"12345\" is not an account id: an account id is 12 digits".into()),
+        (INSTANCE.into(), None, Some("role"), "no [[role]] or [[role_set]] table".into()),
+        // role_arn
+        (arn("arn:aws:iam::11111111111:role/X"), Some(6), Some("role[1].role_arn"), "\"arn:aws:iam::11111111111:role/X\" is not a role ARN: the account must be 12 digits".into()),
+        (arn("arn:aws:iam::111111111111:user/X"), Some(6), Some("role[1].role_arn"), "the resource is \"user/X\"; a role ARN's starts with \"role/\"".into()),
+        (arn("arn:aws:sts::111111111111:role/X"), Some(6), Some("role[1].role_arn"), "the service is \"sts\"".into()),
+        (arn("arn:aws:iam:us-east-1:111111111111:role/X"), Some(6), Some("role[1].role_arn"), "it has region \"us-east-1\"; IAM ARNs have none".into()),
+        (arn("arn:aws-mars:iam::111111111111:role/X"), Some(6), Some("role[1].role_arn"), "unknown partition \"aws-mars\"".into()),
+        (arn("arn:aws-iso-:iam::111111111111:role/X"), Some(6), Some("role[1].role_arn"), "unknown partition \"aws-iso-\"".into()),
+        (arn("111111111111:role/X"), Some(6), Some("role[1].role_arn"), "expected arn:PARTITION:iam::ACCOUNT:role/NAME".into()),
+        (arn("aws:aws:iam::111111111111:role/X"), Some(6), Some("role[1].role_arn"), "it must start with \"arn:\"".into()),
+        (arn("arn:aws:iam::111111111111:role/a//X"), Some(6), Some("role[1].role_arn"), "the role path has an empty segment".into()),
+        (arn("arn:aws:iam::111111111111:role/pé/X"), Some(6), Some("role[1].role_arn"), "'é' is not allowed in a role path".into()),
+        (arn(&format!("arn:aws:iam::111111111111:role/{}/X", long(511))), Some(6), Some("role[1].role_arn"), "longer than 512".into()),
+        (arn("arn:aws:iam::111111111111:role/"), Some(6), Some("role[1].role_arn"), "the role name \"\" is invalid: it is empty".into()),
+        (arn("arn:aws:iam::111111111111:role/path/X!"), Some(6), Some("role[1].role_arn"), "the role name \"X!\" is invalid: '!' is not allowed".into()),
+        (role("profile = \"p\""), Some(4), Some("role[1].role_arn"), "missing".into()),
+        // profile
+        (role(&format!("role_arn = \"{ARN}\"")), Some(4), Some("role[1].profile"), "missing".into()),
+        (role(&format!("profile = \"\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "\"\" cannot be a profile name: it is empty".into()),
+        (role(&format!("profile = \"a b\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "' ' is not allowed".into()),
+        (role(&format!("profile = \"a]\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "']' is not allowed".into()),
+        (role(&format!("profile = \"[a\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "'[' is not allowed".into()),
+        (role(&format!("profile = \"a#b\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "'#' is not allowed".into()),
+        (role(&format!("profile = \"a;b\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "';' is not allowed".into()),
+        (role(&format!("profile = \"a\\u0007\"\nrole_arn = \"{ARN}\"")), Some(5), Some("role[1].profile"), "'\\u{7}' is not allowed".into()),
+        (full(&format!("\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"")), Some(9), Some("role[2].profile"), "\"p\" is already the profile of role[1] (line 4)".into()),
+        // role_session_name
+        (full("role_session_name = \"{foo}\""), Some(7), Some("role[1].role_session_name"), "{foo} is not a placeholder; use {instance_id}".into()),
+        (full("role_session_name = \"x-{instance_id\""), Some(7), Some("role[1].role_session_name"), "has a \"{\" with no \"}\" after it".into()),
+        (full("role_session_name = \"x}\""), Some(7), Some("role[1].role_session_name"), "has a \"}\" with no \"{\" before it".into()),
+        (full("role_session_name = \"{{profile}}\""), Some(7), Some("role[1].role_session_name"), "has a \"{\" with no \"}\" after it".into()),
+        (full("role_session_name = \"a\""), Some(7), Some("role[1].role_session_name"), "it is 1 characters; the minimum is 2".into()),
+        (full("role_session_name = \"x/{instance_id}\""), Some(7), Some("role[1].role_session_name"), "'/' is not allowed".into()),
+        (full(&format!("role_session_name = \"{}-{{instance_id}}\"", long(45))), Some(7), Some("role[1].role_session_name"), "with the longest instance id, which is not a valid session name: it is 65 characters; the limit is 64".into()),
+        (role(&format!("profile = \"p:q\"\nrole_arn = \"{ARN}\"\nrole_session_name = \"{{profile}}\"")), Some(7), Some("role[1].role_session_name"), "\"{profile}\" gives \"p:q\" for profile \"p:q\", which is not a valid session name: ':' is not allowed".into()),
+        (defaults("role_session_name = \"{bad}\""), Some(5), Some("defaults.role_session_name"), "{bad} is not a placeholder".into()),
+        // duration_seconds
+        (full("duration_seconds = 899"), Some(7), Some("role[1].duration_seconds"), "899 is out of range; STS accepts 900 to 43200".into()),
+        (full("duration_seconds = 43201"), Some(7), Some("role[1].duration_seconds"), "43201 is out of range".into()),
+        (full("duration_seconds = 9999999999999"), Some(7), Some("role[1].duration_seconds"), "9999999999999 is out of range".into()),
+        (defaults("duration_seconds = -1"), Some(5), Some("defaults.duration_seconds"), "-1 is out of range".into()),
+        // external_id
+        (full("external_id = \"a\""), Some(7), Some("role[1].external_id"), "it is 1 characters; the minimum is 2".into()),
+        (full("external_id = \"a b\""), Some(7), Some("role[1].external_id"), "character 2 is not allowed; use only letters, digits and _ + = , . @ : / -".into()),
+        (full(&format!("external_id = \"{}\"", long(1225))), Some(7), Some("role[1].external_id"), "it is 1225 characters; the limit is 1224".into()),
+        // source_identity
+        (full("source_identity = \"aws:me\""), Some(7), Some("role[1].source_identity"), "the \"aws:\" prefix is reserved".into()),
+        (full("source_identity = \"AWS:me\""), Some(7), Some("role[1].source_identity"), "the \"aws:\" prefix is reserved".into()),
+        (full("source_identity = \"a\""), Some(7), Some("role[1].source_identity"), "the minimum is 2".into()),
+        (full("source_identity = \"me:you\""), Some(7), Some("role[1].source_identity"), "':' is not allowed".into()),
+        (full(&format!("source_identity = \"{}\"", long(65))), Some(7), Some("role[1].source_identity"), "the limit is 64".into()),
+        // tags
+        (full("tags = {\"aws:x\" = \"1\"}"), Some(7), Some("role[1].tags.\"aws:x\""), "tag key \"aws:x\": the \"aws:\" prefix is reserved".into()),
+        (full(&format!("tags = {{{} = \"1\"}}", long(129))), Some(7), Some(format!("role[1].tags.{}", long(129)).leak()), "the limit is 128".into()),
+        (full(&format!("tags = {{k = \"{}\"}}", long(257))), Some(7), Some("role[1].tags.k"), "tag value".into()),
+        (full("tags = {k = \"a!\"}"), Some(7), Some("role[1].tags.k"), "tag value \"a!\" is invalid: '!' is not allowed".into()),
+        (full("tags = {\"\" = \"v\"}"), Some(7), Some("role[1].tags.\"\""), "tag key \"\" is invalid: it is empty".into()),
+        (full("tags = {Env = \"a\", env = \"b\"}"), Some(7), Some("role[1].tags.env"), "\"Env\" and \"env\" differ only in case".into()),
+        (full(&many_tags), Some(7), Some("role[1].tags"), "51 tags; STS accepts at most 50".into()),
+        // region
+        (full("region = \"us-east\""), Some(7), Some("role[1].region"), "\"us-east\" is not a region name".into()),
+        (full("region = \"US-EAST-1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (full("region = \"useast1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (full("region = \"usa-east-1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (full("region = \"us--1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (full("region = \"us-east-\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (defaults("region = \"x\""), Some(5), Some("defaults.region"), "\"x\" is not a region name".into()),
+        // [credentials]
+        (credentials("file = \"aws/credentials\""), Some(5), Some("credentials.file"), "\"aws/credentials\" is not an absolute path".into()),
+        (credentials("config_file = \"~/.aws/config\""), Some(5), Some("credentials.config_file"), "is not an absolute path".into()),
+        (credentials("file = \"/root/.aws/\""), Some(5), Some("credentials.file"), "names a directory".into()),
+        (credentials("file = \"/root/.aws/config\""), Some(5), Some("credentials.file"), "would be both the credentials file and the config file".into()),
+        // [daemon]
+        (daemon("refresh_at = 0.99"), Some(5), Some("daemon.refresh_at"), "0.99 is out of range".into()),
+        (daemon("refresh_at = 0.8\njitter = 0.2"), Some(6), Some("daemon.jitter"), "must stay between 0.05 and 0.95".into()),
+        (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 30 to 3600 seconds".into()),
+        (daemon("reload_interval_seconds = 4"), Some(5), Some("daemon.reload_interval_seconds"), "4 is out of range: 0 (reload on SIGHUP only) or from 5 to 86400 seconds".into()),
+        (daemon("reload_interval_seconds = -1"), Some(5), Some("daemon.reload_interval_seconds"), "-1 is out of range".into()),
+        (daemon("reload_interval_seconds = 86401"), Some(5), Some("daemon.reload_interval_seconds"), "86401 is out of range".into()),
+        (daemon("state_file = \"state.json\""), Some(5), Some("daemon.state_file"), "is not an absolute path".into()),
+        (daemon("remove_expired = 1"), Some(5), Some("daemon.remove_expired"), "expected a boolean".into()),
+        (daemon("refresh = 0.5"), Some(5), Some("daemon.refresh"), "unknown key `refresh`".into()),
+        (credentials("file = \"/a/c\"\nconfig_file = \"/a/c\""), Some(6), Some("credentials.config_file"), "would be both".into()),
+        (credentials("owner = \"1abc\""), Some(5), Some("credentials.owner"), "\"1abc\" is not a user name".into()),
+        (credentials("owner = \"ec2 user\""), Some(5), Some("credentials.owner"), "is not a user name".into()),
+        (credentials(&format!("owner = \"{}\"", long(33))), Some(5), Some("credentials.owner"), "longer than 32".into()),
+        // [sts]
+        (sts("max_concurrency = 0"), Some(5), Some("sts.max_concurrency"), "0 is out of range: from 1 to 64".into()),
+        (sts("max_concurrency = 65"), Some(5), Some("sts.max_concurrency"), "65 is out of range".into()),
+        (sts("max_concurrency = \"8\""), Some(5), Some("sts.max_concurrency"), "expected an integer".into()),
+        (sts("boot_jitter_seconds = -1"), Some(5), Some("sts.boot_jitter_seconds"), "-1 is out of range: from 0 (no wait) to 300 seconds".into()),
+        (sts("boot_jitter_seconds = 301"), Some(5), Some("sts.boot_jitter_seconds"), "301 is out of range".into()),
+        (sts("concurrency = 8"), Some(5), Some("sts.concurrency"), "unknown key `concurrency`".into()),
+        // [[role_set]]
+        (set("accounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(4), Some("role_set[1].role_name"), "missing".into()),
+        (set("role_name = \"R\"\nprofile = \"a-{account_id}\""), Some(4), Some("role_set[1].accounts"), "missing".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\"]"), Some(4), Some("role_set[1].profile"), "missing; give a template".into()),
+        (set("role_name = \"R\"\naccounts = []\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts"), "is empty".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\", \"222222222222\", \"123\"]\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts[3]"), "\"123\" is not an account id: an account id is 12 digits".into()),
+        (set("role_name = \"R\"\naccounts = \"111111111111\"\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts"), "expected a sequence".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\", \"111111111111\"]\nprofile = \"a-{account_id}\""), Some(6), Some("role_set[1].accounts[2]"), "\"a-111111111111\" is already the profile of role_set[1].accounts[1] (line 4)".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"audit\""), Some(7), Some("role_set[1].profile"), "\"audit\" does not contain {account_id}".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"{profile}-{account_id}\""), Some(7), Some("role_set[1].profile"), "{account_id} (the target account) is the only placeholder".into()),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"a b-{account_id}\""), Some(7), Some("role_set[1].profile"), "' ' is not allowed".into()),
+        (set("role_name = \"/audit/R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "without its leading \"/\"".into()),
+        (set("role_name = \"audit//R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "the role path has an empty segment".into()),
+        (set("role_name = \"R!\"\naccounts = [\"111111111111\"]\nprofile = \"a-{account_id}\""), Some(5), Some("role_set[1].role_name"), "\"R!\" is not a role name: the role name \"R!\" is invalid: '!' is not allowed".into()),
+        (full_set("partition = \"aws-mars\""), Some(8), Some("role_set[1].partition"), "unknown partition \"aws-mars\"".into()),
+        (full_set("role_arn = \"x\""), Some(8), Some("role_set[1].role_arn"), "unknown key `role_arn`".into()),
+        (full_set("duration_seconds = 60"), Some(8), Some("role_set[1].duration_seconds"), "60 is out of range".into()),
+        (full_set("external_id = \"a\""), Some(8), Some("role_set[1].external_id"), "the minimum is 2".into()),
+        (full_set("region = \"mars\""), Some(8), Some("role_set[1].region"), "\"mars\" is not a region name".into()),
+        (full_set("source_identity = \"aws:x\""), Some(8), Some("role_set[1].source_identity"), "reserved".into()),
+        (full_set("tags = {k = \"a!\"}"), Some(8), Some("role_set[1].tags.k"), "'!' is not allowed".into()),
+        (full_set("role_session_name = \"{foo}\""), Some(8), Some("role_set[1].role_session_name"), "{foo} is not a placeholder".into()),
+        (format!("{INSTANCE}[role_set]\nrole_name = \"R\"\n"), Some(4), Some("role_set"), "write each as [[role_set]]".into()),
+        (format!("{INSTANCE}[]efault]\n"), Some(4), None, "expected newline".into()),
+        // duplicates across roles and sets name both places
+        (format!("{INSTANCE}[[role]]\nprofile = \"a-111111111111\"\nrole_arn = \"{ARN}\"\n\n[[role_set]]\nrole_name = \"R\"\naccounts = [\"111111111111\"]\nprofile = \"a-{{account_id}}\"\n"), Some(10), Some("role_set[1].accounts[1]"), "\"a-111111111111\" is already the profile of role[1] (line 4)".into()),
+        (format!("{}\n[[role]]\nprofile = \"a-222222222222\"\nrole_arn = \"{ARN}\"\n", full_set("")), Some(11), Some("role[1].profile"), "\"a-222222222222\" is already the profile of role_set[1].accounts[2] (line 4)".into()),
+        (format!("{}\n[[role_set]]\nrole_name = \"S\"\naccounts = [\"333333333333\", \"222222222222\"]\nprofile = \"a-{{account_id}}\"\n", full_set("")), Some(12), Some("role_set[2].accounts[2]"), "is already the profile of role_set[1].accounts[2] (line 4)".into()),
+    ];
+    for (text, line, key, needle) in cases {
+        let errs = errors(&text);
+        let [err] = errs.as_slice() else {
+            panic!("expected one error, got {errs:#?}\nfor:\n{text}");
+        };
+        assert_eq!(err.line, line, "line of {err}\nfor:\n{text}");
+        assert_eq!(err.key.as_deref(), key, "key of {err}\nfor:\n{text}");
+        assert!(
+            err.message.contains(&needle),
+            "{err}\nlacks {needle:?}\nfor:\n{text}"
+        );
+        assert!(!err.message.contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn display_names_file_line_key() {
+    let err = &errors(&arn("arn:aws:iam::11111111111:role/X"))[0];
+    assert_eq!(
+        err.to_string(),
+        "/etc/c.toml:6: role[1].role_arn: \"arn:aws:iam::11111111111:role/X\" is not a \
+         role ARN: the account must be 12 digits"
+    );
+    let err = &errors("")[0];
+    assert_eq!(
+        err.to_string(),
+        "/etc/c.toml: the file is empty; it needs an [instance] table and at least one \
+         [[role]] table"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_in_line_order() {
+    let text = "[instance]\nrole_name = \"R\"\naccount_id = \"1\"\n\n[[role]]\n\
+                profile = \"a b\"\nrole_arn = \"arn:aws:iam::1:role/R\"\nregion = \"x\"\n";
+    let err = parse(text, Path::new("/c")).unwrap_err();
+    let lines: Vec<_> = err.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(3), Some(6), Some(7), Some(8)]);
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 4, "{shown}");
+    assert!(shown.starts_with("/c:3: instance.account_id: "), "{shown}");
+
+    let comments_only = errors("# nothing yet\n");
+    let keys: Vec<_> = comments_only.iter().map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys, [Some("instance"), Some("role")]);
+}
+
+#[test]
+fn external_id_is_never_echoed() {
+    for body in [
+        "external_id = \"s3cr3t value\"",
+        "external_id = \"s3cr3t!\"",
+    ] {
+        let errs = errors(&full(body));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(!errs[0].to_string().contains("s3cr3t"), "{}", errs[0]);
+    }
+}
+
+/// Found by `mutated_configs_are_refused_cleanly_or_accepted_consistently`: a table
+/// header or a quoted key holding control characters was echoed raw, so a config could
+/// print escape sequences to the terminal or a carriage return into the journal line.
+#[test]
+fn control_characters_from_the_file_are_escaped_in_messages() {
+    for (text, shown) in [
+        (format!("{INSTANCE}[[ro\x1b[2Jle]]\n"), "\"ro\\u{1b}\"[1]"),
+        (format!("{INSTANCE}[\x0erole_set]\n"), "\\u{e}role_set"),
+        (full("\"ta\\rg\" = 1"), "unknown key `ta\\rg`"),
+    ] {
+        let errs = errors(&text);
+        let all = ConfigErrors { errors: errs }.to_string();
+        assert!(all.contains(shown), "{all:?} lacks {shown:?}");
+        assert!(!all.chars().any(char::is_control), "{all:?}");
+    }
+}
+
+#[test]
+fn inherited_session_name_problem_is_reported_once_or_per_profile() {
+    let two_roles = |template: &str, p1: &str, p2: &str| {
+        format!(
+            "{INSTANCE}[defaults]\nrole_session_name = \"{template}\"\n\n\
+             [[role]]\nprofile = \"{p1}\"\nrole_arn = \"{ARN}\"\n\n\
+             [[role]]\nprofile = \"{p2}\"\nrole_arn = \"{ARN}\"\n"
+        )
+    };
+    let long = "x".repeat(50);
+    let errs = errors(&two_roles(&format!("{long}-{{instance_id}}"), "a", "b"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(5));
+    assert_eq!(errs[0].key.as_deref(), Some("defaults.role_session_name"));
+
+    let errs = errors(&two_roles("{profile}", "a/1", "a/2"));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].message.contains("for profile \"a/1\""),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].message.contains("for profile \"a/2\""),
+        "{}",
+        errs[1]
+    );
+
+    assert!(errors(&two_roles("{profile}-{instance_id}", "a", "b")).is_empty());
+}
+
+#[test]
+fn reference_config() {
+    let text = r#"[instance]
+role_name = "EC2_PerformSecurityAudit"
+account_id = "000000000000"
+
+[credentials]
+file = "/home/ec2-user/.aws/credentials"
+config_file = "/home/ec2-user/.aws/config"
+owner = "ec2-user"
+replace_unmanaged = false
+credential_process = true
+
+[daemon]
+refresh_at = 0.6
+jitter = 0.05
+safety_window_seconds = 600
+remove_expired = false
+state_file = "/var/lib/ec2-assume-role/state.json"
+reload_interval_seconds = 600
+
+[defaults]
+duration_seconds = 3600
+role_session_name = "{instance_id}"
+region = "us-east-1"
+
+[[role]]
+profile = "audit-111111111111"
+role_arn = "arn:aws:iam::111111111111:role/PerformSecurityAudit"
+external_id = "vendor-42:x/y"
+source_identity = "auditor@example.com"
+tags = { Team = "Sécurité", "cost:center" = "", Env = "prod 1" }
+
+[[role]]
+profile = "default"
+role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
+"#;
+    let config = parse(text, Path::new(DEFAULT_PATH)).unwrap();
+    assert_eq!(
+        config,
+        Config {
+            path: PathBuf::from(DEFAULT_PATH),
+            instance: Instance {
+                role_name: "EC2_PerformSecurityAudit".into(),
+                account_id: Some("000000000000".into()),
+            },
+            credentials: Credentials {
+                file: Some("/home/ec2-user/.aws/credentials".into()),
+                config_file: Some("/home/ec2-user/.aws/config".into()),
+                owner: Some("ec2-user".into()),
+                replace_unmanaged: false,
+                credential_process: true,
+            },
+            daemon: Daemon {
+                refresh_at: 0.6,
+                jitter: 0.05,
+                safety_window_seconds: 600,
+                remove_expired: false,
+                state_file: "/var/lib/ec2-assume-role/state.json".into(),
+                reload_interval_seconds: Some(600),
+            },
+            sts: StsOptions::default(),
+            roles: vec![
+                Role {
+                    profile: "audit-111111111111".into(),
+                    role_arn: "arn:aws:iam::111111111111:role/PerformSecurityAudit".into(),
+                    partition: "aws".into(),
+                    account_id: "111111111111".into(),
+                    external_id: Some("vendor-42:x/y".into()),
+                    role_session_name: "{instance_id}".into(),
+                    duration_seconds: 3600,
+                    region: Some("us-east-1".into()),
+                    source_identity: Some("auditor@example.com".into()),
+                    tags: vec![
+                        ("Env".into(), "prod 1".into()),
+                        ("Team".into(), "Sécurité".into()),
+                        ("cost:center".into(), "".into()),
+                    ],
+                    line: 25,
+                },
+                Role {
+                    profile: "default".into(),
+                    role_arn: "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
+                        .into(),
+                    partition: "aws-us-gov".into(),
+                    account_id: "222222222222".into(),
+                    external_id: None,
+                    role_session_name: "{instance_id}".into(),
+                    duration_seconds: 3600,
+                    region: Some("us-east-1".into()),
+                    source_identity: None,
+                    tags: vec![],
+                    line: 32,
+                },
+            ],
+        }
+    );
+}
+
+#[test]
+fn role_sets_expand_in_file_order_like_hand_written_roles() {
+    let text = format!(
+        "{INSTANCE}[sts]\nmax_concurrency = 3\nboot_jitter_seconds = 300\n\n\
+         [defaults]\nduration_seconds = 900\n\n\
+         [[role_set]]\nrole_name = \"audit/PerformSecurityAudit\"\n\
+         accounts = [\"111111111111\", \"222222222222\"]\nprofile = \"audit-{{account_id}}\"\n\
+         partition = \"aws-cn\"\nregion = \"cn-north-1\"\nexternal_id = \"x-1\"\n\
+         role_session_name = \"{{profile}}\"\ntags = {{ team = \"audit\" }}\n\n\
+         [[role]]\nprofile = \"own\"\nrole_arn = \"{ARN}\"\n\n\
+         [[role_set]]\nrole_name = \"R\"\naccounts = [\"333333333333\"]\nprofile = \"{{account_id}}\"\n"
+    );
+    let config = parse(&text, Path::new("/c")).unwrap();
+    assert_eq!(
+        config.sts,
+        StsOptions {
+            max_concurrency: 3,
+            boot_jitter_seconds: 300
+        }
+    );
+    let audit = |account: &str| Role {
+        profile: format!("audit-{account}"),
+        role_arn: format!("arn:aws-cn:iam::{account}:role/audit/PerformSecurityAudit"),
+        partition: "aws-cn".into(),
+        account_id: account.into(),
+        external_id: Some("x-1".into()),
+        role_session_name: "{profile}".into(),
+        duration_seconds: 900,
+        region: Some("cn-north-1".into()),
+        source_identity: None,
+        tags: vec![("team".into(), "audit".into())],
+        line: 11,
+    };
+    let plain = Role {
+        profile: "own".into(),
+        role_arn: ARN.into(),
+        partition: "aws".into(),
+        account_id: "111111111111".into(),
+        external_id: None,
+        role_session_name: DEFAULT_SESSION_NAME.into(),
+        duration_seconds: 900,
+        region: None,
+        source_identity: None,
+        tags: vec![],
+        line: 21,
+    };
+    let last = Role {
+        profile: "333333333333".into(),
+        role_arn: "arn:aws:iam::333333333333:role/R".into(),
+        account_id: "333333333333".into(),
+        line: 25,
+        ..plain.clone()
+    };
+    assert_eq!(
+        config.roles,
+        [audit("111111111111"), audit("222222222222"), plain, last]
+    );
+    // The session name fills {profile} with the expanded profile.
+    let p = Placeholders {
+        instance_id: "i-0abc",
+        account_id: "000000000000",
+    };
+    assert_eq!(
+        config.roles[1].session_name(&p).unwrap(),
+        "audit-222222222222"
+    );
+    assert_eq!(
+        parse(&full(""), Path::new("/c")).unwrap().sts,
+        StsOptions::default()
+    );
+}
+
+#[test]
+fn role_overrides_defaults_and_defaults_override_built_ins() {
+    let base = "[[role]]\nprofile = \"bare\"\nrole_arn = \"arn:aws:iam::111111111111:role/R\"\n\
+                \n[[role]]\nprofile = \"own\"\nrole_arn = \"arn:aws:iam::111111111111:role/R\"\n\
+                duration_seconds = 900\nrole_session_name = \"own-{profile}\"\nregion = \"eu-central-2\"\n";
+    let built_in = parse(&format!("{INSTANCE}{base}"), Path::new("/c")).unwrap();
+    let with_defaults = parse(
+        &format!(
+            "{INSTANCE}[defaults]\nduration_seconds = 7200\nrole_session_name = \"d-{{account_id}}\"\n\
+             region = \"cn-north-1\"\n\n{base}"
+        ),
+        Path::new("/c"),
+    )
+    .unwrap();
+    let summary = |c: &Config| -> Vec<(i32, String, Option<String>)> {
+        c.roles
+            .iter()
+            .map(|r| {
+                (
+                    r.duration_seconds,
+                    r.role_session_name.clone(),
+                    r.region.clone(),
+                )
+            })
+            .collect()
+    };
+    let own = (
+        900,
+        "own-{profile}".to_owned(),
+        Some("eu-central-2".to_owned()),
+    );
+    assert_eq!(
+        summary(&built_in),
+        [(3600, DEFAULT_SESSION_NAME.to_owned(), None), own.clone()]
+    );
+    assert_eq!(
+        summary(&with_defaults),
+        [
+            (
+                7200,
+                "d-{account_id}".to_owned(),
+                Some("cn-north-1".to_owned())
+            ),
+            own
+        ]
+    );
+    assert_eq!(built_in.credentials, Credentials::default());
+}
+
+#[test]
+fn accepted_shapes() {
+    for a in [
+        "arn:aws:iam::111111111111:role/R",
+        "arn:aws-cn:iam::111111111111:role/R",
+        "arn:aws-us-gov:iam::111111111111:role/a/b/R",
+        "arn:aws-iso:iam::111111111111:role/R",
+        "arn:aws-iso-b:iam::111111111111:role/R",
+        "arn:aws-iso-e:iam::111111111111:role/R",
+        "arn:aws-iso-f:iam::111111111111:role/R",
+        "arn:aws-eusc:iam::111111111111:role/R",
+        "arn:aws:iam::111111111111:role/service-role/x+=,.@-_9",
+    ] {
+        assert!(errors(&arn(a)).is_empty(), "{a}: {:?}", errors(&arn(a)));
+    }
+    for r in [
+        "us-east-1",
+        "us-gov-west-1",
+        "cn-north-1",
+        "eu-central-2",
+        "us-isob-east-1",
+    ] {
+        assert_eq!(check_region(r), Ok(()), "{r}");
+    }
+    for p in ["default", "audit-111111111111", "a.b@c/d:e"] {
+        assert_eq!(check_profile(p), Ok(()), "{p}");
+    }
+    for u in ["ec2-user", "_svc", "machine$", "A.b"] {
+        assert_eq!(check_user_name(u), Ok(()), "{u}");
+    }
+    let tags: String = (0..50).map(|i| format!("k{i} = \"v\", ")).collect();
+    let text = full(&format!("tags = {{ {} }}", tags.trim_end_matches(", ")));
+    assert!(errors(&text).is_empty());
+    assert!(errors(&format!("\u{feff}{}", full(""))).is_empty());
+}
+
+#[test]
+fn session_name_fills_placeholders() {
+    let config = parse(
+        &full("role_session_name = \"{profile}@{account_id}.{instance_id}\""),
+        Path::new("/c"),
+    )
+    .unwrap();
+    let role = &config.roles[0];
+    let p = Placeholders {
+        instance_id: "i-0abc",
+        account_id: "123456789012",
+    };
+    assert_eq!(role.session_name(&p).unwrap(), "p@123456789012.i-0abc");
+
+    let plain = Role {
+        role_session_name: DEFAULT_SESSION_NAME.into(),
+        ..role.clone()
+    };
+    assert_eq!(plain.session_name(&p).unwrap(), "ec2-assume-role-i-0abc");
+
+    // Longer than any instance id EC2 issues today: refused at run time, naming the role.
+    let future = Placeholders {
+        instance_id: &format!("i-{}", "f".repeat(60)),
+        account_id: "123456789012",
+    };
+    let err = role.session_name(&future).unwrap_err();
+    assert_eq!(err.line, Some(4));
+    assert!(
+        err.to_string()
+            .starts_with("line 4: role_session_name (profile \"p\"): "),
+        "{err}"
+    );
+    assert!(err.message.contains("the limit is 64"), "{err}");
+}
+
+#[test]
+fn load_names_the_file_for_every_failure() {
+    let dir = std::env::temp_dir().join(format!("h2-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let show = |path: &Path| load(path).unwrap_err().to_string();
+
+    let missing = dir.join("missing.toml");
+    let shown = show(&missing);
+    assert!(
+        shown.starts_with(&format!("{}: cannot open", missing.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("No such file"), "{shown}");
+
+    let shown = show(&dir);
+    assert_eq!(
+        shown,
+        format!("{}: is a directory, not a config file", dir.display())
+    );
+
+    let latin1 = dir.join("latin1.toml");
+    std::fs::write(&latin1, b"[instance]\nrole_name = \"caf\xe9\"\n").unwrap();
+    let shown = show(&latin1);
+    assert!(
+        shown.starts_with(&format!("{}:2: is not UTF-8", latin1.display())),
+        "{shown}"
+    );
+
+    let huge = dir.join("huge.toml");
+    std::fs::write(&huge, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+    assert!(show(&huge).contains("larger than 1 MiB"));
+
+    let good = dir.join("good.toml");
+    std::fs::write(&good, full("")).unwrap();
+    assert_eq!(load(&good).unwrap().path, good);
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
