@@ -294,4 +294,142 @@ mod tests {
             );
         }
     }
+
+    fn roles(arn_2: &str) -> Vec<Role> {
+        let text = format!(
+            "[instance]\nrole_name = \"EC2_PerformSecurityAudit\"\n\
+             [[role]]\nprofile = \"a\"\nrole_arn = \"arn:aws:iam::111111111111:role/R\"\n\
+             [[role]]\nprofile = \"b\"\nrole_arn = \"{arn_2}\"\n"
+        );
+        crate::config::parse(&text, std::path::Path::new("c.toml"))
+            .unwrap()
+            .roles
+    }
+
+    fn sts_error(code: &str, retryable: bool) -> RoleOutcome {
+        RoleOutcome::Failed(crate::sts::Error {
+            code: code.into(),
+            message: "no".into(),
+            request_id: None,
+            retryable,
+        })
+    }
+
+    /// A profile's record through a success, two failures and a success again.
+    #[test]
+    fn outcomes_move_a_profile_between_fresh_and_failing() {
+        let now = datetime!(2026-11-23 09:00 UTC);
+        let hour = time::Duration::hours(1);
+        let settings = Settings::from(&crate::config::Daemon::default());
+        let roles = roles("arn:aws:iam::222222222222:role/R");
+        let mut tracked = Tracked::new();
+        assert_eq!(
+            tracked.due(&roles, now),
+            vec![0, 1],
+            "untracked: due at once"
+        );
+        assert_eq!(tracked.summary(2), "2 profiles fresh");
+
+        let written = RoleOutcome::Written {
+            expiration: now + hour,
+            assumed_role_arn: "arn:aws:sts::111111111111:assumed-role/R/s".into(),
+        };
+        tracked.record(&roles[0], &written, false, &settings, now, 0.5);
+        let a = &tracked.profiles["a"];
+        // Half-way through the hour with the draw in the middle of the jitter.
+        assert_eq!(a.next_refresh, Some(now + hour / 2));
+        assert_eq!((a.failures, a.expiration), (0, Some(now + hour)));
+        assert_eq!(a.role_arn, roles[0].role_arn);
+        assert_eq!(tracked.due(&roles, now), vec![1]);
+
+        let later = now + time::Duration::minutes(30);
+        tracked.record(
+            &roles[0],
+            &sts_error("Throttling", true),
+            false,
+            &settings,
+            later,
+            0.5,
+        );
+        tracked.record(
+            &roles[0],
+            &sts_error("AccessDenied", false),
+            false,
+            &settings,
+            later,
+            0.5,
+        );
+        let a = &tracked.profiles["a"];
+        assert_eq!(a.failures, 2);
+        assert_eq!(
+            a.last_error.as_ref().map(|e| e.code.as_str()),
+            Some("AccessDenied")
+        );
+        assert!(a.next_refresh.is_some_and(|n| n > later && n < now + hour));
+        assert_eq!(a.expiration, Some(now + hour), "the valid credentials stay");
+        assert!(tracked
+            .summary(2)
+            .starts_with("1 of 2 profiles fresh; failing: a; next refresh"));
+
+        // Expired and still failing: the section was removed, so the expiry is forgotten.
+        let expired = tracked.expired([&roles[0].profile].into_iter(), now + hour);
+        assert!(expired.contains("a"));
+        tracked.record(
+            &roles[0],
+            &RoleOutcome::Conflict,
+            true,
+            &settings,
+            now + hour,
+            0.5,
+        );
+        assert_eq!(
+            tracked.profiles["a"].last_error.as_ref().unwrap().code,
+            "ProfileConflict"
+        );
+        tracked.record(
+            &roles[0],
+            &sts_error("Throttling", true),
+            true,
+            &settings,
+            now + hour,
+            0.5,
+        );
+        assert_eq!(tracked.profiles["a"].expiration, None);
+
+        tracked.record(&roles[0], &written, false, &settings, now + hour, 0.5);
+        let a = &tracked.profiles["a"];
+        assert_eq!((a.failures, a.last_error.clone()), (0, None));
+    }
+
+    /// After a reload, a role whose request changed is due at once; an unchanged one keeps its
+    /// plan; a removed one is forgotten and leaves the state file.
+    #[test]
+    fn a_reload_reschedules_only_what_changed() {
+        let now = datetime!(2026-11-23 09:00 UTC);
+        let settings = Settings::from(&crate::config::Daemon::default());
+        let old = roles("arn:aws:iam::222222222222:role/R");
+        let written = RoleOutcome::Written {
+            expiration: now + time::Duration::hours(1),
+            assumed_role_arn: String::new(),
+        };
+        let mut tracked = Tracked::new();
+        for role in &old {
+            tracked.record(role, &written, false, &settings, now, 0.5);
+        }
+        let new = roles("arn:aws:iam::333333333333:role/R");
+        tracked.reschedule_changed(&old, &new);
+        assert_eq!(tracked.due(&new, now), vec![1]);
+        tracked.record(&new[1], &written, false, &settings, now, 0.5);
+        let state = tracked.state(&new, "/c".into(), now);
+        assert_eq!(
+            state.profiles["b"].role_arn,
+            "arn:aws:iam::333333333333:role/R"
+        );
+
+        tracked.keep_configured(&new[..1]);
+        assert_eq!(tracked.state(&new, "/c".into(), now).profiles.len(), 1);
+        tracked.all_due();
+        assert_eq!(tracked.due(&new[..1], now), vec![0]);
+        assert_eq!(tracked.next_wake(), None);
+    }
 }
