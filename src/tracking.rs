@@ -248,6 +248,7 @@ fn same_request(a: &Role, b: &Role) -> bool {
         &a.region,
         &a.source_identity,
         &a.tags,
+        &a.source_profile,
     ) == (
         &b.role_arn,
         &b.external_id,
@@ -256,6 +257,7 @@ fn same_request(a: &Role, b: &Role) -> bool {
         &b.region,
         &b.source_identity,
         &b.tags,
+        &b.source_profile,
     )
 }
 

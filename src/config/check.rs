@@ -123,7 +123,9 @@ impl Checker<'_> {
         checked.sort_by_key(|c| c.role.line);
         let mut profiles: HashMap<String, (String, usize)> = HashMap::new();
         let mut roles = Vec::with_capacity(checked.len());
+        let mut sources = Vec::with_capacity(checked.len());
         for c in checked {
+            sources.push((c.source_key.clone(), c.source_span.clone()));
             if let Some((other, line)) = profiles.get(&c.role.profile) {
                 let message = format!(
                     "{:?} is already the profile of {other} (line {line}); each role needs its \
@@ -136,6 +138,7 @@ impl Checker<'_> {
             }
             roles.push(c.role);
         }
+        self.chains(&roles, &sources);
         Config {
             path: self.path.to_path_buf(),
             instance,
@@ -383,6 +386,8 @@ impl Checker<'_> {
             origin: prefix.clone(),
             profile_key: key("profile"),
             profile_span: raw.profile.map(|p| p.span()),
+            source_key: key("source_profile"),
+            source_span: options.source_span(),
         }
     }
 
@@ -415,12 +420,36 @@ impl Checker<'_> {
             None => defaults.region.clone(),
         };
         let tags = raw.tags.map(|t| self.tags(prefix, t)).unwrap_or_default();
+        let source_profile = raw.source_profile.and_then(|v| {
+            let source = self.check(v, &key("source_profile"), |s| {
+                valid(s, check_profile, "cannot be a profile name")
+            })?;
+            if duration_seconds > MAX_CHAINED_DURATION_SECONDS {
+                // Reported where the duration was written: the role, or [defaults].
+                let (span, at) = match raw.duration_seconds {
+                    Some(d) => (d.span(), key("duration_seconds")),
+                    None => (v.span(), key("source_profile")),
+                };
+                self.fail(
+                    Some(span),
+                    Some(at),
+                    format!(
+                        "duration_seconds = {duration_seconds}, but STS caps a chained session \
+                         (one assumed with source_profile {source:?}'s credentials) at \
+                         {MAX_CHAINED_DURATION_SECONDS} seconds; give at most \
+                         {MAX_CHAINED_DURATION_SECONDS}"
+                    ),
+                );
+            }
+            Some((source, v.span()))
+        });
         Options {
             external_id,
             duration_seconds,
             region,
             source_identity,
             tags,
+            source_profile,
         }
     }
 
@@ -517,9 +546,16 @@ pub(super) struct Options {
     region: Option<String>,
     source_identity: Option<String>,
     tags: Vec<(String, String)>,
+    /// The profile and where it was written.
+    source_profile: Option<(String, Range<usize>)>,
 }
 
 impl Options {
+    /// Where the role's `source_profile` was written, if it has one.
+    pub(super) fn source_span(&self) -> Option<Range<usize>> {
+        self.source_profile.as_ref().map(|(_, span)| span.clone())
+    }
+
     pub(super) fn role(
         &self,
         profile: String,
@@ -541,6 +577,7 @@ impl Options {
             region: o.region,
             source_identity: o.source_identity,
             tags: o.tags,
+            source_profile: o.source_profile.map(|(p, _)| p),
             line,
         }
     }
@@ -553,4 +590,7 @@ pub(super) struct CheckedRole {
     /// The key a duplicate profile is reported under, and where it is.
     pub(super) profile_key: String,
     pub(super) profile_span: Option<Range<usize>>,
+    /// The key and place of `source_profile` (the role's, or its set's).
+    pub(super) source_key: String,
+    pub(super) source_span: Option<Range<usize>>,
 }

@@ -14,6 +14,7 @@
 //! parser's promises, for proptest and cargo-fuzz). This file only reads the file and runs
 //! the steps in order.
 
+mod chain;
 mod check;
 mod diagnostic;
 mod model;

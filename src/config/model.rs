@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 pub(super) const MAX_CONCURRENCY: usize = 64;
 /// Five minutes spreads thousands of instances booting at once; more only delays the profiles.
 pub(super) const MAX_BOOT_JITTER_SECONDS: u64 = 300;
+/// The most roles in one chain, the first assumed with the instance credentials: a hub and its
+/// spokes are two. Each link is an AssumeRole the next one waits for.
+pub const MAX_CHAIN_ROLES: usize = 4;
+/// STS caps a session assumed with another role's credentials (role chaining) at one hour,
+/// whatever the role's own maximum session duration.
+pub const MAX_CHAINED_DURATION_SECONDS: i32 = 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -140,6 +146,9 @@ pub struct Role {
     pub region: Option<String>,
     pub source_identity: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Role chaining: the configured profile whose credentials sign this role's AssumeRole;
+    /// `None`: the instance-profile credentials do.
+    pub source_profile: Option<String>,
     /// Line of this role's `[[role]]` (or `[[role_set]]`) header.
     pub line: usize,
 }

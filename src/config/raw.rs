@@ -86,6 +86,7 @@ macro_rules! role_table {
             region: Text,
             source_identity: Text,
             tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+            source_profile: Text,
         });
 
         impl $name {
@@ -96,6 +97,7 @@ macro_rules! role_table {
                     region: self.region.as_ref(),
                     source_identity: self.source_identity.as_ref(),
                     tags: self.tags.as_ref(),
+                    source_profile: self.source_profile.as_ref(),
                 }
             }
         }
@@ -121,6 +123,7 @@ pub(super) struct RawOptions<'r> {
     pub(super) region: Option<&'r Spanned<String>>,
     pub(super) source_identity: Option<&'r Spanned<String>>,
     pub(super) tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(super) source_profile: Option<&'r Spanned<String>>,
 }
 
 /// The keys serde accepts in a table, by the names of the tables it is in (`["role"]` for any

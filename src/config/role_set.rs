@@ -116,6 +116,8 @@ impl Checker<'_> {
                 origin: account_key.clone(),
                 profile_key: account_key,
                 profile_span: Some(span),
+                source_key: key("source_profile"),
+                source_span: options.source_span(),
             });
         }
         roles

@@ -2,6 +2,7 @@
 //! accepted as they should be, and the reading of files. The property tests are in
 //! `properties`.
 
+mod chains;
 mod properties;
 
 use super::rules::{check_profile, check_region, check_user_name};
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 
 const ARN: &str = "arn:aws:iam::111111111111:role/R";
 /// Lines 1-3.
-const INSTANCE: &str = "[instance]\nrole_name = \"EC2_Audit\"\n\n";
+pub(super) const INSTANCE: &str = "[instance]\nrole_name = \"EC2_Audit\"\n\n";
 
 /// `[[role]]` on line 4, `body` from line 5.
 fn role(body: &str) -> String {
@@ -61,7 +62,7 @@ fn sts(body: &str) -> String {
     format!("{INSTANCE}[sts]\n{body}\n\n[[role]]\nprofile = \"p\"\nrole_arn = \"{ARN}\"\n")
 }
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text, Path::new("/etc/c.toml")) {
         Ok(_) => Vec::new(),
         Err(e) => e.errors,
@@ -401,6 +402,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                         ("Team".into(), "Sécurité".into()),
                         ("cost:center".into(), "".into()),
                     ],
+                    source_profile: None,
                     line: 25,
                 },
                 Role {
@@ -415,6 +417,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     region: Some("us-east-1".into()),
                     source_identity: None,
                     tags: vec![],
+                    source_profile: None,
                     line: 32,
                 },
             ],
@@ -453,6 +456,7 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         region: Some("cn-north-1".into()),
         source_identity: None,
         tags: vec![("team".into(), "audit".into())],
+        source_profile: None,
         line: 11,
     };
     let plain = Role {
@@ -466,6 +470,7 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         region: None,
         source_identity: None,
         tags: vec![],
+        source_profile: None,
         line: 21,
     };
     let last = Role {

@@ -112,6 +112,7 @@ fn render(items: &[Item]) -> (String, Vec<Role>) {
             region: None,
             source_identity: None,
             tags: Vec::new(),
+            source_profile: None,
             line,
         };
         match item {
