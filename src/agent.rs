@@ -9,6 +9,13 @@
 //!
 //! At most `[sts] max_concurrency` AssumeRole calls are in flight, and the first refresh of a
 //! process (`run`, or the daemon's first) may wait `[sts] boot_jitter_seconds` first.
+//!
+//! Role chaining: a role with `source_profile` is signed with its source's credentials, which
+//! the agent keeps in memory from the source's last AssumeRole (never read back from a file).
+//! A batch assumes sources before their dependents, level by level from the instance
+//! credentials; `plan` adds to a batch every source whose credentials are missing or would
+//! expire within `SOURCE_MARGIN`, so that no call is signed with credentials that expire
+//! before it ends. A source that fails fails its dependents, each naming the source.
 
 use crate::config::{Config, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
@@ -22,9 +29,9 @@ use crate::retry::Policy;
 use crate::source::{self, Loaded, Source};
 use crate::sts::{self, Sts};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
@@ -64,7 +71,16 @@ pub struct Agent {
     http: SharedHttpClient,
     imds: Imds,
     pub identity: Identity,
+    /// The credentials of each role that signs another (its source_profile), as last assumed.
+    sources: Mutex<HashMap<String, TemporaryCredentials>>,
 }
+
+/// A source's credentials sign a dependent's call only with more than this left: a call and
+/// its retries take up to `Policy::STS.deadline` (a minute), and the margin covers a clock
+/// that is off by a little.
+pub const SOURCE_MARGIN: time::Duration = time::Duration::minutes(5);
+
+type Assumed = Result<sts::Assumed, sts::Error>;
 
 impl Agent {
     /// Loads the config and verifies the instance identity: everything before any STS call.
@@ -92,6 +108,7 @@ impl Agent {
             http,
             imds,
             identity,
+            sources: Mutex::default(),
         })
     }
 
@@ -222,11 +239,10 @@ impl Agent {
             failed: 1,
             total: 1,
         };
-        match self
-            .assume(&[index], Policy::STS, BootJitter::No)
-            .await?
-            .pop()
-        {
+        let plan = self.plan(&[index], OffsetDateTime::now_utc());
+        let mut results = self.assume(&plan, Policy::STS, BootJitter::No).await?;
+        let at = plan.iter().position(|&i| i == index);
+        match at.map(|at| results.swap_remove(at)) {
             Some(Ok(assumed)) => Ok(assumed.credentials),
             Some(Err(err)) => {
                 log_failure(role, &err);
@@ -236,15 +252,38 @@ impl Agent {
         }
     }
 
-    /// Assumes the roles at `indices` with the current instance-profile credentials, retrying
-    /// each under `policy`. Writes nothing. With `BootJitter::Wait` (the first refresh of a
+    /// `indices` and, before them, every source of theirs (transitively) whose credentials
+    /// are not in memory or expire within `SOURCE_MARGIN` of `now`: what a batch must assume,
+    /// in the order it must be assumed (by distance from the instance credentials).
+    pub fn plan(&self, indices: &[usize], now: OffsetDateTime) -> Vec<usize> {
+        let mut plan: Vec<usize> = indices.to_vec();
+        let mut next = 0;
+        while next < plan.len() {
+            if let Some(source) = self.config.source_of(plan[next]) {
+                let fresh = self
+                    .source_credentials(source)
+                    .is_some_and(|c| c.expiration - now > SOURCE_MARGIN);
+                if !plan.contains(&source) && !fresh {
+                    plan.push(source);
+                }
+            }
+            next += 1;
+        }
+        plan.sort_by_key(|&i| self.config.depth(i));
+        plan
+    }
+
+    /// Assumes the roles at `indices`, each signed with the instance-profile credentials IMDS
+    /// serves now or, for a chained role, with its source's (assumed earlier in this batch, or
+    /// kept from an earlier one: see `plan`), retrying each under `policy`. Writes nothing.
+    /// Outcomes come back in `indices` order. With `BootJitter::Wait` (the first refresh of a
     /// process), it waits a random part of `[sts] boot_jitter_seconds` first.
     pub async fn assume(
         &self,
         indices: &[usize],
         policy: Policy,
         jitter: BootJitter,
-    ) -> Result<Vec<Result<sts::Assumed, sts::Error>>, Error> {
+    ) -> Result<Vec<Assumed>, Error> {
         let max = self.config.sts.boot_jitter_seconds;
         if jitter == BootJitter::Wait && max > 0 {
             let wait = boot_wait(max, fastrand::f64());
@@ -254,12 +293,135 @@ impl Agent {
             );
             tokio::time::sleep(wait).await;
         }
-        let roles: Vec<&Role> = indices.iter().map(|&i| &self.config.roles[i]).collect();
+        let depths: Vec<usize> = indices.iter().map(|&i| self.config.depth(i)).collect();
+        let mut results: Vec<Option<Assumed>> = indices.iter().map(|_| None).collect();
+        for depth in 0..=depths.iter().copied().max().unwrap_or(0) {
+            let level: Vec<usize> = (0..indices.len()).filter(|&k| depths[k] == depth).collect();
+            if level.is_empty() {
+                continue;
+            }
+            let at: Vec<usize> = level.iter().map(|&k| indices[k]).collect();
+            let assumed = if depth == 0 {
+                self.assume_as_instance(&at, policy).await?
+            } else {
+                let failed: HashMap<usize, &sts::Error> = (0..indices.len())
+                    .filter_map(|k| match &results[k] {
+                        Some(Err(err)) => Some((indices[k], err)),
+                        _ => None,
+                    })
+                    .collect();
+                self.assume_chained(&at, &failed, policy).await
+            };
+            for (k, result) in level.into_iter().zip(assumed) {
+                if let Ok(a) = &result {
+                    self.keep_if_source(indices[k], &a.credentials);
+                } else {
+                    self.forget_source(indices[k]);
+                }
+                results[k] = Some(result);
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// The credentials kept for `roles[i]`, a source of other roles.
+    fn source_credentials(&self, i: usize) -> Option<TemporaryCredentials> {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.get(&self.config.roles[i].profile).cloned()
+    }
+
+    /// After a reload: keeps the source credentials `old` had for roles that are the same in
+    /// this config, so that their dependents need no extra AssumeRole.
+    pub fn keep_sources_of(&self, old: &Agent) {
+        let same = |r: &Role| Role {
+            line: 0,
+            ..r.clone()
+        };
+        let theirs = old
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut ours = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        for (profile, credentials) in theirs {
+            let role = |c: &Config| c.roles.iter().find(|r| r.profile == profile).map(same);
+            if role(&self.config).is_some() && role(&self.config) == role(&old.config) {
+                ours.insert(profile, credentials);
+            }
+        }
+    }
+
+    /// Keeps the credentials of `roles[i]` when it signs another role.
+    fn keep_if_source(&self, i: usize, credentials: &TemporaryCredentials) {
+        if (0..self.config.roles.len()).any(|j| self.config.source_of(j) == Some(i)) {
+            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources.insert(self.config.roles[i].profile.clone(), credentials.clone());
+        }
+    }
+
+    /// A source that failed now: its dependents must not be signed with what it had before
+    /// (they may be why it failed, e.g. revoked), so the next batch assumes it again first.
+    fn forget_source(&self, i: usize) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.remove(&self.config.roles[i].profile);
+    }
+
+    /// Assumes chained roles (`at`, all one distance from the instance credentials), grouped
+    /// by source, each group signed with its source's credentials. A source with none at hand
+    /// (it failed in this batch: `failed` has why) fails the group, naming it.
+    async fn assume_chained(
+        &self,
+        at: &[usize],
+        failed: &HashMap<usize, &sts::Error>,
+        policy: Policy,
+    ) -> Vec<Assumed> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (k, &i) in at.iter().enumerate() {
+            let source = self.config.source_of(i).unwrap_or(i);
+            match groups.iter_mut().find(|(s, _)| *s == source) {
+                Some((_, members)) => members.push(k),
+                None => groups.push((source, vec![k])),
+            }
+        }
+        let mut out: Vec<Option<Assumed>> = at.iter().map(|_| None).collect();
+        let limit = self.config.sts.max_concurrency;
+        for (source, members) in groups {
+            let profile = &self.config.roles[source].profile;
+            let signer = self
+                .source_credentials(source)
+                .filter(|c| c.expiration > OffsetDateTime::now_utc());
+            let results = match signer {
+                Some(credentials) => {
+                    let region = &self.identity.region;
+                    let sts = Arc::new(Sts::new(self.http.clone(), &credentials, region).await);
+                    let roles: Vec<&Role> =
+                        members.iter().map(|&k| &self.config.roles[at[k]]).collect();
+                    assume_all(&roles, &self.identity, &sts, policy, limit).await
+                }
+                None => {
+                    let err = sts::Error::source_failed(profile, failed.get(&source).copied());
+                    members.iter().map(|_| Err(err.clone())).collect()
+                }
+            };
+            for (k, result) in members.into_iter().zip(results) {
+                out[k] = Some(result);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Assumes `at` with the instance-profile credentials IMDS serves now. When STS says those
+    /// expired (they rotated after we read them), reads the new ones and tries those roles
+    /// once more.
+    async fn assume_as_instance(
+        &self,
+        at: &[usize],
+        policy: Policy,
+    ) -> Result<Vec<Assumed>, Error> {
+        let roles: Vec<&Role> = at.iter().map(|&i| &self.config.roles[i]).collect();
         let limit = self.config.sts.max_concurrency;
         let sts = self.sts().await?;
         let mut results = assume_all(&roles, &self.identity, &sts, policy, limit).await;
-        // The instance-profile credentials rotated after we read them: read the new ones and
-        // try those roles once more with them.
         let stale: Vec<usize> = (0..results.len())
             .filter(|&i| matches!(&results[i], Err(e) if e.instance_credentials_expired()))
             .collect();

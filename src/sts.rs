@@ -57,7 +57,7 @@ pub struct Assumed {
 
 /// Why a role could not be assumed. `code` is STS's error code (`AccessDenied`,
 /// `Throttling`, `ExpiredToken`, ...) or one of ours (`Timeout`, `Network`, `BadResponse`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{code}: {message}{}", request_id.as_ref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
 pub struct Error {
     pub code: String,
@@ -67,6 +67,22 @@ pub struct Error {
 }
 
 impl Error {
+    /// A chained role that was not tried: its source (`source`, a profile) has no credentials
+    /// to sign with, because assuming it failed with `cause` (or, without one, they expired).
+    /// As retryable as the cause.
+    pub fn source_failed(source: &str, cause: Option<&Error>) -> Error {
+        let message = match cause {
+            Some(cause) => format!("its source_profile {source} could not be assumed ({cause})"),
+            None => format!("its source_profile {source} has no unexpired credentials"),
+        };
+        Error {
+            code: "SourceFailed".into(),
+            message,
+            request_id: None,
+            retryable: cause.is_none_or(|c| c.retryable),
+        }
+    }
+
     /// STS refused the instance-profile credentials as expired: they rotated since we read
     /// them, and IMDS has new ones.
     pub fn instance_credentials_expired(&self) -> bool {

@@ -198,6 +198,7 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                             stale.task.abort();
                         }
                         tracked.reschedule_changed(&agent.config.roles, &new.config.roles);
+                        new.keep_sources_of(&agent);
                         agent = Arc::new(*new);
                         info!(
                             message_id = message_id::CONFIG_LOADED,
@@ -326,6 +327,8 @@ fn start(agent: &Arc<Agent>, tracked: &Tracked, jitter: BootJitter) -> Option<In
     if due.is_empty() {
         return None;
     }
+    // With the sources whose credentials would not outlast a dependent's call, first.
+    let due = agent.plan(&due, now);
     let soonest = due
         .iter()
         .filter_map(|&i| tracked.expiration(&roles[i].profile))

@@ -67,6 +67,9 @@ pub struct Row {
     /// The daemon's last failure for the profile (kept after a later success, with its time).
     #[serde(serialize_with = "last_error_utc")]
     pub last_error: Option<LastError>,
+    /// Role chaining: the profiles whose credentials assume this one, from the one the
+    /// instance credentials assume (`["hub"]`); empty when the instance credentials do.
+    pub via: Vec<String>,
 }
 
 /// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
@@ -109,6 +112,7 @@ pub fn rows(
                     && next_refresh.is_some_and(|next| now - next > OVERDUE_AFTER),
                 failures: known.map(|p| p.failures),
                 last_error: known.and_then(|p| p.last_error.clone()),
+                via: Vec::new(),
             }
         })
         .collect()
@@ -232,7 +236,14 @@ fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Error> {
         .iter()
         .map(|r| (r.profile.as_str(), r.role_arn.as_str()))
         .collect();
-    let rows = rows(&profiles, &sections, state.as_ref(), running, now);
+    let mut rows = rows(&profiles, &sections, state.as_ref(), running, now);
+    for (i, row) in rows.iter_mut().enumerate() {
+        let chain = config.chain(i);
+        row.via = chain[..chain.len() - 1]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+    }
     Ok(Report {
         ok: rows.iter().all(|r| r.ok),
         now,
@@ -261,30 +272,38 @@ fn read_state(path: &Path) -> (Option<State>, Option<String>) {
 fn table(report: &Report) -> String {
     let now = report.now;
     let dash = || "-".to_owned();
-    let mut cells: Vec<[String; 6]> = vec![[
-        "PROFILE".into(),
-        "EXPIRES".into(),
-        "LEFT".into(),
-        "LAST REFRESH".into(),
-        "NEXT REFRESH".into(),
-        "STATE".into(),
-    ]];
+    // A VIA column only when some role is chained, so that plain configs read as before.
+    let chained = report.profiles.iter().any(|r| !r.via.is_empty());
+    let mut header: Vec<String> = vec!["PROFILE".into()];
+    if chained {
+        header.push("VIA".into());
+    }
+    header.extend(["EXPIRES", "LEFT", "LAST REFRESH", "NEXT REFRESH", "STATE"].map(String::from));
+    let mut cells: Vec<Vec<String>> = vec![header];
     for row in &report.profiles {
         let left = match row.seconds_left {
             Some(s) if s > 0 => span(s),
             Some(s) => format!("expired {} ago", span(s)),
             None => dash(),
         };
-        cells.push([
-            row.profile.clone(),
+        let mut line = vec![row.profile.clone()];
+        if chained {
+            line.push(if row.via.is_empty() {
+                dash()
+            } else {
+                row.via.join(" > ")
+            });
+        }
+        line.extend([
             row.expiration.map_or_else(dash, rfc3339),
             left,
             row.last_refresh.map_or_else(dash, |t| relative(t, now)),
             row.next_refresh.map_or_else(dash, |t| relative(t, now)),
             row.state_label(),
         ]);
+        cells.push(line);
     }
-    let mut widths = [0; 6];
+    let mut widths = vec![0; cells[0].len()];
     for line in &cells {
         for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());
@@ -293,7 +312,7 @@ fn table(report: &Report) -> String {
     let mut out = format!("credentials file: {}\n", report.credentials_file);
     for line in &cells {
         let mut text = String::new();
-        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+        for (i, (cell, &w)) in line.iter().zip(&widths).enumerate() {
             if i + 1 < line.len() {
                 text.push_str(&format!("{cell:<w$}  "));
             } else {
@@ -656,13 +675,14 @@ mod tests {
                     "expired": false, "ok": true,
                     "last_refresh": "2026-11-23T07:30:00Z", "next_refresh": null,
                     "refresh_overdue": false, "failures": 1,
-                    "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"}
+                    "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"},
+                    "via": []
                 },
                 {
                     "profile": "b", "role_arn": "arn:b", "present": false,
                     "expiration": null, "seconds_left": null, "expired": false, "ok": false,
                     "last_refresh": null, "next_refresh": null, "refresh_overdue": false,
-                    "failures": null, "last_error": null
+                    "failures": null, "last_error": null, "via": []
                 }
             ])
         );

@@ -4,6 +4,7 @@
 //! plus the fleet simulation's arithmetic. These tests never reach anything off loopback:
 //! `util` fails closed.
 
+mod chain;
 mod daemon;
 mod e2e_moto;
 mod fleet_sim;
