@@ -17,14 +17,16 @@
 //! expire within `SOURCE_MARGIN`, so that no call is signed with credentials that expire
 //! before it ends. A source that fails fails its dependents, each naming the source.
 
-use crate::config::{Config, Placeholders, Role};
+use crate::config::{Config, DiscoveredSet, Placeholders, Role};
 use crate::credfile::{self, FileKind, Plan, Section};
 use crate::creds::{rfc3339, TemporaryCredentials};
+use crate::discovery;
 use crate::error::Error;
 use crate::fileio::{self, Owner};
 use crate::files::{self, Files};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::message_id;
+use crate::org;
 use crate::retry::Policy;
 use crate::source::{self, Loaded, Source};
 use crate::sts::{self, Sts};
@@ -73,6 +75,8 @@ pub struct Agent {
     pub identity: Identity,
     /// The credentials of each role that signs another (its source_profile), as last assumed.
     sources: Mutex<HashMap<String, TemporaryCredentials>>,
+    /// The discovered role sets whose accounts are unknown (Organizations failed, no cache).
+    pub undiscovered: Vec<String>,
 }
 
 /// A source's credentials sign a dependent's call only with more than this left: a call and
@@ -100,7 +104,7 @@ impl Agent {
             None => source::read_identity(&imds).await?,
         };
         verify_identity(&config, &identity)?;
-        Ok(Agent {
+        let mut agent = Agent {
             config,
             source: source.clone(),
             version,
@@ -109,7 +113,144 @@ impl Agent {
             imds,
             identity,
             sources: Mutex::default(),
-        })
+            undiscovered: Vec::new(),
+        };
+        if !agent.config.discovered.is_empty() {
+            agent.discover().await?;
+        }
+        Ok(agent)
+    }
+
+    /// Expands the config's discovered role sets with their accounts from AWS Organizations,
+    /// keeping what it found in the discovery cache; a set that cannot be discovered now
+    /// keeps the accounts the cache has for it, and without those adds no roles (and is
+    /// listed in `undiscovered`). Changes since the cache are one journal event per set.
+    async fn discover(&mut self) -> Result<(), Error> {
+        let path = self.config.discovery.cache_file.clone();
+        let mut cache = discovery::Cache::read(&path).unwrap_or_else(|why| {
+            warn!(file = %path.display(), "not using the discovery cache: {why}");
+            discovery::Cache {
+                version: discovery::VERSION,
+                ..Default::default()
+            }
+        });
+        let before = cache.clone();
+        let mut accounts = Vec::with_capacity(self.config.discovered.len());
+        for set in self.config.discovered.clone() {
+            let known = cache.get(&set).map(|k| k.accounts.clone());
+            let found = match self.discover_set(&set).await {
+                Ok(found) => {
+                    report_changes(&set, known.as_deref(), &found);
+                    let now = OffsetDateTime::now_utc();
+                    let entry = discovery::Known {
+                        accounts: found.clone(),
+                        discovered: now,
+                    };
+                    cache.sets.insert(discovery::key(&set), entry);
+                    found
+                }
+                Err(why) => match cache.get(&set) {
+                    Some(k) => {
+                        warn!(
+                            message_id = message_id::ACCOUNTS_DISCOVERED,
+                            role_set = %set.origin,
+                            "{}: {why}; using the {} accounts discovered at {}",
+                            set.origin,
+                            k.accounts.len(),
+                            rfc3339(k.discovered)
+                        );
+                        k.accounts.clone()
+                    }
+                    None => {
+                        error!(
+                            message_id = message_id::ACCOUNTS_DISCOVERED,
+                            role_set = %set.origin,
+                            "{}: {why}; no accounts were discovered before, so its profiles \
+                             cannot be written yet (those already written are kept)",
+                            set.origin
+                        );
+                        self.undiscovered.push(set.origin.clone());
+                        Vec::new()
+                    }
+                },
+            };
+            accounts.push(found);
+        }
+        if cache != before {
+            if let Err(err) = cache.write(&path) {
+                warn!(file = %path.display(), "writing the discovery cache: {err}");
+            }
+        }
+        let (config, shadowed) = self.config.expand(&accounts);
+        for profile in shadowed {
+            warn!(
+                profile = %profile,
+                "a discovered account's profile {profile} is also a written [[role]]'s; the \
+                 written one is kept"
+            );
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// The accounts of one discovered set, signed with its `organization.source_profile`'s
+    /// credentials (assumed first) or the instance's; the error says why not.
+    async fn discover_set(&self, set: &DiscoveredSet) -> Result<Vec<String>, String> {
+        let o = &set.organization;
+        let signer = match &o.source_profile {
+            None => source::instance_credentials(&self.imds, &self.identity)
+                .await
+                .map_err(|e| format!("listing its accounts: {e}"))?,
+            Some(profile) => {
+                let index = self.config.roles.iter().position(|r| &r.profile == profile);
+                let index = index.ok_or_else(|| format!("no role writes profile {profile}"))?;
+                let plan = self.plan(&[index], OffsetDateTime::now_utc());
+                let results = self
+                    .assume(&plan, Policy::STS, BootJitter::No)
+                    .await
+                    .map_err(|e| format!("listing its accounts: {e}"))?;
+                let at = plan.iter().position(|&i| i == index).unwrap_or_default();
+                match results.into_iter().nth(at) {
+                    Some(Ok(assumed)) => assumed.credentials,
+                    Some(Err(err)) => {
+                        return Err(format!(
+                            "listing its accounts needs organization.source_profile {profile}, \
+                             which could not be assumed ({err})"
+                        ))
+                    }
+                    None => return Err(format!("{profile} was not assumed")),
+                }
+            }
+        };
+        let query = org::Query {
+            ous: &o.ous,
+            include_management_account: o.include_management_account,
+        };
+        org::discover(
+            self.http.clone(),
+            &signer,
+            &set.partition,
+            query,
+            org::POLICY,
+        )
+        .await
+        .map_err(|e| format!("listing its accounts in AWS Organizations failed: {e}"))
+    }
+
+    /// Profiles managed in `path` that must stay although no role of the config writes them:
+    /// while a discovered set's accounts are unknown, every profile in the file, since any of
+    /// them may be one of its accounts.
+    fn unknown_but_kept(&self, path: &Path, kind: FileKind) -> BTreeSet<String> {
+        if self.undiscovered.is_empty() {
+            return BTreeSet::new();
+        }
+        match fileio::read(path) {
+            Ok(Some(text)) => credfile::managed_sections(&text, kind)
+                .into_iter()
+                .map(|s| s.profile)
+                .collect(),
+            _ => BTreeSet::new(),
+        }
     }
 
     /// Assumes the roles at `indices` of the config and writes them in one update of the
@@ -158,13 +299,14 @@ impl Agent {
             .filter(|(role, result)| result.is_err() && expired.contains(&role.profile))
             .map(|(role, _)| &role.profile)
             .collect();
-        let keep: BTreeSet<String> = self
+        let mut keep: BTreeSet<String> = self
             .config
             .roles
             .iter()
             .map(|r| r.profile.clone())
             .filter(|p| !drop.contains(p))
             .collect();
+        keep.extend(self.unknown_but_kept(&self.files.credentials, FileKind::Credentials));
         let plan = Plan {
             kind: FileKind::Credentials,
             write: &sections,
@@ -452,12 +594,46 @@ impl Agent {
 
     /// Writes each configured profile's settings in the AWS config file.
     pub fn write_profiles_config(&self) -> Result<(), Error> {
-        write_profiles_config(&self.config, &self.source, &self.identity, &self.files)
+        let keep = self.unknown_but_kept(&self.files.config, FileKind::Config);
+        write_profiles_config(
+            &self.config,
+            &self.source,
+            &self.identity,
+            &self.files,
+            &keep,
+        )
     }
 
     pub fn credentials_file(&self) -> &Path {
         &self.files.credentials
     }
+}
+
+/// One journal event for what a discovery found, when it differs from what was known.
+fn report_changes(set: &DiscoveredSet, known: Option<&[String]>, found: &[String]) {
+    let (added, removed) = discovery::changes(known.unwrap_or_default(), found);
+    if added.is_empty() && removed.is_empty() && known.is_some() {
+        return;
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    info!(
+        message_id = message_id::ACCOUNTS_DISCOVERED,
+        role_set = %set.origin,
+        accounts = found.len(),
+        added = %added.join(","),
+        removed = %removed.join(","),
+        "{}: {} accounts in AWS Organizations; added: {}; removed: {}",
+        set.origin,
+        found.len(),
+        list(&added),
+        list(&removed)
+    );
 }
 
 fn log_failure(role: &Role, err: &sts::Error) {
@@ -567,8 +743,10 @@ fn write_profiles_config(
     source: &Source,
     identity: &Identity,
     files: &Files,
+    also_keep: &BTreeSet<String>,
 ) -> Result<(), Error> {
-    let configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
+    let mut configured: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
+    configured.extend(also_keep.iter().cloned());
     let process = match &files.shadowed {
         Some(user_file) => {
             prune(user_file, files.owner.as_ref())?;

@@ -7,6 +7,7 @@
 
 use super::check::Checker;
 use super::model::{Config, Role, MAX_CHAIN_ROLES};
+use super::role_set::Source;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -99,6 +100,47 @@ impl Checker<'_> {
                          (each is an AssumeRole call the next one waits for)",
                         names.join(" -> "),
                         chain.len()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// The sources a discovered set names (for its roles, and for the Organizations calls)
+    /// must be written roles, since discovered ones come and go; with them, the chain must fit
+    /// `MAX_CHAIN_ROLES` as any other.
+    pub(super) fn discovered_sources(&mut self, roles: &[Role], sources: &[Source]) {
+        for s in sources {
+            let fail = |c: &mut Self, message: String| {
+                c.fail(Some(s.span.clone()), Some(s.key.clone()), message);
+            };
+            let Some(mut at) = roles.iter().position(|r| r.profile == s.profile) else {
+                fail(
+                    self,
+                    format!(
+                        "no [[role]] (or role_set with accounts) writes profile {:?}; the source \
+                         of a role set with [role_set.organization] must be a written role",
+                        s.profile
+                    ),
+                );
+                continue;
+            };
+            let mut length = 2;
+            while let Some(next) = roles[at].source_profile.as_ref() {
+                match roles.iter().position(|r| &r.profile == next) {
+                    Some(n) if length <= MAX_CHAIN_ROLES => (at, length) = (n, length + 1),
+                    _ => break, // Reported by `chains`.
+                }
+            }
+            if length > MAX_CHAIN_ROLES {
+                fail(
+                    self,
+                    format!(
+                        "through {:?}, the chain is {length} roles long; at most \
+                         {MAX_CHAIN_ROLES} are allowed",
+                        s.profile
                     ),
                 );
             }
