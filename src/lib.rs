@@ -16,6 +16,7 @@ pub mod cmd;
 pub mod config;
 pub mod credfile;
 pub mod creds;
+pub mod denied;
 pub mod error;
 pub mod fileio;
 pub mod files;
