@@ -122,7 +122,7 @@ pub fn explain(code: &str, message: &str, role_arn: &str, signer: &str) -> Optio
         _ => "",
     };
     let both = format!(
-        "both must allow {action}{why}: the permission policy of {} must allow it on \
+        "two policies must both allow {action}{why}: the permission policy of {} must allow it on \
          {role_arn}, and the trust policy of {role_arn} must allow it to {trusted}",
         signer.described()
     );
@@ -305,7 +305,7 @@ mod tests {
             "User: arn:aws:sts::000000000000:assumed-role/EC2_PerformSecurityAudit/i-0123456789abcdef0 \
              is not authorized to perform: sts:AssumeRole on resource: {ROLE}"
         );
-        let both = "both must allow sts:AssumeRole: the permission policy of role \
+        let both = "two policies must both allow sts:AssumeRole: the permission policy of role \
                     EC2_PerformSecurityAudit (account 000000000000, the signer) must allow it on \
                     arn:aws:iam::111111111111:role/PerformSecurityAudit, and the trust policy of \
                     arn:aws:iam::111111111111:role/PerformSecurityAudit must allow it to role \
@@ -371,9 +371,10 @@ mod tests {
             let hint = explain("AccessDenied", message, ROLE, signer).unwrap();
             assert!(
                 hint.starts_with(&format!(
-                    "both must allow sts:TagSession (STS checks it because the role's config sets \
-                 session tags): the permission policy of {named} must allow it on {ROLE}, and \
-                 the trust policy of {ROLE} must allow it to {trusted};"
+                    "two policies must both allow sts:TagSession (STS checks it because the \
+                     role's config sets session tags): the permission policy of {named} must \
+                     allow it on {ROLE}, and the trust policy of {ROLE} must allow it to \
+                     {trusted};"
                 )),
                 "{hint}"
             );
