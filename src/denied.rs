@@ -111,7 +111,7 @@ pub fn explain(code: &str, message: &str, role_arn: &str, signer: &str) -> Optio
     let signer = signer_role(signer);
     let action = &refusal.action;
     let trusted = match &signer.account {
-        Some(account) => format!("{} or account {account}", signer.role),
+        Some(account) => format!("{} or to its account {account}", signer.role),
         None => signer.role.clone(),
     };
     let why = match action.as_str() {
@@ -139,6 +139,11 @@ pub fn explain(code: &str, message: &str, role_arn: &str, signer: &str) -> Optio
         Blame::TrustPolicy => {
             format!("STS's answer points to the trust policy of {role_arn} ({deny} there)")
         }
+        // IAM says "explicit deny" of an SCP even when it only lacks an Allow.
+        Blame::Other(Cap::ServiceControl) => format!(
+            "STS's answer points to neither but to {}, which overrides both",
+            Cap::ServiceControl.described(&signer, role_arn)
+        ),
         Blame::Other(cap) => format!(
             "STS's answer points to neither but to {} ({deny} there), which overrides both",
             cap.described(&signer, role_arn)
@@ -309,7 +314,7 @@ mod tests {
                     EC2_PerformSecurityAudit (account 000000000000, the signer) must allow it on \
                     arn:aws:iam::111111111111:role/PerformSecurityAudit, and the trust policy of \
                     arn:aws:iam::111111111111:role/PerformSecurityAudit must allow it to role \
-                    EC2_PerformSecurityAudit or account 000000000000";
+                    EC2_PerformSecurityAudit or to its account 000000000000";
         let end = "`ec2-assume-role policy` prints both";
         // (reason appended to the generic text, what the hint says of it)
         let table = [
@@ -327,7 +332,7 @@ mod tests {
             (
                 " with an explicit deny in a service control policy",
                 "STS's answer points to neither but to a service control policy (SCP) over \
-                 account 000000000000 (a Deny statement there), which overrides both",
+                 account 000000000000, which overrides both",
             ),
             (
                 " because no permissions boundary allows the sts:AssumeRole action",
@@ -349,17 +354,17 @@ mod tests {
             (
                 SIGNER,
                 "role EC2_PerformSecurityAudit (account 000000000000, the signer)",
-                "role EC2_PerformSecurityAudit or account 000000000000",
+                "role EC2_PerformSecurityAudit or to its account 000000000000",
             ),
             (
                 "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Hop",
                 "role Hop (account 222222222222, the signer)",
-                "role Hop or account 222222222222",
+                "role Hop or to its account 222222222222",
             ),
             (
                 "arn:aws:sts::333333333333:assumed-role/Hop/session",
                 "role Hop (account 333333333333, the signer)",
-                "role Hop or account 333333333333",
+                "role Hop or to its account 333333333333",
             ),
             (
                 "EC2_PerformSecurityAudit",

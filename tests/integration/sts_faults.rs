@@ -335,7 +335,7 @@ fn access_denied_names_both_policies_and_the_one_sts_blames() {
         "the permission policy of role EC2_PerformSecurityAudit (account 000000000000, the \
          signer) must allow it on arn:aws:iam::222222222222:role/PerformSecurityAudit",
         "the trust policy of arn:aws:iam::222222222222:role/PerformSecurityAudit must allow it \
-         to role EC2_PerformSecurityAudit or account 000000000000",
+         to role EC2_PerformSecurityAudit or to its account 000000000000",
         "STS's answer points to the permission policy of role EC2_PerformSecurityAudit",
         "`ec2-assume-role policy` prints both",
     ] {
