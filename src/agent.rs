@@ -446,7 +446,13 @@ impl Agent {
     async fn sts(&self) -> Result<Arc<Sts>, Error> {
         let instance = source::instance_credentials(&self.imds, &self.identity).await?;
         Ok(Arc::new(
-            Sts::new(self.http.clone(), &instance, &self.identity.region).await,
+            Sts::new(
+                self.http.clone(),
+                &instance,
+                &self.identity.region,
+                &self.identity.role_arn(),
+            )
+            .await,
         ))
     }
 
