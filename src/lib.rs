@@ -22,6 +22,7 @@ pub mod files;
 pub mod http;
 pub mod imds;
 pub mod logging;
+pub mod policy;
 pub mod retry;
 pub mod schedule;
 pub mod source;
@@ -29,6 +30,7 @@ pub mod ssm;
 pub mod state;
 pub mod sts;
 pub mod tracking;
+pub mod yaml;
 
 /// The layout promises of this file's `//!`, checked on the source itself: every module opens
 /// with a `//!` paragraph, no module imports `cli` (or the binary), and the graph of
