@@ -4,7 +4,8 @@
 //! The binary in `main.rs` is a thin edge over this library: it parses the command line with
 //! `cli`, runs it, and maps the `error::Error` it ends with to a documented exit code.
 //! Dependencies run one way, from the edge down: `cli` → `cmd::*` (one file per command) →
-//! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping) → `source`, `files` →
+//! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
+//! a config) → `source`, `files`, `yaml` →
 //! `config`, `imds`, `sts`, `ssm`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`,
 //! `http`, `creds`, `logging`. `error` wraps the lower modules' errors; nothing below `cli`
 //! imports `cli`.
