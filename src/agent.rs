@@ -393,7 +393,10 @@ impl Agent {
             let results = match signer {
                 Some(credentials) => {
                     let region = &self.identity.region;
-                    let sts = Arc::new(Sts::new(self.http.clone(), &credentials, region).await);
+                    // The source signs: its role ARN is what the target's trust policy sees.
+                    let signer = &self.config.roles[source].role_arn;
+                    let sts = Sts::new(self.http.clone(), &credentials, region, signer).await;
+                    let sts = Arc::new(sts);
                     let roles: Vec<&Role> =
                         members.iter().map(|&k| &self.config.roles[at[k]]).collect();
                     assume_all(&roles, &self.identity, &sts, policy, limit).await
@@ -446,7 +449,13 @@ impl Agent {
     async fn sts(&self) -> Result<Arc<Sts>, Error> {
         let instance = source::instance_credentials(&self.imds, &self.identity).await?;
         Ok(Arc::new(
-            Sts::new(self.http.clone(), &instance, &self.identity.region).await,
+            Sts::new(
+                self.http.clone(),
+                &instance,
+                &self.identity.region,
+                &self.identity.role_arn(),
+            )
+            .await,
         ))
     }
 

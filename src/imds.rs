@@ -34,6 +34,18 @@ pub struct Identity {
     pub role_name: String,
 }
 
+impl Identity {
+    /// The instance role's ARN as far as IMDS tells, in the instance profile's partition. IMDS
+    /// does not tell the role's path, so the ARN of a role with one lacks it.
+    pub fn role_arn(&self) -> String {
+        let partition = self.instance_profile_arn.split(':').nth(1).unwrap_or("aws");
+        format!(
+            "arn:{partition}:iam::{}:role/{}",
+            self.account_id, self.role_name
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("IMDS did not answer {path} before the {waited:?} deadline: {detail}")]
@@ -368,6 +380,27 @@ mod tests {
             region: "us-east-1".into(),
             instance_profile_arn: arn.into(),
             role_name: role.into(),
+        }
+    }
+
+    #[test]
+    fn the_role_arn_is_in_the_instance_profiles_partition() {
+        let table = [
+            (
+                "arn:aws:iam::000000000000:instance-profile/EC2_X",
+                "arn:aws:iam::000000000000:role/EC2_X",
+            ),
+            (
+                "arn:aws-cn:iam::000000000000:instance-profile/p/EC2_X",
+                "arn:aws-cn:iam::000000000000:role/EC2_X",
+            ),
+            (
+                "arn:aws-us-gov:iam::000000000000:instance-profile/EC2_X",
+                "arn:aws-us-gov:iam::000000000000:role/EC2_X",
+            ),
+        ];
+        for (profile, want) in table {
+            assert_eq!(identity("EC2_X", profile).role_arn(), want, "{profile}");
         }
     }
 

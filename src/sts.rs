@@ -104,14 +104,22 @@ const SKEW_MESSAGES: &[&str] = &["Signature expired", "Signature not yet current
 
 pub struct Sts {
     config: aws_types::SdkConfig,
+    /// Whose credentials sign (a role ARN), for the hint on a refusal (`denied::explain`).
+    signer: String,
     pace: Pace,
     /// The clock-skew warning is logged once per `Sts` (one refresh), not once per call.
     skew_warned: AtomicBool,
 }
 
 impl Sts {
-    /// Loads the SDK config (endpoints, timeouts) with `instance` as the only credentials.
-    pub async fn new(http: SharedHttpClient, instance: &TemporaryCredentials, region: &str) -> Sts {
+    /// Loads the SDK config (endpoints, timeouts) with `instance` as the only credentials,
+    /// which are `signer`'s (its role ARN).
+    pub async fn new(
+        http: SharedHttpClient,
+        instance: &TemporaryCredentials,
+        region: &str,
+        signer: &str,
+    ) -> Sts {
         let config = crate::http::instance_profile_config(http, instance, region)
             // The SDK would sign the next call with STS's clock after a skew refusal. We would
             // then write credentials whose expiry the refresh schedule measures on the wrong
@@ -122,6 +130,7 @@ impl Sts {
             .await;
         Sts {
             config,
+            signer: signer.to_owned(),
             pace: Pace::default(),
             skew_warned: AtomicBool::new(false),
         }
@@ -325,9 +334,14 @@ impl Pace {
 
 impl Sts {
     /// Sorts a failed call into an `Error`; a refusal for clock skew is also logged as a
-    /// warning, once per `Sts`.
+    /// warning, once per `Sts`. An `AccessDenied` gets the hint of `denied::explain`.
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>, req: &Request) -> Error {
         let mut error = classify(&err);
+        if let Some(hint) =
+            crate::denied::explain(&error.code, &error.message, &req.role_arn, &self.signer)
+        {
+            error.message = format!("{}; {hint}", error.message);
+        }
         if let SdkError::ServiceError(ctx) = &err {
             if is_clock_skew(&error.code, &error.message) {
                 let server = ctx.raw().headers().get("date");

@@ -23,6 +23,10 @@ pub enum Script {
     Ok,
     /// 403 `AccessDenied`, every time.
     AccessDenied,
+    /// 403 `AccessDenied` in real STS's words, "User: CALLER is not authorized to perform:
+    /// sts:AssumeRole on resource: ROLE", followed by this reason (" because no identity-based
+    /// policy allows the sts:AssumeRole action", or "" for none), every time.
+    DeniedBecause(&'static str),
     /// 400 `Throttling` this many times, then success.
     Throttle(usize),
     /// 500 `InternalFailure` this many times, then success.
@@ -334,6 +338,16 @@ fn assume_role(
     let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
     match script {
         Script::AccessDenied => return access_denied(arn),
+        Script::DeniedBecause(reason) => {
+            return error(
+                403,
+                "AccessDenied",
+                &format!(
+                    "User: {INSTANCE_CALLER} is not authorized to perform: sts:AssumeRole on \
+                     resource: {arn}{reason}"
+                ),
+            )
+        }
         Script::Throttle(n) if n > 0 => {
             state.scripts.insert(arn.clone(), Script::Throttle(n - 1));
             return throttle(state);
@@ -500,6 +514,10 @@ fn access_denied(arn: &str) -> Reply {
     )
 }
 
+/// Who the instance-profile credentials are, as STS names its caller.
+const INSTANCE_CALLER: &str =
+    "arn:aws:sts::000000000000:assumed-role/EC2_PerformSecurityAudit/i-0123456789abcdef0";
+
 fn caller_identity(state: &State, key: Option<&str>) -> Reply {
     let (arn, account) = match key.and_then(|k| state.issued.get(k)) {
         Some(i) => (
@@ -510,11 +528,9 @@ fn caller_identity(state: &State, key: Option<&str>) -> Reply {
                 .unwrap_or_default()
                 .to_owned(),
         ),
-        None if key == Some(crate::imds::ACCESS_KEY_ID) => (
-            "arn:aws:sts::000000000000:assumed-role/EC2_PerformSecurityAudit/i-0123456789abcdef0"
-                .to_owned(),
-            "000000000000".to_owned(),
-        ),
+        None if key == Some(crate::imds::ACCESS_KEY_ID) => {
+            (INSTANCE_CALLER.to_owned(), "000000000000".to_owned())
+        }
         None => {
             return error(
                 403,

@@ -1,7 +1,7 @@
 //! STS faults and malformed STS answers (issue 7), the real binary against the fake STS: calls
 //! that hang past the attempt timeout, `ExpiredToken` after the instance-profile credentials
-//! rotated, requests refused because the instance's clock is off, and 200 answers that are not
-//! valid AssumeRole responses. Each story says what the user sees (exit code, log line) and
+//! rotated, requests refused because the instance's clock is off, 200 answers that are not
+//! valid AssumeRole responses, and refusals explained (issue 12). Each story says what the user sees (exit code, log line) and
 //! what the file holds afterwards.
 
 use crate::daemon::{
@@ -9,7 +9,9 @@ use crate::daemon::{
 };
 use crate::hardening::user_bytes;
 use crate::util::{assert_no_secrets, assert_profile_written};
-use crate::util::{section, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1};
+use crate::util::{
+    section, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+};
 use std::time::{Duration, Instant};
 use testkit::imds::{self, ImdsConfig};
 use testkit::sts::{Bad, Outage, Script, STS_CLOCK_AHEAD};
@@ -308,4 +310,36 @@ fn malformed_sts_answers_fail_that_role_only_and_leave_its_old_section() {
         assert!(out.stderr.len() < 4096, "{bad:?}: the body was echoed");
         assert!(took < Duration::from_secs(10), "{bad:?}: took {took:?}");
     }
+}
+
+#[test]
+fn access_denied_names_both_policies_and_the_one_sts_blames() {
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t.sts.script(
+        ROLE_2,
+        Script::DeniedBecause(" because no identity-based policy allows the sts:AssumeRole action"),
+    );
+    let out = t.cmd(&["run"]).expect_exit(3);
+
+    assert_profile_written(&t, PROFILE_1, ROLE_1);
+    assert!(section(&t.read(t.credentials_path()), PROFILE_2).is_none());
+    let failure = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("AccessDenied") && l.contains(PROFILE_2))
+        .unwrap_or_else(|| panic!("no AccessDenied line:\n{}", out.stderr));
+    for says in [
+        // STS's own words first.
+        "because no identity-based policy allows the sts:AssumeRole action",
+        "the permission policy of role EC2_PerformSecurityAudit (account 000000000000, the \
+         signer) must allow it on arn:aws:iam::222222222222:role/PerformSecurityAudit",
+        "the trust policy of arn:aws:iam::222222222222:role/PerformSecurityAudit must allow it \
+         to role EC2_PerformSecurityAudit or to its account 000000000000",
+        "STS's answer points to the permission policy of role EC2_PerformSecurityAudit",
+        "`ec2-assume-role policy` prints both",
+    ] {
+        assert!(failure.contains(says), "{says:?} not in {failure}");
+    }
+    assert_no_secrets(&t, &out.stderr);
 }
