@@ -3,7 +3,7 @@
 //! and runs the chosen command. Every exit code is listed in `--help` and in README.md; once
 //! published, a number never changes meaning (`error::Exit`).
 
-use crate::cmd::{check, credential_process, daemon, run, status};
+use crate::cmd::{check, credential_process, daemon, policy, run, status};
 use crate::error::Error;
 use crate::logging;
 use crate::source::Source;
@@ -13,7 +13,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  every configured profile was written
   1  any other error (see the message)
-  2  the command line is wrong
+  2  the command line is wrong (for `policy`: or lacks what the config does not say)
   3  some roles failed (each is logged with its profile, role ARN and error code);
      the others were written. For `status`: some profile is missing or expired
   4  the config file is invalid (the message names file, line and key); nothing was written
@@ -70,6 +70,8 @@ pub enum Command {
     Status(status::Status),
     #[command(after_help = EXIT_CODES)]
     CredentialProcess(credential_process::CredentialProcess),
+    #[command(after_help = EXIT_CODES)]
+    Policy(policy::Policy),
 }
 
 /// Sets up logging and the async runtime, then runs the command.
@@ -90,6 +92,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Daemon(c) => c.run(source).await,
             Command::Status(c) => c.run(source).await,
             Command::CredentialProcess(c) => c.run(source).await,
+            Command::Policy(c) => c.run(source).await,
         }
     })
 }
