@@ -7,7 +7,7 @@ use crate::cmd::{check, credential_process, daemon, policy, run, status};
 use crate::error::Error;
 use crate::logging;
 use crate::source::Source;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -58,20 +58,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands; each one's `--help` ends with the exit codes too (`parse`).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    #[command(after_help = EXIT_CODES)]
     Run(run::Run),
-    #[command(after_help = EXIT_CODES)]
     Check(check::Check),
-    #[command(after_help = EXIT_CODES)]
     Daemon(daemon::Daemon),
-    #[command(after_help = EXIT_CODES)]
     Status(status::Status),
-    #[command(after_help = EXIT_CODES)]
     CredentialProcess(credential_process::CredentialProcess),
-    #[command(after_help = EXIT_CODES)]
     Policy(policy::Policy),
+}
+
+/// Parses the process's command line (exiting with clap's message and code 2 when it is
+/// wrong), with the exit codes under every subcommand's `--help` as under the top one's.
+pub fn parse() -> Cli {
+    let command = Cli::command().mut_subcommands(|c| c.after_help(EXIT_CODES));
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
 /// Sets up logging and the async runtime, then runs the command.
