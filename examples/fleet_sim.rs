@@ -101,35 +101,46 @@ fn main() -> ExitCode {
             p.org_cached * 100.0,
             p.org_pace
         );
-        println!(
-            "Organizations calls       {} ({} throttled and retried) in {} discoveries",
-            d.calls, d.throttled, d.discoveries
-        );
-        println!(
-            "Organizations peak        {} calls/s (second {}); {} calls/s after boot",
-            d.peak, d.peak_second, d.peak_after_boot
-        );
-        println!(
-            "seconds over budget       {} ({} after boot)",
-            d.seconds_over_budget, d.seconds_over_budget_after_boot
-        );
-        match d.last_wait {
-            Some(wait) => {
-                println!("last discovered profiles  {wait:.0} s after its instance booted")
-            }
-            None => println!(
-                "last discovered profiles  {} instances still waiting after {} h",
-                d.waiting, p.hours
+        let line = |label: &str, text: String| println!("{label:<26}{text}");
+        line(
+            "Organizations calls",
+            format!(
+                "{} ({} throttled and retried) in {} discoveries",
+                d.calls, d.throttled, d.discoveries
             ),
-        }
-        println!(
-            "Organizations budget      {} calls/s for the organization (assumed): {}",
-            p.org_budget,
-            if d.within_budget_after_boot && d.last_wait.is_some() {
-                "within after boot"
-            } else {
-                "EXCEEDED"
-            }
+        );
+        line(
+            "Organizations peak",
+            format!(
+                "{} calls/s (second {}); {} calls/s after boot",
+                d.peak, d.peak_second, d.peak_after_boot
+            ),
+        );
+        line(
+            "seconds over budget",
+            format!(
+                "{} ({} after boot)",
+                d.seconds_over_budget, d.seconds_over_budget_after_boot
+            ),
+        );
+        line(
+            "last discovered profiles",
+            match d.last_wait {
+                Some(wait) => format!("{wait:.0} s after its instance booted"),
+                None => format!("{} instances still waiting after {} h", d.waiting, p.hours),
+            },
+        );
+        let verdict = if d.within_budget_after_boot && d.last_wait.is_some() {
+            "within after boot"
+        } else {
+            "EXCEEDED"
+        };
+        line(
+            "Organizations budget",
+            format!(
+                "{} calls/s for the organization (assumed): {verdict}",
+                p.org_budget
+            ),
         );
     }
     let org_ok = r

@@ -6,7 +6,7 @@ use ec2_assume_role::config::Daemon;
 use ec2_assume_role::retry::Policy;
 use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
 use std::time::Duration;
-use testkit::fleet::{Params, Report};
+use testkit::fleet::{Discovery, Params, Report};
 
 /// The simulation on the daemon's schedule with its default settings, as the example runs it.
 fn simulate(p: &Params) -> Report {
@@ -221,34 +221,31 @@ fn throttled_calls_are_retried_until_every_instance_has_its_accounts() {
     assert!(wait >= 600.0 - 60.0, "{wait}");
 }
 
+/// The discovery numbers of `p`.
+fn discovery(p: Params) -> Discovery {
+    simulate(&p).discovery.expect("a simulation with discovery")
+}
+
 #[test]
 fn a_boot_spread_and_a_cache_lower_the_peak() {
-    let burst = Params {
+    let fleet = || discovering(1_000, 40);
+    let burst = discovery(Params {
         org_boot_spread: 0.0,
-        ..discovering(1_000, 40)
-    };
-    let burst = simulate(&burst).discovery.unwrap();
-    let spread = simulate(&Params {
+        ..fleet()
+    });
+    let spread = discovery(Params {
         org_boot_spread: 1_800.0,
-        ..discovering(1_000, 40)
-    })
-    .discovery
-    .unwrap();
-    assert!(
-        spread.peak * 3 < burst.peak,
-        "{} vs {}",
-        spread.peak,
-        burst.peak
-    );
+        ..fleet()
+    });
+    let (lower, higher) = (spread.peak, burst.peak);
+    assert!(lower * 3 < higher, "{lower} vs {higher}");
     assert!(spread.throttled < burst.throttled);
     // Rebooted instances whose cache is younger than the interval wait for nothing and
     // discover when it is a day old: about an eighth of them within 3 h.
-    let cached = simulate(&Params {
+    let cached = discovery(Params {
         org_cached: 1.0,
-        ..discovering(1_000, 40)
-    })
-    .discovery
-    .unwrap();
+        ..fleet()
+    });
     assert_eq!(cached.last_wait, Some(0.0));
     assert!(cached.calls <= 3 * 1_000 / 4, "{cached:?}");
     assert!(cached.peak < spread.peak, "{cached:?}");
