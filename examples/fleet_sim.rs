@@ -2,27 +2,40 @@
 //! STS? It runs `testkit::fleet::simulate` (whose `//!` says what is modelled) on the real
 //! schedule, `ec2_assume_role::schedule::next_refresh` with the default `[daemon]` settings and
 //! `schedule::reload_delay`, and prints the calls, the peaks per target account and whether
-//! they stay within `--budget` (and `--ssm-budget`); exit 1 when one does not. Pure
+//! they stay within `--budget` (and `--ssm-budget`, and with `--discover-accounts` the
+//! Organizations calls within `--org-budget` after boot, throttled calls retried on the
+//! `retry::Policy` shape with 500 ms initial and 10 s max delays); exit 1 when one does not. Pure
 //! arithmetic with seeded RNGs: the same flags give the same numbers. It never touches the
 //! network, a clock or a file.
 //!
 //! Usage: cargo run --release --example fleet_sim -- [--instances 10000] [--roles 20]
 //!        [--accounts 20] [--boot-window 60] [--boot-jitter 0] [--budget 600] [--hours 3]
-//!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40]
+//!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40] [--discover-accounts 0] [--org-ous 0]
+//!        [--org-page-size 20] [--org-reload 86400] [--org-boot-spread 600] [--org-cached 0]
+//!        [--org-pace 1] [--org-budget 5]
 
 use clap::Parser;
 use ec2_assume_role::config::Daemon;
+use ec2_assume_role::retry::Policy;
 use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
 use std::process::ExitCode;
+use std::time::Duration;
 use testkit::fleet::{simulate, Params};
 
 fn main() -> ExitCode {
     let p = Params::parse();
     let settings = Settings::from(&Daemon::default());
+    // Discovery's retries: full jitter over 500 ms doubling to 10 s (the deadline is unused).
+    let org_retry = Policy {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(10),
+        deadline: Duration::MAX,
+    };
     let r = simulate(
         &p,
         |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
         reload_delay,
+        |attempt, draw| org_retry.delay(attempt, draw),
     );
     println!(
         "fleet: {} instances booting within {} s (+ up to {} s boot jitter), {} roles each over \
@@ -71,7 +84,70 @@ fn main() -> ExitCode {
             }
         );
     }
-    if r.within_budget && (p.ssm_reload == 0.0 || r.ssm_within_budget) {
+    if let Some(d) = &r.discovery {
+        println!(
+            "Organizations discovery   {} accounts, {} calls each ({}), re-discovered about \
+             every {} s, first discovery spread over {} s, {:.0}% booting with a cache, at \
+             most {} calls/s per instance",
+            p.discover_accounts,
+            d.calls_per_discovery,
+            if p.org_ous == 0 {
+                "DescribeOrganization + ListAccounts pages".to_owned()
+            } else {
+                format!("DescribeOrganization + the walk of {} OUs", p.org_ous)
+            },
+            p.org_reload,
+            p.org_boot_spread,
+            p.org_cached * 100.0,
+            p.org_pace
+        );
+        let line = |label: &str, text: String| println!("{label:<26}{text}");
+        line(
+            "Organizations calls",
+            format!(
+                "{} ({} throttled and retried) in {} discoveries",
+                d.calls, d.throttled, d.discoveries
+            ),
+        );
+        line(
+            "Organizations peak",
+            format!(
+                "{} calls/s (second {}); {} calls/s after boot",
+                d.peak, d.peak_second, d.peak_after_boot
+            ),
+        );
+        line(
+            "seconds over budget",
+            format!(
+                "{} ({} after boot)",
+                d.seconds_over_budget, d.seconds_over_budget_after_boot
+            ),
+        );
+        line(
+            "last discovered profiles",
+            match d.last_wait {
+                Some(wait) => format!("{wait:.0} s after its instance booted"),
+                None => format!("{} instances still waiting after {} h", d.waiting, p.hours),
+            },
+        );
+        let verdict = if d.within_budget_after_boot && d.last_wait.is_some() {
+            "within after boot"
+        } else {
+            "EXCEEDED"
+        };
+        line(
+            "Organizations budget",
+            format!(
+                "{} calls/s for the organization (assumed): {verdict}",
+                p.org_budget
+            ),
+        );
+    }
+    let org_ok = r
+        .discovery
+        .as_ref()
+        .is_none_or(|d| d.within_budget_after_boot && d.last_wait.is_some());
+    if r.within_budget && (p.ssm_reload == 0.0 || r.ssm_within_budget) && org_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

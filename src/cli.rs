@@ -3,17 +3,17 @@
 //! and runs the chosen command. Every exit code is listed in `--help` and in README.md; once
 //! published, a number never changes meaning (`error::Exit`).
 
-use crate::cmd::{check, credential_process, daemon, run, status};
+use crate::cmd::{check, credential_process, daemon, policy, run, status};
 use crate::error::Error;
 use crate::logging;
 use crate::source::Source;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every configured profile was written
   1  any other error (see the message)
-  2  the command line is wrong
+  2  the command line is wrong (for `policy`: or lacks what the config does not say)
   3  some roles failed (each is logged with its profile, role ARN and error code);
      the others were written. For `status`: some profile is missing or expired
   4  the config file is invalid (the message names file, line and key); nothing was written
@@ -58,18 +58,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands; each one's `--help` ends with the exit codes too (`parse`).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    #[command(after_help = EXIT_CODES)]
     Run(run::Run),
-    #[command(after_help = EXIT_CODES)]
     Check(check::Check),
-    #[command(after_help = EXIT_CODES)]
     Daemon(daemon::Daemon),
-    #[command(after_help = EXIT_CODES)]
     Status(status::Status),
-    #[command(after_help = EXIT_CODES)]
     CredentialProcess(credential_process::CredentialProcess),
+    Policy(policy::Policy),
+}
+
+/// Parses the process's command line (exiting with clap's message and code 2 when it is
+/// wrong), with the exit codes under every subcommand's `--help` as under the top one's.
+pub fn parse() -> Cli {
+    let command = Cli::command().mut_subcommands(|c| c.after_help(EXIT_CODES));
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
 /// Sets up logging and the async runtime, then runs the command.
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Daemon(c) => c.run(source).await,
             Command::Status(c) => c.run(source).await,
             Command::CredentialProcess(c) => c.run(source).await,
+            Command::Policy(c) => c.run(source).await,
         }
     })
 }

@@ -13,6 +13,7 @@ use crate::config::ConfigErrors;
 use crate::fileio::FileError;
 use crate::imds::{self, Identity};
 use crate::logging::message_id;
+use crate::policy::PolicyError;
 use crate::ssm::FetchError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ use tracing::error;
 pub enum Exit {
     Ok = 0,
     Other = 1,
+    Usage = 2,
     SomeRolesFailed = 3,
     ConfigInvalid = 4,
     IdentityRefused = 5,
@@ -108,6 +110,12 @@ pub enum Error {
         doing: &'static str,
         source: std::io::Error,
     },
+    /// The command line is wrong in a way clap cannot see.
+    #[error("{0}")]
+    Usage(String),
+    /// `policy` cannot write what was asked of this config.
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
     /// Before logging is set up, so it is printed to stderr rather than logged.
     #[error("{0}")]
     Startup(String),
@@ -128,6 +136,10 @@ impl Error {
             Error::IdentityRefused { .. } => Exit::IdentityRefused,
             Error::FileNotWritten { .. } => Exit::FileNotWritten,
             Error::RolesFailed { .. } | Error::NotFresh => Exit::SomeRolesFailed,
+            Error::Usage(_) => Exit::Usage,
+            // Only the config can fix that: no option makes one template of both roles.
+            Error::Policy(PolicyError::MixedRoles { .. }) => Exit::Other,
+            Error::Policy(_) => Exit::Usage,
             Error::File { .. } | Error::Io { .. } | Error::Startup(_) | Error::Internal(_) => {
                 Exit::Other
             }
@@ -149,6 +161,8 @@ impl Error {
             | Error::NotFresh
             | Error::File { .. }
             | Error::Io { .. }
+            | Error::Usage(_)
+            | Error::Policy(_)
             | Error::Startup(_)
             | Error::Internal(_) => None,
         }
@@ -162,7 +176,7 @@ impl Error {
             Exit::ConfigInvalid => "ConfigInvalid",
             Exit::ConfigUnavailable => "ConfigUnavailable",
             Exit::IdentityRefused => "IdentityRefused",
-            Exit::Ok | Exit::Other | Exit::SomeRolesFailed => "Internal",
+            Exit::Ok | Exit::Other | Exit::Usage | Exit::SomeRolesFailed => "Internal",
         }
     }
 
@@ -205,6 +219,8 @@ impl Error {
             | Error::Imds { .. }
             | Error::File { .. }
             | Error::Io { .. }
+            | Error::Usage(_)
+            | Error::Policy(_)
             | Error::Internal(_) => error!(message_id = id, "{self}"),
         }
     }
@@ -272,6 +288,25 @@ mod tests {
             ),
             (
                 Error::io("installing signal handlers")(std::io::ErrorKind::Other.into()),
+                1,
+                None,
+                "Internal",
+            ),
+            (Error::Usage("--template".into()), 2, None, "Internal"),
+            (
+                Error::Policy(PolicyError::AccountUnknown {
+                    role_name: "r".into(),
+                }),
+                2,
+                None,
+                "Internal",
+            ),
+            (
+                Error::Policy(PolicyError::MixedRoles {
+                    name: "n".into(),
+                    first: "a".into(),
+                    other: "b".into(),
+                }),
                 1,
                 None,
                 "Internal",

@@ -4,10 +4,10 @@
 //! The binary in `main.rs` is a thin edge over this library: it parses the command line with
 //! `cli`, runs it, and maps the `error::Error` it ends with to a documented exit code.
 //! Dependencies run one way, from the edge down: `cli` → `cmd::*` (one file per command) →
-//! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping) → `source`, `files` →
-//! `config`, `imds`, `sts`, `denied`, `ssm`, `credfile`, `fileio`, `schedule`, `state`, `clock`,
-//! `retry`, `http`, `creds`, `logging`. `error` wraps the lower modules' errors; nothing below
-//! `cli` imports `cli`.
+//! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
+//! a config) → `source`, `files`, `yaml` → `config`, `imds`, `sts`, `denied`, `ssm`, `credfile`,
+//! `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`, `logging`. `error` wraps
+//! the lower modules' errors; nothing below `cli` imports `cli`.
 
 pub mod agent;
 pub mod cli;
@@ -25,6 +25,7 @@ pub mod http;
 pub mod imds;
 pub mod logging;
 pub mod org;
+pub mod policy;
 pub mod retry;
 pub mod schedule;
 pub mod source;
@@ -32,6 +33,7 @@ pub mod ssm;
 pub mod state;
 pub mod sts;
 pub mod tracking;
+pub mod yaml;
 
 /// The layout promises of this file's `//!`, checked on the source itself: every module opens
 /// with a `//!` paragraph, no module imports `cli` (or the binary), and the graph of

@@ -10,10 +10,15 @@
 //! boot (before the boot jitter, which is in the config) and then on the daemon's reload timer,
 //! and the GetParameter calls of the whole fleet (one account: the parameter's) are counted
 //! against `ssm_budget`. Pure arithmetic with seeded RNGs: the same parameters give the same
-//! numbers. It never touches the network, a clock or a file. examples/fleet_sim.rs is its
-//! command line; the integration tests' `fleet_sim` module checks its numbers.
+//! numbers. With `discover_accounts` every instance also discovers a role set's accounts in
+//! AWS Organizations (see `discover`), and the Organizations calls of the whole organization
+//! are counted against `org_budget`. It never touches the network, a clock or a file.
+//! examples/fleet_sim.rs is its command line; the integration tests' `fleet_sim` module
+//! checks its numbers.
 
 use clap::Parser;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use time::{Duration, OffsetDateTime};
 
 /// STS credentials' lifetime (`duration_seconds` default).
@@ -60,7 +65,52 @@ pub struct Params {
     /// default throughput is 40).
     #[arg(long, default_value_t = 40)]
     pub ssm_budget: u32,
+    /// Accounts in the organization a role set discovers (0: no discovery). Each discovery
+    /// is a DescribeOrganization and then ListAccounts pages (or the OU walk, `--org-ous`).
+    #[arg(long, default_value_t = 0)]
+    pub discover_accounts: u32,
+    /// OUs the role set names, children included (0: all accounts, with ListAccounts). The
+    /// walk is a ListChildren and the ListAccountsForParent pages of each OU, the accounts
+    /// spread evenly over them.
+    #[arg(long, default_value_t = 0)]
+    pub org_ous: u32,
+    /// Items per page (AWS serves at most 20).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub org_page_size: u32,
+    /// Re-discover about every this many seconds (`schedule::reload_delay`'s jitter).
+    #[arg(long, default_value_t = DISCOVERY_INTERVAL_SECS)]
+    pub org_reload: f64,
+    /// The first discovery of an instance without a cache waits a uniform 0..SECONDS.
+    #[arg(long, default_value_t = DISCOVERY_BOOT_SPREAD_SECS)]
+    pub org_boot_spread: f64,
+    /// Share of instances that boot with the accounts cached on disk (a reboot), younger
+    /// than `--org-reload`: their profiles are written at once, and they discover when the
+    /// cache is `--org-reload` old.
+    #[arg(long, default_value_t = 0.0)]
+    pub org_cached: f64,
+    /// Organizations calls per second one instance makes at most (its pages in sequence).
+    #[arg(long, default_value_t = DISCOVERY_PACE)]
+    pub org_pace: f64,
+    /// Organizations calls per second the whole organization may make. AWS documents no
+    /// figure that we could find: an assumption; measure yours (CloudTrail
+    /// `TooManyRequestsException`).
+    #[arg(long, default_value_t = ORG_BUDGET)]
+    pub org_budget: u32,
 }
+
+impl Default for Params {
+    /// The command line's defaults.
+    fn default() -> Params {
+        Params::parse_from(["fleet_sim"])
+    }
+}
+
+/// The discovery defaults this simulation recommends (docs/benchmarks.md has the numbers).
+pub const DISCOVERY_INTERVAL_SECS: f64 = 86_400.0;
+pub const DISCOVERY_BOOT_SPREAD_SECS: f64 = 600.0;
+pub const DISCOVERY_PACE: f64 = 1.0;
+/// Assumed, not documented (see `Params::org_budget`).
+pub const ORG_BUDGET: u32 = 5;
 
 /// What a simulation found.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,16 +142,46 @@ pub struct Report {
     pub ssm_peak: u64,
     pub ssm_peak_after_boot: u64,
     pub ssm_within_budget: bool,
+    /// With `--discover-accounts`: the Organizations numbers.
+    pub discovery: Option<Discovery>,
+}
+
+/// What the fleet's discoveries did to AWS Organizations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Discovery {
+    /// Calls one discovery makes when none is throttled.
+    pub calls_per_discovery: u64,
+    /// Discoveries completed, and every call made (throttled ones included).
+    pub discoveries: u64,
+    pub calls: u64,
+    pub throttled: u64,
+    /// Highest calls made in one second (what the organization's quota sees), and that
+    /// second; the same after the boot phase (the boot window plus the spread).
+    pub peak: u64,
+    pub peak_second: u64,
+    pub peak_after_boot: u64,
+    /// Seconds in which more calls were made than `org_budget` allows, after boot too.
+    pub seconds_over_budget: u64,
+    pub seconds_over_budget_after_boot: u64,
+    /// The longest an instance without a cache waited from boot for its discovered
+    /// profiles; `None` when one was still waiting at the end of the simulated time.
+    pub last_wait: Option<f64>,
+    /// Instances still waiting then.
+    pub waiting: u64,
+    pub within_budget_after_boot: bool,
 }
 
 /// Runs the simulation on the daemon's schedule: `next_refresh(issued, expires, draw)` and
 /// `reload_delay(every, first, draw)` are `ec2_assume_role::schedule`'s functions of those
 /// names (with the daemon's settings), `draw` uniform in [0, 1). Parameters out of range (negative or non-finite times) are clamped to
 /// zero rather than trusted.
+/// `retry_delay(attempt, draw)` is the delay after the `attempt`-th throttled try of one
+/// Organizations call (`ec2_assume_role::retry::Policy::delay`).
 pub fn simulate(
     p: &Params,
     next_refresh: impl Fn(OffsetDateTime, OffsetDateTime, f64) -> OffsetDateTime,
     reload_delay: impl Fn(std::time::Duration, bool, f64) -> std::time::Duration,
+    retry_delay: impl Fn(u32, f64) -> std::time::Duration,
 ) -> Report {
     let mut rng = fastrand::Rng::with_seed(p.seed);
     let accounts = p.accounts.max(1) as usize;
@@ -196,6 +276,7 @@ pub fn simulate(
         .max()
         .unwrap_or(0);
     let total_calls = boot_calls + refresh_calls;
+    let discovery = (p.discover_accounts > 0).then(|| discover(p, &reload_delay, &retry_delay));
     let ssm_peak = ssm_per_second.iter().copied().max().unwrap_or(0);
     let boot_window_end = window.ceil() as usize;
     let ssm_peak_after_boot = ssm_per_second
@@ -220,5 +301,131 @@ pub fn simulate(
         ssm_peak,
         ssm_peak_after_boot,
         ssm_within_budget: ssm_peak <= u64::from(p.ssm_budget),
+        discovery,
+    }
+}
+
+/// Calls in one discovery: DescribeOrganization, then the ListAccounts pages, or per OU a
+/// ListChildren and its ListAccountsForParent pages (at least one page each).
+pub fn calls_per_discovery(accounts: u32, ous: u32, page_size: u32) -> u64 {
+    let pages = |n: u64| n.div_ceil(u64::from(page_size.max(1))).max(1);
+    match ous {
+        0 => 1 + pages(u64::from(accounts)),
+        k => {
+            let k = u64::from(k);
+            let (each, rest) = (u64::from(accounts) / k, u64::from(accounts) % k);
+            // `rest` OUs hold one account more than the others.
+            1 + k + rest * pages(each + 1) + (k - rest) * pages(each)
+        }
+    }
+}
+
+/// One instance's discovery in progress.
+struct Discovering {
+    boot: f64,
+    /// Calls still to make, and throttled tries of the current one.
+    calls_left: u64,
+    attempt: u32,
+    /// Its first discovery after a boot without a cache: profiles wait for it.
+    awaited: bool,
+    /// The next timed discovery is the first (`reload_delay`'s `first`).
+    first_timed: bool,
+}
+
+/// The fleet's discoveries, second by second: each instance boots within the boot window,
+/// then (without a cache) discovers after a uniform 0..`org_boot_spread`, or (with one)
+/// when the cache is `org_reload` old; then again on `reload_delay`. A discovery makes its
+/// calls one after the other, at most `org_pace` a second. A call beyond `org_budget` in its
+/// second is throttled and tried again after `retry_delay`: never dropped, never given up.
+/// Its own RNG: the STS and SSM numbers of a seed stay as they were.
+fn discover(
+    p: &Params,
+    reload_delay: &dyn Fn(std::time::Duration, bool, f64) -> std::time::Duration,
+    retry_delay: &dyn Fn(u32, f64) -> std::time::Duration,
+) -> Discovery {
+    let mut rng = fastrand::Rng::with_seed(p.seed ^ 0x0e65);
+    let seconds = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
+    let (window, spread) = (seconds(p.boot_window), seconds(p.org_boot_spread));
+    let horizon = seconds(p.hours) * 3600.0;
+    let every = std::time::Duration::from_secs_f64(seconds(p.org_reload).max(1.0));
+    let gap = 1.0 / if p.org_pace > 0.0 { p.org_pace } else { 1.0 };
+    let per_discovery = calls_per_discovery(p.discover_accounts, p.org_ous, p.org_page_size);
+    let budget = u64::from(p.org_budget);
+    let buckets = horizon.ceil() as usize + 1;
+    let (mut made, mut accepted) = (vec![0u64; buckets], vec![0u64; buckets]);
+    // Microseconds, so that the heap orders plain integers.
+    let at = |t: f64| (t * 1e6) as u64;
+    let mut queue = BinaryHeap::new();
+    let mut fleet = Vec::with_capacity(p.instances as usize);
+    for i in 0..p.instances as usize {
+        let boot = rng.f64() * window;
+        let cached = rng.f64() < p.org_cached;
+        let start = if cached {
+            boot + rng.f64() * every.as_secs_f64()
+        } else {
+            boot + rng.f64() * spread
+        };
+        fleet.push(Discovering {
+            boot,
+            calls_left: per_discovery,
+            attempt: 0,
+            awaited: !cached,
+            first_timed: true,
+        });
+        queue.push(Reverse((at(start), i)));
+    }
+    let (mut discoveries, mut throttled, mut last_wait) = (0u64, 0u64, 0f64);
+    while let Some(Reverse((micros, i))) = queue.pop() {
+        let t = micros as f64 / 1e6;
+        if t > horizon {
+            continue;
+        }
+        let second = t as usize;
+        made[second] += 1;
+        let d = &mut fleet[i];
+        let next = if accepted[second] < budget {
+            accepted[second] += 1;
+            d.attempt = 0;
+            d.calls_left -= 1;
+            if d.calls_left > 0 {
+                t + gap
+            } else {
+                discoveries += 1;
+                if d.awaited {
+                    last_wait = last_wait.max(t - d.boot);
+                    d.awaited = false;
+                }
+                d.calls_left = per_discovery;
+                let delay = reload_delay(every, d.first_timed, rng.f64());
+                d.first_timed = false;
+                t + delay.as_secs_f64()
+            }
+        } else {
+            throttled += 1;
+            d.attempt += 1;
+            t + retry_delay(d.attempt, rng.f64()).as_secs_f64()
+        };
+        queue.push(Reverse((at(next), i)));
+    }
+    let boot_end = (window + spread).ceil() as usize;
+    let peak = made.iter().copied().max().unwrap_or(0);
+    let peak_second = made.iter().position(|&n| n == peak).unwrap_or(0) as u64;
+    let after = made.get(boot_end + 1..).unwrap_or_default();
+    let peak_after_boot = after.iter().copied().max().unwrap_or(0);
+    let over = |counts: &[u64]| counts.iter().filter(|&&n| n > budget).count() as u64;
+    let waiting = fleet.iter().filter(|d| d.awaited).count() as u64;
+    Discovery {
+        calls_per_discovery: per_discovery,
+        discoveries,
+        calls: made.iter().sum(),
+        throttled,
+        peak,
+        peak_second,
+        peak_after_boot,
+        seconds_over_budget: over(&made),
+        seconds_over_budget_after_boot: over(after),
+        last_wait: (waiting == 0).then_some(last_wait),
+        waiting,
+        within_budget_after_boot: peak_after_boot <= budget,
     }
 }

@@ -12,11 +12,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
@@ -66,6 +67,35 @@ impl Reply {
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
+    }
+}
+
+/// A request-rate limit over a sliding window, as AWS's per-second quotas are: at most
+/// `limit` calls admitted in any window.
+#[derive(Clone, Debug)]
+pub struct RateWindow {
+    limit: usize,
+    admitted: VecDeque<Instant>,
+}
+
+impl RateWindow {
+    pub fn new(limit: usize) -> RateWindow {
+        RateWindow {
+            limit,
+            admitted: VecDeque::new(),
+        }
+    }
+
+    /// Whether a call at `now` fits within `limit` per `window`; if so it counts.
+    pub fn admit(&mut self, now: Instant, window: Duration) -> bool {
+        while self.admitted.front().is_some_and(|&t| now - t >= window) {
+            self.admitted.pop_front();
+        }
+        if self.admitted.len() >= self.limit {
+            return false;
+        }
+        self.admitted.push_back(now);
+        true
     }
 }
 

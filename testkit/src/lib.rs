@@ -1,7 +1,7 @@
 //! Test support for ec2-assume-role, shared by its integration tests, its fleet_sim example
 //! and its scripts: loopback fakes of the services the agent talks to (IMDSv2, STS, SSM
-//! Parameter Store) on one HTTP server implementation, moto started from the test venv, and
-//! the fleet simulation's arithmetic. Everything here listens on 127.0.0.1 only and never
+//! Parameter Store, AWS Organizations) on one HTTP server implementation, moto started from
+//! the test venv, and the fleet simulation's arithmetic. Everything here listens on 127.0.0.1 only and never
 //! forwards anything anywhere. It must not depend on ec2-assume-role (it is that crate's
 //! dev-dependency): what it needs of the agent, such as the refresh schedule, is passed in.
 
@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod http;
 pub mod imds;
 pub mod moto;
+pub mod organizations;
 pub mod ssm;
 pub mod sts;
 

@@ -10,9 +10,9 @@
 //! recording the most it held in flight. It does not verify signatures (nothing here is a
 //! security boundary) and never forwards anything anywhere.
 
-use crate::http::{Recorded, Reply, Server};
+use crate::http::{RateWindow, Recorded, Reply, Server};
 use crate::rfc3339;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -128,10 +128,9 @@ struct State {
     /// Overrides `DurationSeconds` when set (see `FakeSts::set_lifetime`).
     lifetime: Option<Duration>,
     outage: Option<Outage>,
-    /// `AssumeRole` calls per second above which the fake throttles (see `limit_rate`).
-    rate_limit: Option<usize>,
-    /// When the `AssumeRole` calls of the last second were accepted.
-    accepted: VecDeque<Instant>,
+    /// `AssumeRole` calls accepted in the last second, above which the fake throttles (see
+    /// `limit_rate`).
+    rate_limit: Option<RateWindow>,
     /// `AssumeRole` calls answered with `Throttling`, for any reason.
     throttles: usize,
     /// Access key ids STS answers `ExpiredToken` to (see `FakeSts::expire_key`).
@@ -168,7 +167,7 @@ impl FakeSts {
     /// From now on, answers `Throttling` to any `AssumeRole` beyond `per_second` accepted in
     /// the last second (a sliding window: STS's limits are per second too).
     pub fn limit_rate(&self, per_second: usize) {
-        self.state.lock().unwrap().rate_limit = Some(per_second);
+        self.state.lock().unwrap().rate_limit = Some(RateWindow::new(per_second));
     }
 
     /// How many `AssumeRole` calls were answered `Throttling`.
@@ -321,19 +320,10 @@ fn assume_role(
         }
         None => {}
     }
-    if let Some(limit) = state.rate_limit {
-        let now = Instant::now();
-        while state
-            .accepted
-            .front()
-            .is_some_and(|&t| now - t >= Duration::from_secs(1))
-        {
-            state.accepted.pop_front();
-        }
-        if state.accepted.len() >= limit {
+    if let Some(rate) = &mut state.rate_limit {
+        if !rate.admit(Instant::now(), Duration::from_secs(1)) {
             return throttle(state);
         }
-        state.accepted.push_back(now);
     }
     let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
     match script {
@@ -576,7 +566,7 @@ fn request_id() -> String {
 
 /// `AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/sts/aws4_request, SignedHeaders=...`
 /// gives `[AKID, 20261123, us-east-1, sts, aws4_request]`.
-fn credential_scope(authorization: &str) -> Option<Vec<String>> {
+pub(crate) fn credential_scope(authorization: &str) -> Option<Vec<String>> {
     let scope = authorization.split("Credential=").nth(1)?;
     let scope = scope.split([',', ' ']).next()?;
     Some(scope.split('/').map(str::to_owned).collect())

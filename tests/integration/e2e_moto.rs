@@ -3,15 +3,15 @@
 //! SecureString parameter put there by boto3. Needs the venv scripts/test.sh installs; without
 //! it these tests fail and say so (never a silent skip). Everything stays on loopback.
 
-use crate::util::{venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, SESSION};
+use crate::util::{
+    story_on_moto, venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, SESSION,
+};
 use testkit::moto::Moto;
 
 #[test]
 fn reference_story_with_moto_then_the_aws_cli_and_boto3() {
     let moto = Moto::start(&venv());
-    let mut t = TestDir::new();
-    t.sts_url = moto.url().to_owned();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story_on_moto(&moto);
 
     t.cmd(&["run"]).expect_exit(0);
 

@@ -3,8 +3,10 @@
 //! that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
 
 use ec2_assume_role::config::Daemon;
+use ec2_assume_role::retry::Policy;
 use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
-use testkit::fleet::{Params, Report};
+use std::time::Duration;
+use testkit::fleet::{Discovery, Params, Report};
 
 /// The simulation on the daemon's schedule with its default settings, as the example runs it.
 fn simulate(p: &Params) -> Report {
@@ -13,8 +15,16 @@ fn simulate(p: &Params) -> Report {
         p,
         |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
         reload_delay,
+        |attempt, draw| ORG_RETRY.delay(attempt, draw),
     )
 }
+
+/// Discovery's retries, as examples/fleet_sim.rs models them.
+const ORG_RETRY: Policy = Policy {
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(10),
+    deadline: Duration::MAX,
+};
 
 fn small() -> Params {
     Params {
@@ -28,6 +38,7 @@ fn small() -> Params {
         seed: 7,
         ssm_reload: 0.0,
         ssm_budget: 40,
+        ..Params::default()
     }
 }
 
@@ -129,4 +140,130 @@ fn a_config_in_ssm_is_read_at_boot_then_every_reload_interval() {
     assert!(r.ssm_peak >= 33, "{r:?}");
     assert!(r.ssm_peak_after_boot < r.ssm_peak, "{r:?}");
     assert_eq!(r.ssm_within_budget, r.ssm_peak <= 40);
+}
+
+/// `instances` instances discovering a role set over `accounts` accounts, the rest as
+/// `small()` with the discovery defaults.
+fn discovering(instances: u32, accounts: u32) -> Params {
+    Params {
+        instances,
+        discover_accounts: accounts,
+        ..small()
+    }
+}
+
+#[test]
+fn a_discovery_is_describe_organization_then_the_pages() {
+    use testkit::fleet::calls_per_discovery;
+    // (accounts, OUs, page size, calls)
+    for (accounts, ous, page, calls) in [
+        (1_000, 0, 20, 1 + 50),
+        (1_001, 0, 20, 1 + 51),
+        (20, 0, 20, 1 + 1),
+        (0, 0, 20, 1 + 1),
+        (1_000, 0, 7, 1 + 143),
+        // Per OU a ListChildren and its pages: 45 over 3 OUs is 15 each, one page each.
+        (45, 3, 20, 1 + 3 + 3),
+        // 41 over 2 OUs: 21 (two pages) and 20 (one page).
+        (41, 2, 20, 1 + 2 + 2 + 1),
+        (1_000, 10, 20, 1 + 10 + 10 * 5),
+    ] {
+        assert_eq!(
+            calls_per_discovery(accounts, ous, page),
+            calls,
+            "{accounts} {ous} {page}"
+        );
+    }
+    assert_eq!(simulate(&small()).discovery, None);
+}
+
+#[test]
+fn unthrottled_every_call_is_a_page_of_a_discovery() {
+    let p = Params {
+        org_budget: 1_000_000,
+        org_reload: 900.0,
+        ..discovering(300, 100)
+    };
+    let d = simulate(&p).discovery.unwrap();
+    assert_eq!(d.calls_per_discovery, 6);
+    assert_eq!(d.throttled, 0);
+    // Discoveries still under way at the end have made some of their calls.
+    assert!(
+        d.calls >= d.discoveries * 6 && d.calls < (d.discoveries + 300) * 6,
+        "{d:?}"
+    );
+    // One at boot, the next 450 to 1350 s later, then every 810 to 990 s: 11 to 14 in 3 h.
+    let per_instance = d.discoveries as f64 / 300.0;
+    assert!((11.0..=14.0).contains(&per_instance), "{per_instance}");
+    // Six calls a second apart after a spread of up to 600 s, the boot within 60 s.
+    let wait = d.last_wait.unwrap();
+    assert!(wait <= 600.0 + 5.0 && wait > 500.0, "{wait}");
+    assert!(d.within_budget_after_boot && d.seconds_over_budget == 0);
+}
+
+#[test]
+fn throttled_calls_are_retried_until_every_instance_has_its_accounts() {
+    let p = Params {
+        org_budget: 2,
+        org_boot_spread: 0.0,
+        org_reload: 1e9,
+        ..discovering(200, 100)
+    };
+    let d = simulate(&p).discovery.unwrap();
+    // 1,200 calls due within the first minute, 2 a second allowed: throttled, retried with
+    // backoff, none dropped: each instance made its 6 calls, plus its refused tries.
+    assert_eq!(d.discoveries, 200);
+    assert_eq!(d.calls, 200 * 6 + d.throttled);
+    assert!(d.throttled > 1_200, "{d:?}");
+    assert!(d.peak > 2 && d.seconds_over_budget > 0);
+    // At 2 calls a second, the 1,200 take at least 600 s.
+    let wait = d.last_wait.unwrap();
+    assert!(wait >= 600.0 - 60.0, "{wait}");
+}
+
+/// The discovery numbers of `p`.
+fn discovery(p: Params) -> Discovery {
+    simulate(&p).discovery.expect("a simulation with discovery")
+}
+
+#[test]
+fn a_boot_spread_and_a_cache_lower_the_peak() {
+    let fleet = || discovering(1_000, 40);
+    let burst = discovery(Params {
+        org_boot_spread: 0.0,
+        ..fleet()
+    });
+    let spread = discovery(Params {
+        org_boot_spread: 1_800.0,
+        ..fleet()
+    });
+    let (lower, higher) = (spread.peak, burst.peak);
+    assert!(lower * 3 < higher, "{lower} vs {higher}");
+    assert!(spread.throttled < burst.throttled);
+    // Rebooted instances whose cache is younger than the interval wait for nothing and
+    // discover when it is a day old: about an eighth of them within 3 h.
+    let cached = discovery(Params {
+        org_cached: 1.0,
+        ..fleet()
+    });
+    assert_eq!(cached.last_wait, Some(0.0));
+    assert!(cached.calls <= 3 * 1_000 / 4, "{cached:?}");
+    assert!(cached.peak < spread.peak, "{cached:?}");
+}
+
+#[test]
+fn with_the_defaults_a_fleet_within_the_quota_converges() {
+    // 100 instances x 11 calls (200 accounts) over the 600 s spread: under 2 calls/s.
+    let p = discovering(100, 200);
+    let r = simulate(&p);
+    let d = r.discovery.unwrap();
+    assert!(d.within_budget_after_boot, "{d:?}");
+    assert_eq!(d.seconds_over_budget_after_boot, 0);
+    assert!(d.last_wait.unwrap() < 600.0 + 60.0, "{d:?}");
+    // Modelling discovery draws from its own RNG: the STS numbers are those of the seed.
+    let without = simulate(&Params {
+        discover_accounts: 0,
+        ..p
+    });
+    assert_eq!(r.total_calls, without.total_calls);
 }

@@ -9,6 +9,7 @@ mod daemon;
 mod e2e_moto;
 mod fleet_sim;
 mod hardening;
+mod policy;
 mod process;
 mod run;
 mod scale;

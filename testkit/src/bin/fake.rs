@@ -2,17 +2,21 @@
 //! scripts/lib.sh's `start_fakes`): `fake imds` is the fake IMDSv2 the tests use
 //! (`testkit::imds`) serving the reference story's instance; `fake sts` is the tests' fake
 //! STS (`FakeSts::start_pool`) with a fixed latency added to every answer, so that a
-//! benchmark measures how a client overlaps round trips rather than how fast loopback is.
-//! Each serves until killed and prints its URL (the value for
-//! `AWS_EC2_METADATA_SERVICE_ENDPOINT` or `AWS_ENDPOINT_URL_STS`) on stdout. It listens on
-//! 127.0.0.1 only and never contacts anything.
+//! benchmark measures how a client overlaps round trips rather than how fast loopback is;
+//! `fake orgs` is the tests' fake AWS Organizations with ACCOUNTS accounts besides the
+//! management account, in the root. Each serves until killed and prints its URL (the value
+//! for `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_ENDPOINT_URL_STS` or
+//! `AWS_ENDPOINT_URL_ORGANIZATIONS`) on stdout. It listens on 127.0.0.1 only and never
+//! contacts anything.
 //!
 //! Usage: cargo run -p testkit --bin fake -- imds [PORT]        (PORT 0 or none: any free port)
 //!        cargo run -p testkit --bin fake -- sts [LATENCY_MS]   (default 30 ms; any free port)
+//!        cargo run -p testkit --bin fake -- orgs [ACCOUNTS]    (default 3; any free port)
 
 use clap::Parser;
 use std::time::Duration;
 use testkit::imds::{FakeImds, ImdsConfig};
+use testkit::organizations::{FakeOrganizations, ROOT_ID};
 use testkit::sts::FakeSts;
 
 #[derive(Parser)]
@@ -30,6 +34,11 @@ enum Fake {
         #[arg(default_value_t = 30)]
         latency_ms: u64,
     },
+    /// The fake AWS Organizations: the management account and ACCOUNTS more, in the root.
+    Orgs {
+        #[arg(default_value_t = 3)]
+        accounts: usize,
+    },
 }
 
 fn main() {
@@ -42,6 +51,12 @@ fn main() {
         }
         Fake::Sts { latency_ms } => {
             let fake = FakeSts::start_pool(Duration::from_millis(latency_ms));
+            println!("{}", fake.url());
+            Box::new(fake)
+        }
+        Fake::Orgs { accounts } => {
+            let fake = FakeOrganizations::start();
+            fake.add_accounts(ROOT_ID, accounts);
             println!("{}", fake.url());
             Box::new(fake)
         }

@@ -200,7 +200,13 @@ impl TestDir {
 
     /// The AWS CLI from the test venv, reading the files the binary wrote.
     pub fn aws(&self, args: &[&str]) -> TestCommand {
-        let mut cmd = TestCommand::new(venv().join("bin/aws"), self);
+        self.venv_tool("aws", args)
+    }
+
+    /// `TOOL ARGS...` from the test venv's `bin/` (the AWS CLI, cfn-lint), with the AWS
+    /// clients' environment.
+    pub fn venv_tool(&self, tool: &str, args: &[&str]) -> TestCommand {
+        let mut cmd = TestCommand::new(venv().join("bin").join(tool), self);
         self.aws_client_env(&mut cmd);
         for a in args {
             cmd.arg(a);
@@ -232,11 +238,11 @@ pub fn venv() -> PathBuf {
     let venv = std::env::var_os("EAR_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    for tool in ["bin/aws", "bin/python", "bin/moto_server"] {
+    for tool in ["bin/aws", "bin/python", "bin/moto_server", "bin/cfn-lint"] {
         assert!(
             venv.join(tool).exists(),
-            "{} is missing: run scripts/test.sh once (it installs moto, the AWS CLI and boto3 \
-             into .venv), or point EAR_TEST_VENV at such a venv",
+            "{} is missing: run scripts/test.sh once (it installs moto, the AWS CLI, boto3 \
+             and cfn-lint into .venv), or point EAR_TEST_VENV at such a venv",
             venv.join(tool).display()
         );
     }
@@ -519,6 +525,14 @@ pub fn value(text: &str, name: &str, key: &str) -> Option<String> {
 /// The reference story, ready to run.
 pub fn story() -> TestDir {
     let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t
+}
+
+/// The reference story with moto as STS.
+pub fn story_on_moto(moto: &testkit::moto::Moto) -> TestDir {
+    let mut t = TestDir::new();
+    t.sts_url = moto.url().to_owned();
     t.write_config(REFERENCE_CONFIG);
     t
 }
