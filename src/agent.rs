@@ -39,6 +39,15 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
+/// How old the cache of a discovered set may be and still be used instead of asking
+/// Organizations: at a process start (a reboot), a whole rediscovery interval; at a reload of
+/// the daemon, 80% of it, so that the reload timer lists the accounts about once an interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rediscover {
+    IfStale,
+    Now,
+}
+
 /// Whether an `assume` may first wait `[sts] boot_jitter_seconds`: only the first refresh of a
 /// process does, so that a daemon's reloads and later refreshes never wait again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +100,20 @@ impl Agent {
     /// A config in SSM Parameter Store needs the identity (placeholders, region) and the
     /// instance-profile credentials first; it is verified against the identity all the same.
     pub async fn start(source: &Source, wait: Duration) -> Result<Agent, Error> {
+        Agent::start_discovering(source, wait, Rediscover::IfStale).await
+    }
+
+    /// `start` for a reload of the daemon: discovered sets are listed anew unless the cache
+    /// is younger than 80% of the rediscovery interval (see `Rediscover`).
+    pub async fn reload(source: &Source, wait: Duration) -> Result<Agent, Error> {
+        Agent::start_discovering(source, wait, Rediscover::Now).await
+    }
+
+    async fn start_discovering(
+        source: &Source,
+        wait: Duration,
+        rediscover: Rediscover,
+    ) -> Result<Agent, Error> {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), wait);
         let Loaded {
@@ -116,7 +139,7 @@ impl Agent {
             undiscovered: Vec::new(),
         };
         if !agent.config.discovered.is_empty() {
-            agent.discover().await?;
+            agent.discover(rediscover).await?;
         }
         Ok(agent)
     }
@@ -125,7 +148,17 @@ impl Agent {
     /// keeping what it found in the discovery cache; a set that cannot be discovered now
     /// keeps the accounts the cache has for it, and without those adds no roles (and is
     /// listed in `undiscovered`). Changes since the cache are one journal event per set.
-    async fn discover(&mut self) -> Result<(), Error> {
+    async fn discover(&mut self, rediscover: Rediscover) -> Result<(), Error> {
+        let interval = self.config.rediscovery_seconds();
+        // A reload (its timer spreads ±10%) lists anew once 80% of the interval has passed.
+        let fresh_for = match rediscover {
+            Rediscover::IfStale => interval,
+            Rediscover::Now => interval / 5 * 4,
+        };
+        let now = OffsetDateTime::now_utc();
+        let fresh = |k: &discovery::Known| {
+            (now - k.discovered).whole_seconds() < i64::try_from(fresh_for).unwrap_or(i64::MAX)
+        };
         let path = self.config.discovery.cache_file.clone();
         let mut cache = discovery::Cache::read(&path).unwrap_or_else(|why| {
             warn!(file = %path.display(), "not using the discovery cache: {why}");
@@ -138,6 +171,18 @@ impl Agent {
         let mut accounts = Vec::with_capacity(self.config.discovered.len());
         for set in self.config.discovered.clone() {
             let known = cache.get(&set).map(|k| k.accounts.clone());
+            if let Some(k) = cache.get(&set).filter(|k| fresh(k)) {
+                // A restart soon after a discovery (a reboot): Organizations is not asked again.
+                info!(
+                    role_set = %set.origin,
+                    "{}: using the {} accounts discovered at {} (rediscovered every {interval} s)",
+                    set.origin,
+                    k.accounts.len(),
+                    rfc3339(k.discovered)
+                );
+                accounts.push(k.accounts.clone());
+                continue;
+            }
             let found = match self.discover_set(&set).await {
                 Ok(found) => {
                     report_changes(&set, known.as_deref(), &found);

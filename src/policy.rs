@@ -121,7 +121,17 @@ fn union(actions: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
 /// The permission policy of the signer that `signs` picks out (by the source index of a role:
 /// `None` for the instance credentials): one statement per set of actions, each listing the
 /// role ARNs that need exactly those.
-fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> Node {
+///
+/// A role set discovered from AWS Organizations (expanded by `with_wildcards`) has the ARN
+/// `arn:P:iam::*:role/NAME`: its accounts are known only at run time, so its statement is
+/// narrowed to the roles of one organization with `aws:ResourceOrgID`: `org_id` when given,
+/// else the signer's own (`${aws:PrincipalOrgID}`). A signer that lists the accounts also gets
+/// the Organizations read actions the agent calls.
+fn permission_policy(
+    config: &Config,
+    org_id: Option<&str>,
+    signs: impl Fn(Option<usize>) -> bool,
+) -> Node {
     let mut needs: Vec<(&str, Vec<&'static str>)> = Vec::new();
     for i in 0..config.roles.len() {
         if !signs(config.source_of(i)) {
@@ -133,27 +143,42 @@ fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> 
             None => needs.push((arn, actions(config, i))),
         }
     }
-    // Discovery hook: a role set whose accounts come from Organizations adds one more
-    // statement here, for the instance credentials: Resource `arn:P:iam::*:role/NAME` with
-    // `"Condition": {"StringEquals": {"aws:ResourceOrgID": <--org-id>}}` (the accounts are
-    // not known until run time), and a statement of the Organizations read actions it calls.
-    let mut groups: Vec<(Vec<&'static str>, Vec<&str>)> = Vec::new();
+    // (actions, in any account?) -> ARNs
+    let mut groups: Vec<((Vec<&'static str>, bool), Vec<&str>)> = Vec::new();
     for (arn, actions) in needs {
-        match groups.iter_mut().find(|(a, _)| *a == actions) {
+        let key = (actions, arn.contains(":iam::*:"));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, arns)) => arns.push(arn),
-            None => groups.push((actions, vec![arn])),
+            None => groups.push((key, vec![arn])),
         }
     }
-    let statements = groups
+    let mut statements: Vec<Node> = groups
         .into_iter()
-        .map(|(actions, arns)| {
-            map([
+        .map(|((actions, anywhere), arns)| {
+            let mut st = map([
                 ("Effect", s("Allow")),
                 ("Action", strings(&actions)),
                 ("Resource", strings(&arns)),
-            ])
+            ]);
+            if anywhere {
+                let org = org_id.unwrap_or("${aws:PrincipalOrgID}");
+                let equals = map([("aws:ResourceOrgID", s(org))]);
+                st.push("Condition", map([("StringEquals", equals)]));
+            }
+            st
         })
         .collect();
+    let lists = config.discovered.iter().any(|set| {
+        let reader = set.organization.source_profile.as_deref();
+        signs(reader.and_then(|p| config.roles.iter().position(|r| r.profile == p)))
+    });
+    if lists {
+        statements.push(map([
+            ("Effect", s("Allow")),
+            ("Action", strings(&ORGANIZATIONS_READ)),
+            ("Resource", s("*")),
+        ]));
+    }
     map([
         ("Version", s(VERSION)),
         ("Statement", Node::List(statements)),
@@ -161,8 +186,24 @@ fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> 
 }
 
 /// The instance role's permission policy (needs no account: its resources are the targets).
-pub fn instance_permission_policy(config: &Config) -> Node {
-    permission_policy(config, |source| source.is_none())
+pub fn instance_permission_policy(config: &Config, org_id: Option<&str>) -> Node {
+    permission_policy(config, org_id, |source| source.is_none())
+}
+
+/// What the agent calls to discover a role set's accounts (`org`).
+const ORGANIZATIONS_READ: [&str; 4] = [
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+];
+
+/// `config` with each discovered role set standing for its role in every account
+/// (`arn:P:iam::*:role/NAME`), as the policies must allow before the accounts are known.
+pub fn with_wildcards(config: &Config) -> Config {
+    config
+        .expand(&vec![vec!["*".to_owned()]; config.discovered.len()])
+        .0
 }
 
 /// The ARN of the instance role (its path is taken to be `/`: IMDS never tells it).
@@ -200,7 +241,7 @@ pub fn permission_policies(
     let partition = config.roles.first().map_or("aws", |r| r.partition.as_str());
     let mut all = vec![Permission {
         role: instance_arn(config, options, partition)?,
-        policy: instance_permission_policy(config),
+        policy: instance_permission_policy(config, options.org_id.as_deref()),
     }];
     let mut hubs: Vec<&str> = Vec::new();
     for i in 0..config.roles.len() {
@@ -208,18 +249,28 @@ pub fn permission_policies(
             push_new(&mut hubs, config.roles[source].role_arn.as_str());
         }
     }
+    for set in &config.discovered {
+        let reader = set.organization.source_profile.as_deref();
+        if let Some(r) = config
+            .roles
+            .iter()
+            .find(|r| Some(r.profile.as_str()) == reader)
+        {
+            push_new(&mut hubs, r.role_arn.as_str());
+        }
+    }
     for hub in hubs {
         all.push(Permission {
             role: hub.to_owned(),
-            policy: hub_permission_policy(config, hub),
+            policy: hub_permission_policy(config, hub, options.org_id.as_deref()),
         });
     }
     Ok(all)
 }
 
 /// What a source role needs to assume its dependents (every profile with that role ARN).
-fn hub_permission_policy(config: &Config, hub: &str) -> Node {
-    permission_policy(config, |source| {
+fn hub_permission_policy(config: &Config, hub: &str, org_id: Option<&str>) -> Node {
+    permission_policy(config, org_id, |source| {
         source.is_some_and(|j| config.roles[j].role_arn == hub)
     })
 }
@@ -401,7 +452,7 @@ pub fn target_template(
         })
     };
     let policies_of = |arn: &str| -> Result<(Node, Option<Node>), PolicyError> {
-        let permission = is_hub(arn).then(|| hub_permission_policy(config, arn));
+        let permission = is_hub(arn).then(|| hub_permission_policy(config, arn, None));
         Ok((trust_policy(config, options, arn)?, permission))
     };
     let first = &config.roles[members[0]].role_arn;
@@ -551,7 +602,7 @@ pub fn instance_template(config: &Config) -> Node {
                     "Policies",
                     Node::List(vec![map([
                         ("PolicyName", s("ec2-assume-role")),
-                        ("PolicyDocument", instance_permission_policy(config)),
+                        ("PolicyDocument", instance_permission_policy(config, None)),
                     ])]),
                 ),
             ]),
@@ -773,6 +824,49 @@ mod tests {
             role("audit-111111111111", ROLE_1, "source_profile = \"hub\""),
             role("audit-222222222222", ROLE_2, "source_profile = \"hub\""),
         ))
+    }
+
+    /// A role set over the organization, listed by a reader in the management account and
+    /// assumed through the hub: a wildcard narrowed to the organization, the read actions
+    /// for the reader only, and one trust policy for the role in every account.
+    #[test]
+    fn a_discovered_role_set_is_narrowed_to_the_organization() {
+        const READER: &str = "arn:aws:iam::999999999999:role/OrgReader";
+        const ANY: &str = "arn:aws:iam::*:role/PerformSecurityAudit";
+        let config = with_wildcards(&config(&format!(
+            "{}{}[[role_set]]\nrole_name = \"PerformSecurityAudit\"\n\
+             profile = \"audit-{{account_id}}\"\nsource_profile = \"hub\"\n\
+             [role_set.organization]\nsource_profile = \"reader\"\n",
+            role("hub", HUB, ""),
+            role("reader", READER, ""),
+        )));
+        let narrowed = |org: &str| {
+            json!({"Effect": "Allow", "Action": [ASSUME], "Resource": [ANY],
+                   "Condition": {"StringEquals": {"aws:ResourceOrgID": org}}})
+        };
+        let read = json!({"Effect": "Allow", "Action": ORGANIZATIONS_READ, "Resource": "*"});
+        let got = all(&config, &Options::default());
+        assert_eq!(
+            got["permission_policies"],
+            json!([
+                {"role": INSTANCE, "policy": doc(vec![statement(&[ASSUME], &[HUB, READER])])},
+                {"role": HUB, "policy": doc(vec![narrowed("${aws:PrincipalOrgID}")])},
+                {"role": READER, "policy": doc(vec![read])},
+            ])
+        );
+        assert_eq!(
+            got["trust_policies"][1],
+            json!({"roles": [ANY], "policy": doc(vec![trusts(HUB, &[ASSUME])])})
+        );
+        let options = Options {
+            org_id: Some("o-abcd1234ef".into()),
+            ..Options::default()
+        };
+        let got = all(&config, &options);
+        assert_eq!(
+            got["permission_policies"][1]["policy"],
+            doc(vec![narrowed("o-abcd1234ef")])
+        );
     }
 
     #[test]

@@ -275,7 +275,7 @@ fn start_reload(source: &Source, wait: Duration, trigger: Trigger) -> Reloading 
     let source = source.clone();
     Reloading {
         trigger,
-        task: tokio::spawn(async move { Agent::start(&source, wait).await.map(Box::new) }),
+        task: tokio::spawn(async move { Agent::reload(&source, wait).await.map(Box::new) }),
         again: false,
     }
 }

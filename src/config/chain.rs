@@ -172,6 +172,16 @@ impl Config {
         chain
     }
 
+    /// How often discovered role sets are listed again: `[daemon] reload_interval_seconds`
+    /// when set (and not 0), else `DEFAULT_DISCOVERY_RELOAD_SECONDS`. A process that starts
+    /// within that time of the last discovery uses the cache instead.
+    pub fn rediscovery_seconds(&self) -> u64 {
+        match self.daemon.reload_interval_seconds {
+            Some(n) if n > 0 => n,
+            _ => super::model::DEFAULT_DISCOVERY_RELOAD_SECONDS,
+        }
+    }
+
     /// How far `roles[i]` is from the instance credentials: 0 when they sign it.
     pub fn depth(&self, i: usize) -> usize {
         self.chain(i).len() - 1

@@ -102,9 +102,10 @@ pub struct Discovery {
 pub const DEFAULT_DISCOVERY_CACHE: &str = "/var/lib/ec2-assume-role/accounts.json";
 
 /// How often the daemon re-reads a local config that discovers accounts (and so discovers
-/// them again) unless `[daemon] reload_interval_seconds` says otherwise. Accounts join and
-/// leave an organization rarely; Organizations' quotas are shared by the whole organization.
-pub const DEFAULT_DISCOVERY_RELOAD_SECONDS: u64 = 3600;
+/// them again) unless `[daemon] reload_interval_seconds` says otherwise: daily. Accounts join
+/// and leave an organization rarely, and Organizations' request quotas are shared by the
+/// whole organization (docs/benchmarks.md, "Organizations discovery").
+pub const DEFAULT_DISCOVERY_RELOAD_SECONDS: u64 = 86_400;
 
 /// After a discovery that failed with nothing cached, the next try comes this soon (spread
 /// from half to one and a half times it).
