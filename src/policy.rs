@@ -144,7 +144,8 @@ fn permission_policy(
         }
     }
     // (actions, in any account?) -> ARNs
-    let mut groups: Vec<((Vec<&'static str>, bool), Vec<&str>)> = Vec::new();
+    type Group<'a> = ((Vec<&'static str>, bool), Vec<&'a str>);
+    let mut groups: Vec<Group> = Vec::new();
     for (arn, actions) in needs {
         let key = (actions, arn.contains(":iam::*:"));
         match groups.iter_mut().find(|(k, _)| *k == key) {
