@@ -110,6 +110,10 @@ RestartSec=30
 RestartPreventExitStatus=4 5
 RuntimeDirectory=ec2-assume-role
 RuntimeDirectoryMode=0700
+# The discovery cache ([discovery] cache_file, accounts found in AWS Organizations) outlives a
+# reboot, so a boot while Organizations is down still writes every profile.
+StateDirectory=ec2-assume-role
+StateDirectoryMode=0700
 UMask=0077
 
 # Hardening. It runs as root because it writes into (and chowns files in) users' homes. Each

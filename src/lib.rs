@@ -5,9 +5,9 @@
 //! `cli`, runs it, and maps the `error::Error` it ends with to a documented exit code.
 //! Dependencies run one way, from the edge down: `cli` → `cmd::*` (one file per command) →
 //! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
-//! a config) → `source`, `files`, `yaml` → `config`, `imds`, `sts`, `denied`, `ssm`, `credfile`,
-//! `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`, `logging`. `error` wraps
-//! the lower modules' errors; nothing below `cli` imports `cli`.
+//! a config) → `source`, `files`, `yaml`, `discovery` → `config`, `imds`, `sts`, `denied`,
+//! `ssm`, `org`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`,
+//! `logging`. `error` wraps the lower modules' errors; nothing below `cli` imports `cli`.
 
 pub mod agent;
 pub mod cli;
@@ -17,12 +17,14 @@ pub mod config;
 pub mod credfile;
 pub mod creds;
 pub mod denied;
+pub mod discovery;
 pub mod error;
 pub mod fileio;
 pub mod files;
 pub mod http;
 pub mod imds;
 pub mod logging;
+pub mod org;
 pub mod policy;
 pub mod retry;
 pub mod schedule;

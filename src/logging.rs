@@ -32,6 +32,7 @@ pub mod message_id {
     pub const PROFILE_REMOVED: &str = "d14a71c7f7b4460ea8c1dd0586a8505d";
     pub const PROFILE_CONFLICT: &str = "5b3439893c664700a80d1037e0c2a3e4";
     pub const CLOCK_SKEW: &str = "b8add2334a3148c29cba5e7837ae7756";
+    pub const ACCOUNTS_DISCOVERED: &str = "a0ffd5f560044222a2c8a5fca0b97c5d";
 }
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";

@@ -4,6 +4,9 @@
 
 use super::Wait;
 use crate::agent::{self, Agent};
+use crate::config::Config;
+use crate::creds::rfc3339;
+use crate::discovery;
 use crate::error::Error;
 use crate::files::Files;
 use crate::imds::Imds;
@@ -52,6 +55,54 @@ impl Check {
             if config.roles.len() == 1 { "" } else { "s" },
             files.credentials.display()
         );
+        show_discovered(&config);
         Ok(())
+    }
+}
+
+/// One line per role set whose accounts come from AWS Organizations: the query, and the
+/// expansion the agent would use without reaching Organizations (the discovery cache's).
+fn show_discovered(config: &Config) {
+    let cache = discovery::Cache::read(&config.discovery.cache_file);
+    for set in &config.discovered {
+        let o = &set.organization;
+        let scope = if o.ous.is_empty() {
+            "every ACTIVE account of the organization".to_owned()
+        } else {
+            format!("the ACTIVE accounts under {}", o.ous.join(", "))
+        };
+        let known = match &cache {
+            Ok(cache) => match cache.get(set) {
+                Some(k) => {
+                    let accounts: Vec<&String> = k
+                        .accounts
+                        .iter()
+                        .filter(|a| !o.exclude.contains(a))
+                        .collect();
+                    let profiles: Vec<String> =
+                        accounts.iter().map(|a| set.role(a).profile).collect();
+                    format!(
+                        "{} discovered at {}: {}",
+                        accounts.len(),
+                        rfc3339(k.discovered),
+                        profiles.join(", ")
+                    )
+                }
+                None => "none discovered yet (`run` and the daemon discover them)".to_owned(),
+            },
+            Err(why) => format!("the discovery cache is unusable ({why})"),
+        };
+        info!(
+            target: SUMMARY,
+            role_set = %set.origin,
+            "{}: role {} in {scope}{}; {known}",
+            set.origin,
+            set.role_name,
+            if o.exclude.is_empty() {
+                String::new()
+            } else {
+                format!(" but {}", o.exclude.join(", "))
+            }
+        );
     }
 }

@@ -275,7 +275,7 @@ fn start_reload(source: &Source, wait: Duration, trigger: Trigger) -> Reloading 
     let source = source.clone();
     Reloading {
         trigger,
-        task: tokio::spawn(async move { Agent::start(&source, wait).await.map(Box::new) }),
+        task: tokio::spawn(async move { Agent::reload(&source, wait).await.map(Box::new) }),
         again: false,
     }
 }
@@ -303,10 +303,20 @@ fn same_config(old: &Agent, new: &Agent) -> bool {
 /// `DEFAULT_SSM_RELOAD_SECONDS` for a parameter in SSM and never for a local file, spread by
 /// `schedule::reload_delay` so that a fleet started together does not read it together.
 fn reload_at(agent: &Agent, first: bool) -> Option<Instant> {
+    let discovers = !agent.config.discovered.is_empty();
     let seconds = match (agent.config.daemon.reload_interval_seconds, &agent.source) {
-        (Some(0), _) | (None, Source::File(_)) => return None,
+        (Some(0), _) => return None,
         (Some(n), _) => n,
         (None, Source::Ssm(_)) => crate::config::DEFAULT_SSM_RELOAD_SECONDS,
+        (None, Source::File(_)) if discovers => crate::config::DEFAULT_DISCOVERY_RELOAD_SECONDS,
+        (None, Source::File(_)) => return None,
+    };
+    // A role set whose accounts could not be discovered (and none were cached) is tried again
+    // sooner, spread as a first reload is.
+    let (seconds, first) = if agent.undiscovered.is_empty() {
+        (seconds, first)
+    } else {
+        (seconds.min(crate::config::DISCOVERY_RETRY_SECONDS), true)
     };
     let wait = schedule::reload_delay(Duration::from_secs(seconds), first, fastrand::f64());
     Some(Instant::now() + wait)

@@ -114,6 +114,8 @@ impl Policy {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), IMDS_WAIT);
         let config = source::load(source, &http, &imds).await?.config;
+        // Role sets discovered from AWS Organizations: their role in any account of it.
+        let config = policy::with_wildcards(&config);
         let options = Options {
             account_id: self.account_id.clone(),
             org_id: self.org_id.clone(),

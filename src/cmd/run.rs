@@ -40,8 +40,13 @@ impl Run {
             file.display(),
             if failed > 0 { format!("; {failed} failed") } else { String::new() }
         );
-        if failed > 0 {
-            Err(Error::RolesFailed { failed, total })
+        // A role set whose accounts could not be discovered (nor were cached) failed whole.
+        let undiscovered = agent.undiscovered.len();
+        if failed + undiscovered > 0 {
+            Err(Error::RolesFailed {
+                failed: failed + undiscovered,
+                total: total + undiscovered,
+            })
         } else {
             Ok(())
         }

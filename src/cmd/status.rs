@@ -11,6 +11,7 @@
 use crate::config::Config;
 use crate::credfile::{self, FileKind, Section};
 use crate::creds::rfc3339;
+use crate::discovery;
 use crate::error::Error;
 use crate::fileio;
 use crate::files::Files;
@@ -178,6 +179,11 @@ impl Status {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), IMDS_WAIT);
         let config = source::load(source, &http, &imds).await?.config;
+        // Discovered role sets as last discovered: status never calls AWS Organizations.
+        let config = match discovery::Cache::read(&config.discovery.cache_file) {
+            Ok(cache) => cache.expand(&config),
+            Err(_) => config,
+        };
         let report = gather(&config, OffsetDateTime::now_utc())?;
         print(&report, self.json)?;
         if report.ok {

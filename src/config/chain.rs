@@ -7,6 +7,7 @@
 
 use super::check::Checker;
 use super::model::{Config, Role, MAX_CHAIN_ROLES};
+use super::role_set::Source;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -106,6 +107,47 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// The sources a discovered set names (for its roles, and for the Organizations calls)
+    /// must be written roles, since discovered ones come and go; with them, the chain must fit
+    /// `MAX_CHAIN_ROLES` as any other.
+    pub(super) fn discovered_sources(&mut self, roles: &[Role], sources: &[Source]) {
+        for s in sources {
+            let fail = |c: &mut Self, message: String| {
+                c.fail(Some(s.span.clone()), Some(s.key.clone()), message);
+            };
+            let Some(mut at) = roles.iter().position(|r| r.profile == s.profile) else {
+                fail(
+                    self,
+                    format!(
+                        "no [[role]] (or role_set with accounts) writes profile {:?}; the source \
+                         of a role set with [role_set.organization] must be a written role",
+                        s.profile
+                    ),
+                );
+                continue;
+            };
+            let mut length = 2;
+            while let Some(next) = roles[at].source_profile.as_ref() {
+                match roles.iter().position(|r| &r.profile == next) {
+                    Some(n) if length <= MAX_CHAIN_ROLES => (at, length) = (n, length + 1),
+                    _ => break, // Reported by `chains`.
+                }
+            }
+            if length > MAX_CHAIN_ROLES {
+                fail(
+                    self,
+                    format!(
+                        "through {:?}, the chain is {length} roles long; at most \
+                         {MAX_CHAIN_ROLES} are allowed",
+                        s.profile
+                    ),
+                );
+            }
+        }
+    }
+}
+
 impl Config {
     /// The index of the role whose credentials sign `roles[i]`'s AssumeRole; `None`: the
     /// instance credentials do.
@@ -128,6 +170,16 @@ impl Config {
         }
         chain.reverse();
         chain
+    }
+
+    /// How often discovered role sets are listed again: `[daemon] reload_interval_seconds`
+    /// when set (and not 0), else `DEFAULT_DISCOVERY_RELOAD_SECONDS`. A process that starts
+    /// within that time of the last discovery uses the cache instead.
+    pub fn rediscovery_seconds(&self) -> u64 {
+        match self.daemon.reload_interval_seconds {
+            Some(n) if n > 0 => n,
+            _ => super::model::DEFAULT_DISCOVERY_RELOAD_SECONDS,
+        }
     }
 
     /// How far `roles[i]` is from the instance credentials: 0 when they sign it.

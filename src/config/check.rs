@@ -7,6 +7,7 @@
 use super::diagnostic::{line_of, printable, toml_key, ConfigError, ConfigErrors};
 use super::model::*;
 use super::raw::*;
+use super::role_set::Expansion;
 use super::rules::*;
 use super::template::{fill, parse_template, Piece};
 use std::collections::{BTreeMap, HashMap};
@@ -111,12 +112,20 @@ impl Checker<'_> {
                 "no [[role]] or [[role_set]] table; add one for each role to assume",
             );
         }
+        let discovery = raw.discovery.map(|d| self.discovery(d)).unwrap_or_default();
         let mut checked = Vec::with_capacity(raw.role.len());
         for (i, role) in raw.role.into_iter().enumerate() {
             checked.push(self.role(i + 1, role, &defaults));
         }
+        let (mut discovered, mut discovered_sources) = (Vec::new(), Vec::new());
         for (i, set) in raw.role_set.into_iter().enumerate() {
-            checked.extend(self.role_set(i + 1, set, &defaults));
+            match self.role_set(i + 1, set, &defaults) {
+                Expansion::Roles(roles) => checked.extend(roles),
+                Expansion::Discovered(set, sources) => {
+                    discovered.push(*set);
+                    discovered_sources.extend(sources);
+                }
+            }
         }
         // File order (stable: a set's roles keep their accounts' order), so that a duplicate
         // names the place that comes first.
@@ -139,6 +148,7 @@ impl Checker<'_> {
             roles.push(c.role);
         }
         self.chains(&roles, &sources);
+        self.discovered_sources(&roles, &discovered_sources);
         Config {
             path: self.path.to_path_buf(),
             instance,
@@ -146,6 +156,18 @@ impl Checker<'_> {
             daemon,
             sts,
             roles,
+            discovered,
+            discovery,
+        }
+    }
+
+    fn discovery(&mut self, raw: RawDiscovery) -> Discovery {
+        let cache_file = raw
+            .cache_file
+            .as_ref()
+            .and_then(|v| self.check(v, "discovery.cache_file", |s| absolute_file(s)));
+        Discovery {
+            cache_file: cache_file.unwrap_or_else(|| Discovery::default().cache_file),
         }
     }
 

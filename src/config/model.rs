@@ -38,8 +38,12 @@ pub struct Config {
     pub credentials: Credentials,
     pub daemon: Daemon,
     pub sts: StsOptions,
-    /// `[[role]]` tables and the expansions of `[[role_set]]` tables, in file order.
+    /// `[[role]]` tables and the expansions of `[[role_set]]` tables, in file order; after
+    /// `expand`, the discovered sets' roles follow.
     pub roles: Vec<Role>,
+    /// The role sets whose accounts come from AWS Organizations.
+    pub discovered: Vec<DiscoveredSet>,
+    pub discovery: Discovery,
 }
 
 /// `[sts]`: how hard one instance may push STS.
@@ -57,6 +61,60 @@ impl Default for StsOptions {
         StsOptions {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             boot_jitter_seconds: 0,
+        }
+    }
+}
+
+/// A `[[role_set]]` whose accounts come from AWS Organizations (`[role_set.organization]`):
+/// its roles are known only once the accounts are discovered (`Config::expand`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredSet {
+    /// Where it was written, for messages: `role_set[2]`.
+    pub origin: String,
+    pub role_name: String,
+    pub partition: String,
+    /// The profile template, with `{account_id}`.
+    pub profile: String,
+    pub organization: Organization,
+    /// Every option of the set's roles; `profile`, `role_arn` and `account_id` are filled in
+    /// per account.
+    pub(super) template: Role,
+}
+
+/// Which accounts of the organization a discovered role set covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Organization {
+    /// Only the accounts under these OUs (or roots), and their children; empty: every account.
+    pub ous: Vec<String>,
+    pub exclude: Vec<String>,
+    pub include_management_account: bool,
+    /// The configured profile whose credentials call Organizations; `None`: the instance's.
+    pub source_profile: Option<String>,
+}
+
+/// `[discovery]`: where the last discovered accounts are kept, for a boot while Organizations
+/// cannot be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub cache_file: PathBuf,
+}
+
+pub const DEFAULT_DISCOVERY_CACHE: &str = "/var/lib/ec2-assume-role/accounts.json";
+
+/// How often the daemon re-reads a local config that discovers accounts (and so discovers
+/// them again) unless `[daemon] reload_interval_seconds` says otherwise: daily. Accounts join
+/// and leave an organization rarely, and Organizations' request quotas are shared by the
+/// whole organization (docs/benchmarks.md, "Organizations discovery").
+pub const DEFAULT_DISCOVERY_RELOAD_SECONDS: u64 = 86_400;
+
+/// After a discovery that failed with nothing cached, the next try comes this soon (spread
+/// from half to one and a half times it).
+pub const DISCOVERY_RETRY_SECONDS: u64 = 300;
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            cache_file: PathBuf::from(DEFAULT_DISCOVERY_CACHE),
         }
     }
 }

@@ -12,7 +12,7 @@ use toml::Spanned;
 /// A TOML table as serde reads it: its keys and no others ("a table" in serde's messages), each
 /// visible to `check`. `role_table!` adds the options of a role.
 macro_rules! table {
-    ($name:ident { $($(#[$attr:meta])* $key:ident: $ty:ty,)* }) => {
+    ($name:ident { $($(#[$attr:meta])* $key:ident: $ty:ty),* $(,)? }) => {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields, expecting = "a table")]
         pub(super) struct $name {
@@ -30,6 +30,7 @@ table!(RawFile {
     daemon: Option<RawDaemon>,
     sts: Option<RawSts>,
     defaults: Option<RawDefaults>,
+    discovery: Option<RawDiscovery>,
     #[serde(default)]
     role: Vec<Spanned<RawRole>>,
     #[serde(default)]
@@ -65,6 +66,18 @@ table!(RawDaemon {
 table!(RawSts {
     max_concurrency: Option<Spanned<Integer>>,
     boot_jitter_seconds: Option<Spanned<Integer>>,
+});
+
+table!(RawDiscovery { cache_file: Text });
+
+/// A list of strings as written.
+type Texts = Option<Spanned<Vec<Spanned<String>>>>;
+
+table!(RawOrganization {
+    ous: Texts,
+    exclude: Texts,
+    include_management_account: Option<bool>,
+    source_profile: Text,
 });
 
 table!(RawDefaults {
@@ -111,7 +124,8 @@ role_table!(RawRole {
 
 role_table!(RawRoleSet {
     role_name: Text,
-    accounts: Option<Spanned<Vec<Spanned<String>>>>,
+    accounts: Texts,
+    organization: Option<Spanned<RawOrganization>>,
     profile: Text,
     partition: Text,
 });
@@ -137,6 +151,8 @@ pub(super) fn keys_of(tables: &[String]) -> Option<&'static [&'static str]> {
         ["daemon"] => fields::<RawDaemon>(),
         ["sts"] => fields::<RawSts>(),
         ["defaults"] => fields::<RawDefaults>(),
+        ["discovery"] => fields::<RawDiscovery>(),
+        ["role_set", "organization"] => fields::<RawOrganization>(),
         ["role"] => fields::<RawRole>(),
         ["role_set"] => fields::<RawRoleSet>(),
         _ => return None,

@@ -3,6 +3,7 @@
 //! `properties`.
 
 mod chains;
+mod discovered;
 mod properties;
 
 use super::rules::{check_profile, check_region, check_user_name};
@@ -421,6 +422,8 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     line: 32,
                 },
             ],
+            discovered: vec![],
+            discovery: Discovery::default(),
         }
     );
 }

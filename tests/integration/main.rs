@@ -6,6 +6,7 @@
 
 mod chain;
 mod daemon;
+mod discovery;
 mod e2e_moto;
 mod fleet_sim;
 mod hardening;

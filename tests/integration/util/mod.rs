@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::imds::{FakeImds, ImdsConfig};
+use testkit::organizations::FakeOrganizations;
 use testkit::ssm::FakeSsm;
 use testkit::sts::FakeSts;
 
@@ -49,6 +50,8 @@ pub struct TestDir {
     /// The STS endpoint processes get: the fake, or moto in the end-to-end tests.
     pub sts_url: String,
     pub ssm: FakeSsm,
+    /// AWS Organizations, for discovered role sets.
+    pub orgs: FakeOrganizations,
     /// The SSM endpoint processes get: the fake, or moto in the end-to-end tests.
     pub ssm_url: String,
 }
@@ -66,6 +69,7 @@ impl TestDir {
             .expect("creating a temp dir");
         let sts = FakeSts::start();
         let ssm = FakeSsm::start();
+        let orgs = FakeOrganizations::start();
         let t = TestDir {
             dir,
             imds: FakeImds::start(config),
@@ -73,6 +77,7 @@ impl TestDir {
             sts,
             ssm_url: ssm.url().to_owned(),
             ssm,
+            orgs,
         };
         // Ambient AWS files with bogus keys, to prove the binary never reads them.
         t.create(
@@ -164,6 +169,7 @@ impl TestDir {
         cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
             .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", self.orgs.url())
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_ACCESS_KEY_ID", AMBIENT_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET)
@@ -227,6 +233,7 @@ impl TestDir {
             .env("AWS_CONFIG_FILE", self.aws_config_path())
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
             .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", self.orgs.url())
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_EC2_METADATA_DISABLED", "true");
     }
@@ -270,6 +277,7 @@ pub fn assert_loopback(var: &str, url: &str) {
 const ENDPOINT_VARS: &[&str] = &[
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_ORGANIZATIONS",
     "AWS_ENDPOINT_URL",
 ];
 

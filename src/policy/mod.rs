@@ -12,6 +12,9 @@
 use crate::config::Config;
 use crate::yaml::{map, s, strings, Node};
 
+mod template;
+pub use template::{instance_template, target_template};
+
 const VERSION: &str = "2012-10-17";
 const ASSUME: &str = "sts:AssumeRole";
 const TAG_SESSION: &str = "sts:TagSession";
@@ -121,7 +124,17 @@ fn union(actions: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
 /// The permission policy of the signer that `signs` picks out (by the source index of a role:
 /// `None` for the instance credentials): one statement per set of actions, each listing the
 /// role ARNs that need exactly those.
-fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> Node {
+///
+/// A role set discovered from AWS Organizations (expanded by `with_wildcards`) has the ARN
+/// `arn:P:iam::*:role/NAME`: its accounts are known only at run time, so its statement is
+/// narrowed to the roles of one organization with `aws:ResourceOrgID`: `org_id` when given,
+/// else the signer's own (`${aws:PrincipalOrgID}`). A signer that lists the accounts also gets
+/// the Organizations read actions the agent calls.
+fn permission_policy(
+    config: &Config,
+    org_id: Option<&str>,
+    signs: impl Fn(Option<usize>) -> bool,
+) -> Node {
     let mut needs: Vec<(&str, Vec<&'static str>)> = Vec::new();
     for i in 0..config.roles.len() {
         if !signs(config.source_of(i)) {
@@ -133,27 +146,43 @@ fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> 
             None => needs.push((arn, actions(config, i))),
         }
     }
-    // Discovery hook: a role set whose accounts come from Organizations adds one more
-    // statement here, for the instance credentials: Resource `arn:P:iam::*:role/NAME` with
-    // `"Condition": {"StringEquals": {"aws:ResourceOrgID": <--org-id>}}` (the accounts are
-    // not known until run time), and a statement of the Organizations read actions it calls.
-    let mut groups: Vec<(Vec<&'static str>, Vec<&str>)> = Vec::new();
+    // (actions, in any account?) -> ARNs
+    type Group<'a> = ((Vec<&'static str>, bool), Vec<&'a str>);
+    let mut groups: Vec<Group> = Vec::new();
     for (arn, actions) in needs {
-        match groups.iter_mut().find(|(a, _)| *a == actions) {
+        let key = (actions, arn.contains(":iam::*:"));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, arns)) => arns.push(arn),
-            None => groups.push((actions, vec![arn])),
+            None => groups.push((key, vec![arn])),
         }
     }
-    let statements = groups
+    let mut statements: Vec<Node> = groups
         .into_iter()
-        .map(|(actions, arns)| {
-            map([
+        .map(|((actions, anywhere), arns)| {
+            let mut st = map([
                 ("Effect", s("Allow")),
                 ("Action", strings(&actions)),
                 ("Resource", strings(&arns)),
-            ])
+            ]);
+            if anywhere {
+                let org = org_id.unwrap_or("${aws:PrincipalOrgID}");
+                let equals = map([("aws:ResourceOrgID", s(org))]);
+                st.push("Condition", map([("StringEquals", equals)]));
+            }
+            st
         })
         .collect();
+    let lists = config.discovered.iter().any(|set| {
+        let reader = set.organization.source_profile.as_deref();
+        signs(reader.and_then(|p| config.roles.iter().position(|r| r.profile == p)))
+    });
+    if lists {
+        statements.push(map([
+            ("Effect", s("Allow")),
+            ("Action", strings(&ORGANIZATIONS_READ)),
+            ("Resource", s("*")),
+        ]));
+    }
     map([
         ("Version", s(VERSION)),
         ("Statement", Node::List(statements)),
@@ -161,8 +190,24 @@ fn permission_policy(config: &Config, signs: impl Fn(Option<usize>) -> bool) -> 
 }
 
 /// The instance role's permission policy (needs no account: its resources are the targets).
-pub fn instance_permission_policy(config: &Config) -> Node {
-    permission_policy(config, |source| source.is_none())
+pub fn instance_permission_policy(config: &Config, org_id: Option<&str>) -> Node {
+    permission_policy(config, org_id, |source| source.is_none())
+}
+
+/// What the agent calls to discover a role set's accounts (`org`).
+const ORGANIZATIONS_READ: [&str; 4] = [
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+];
+
+/// `config` with each discovered role set standing for its role in every account
+/// (`arn:P:iam::*:role/NAME`), as the policies must allow before the accounts are known.
+pub fn with_wildcards(config: &Config) -> Config {
+    config
+        .expand(&vec![vec!["*".to_owned()]; config.discovered.len()])
+        .0
 }
 
 /// The ARN of the instance role (its path is taken to be `/`: IMDS never tells it).
@@ -200,7 +245,7 @@ pub fn permission_policies(
     let partition = config.roles.first().map_or("aws", |r| r.partition.as_str());
     let mut all = vec![Permission {
         role: instance_arn(config, options, partition)?,
-        policy: instance_permission_policy(config),
+        policy: instance_permission_policy(config, options.org_id.as_deref()),
     }];
     let mut hubs: Vec<&str> = Vec::new();
     for i in 0..config.roles.len() {
@@ -208,18 +253,28 @@ pub fn permission_policies(
             push_new(&mut hubs, config.roles[source].role_arn.as_str());
         }
     }
+    for set in &config.discovered {
+        let reader = set.organization.source_profile.as_deref();
+        if let Some(r) = config
+            .roles
+            .iter()
+            .find(|r| Some(r.profile.as_str()) == reader)
+        {
+            push_new(&mut hubs, r.role_arn.as_str());
+        }
+    }
     for hub in hubs {
         all.push(Permission {
             role: hub.to_owned(),
-            policy: hub_permission_policy(config, hub),
+            policy: hub_permission_policy(config, hub, options.org_id.as_deref()),
         });
     }
     Ok(all)
 }
 
 /// What a source role needs to assume its dependents (every profile with that role ARN).
-fn hub_permission_policy(config: &Config, hub: &str) -> Node {
-    permission_policy(config, |source| {
+fn hub_permission_policy(config: &Config, hub: &str, org_id: Option<&str>) -> Node {
+    permission_policy(config, org_id, |source| {
         source.is_some_and(|j| config.roles[j].role_arn == hub)
     })
 }
@@ -342,276 +397,6 @@ pub fn policies(config: &Config, options: &Options) -> Result<Node, PolicyError>
         ("permission_policies", Node::List(permissions)),
         ("trust_policies", Node::List(trusts)),
     ]))
-}
-
-fn reference(name: &str) -> Node {
-    map([("Ref", s(name))])
-}
-
-fn get_att(resource: &str, attribute: &str) -> Node {
-    map([("Fn::GetAtt", strings(&[resource, attribute]))])
-}
-
-fn output(description: &str, value: Node) -> Node {
-    map([("Description", s(description)), ("Value", value)])
-}
-
-/// `audit/PerformSecurityAudit` → (`/audit/`, `PerformSecurityAudit`).
-fn split_path(name: &str) -> (String, &str) {
-    match name.rsplit_once('/') {
-        Some((path, last)) => (format!("/{path}/"), last),
-        None => ("/".to_owned(), name),
-    }
-}
-
-/// The template that creates the target role named `name` (with its path; `None`: the config's
-/// only target name) in the account it is deployed to: meant for a service-managed StackSet
-/// over an OU, so it names no account of its own. `RoleName` and `ManagedPolicyArns` are
-/// parameters; the trust policy (and for a source role, its permission policy) come from the
-/// config.
-pub fn target_template(
-    config: &Config,
-    options: &Options,
-    name: Option<&str>,
-) -> Result<Node, PolicyError> {
-    let mut names: Vec<&str> = Vec::new();
-    for role in &config.roles {
-        push_new(&mut names, role_name(&role.role_arn));
-    }
-    let owned = || names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    let name = match name {
-        Some(name) if names.contains(&name) => name,
-        Some(name) => {
-            return Err(PolicyError::UnknownRoleName {
-                name: name.to_owned(),
-                names: owned(),
-            })
-        }
-        None if names.len() == 1 => names[0],
-        None => return Err(PolicyError::RoleNameNeeded { names: owned() }),
-    };
-    let members: Vec<usize> = (0..config.roles.len())
-        .filter(|&i| role_name(&config.roles[i].role_arn) == name)
-        .collect();
-    let is_hub = |arn: &str| {
-        (0..config.roles.len()).any(|i| {
-            config
-                .source_of(i)
-                .is_some_and(|j| config.roles[j].role_arn == arn)
-        })
-    };
-    let policies_of = |arn: &str| -> Result<(Node, Option<Node>), PolicyError> {
-        let permission = is_hub(arn).then(|| hub_permission_policy(config, arn));
-        Ok((trust_policy(config, options, arn)?, permission))
-    };
-    let first = &config.roles[members[0]].role_arn;
-    let (trust, permission) = policies_of(first)?;
-    for &i in &members[1..] {
-        let other = &config.roles[i].role_arn;
-        if policies_of(other)? != (trust.clone(), permission.clone()) {
-            return Err(PolicyError::MixedRoles {
-                name: name.to_owned(),
-                first: first.clone(),
-                other: other.clone(),
-            });
-        }
-    }
-    let longest = members
-        .iter()
-        .map(|&i| config.roles[i].duration_seconds)
-        .max()
-        .unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
-    let (path, short) = split_path(name);
-
-    let mut properties = map([
-        ("RoleName", reference("RoleName")),
-        ("Path", s(path)),
-        ("AssumeRolePolicyDocument", trust),
-        (
-            "ManagedPolicyArns",
-            map([(
-                "Fn::If",
-                Node::List(vec![
-                    s("HasManagedPolicies"),
-                    reference("ManagedPolicyArns"),
-                    reference("AWS::NoValue"),
-                ]),
-            )]),
-        ),
-    ]);
-    if longest > DEFAULT_MAX_SESSION_SECONDS {
-        properties.push("MaxSessionDuration", Node::Int(longest.into()));
-    }
-    if let Some(policy) = permission {
-        properties.push(
-            "Policies",
-            Node::List(vec![map([
-                ("PolicyName", s("ec2-assume-role-chain")),
-                ("PolicyDocument", policy),
-            ])]),
-        );
-    }
-    let no_managed = map([(
-        "Fn::Equals",
-        Node::List(vec![
-            map([(
-                "Fn::Join",
-                Node::List(vec![s(""), reference("ManagedPolicyArns")]),
-            )]),
-            s(""),
-        ]),
-    )]);
-    Ok(map([
-        ("AWSTemplateFormatVersion", s("2010-09-09")),
-        (
-            "Description",
-            s(format!(
-                "The role {name} that ec2-assume-role assumes (generated from {}). Deploy it to \
-                 every account of an OU with a service-managed StackSet, in one Region (IAM is \
-                 global), with CAPABILITY_NAMED_IAM.",
-                config.path.display()
-            )),
-        ),
-        (
-            "Parameters",
-            map([
-                (
-                    "RoleName",
-                    map([
-                        ("Type", s("String")),
-                        ("Default", s(short)),
-                        ("Description", s("The role's name; the config's role_arn ends with it")),
-                    ]),
-                ),
-                (
-                    "ManagedPolicyArns",
-                    map([
-                        ("Type", s("CommaDelimitedList")),
-                        ("Default", s(options.managed_policies.join(","))),
-                        (
-                            "Description",
-                            s("Managed policies to attach (what the role may do), comma-separated; empty: none"),
-                        ),
-                    ]),
-                ),
-            ]),
-        ),
-        (
-            "Conditions",
-            map([(
-                "HasManagedPolicies",
-                map([("Fn::Not", Node::List(vec![no_managed]))]),
-            )]),
-        ),
-        (
-            "Resources",
-            map([(
-                "Role",
-                map([("Type", s("AWS::IAM::Role")), ("Properties", properties)]),
-            )]),
-        ),
-        (
-            "Outputs",
-            map([("RoleArn", output("The role's ARN", get_att("Role", "Arn")))]),
-        ),
-    ]))
-}
-
-/// The template that creates the instance role, with its permission policy inline, and its
-/// instance profile (of the same name), in the account it is deployed to. EC2's service
-/// principal is `ec2.` + the partition's URL suffix; every other ARN comes from the config.
-pub fn instance_template(config: &Config) -> Node {
-    let role = map([
-        ("Type", s("AWS::IAM::Role")),
-        (
-            "Properties",
-            map([
-                ("RoleName", reference("RoleName")),
-                (
-                    "AssumeRolePolicyDocument",
-                    map([
-                        ("Version", s(VERSION)),
-                        (
-                            "Statement",
-                            Node::List(vec![map([
-                                ("Effect", s("Allow")),
-                                (
-                                    "Principal",
-                                    map([(
-                                        "Service",
-                                        map([("Fn::Sub", s("ec2.${AWS::URLSuffix}"))]),
-                                    )]),
-                                ),
-                                ("Action", strings(&[ASSUME])),
-                            ])]),
-                        ),
-                    ]),
-                ),
-                (
-                    "Policies",
-                    Node::List(vec![map([
-                        ("PolicyName", s("ec2-assume-role")),
-                        ("PolicyDocument", instance_permission_policy(config)),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
-    let profile = map([
-        ("Type", s("AWS::IAM::InstanceProfile")),
-        (
-            "Properties",
-            map([
-                ("InstanceProfileName", reference("RoleName")),
-                ("Roles", Node::List(vec![reference("InstanceRole")])),
-            ]),
-        ),
-    ]);
-    map([
-        ("AWSTemplateFormatVersion", s("2010-09-09")),
-        (
-            "Description",
-            s(format!(
-                "The instance role of ec2-assume-role and its instance profile (generated from \
-                 {}). Create it before the target roles, whose trust policies name it.",
-                config.path.display()
-            )),
-        ),
-        (
-            "Parameters",
-            map([(
-                "RoleName",
-                map([
-                    ("Type", s("String")),
-                    ("Default", s(&config.instance.role_name)),
-                    (
-                        "Description",
-                        s("The instance role's (and instance profile's) name: [instance] role_name"),
-                    ),
-                ]),
-            )]),
-        ),
-        (
-            "Resources",
-            map([("InstanceRole", role), ("InstanceProfile", profile)]),
-        ),
-        (
-            "Outputs",
-            map([
-                (
-                    "RoleArn",
-                    output("The instance role's ARN", get_att("InstanceRole", "Arn")),
-                ),
-                (
-                    "InstanceProfileArn",
-                    output(
-                        "The instance profile's ARN, for the instance's launch",
-                        get_att("InstanceProfile", "Arn"),
-                    ),
-                ),
-            ]),
-        ),
-    ])
 }
 
 #[cfg(test)]
@@ -773,6 +558,49 @@ mod tests {
             role("audit-111111111111", ROLE_1, "source_profile = \"hub\""),
             role("audit-222222222222", ROLE_2, "source_profile = \"hub\""),
         ))
+    }
+
+    /// A role set over the organization, listed by a reader in the management account and
+    /// assumed through the hub: a wildcard narrowed to the organization, the read actions
+    /// for the reader only, and one trust policy for the role in every account.
+    #[test]
+    fn a_discovered_role_set_is_narrowed_to_the_organization() {
+        const READER: &str = "arn:aws:iam::999999999999:role/OrgReader";
+        const ANY: &str = "arn:aws:iam::*:role/PerformSecurityAudit";
+        let config = with_wildcards(&config(&format!(
+            "{}{}[[role_set]]\nrole_name = \"PerformSecurityAudit\"\n\
+             profile = \"audit-{{account_id}}\"\nsource_profile = \"hub\"\n\
+             [role_set.organization]\nsource_profile = \"reader\"\n",
+            role("hub", HUB, ""),
+            role("reader", READER, ""),
+        )));
+        let narrowed = |org: &str| {
+            json!({"Effect": "Allow", "Action": [ASSUME], "Resource": [ANY],
+                   "Condition": {"StringEquals": {"aws:ResourceOrgID": org}}})
+        };
+        let read = json!({"Effect": "Allow", "Action": ORGANIZATIONS_READ, "Resource": "*"});
+        let got = all(&config, &Options::default());
+        assert_eq!(
+            got["permission_policies"],
+            json!([
+                {"role": INSTANCE, "policy": doc(vec![statement(&[ASSUME], &[HUB, READER])])},
+                {"role": HUB, "policy": doc(vec![narrowed("${aws:PrincipalOrgID}")])},
+                {"role": READER, "policy": doc(vec![read])},
+            ])
+        );
+        assert_eq!(
+            got["trust_policies"][1],
+            json!({"roles": [ANY], "policy": doc(vec![trusts(HUB, &[ASSUME])])})
+        );
+        let options = Options {
+            org_id: Some("o-abcd1234ef".into()),
+            ..Options::default()
+        };
+        let got = all(&config, &options);
+        assert_eq!(
+            got["permission_policies"][1]["policy"],
+            doc(vec![narrowed("o-abcd1234ef")])
+        );
     }
 
     #[test]

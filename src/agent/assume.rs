@@ -1,0 +1,283 @@
+//! The AssumeRole side of the agent: a batch's plan (its roles and the sources they need),
+//! assumed level by level from the instance credentials, at most `[sts] max_concurrency` at
+//! once; the sources' credentials kept in memory. It writes no file.
+
+use super::*;
+
+impl Agent {
+    /// `indices` and, before them, every source of theirs (transitively) whose credentials
+    /// are not in memory or expire within `SOURCE_MARGIN` of `now`: what a batch must assume,
+    /// in the order it must be assumed (by distance from the instance credentials).
+    pub fn plan(&self, indices: &[usize], now: OffsetDateTime) -> Vec<usize> {
+        let mut plan: Vec<usize> = indices.to_vec();
+        let mut next = 0;
+        while next < plan.len() {
+            if let Some(source) = self.config.source_of(plan[next]) {
+                let fresh = self
+                    .source_credentials(source)
+                    .is_some_and(|c| c.expiration - now > SOURCE_MARGIN);
+                if !plan.contains(&source) && !fresh {
+                    plan.push(source);
+                }
+            }
+            next += 1;
+        }
+        plan.sort_by_key(|&i| self.config.depth(i));
+        plan
+    }
+
+    /// Assumes the roles at `indices`, each signed with the instance-profile credentials IMDS
+    /// serves now or, for a chained role, with its source's (assumed earlier in this batch, or
+    /// kept from an earlier one: see `plan`), retrying each under `policy`. Writes nothing.
+    /// Outcomes come back in `indices` order. With `BootJitter::Wait` (the first refresh of a
+    /// process), it waits a random part of `[sts] boot_jitter_seconds` first.
+    pub async fn assume(
+        &self,
+        indices: &[usize],
+        policy: Policy,
+        jitter: BootJitter,
+    ) -> Result<Vec<Assumed>, Error> {
+        let max = self.config.sts.boot_jitter_seconds;
+        if jitter == BootJitter::Wait && max > 0 {
+            let wait = boot_wait(max, fastrand::f64());
+            info!(
+                "waiting {:.1} s before the first STS call (boot_jitter_seconds = {max})",
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+        }
+        let depths: Vec<usize> = indices.iter().map(|&i| self.config.depth(i)).collect();
+        let mut results: Vec<Option<Assumed>> = indices.iter().map(|_| None).collect();
+        for depth in 0..=depths.iter().copied().max().unwrap_or(0) {
+            let level: Vec<usize> = (0..indices.len()).filter(|&k| depths[k] == depth).collect();
+            if level.is_empty() {
+                continue;
+            }
+            let at: Vec<usize> = level.iter().map(|&k| indices[k]).collect();
+            let assumed = if depth == 0 {
+                self.assume_as_instance(&at, policy).await?
+            } else {
+                let failed: HashMap<usize, &sts::Error> = (0..indices.len())
+                    .filter_map(|k| match &results[k] {
+                        Some(Err(err)) => Some((indices[k], err)),
+                        _ => None,
+                    })
+                    .collect();
+                self.assume_chained(&at, &failed, policy).await
+            };
+            for (k, result) in level.into_iter().zip(assumed) {
+                if let Ok(a) = &result {
+                    self.keep_if_source(indices[k], &a.credentials);
+                } else {
+                    self.forget_source(indices[k]);
+                }
+                results[k] = Some(result);
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// The credentials kept for `roles[i]`, a source of other roles.
+    pub(super) fn source_credentials(&self, i: usize) -> Option<TemporaryCredentials> {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.get(&self.config.roles[i].profile).cloned()
+    }
+
+    /// After a reload: keeps the source credentials `old` had for roles that are the same in
+    /// this config, so that their dependents need no extra AssumeRole.
+    pub fn keep_sources_of(&self, old: &Agent) {
+        let same = |r: &Role| Role {
+            line: 0,
+            ..r.clone()
+        };
+        let theirs = old
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut ours = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        for (profile, credentials) in theirs {
+            let role = |c: &Config| c.roles.iter().find(|r| r.profile == profile).map(same);
+            if role(&self.config).is_some() && role(&self.config) == role(&old.config) {
+                ours.insert(profile, credentials);
+            }
+        }
+    }
+
+    /// Keeps the credentials of `roles[i]` when it signs another role.
+    pub(super) fn keep_if_source(&self, i: usize, credentials: &TemporaryCredentials) {
+        if (0..self.config.roles.len()).any(|j| self.config.source_of(j) == Some(i)) {
+            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources.insert(self.config.roles[i].profile.clone(), credentials.clone());
+        }
+    }
+
+    /// A source that failed now: its dependents must not be signed with what it had before
+    /// (they may be why it failed, e.g. revoked), so the next batch assumes it again first.
+    pub(super) fn forget_source(&self, i: usize) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.remove(&self.config.roles[i].profile);
+    }
+
+    /// Assumes chained roles (`at`, all one distance from the instance credentials), grouped
+    /// by source, each group signed with its source's credentials. A source with none at hand
+    /// (it failed in this batch: `failed` has why) fails the group, naming it.
+    pub(super) async fn assume_chained(
+        &self,
+        at: &[usize],
+        failed: &HashMap<usize, &sts::Error>,
+        policy: Policy,
+    ) -> Vec<Assumed> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (k, &i) in at.iter().enumerate() {
+            let source = self.config.source_of(i).unwrap_or(i);
+            match groups.iter_mut().find(|(s, _)| *s == source) {
+                Some((_, members)) => members.push(k),
+                None => groups.push((source, vec![k])),
+            }
+        }
+        let mut out: Vec<Option<Assumed>> = at.iter().map(|_| None).collect();
+        let limit = self.config.sts.max_concurrency;
+        for (source, members) in groups {
+            let profile = &self.config.roles[source].profile;
+            let signer = self
+                .source_credentials(source)
+                .filter(|c| c.expiration > OffsetDateTime::now_utc());
+            let results = match signer {
+                Some(credentials) => {
+                    let region = &self.identity.region;
+                    // The source signs: its role ARN is what the target's trust policy sees.
+                    let signer = &self.config.roles[source].role_arn;
+                    let sts = Sts::new(self.http.clone(), &credentials, region, signer).await;
+                    let sts = Arc::new(sts);
+                    let roles: Vec<&Role> =
+                        members.iter().map(|&k| &self.config.roles[at[k]]).collect();
+                    assume_all(&roles, &self.identity, &sts, policy, limit).await
+                }
+                None => {
+                    let err = sts::Error::source_failed(profile, failed.get(&source).copied());
+                    members.iter().map(|_| Err(err.clone())).collect()
+                }
+            };
+            for (k, result) in members.into_iter().zip(results) {
+                out[k] = Some(result);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Assumes `at` with the instance-profile credentials IMDS serves now. When STS says those
+    /// expired (they rotated after we read them), reads the new ones and tries those roles
+    /// once more.
+    pub(super) async fn assume_as_instance(
+        &self,
+        at: &[usize],
+        policy: Policy,
+    ) -> Result<Vec<Assumed>, Error> {
+        let roles: Vec<&Role> = at.iter().map(|&i| &self.config.roles[i]).collect();
+        let limit = self.config.sts.max_concurrency;
+        let sts = self.sts().await?;
+        let mut results = assume_all(&roles, &self.identity, &sts, policy, limit).await;
+        let stale: Vec<usize> = (0..results.len())
+            .filter(|&i| matches!(&results[i], Err(e) if e.instance_credentials_expired()))
+            .collect();
+        if !stale.is_empty() {
+            info!(
+                "STS says the instance-profile credentials expired; reading the new ones from \
+                 IMDS and retrying {} role(s)",
+                stale.len()
+            );
+            let sts = self.sts().await?;
+            let again: Vec<&Role> = stale.iter().map(|&i| roles[i]).collect();
+            let retried = assume_all(&again, &self.identity, &sts, policy, limit).await;
+            for (i, result) in stale.into_iter().zip(retried) {
+                results[i] = result;
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// A uniform wait in 0..`max_seconds` from `random_unit` (0..1).
+pub(super) fn boot_wait(max_seconds: u64, random_unit: f64) -> Duration {
+    Duration::from_secs(max_seconds).mul_f64(random_unit.clamp(0.0, 1.0))
+}
+
+/// Assumes `roles`, at most `concurrency` at once (a permit is held across a role's retries
+/// too); outcomes in the same order.
+pub(super) async fn assume_all(
+    roles: &[&Role],
+    identity: &Identity,
+    sts: &Arc<Sts>,
+    policy: Policy,
+    concurrency: usize,
+) -> Vec<Result<sts::Assumed, sts::Error>> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let placeholders = Placeholders {
+        instance_id: &identity.instance_id,
+        account_id: &identity.account_id,
+    };
+    let mut tasks = Vec::with_capacity(roles.len());
+    for role in roles {
+        let request = role
+            .session_name(&placeholders)
+            .map(|session| sts::Request {
+                role_arn: role.role_arn.clone(),
+                role_session_name: session,
+                duration_seconds: role.duration_seconds,
+                region: role
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| identity.region.clone()),
+                external_id: role.external_id.clone(),
+                source_identity: role.source_identity.clone(),
+                tags: role.tags.clone(),
+            });
+        let sts = Arc::clone(sts);
+        let limit = Arc::clone(&limit);
+        tasks.push(tokio::spawn(async move {
+            let request = request.map_err(|e| sts::Error {
+                code: "InvalidSessionName".into(),
+                message: e.to_string(),
+                request_id: None,
+                retryable: false,
+            })?;
+            let _permit = limit.acquire_owned().await;
+            sts.assume(&request, policy).await
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.unwrap_or_else(|join| {
+            Err(sts::Error {
+                code: "Internal".into(),
+                message: join.to_string(),
+                request_id: None,
+                retryable: false,
+            })
+        }));
+    }
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn boot_wait_spans_zero_to_the_maximum() {
+        for (max, random, want_ms) in [
+            (0, 0.7, 0),
+            (10, 0.0, 0),
+            (10, 0.25, 2500),
+            (300, 1.0, 300_000),
+            (5, 7.0, 5000),
+        ] {
+            assert_eq!(
+                boot_wait(max, random),
+                Duration::from_millis(want_ms),
+                "{max} {random}"
+            );
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Discovered role sets: their accounts listed in AWS Organizations (signed with the
+//! instance's credentials or a reader role's), the discovery cache consulted and updated, and
+//! one journal event per set whose accounts changed. It writes only the cache.
+
+use super::*;
+
+impl Agent {
+    /// Expands the config's discovered role sets with their accounts from AWS Organizations,
+    /// keeping what it found in the discovery cache; a set that cannot be discovered now
+    /// keeps the accounts the cache has for it, and without those adds no roles (and is
+    /// listed in `undiscovered`). Changes since the cache are one journal event per set.
+    pub(super) async fn discover(&mut self, rediscover: Rediscover) -> Result<(), Error> {
+        let interval = self.config.rediscovery_seconds();
+        // A reload (its timer spreads ±10%) lists anew once 80% of the interval has passed.
+        let fresh_for = match rediscover {
+            Rediscover::IfStale => interval,
+            Rediscover::Now => interval / 5 * 4,
+        };
+        let now = OffsetDateTime::now_utc();
+        let fresh = |k: &discovery::Known| {
+            (now - k.discovered).whole_seconds() < i64::try_from(fresh_for).unwrap_or(i64::MAX)
+        };
+        let path = self.config.discovery.cache_file.clone();
+        let mut cache = discovery::Cache::read(&path).unwrap_or_else(|why| {
+            warn!(file = %path.display(), "not using the discovery cache: {why}");
+            discovery::Cache {
+                version: discovery::VERSION,
+                ..Default::default()
+            }
+        });
+        let before = cache.clone();
+        let mut accounts = Vec::with_capacity(self.config.discovered.len());
+        for set in self.config.discovered.clone() {
+            let known = cache.get(&set).map(|k| k.accounts.clone());
+            if let Some(k) = cache.get(&set).filter(|k| fresh(k)) {
+                // A restart soon after a discovery (a reboot): Organizations is not asked again.
+                info!(
+                    role_set = %set.origin,
+                    "{}: using the {} accounts discovered at {} (rediscovered every {interval} s)",
+                    set.origin,
+                    k.accounts.len(),
+                    rfc3339(k.discovered)
+                );
+                accounts.push(k.accounts.clone());
+                continue;
+            }
+            let found = match self.discover_set(&set).await {
+                Ok(found) => {
+                    report_changes(&set, known.as_deref(), &found);
+                    let now = OffsetDateTime::now_utc();
+                    let entry = discovery::Known {
+                        accounts: found.clone(),
+                        discovered: now,
+                    };
+                    cache.sets.insert(discovery::key(&set), entry);
+                    found
+                }
+                Err(why) => match cache.get(&set) {
+                    Some(k) => {
+                        warn!(
+                            message_id = message_id::ACCOUNTS_DISCOVERED,
+                            role_set = %set.origin,
+                            "{}: {why}; using the {} accounts discovered at {}",
+                            set.origin,
+                            k.accounts.len(),
+                            rfc3339(k.discovered)
+                        );
+                        k.accounts.clone()
+                    }
+                    None => {
+                        error!(
+                            message_id = message_id::ACCOUNTS_DISCOVERED,
+                            role_set = %set.origin,
+                            "{}: {why}; no accounts were discovered before, so its profiles \
+                             cannot be written yet (those already written are kept)",
+                            set.origin
+                        );
+                        self.undiscovered.push(set.origin.clone());
+                        Vec::new()
+                    }
+                },
+            };
+            accounts.push(found);
+        }
+        if cache != before {
+            if let Err(err) = cache.write(&path) {
+                warn!(file = %path.display(), "writing the discovery cache: {err}");
+            }
+        }
+        let (config, shadowed) = self.config.expand(&accounts);
+        for profile in shadowed {
+            warn!(
+                profile = %profile,
+                "a discovered account's profile {profile} is also a written [[role]]'s; the \
+                 written one is kept"
+            );
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// The accounts of one discovered set, signed with its `organization.source_profile`'s
+    /// credentials (assumed first) or the instance's; the error says why not.
+    pub(super) async fn discover_set(&self, set: &DiscoveredSet) -> Result<Vec<String>, String> {
+        let o = &set.organization;
+        let signer = match &o.source_profile {
+            None => source::instance_credentials(&self.imds, &self.identity)
+                .await
+                .map_err(|e| format!("listing its accounts: {e}"))?,
+            Some(profile) => {
+                let index = self.config.roles.iter().position(|r| &r.profile == profile);
+                let index = index.ok_or_else(|| format!("no role writes profile {profile}"))?;
+                let plan = self.plan(&[index], OffsetDateTime::now_utc());
+                let results = self
+                    .assume(&plan, Policy::STS, BootJitter::No)
+                    .await
+                    .map_err(|e| format!("listing its accounts: {e}"))?;
+                let at = plan.iter().position(|&i| i == index).unwrap_or_default();
+                match results.into_iter().nth(at) {
+                    Some(Ok(assumed)) => assumed.credentials,
+                    Some(Err(err)) => {
+                        return Err(format!(
+                            "listing its accounts needs organization.source_profile {profile}, \
+                             which could not be assumed ({err})"
+                        ))
+                    }
+                    None => return Err(format!("{profile} was not assumed")),
+                }
+            }
+        };
+        let query = org::Query {
+            ous: &o.ous,
+            include_management_account: o.include_management_account,
+        };
+        org::discover(
+            self.http.clone(),
+            &signer,
+            &set.partition,
+            query,
+            org::POLICY,
+        )
+        .await
+        .map_err(|e| format!("listing its accounts in AWS Organizations failed: {e}"))
+    }
+
+    /// Profiles managed in `path` that must stay although no role of the config writes them:
+    /// while a discovered set's accounts are unknown, every profile in the file, since any of
+    /// them may be one of its accounts.
+    pub(super) fn unknown_but_kept(&self, path: &Path, kind: FileKind) -> BTreeSet<String> {
+        if self.undiscovered.is_empty() {
+            return BTreeSet::new();
+        }
+        match fileio::read(path) {
+            Ok(Some(text)) => credfile::managed_sections(&text, kind)
+                .into_iter()
+                .map(|s| s.profile)
+                .collect(),
+            _ => BTreeSet::new(),
+        }
+    }
+}
+
+/// One journal event for what a discovery found, when it differs from what was known.
+pub(super) fn report_changes(set: &DiscoveredSet, known: Option<&[String]>, found: &[String]) {
+    let (added, removed) = discovery::changes(known.unwrap_or_default(), found);
+    if added.is_empty() && removed.is_empty() && known.is_some() {
+        return;
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    info!(
+        message_id = message_id::ACCOUNTS_DISCOVERED,
+        role_set = %set.origin,
+        accounts = found.len(),
+        added = %added.join(","),
+        removed = %removed.join(","),
+        "{}: {} accounts in AWS Organizations; added: {}; removed: {}",
+        set.origin,
+        found.len(),
+        list(&added),
+        list(&removed)
+    );
+}

@@ -1,0 +1,233 @@
+//! Role sets whose accounts come from AWS Organizations (`[role_set.organization]`), against
+//! testkit's fake Organizations: which accounts get profiles, who signs the listing, the
+//! pages it takes, the cache that carries a boot through an outage, and the daemon adding and
+//! removing profiles as accounts come and go.
+
+use crate::daemon::{key_id, start};
+use crate::util::{wait_for, TestDir, REFERENCE_CONFIG};
+use std::time::Duration;
+use testkit::imds as testkit_imds;
+use testkit::organizations::{AccountState, Outage, MANAGEMENT_ACCOUNT_ID, ROOT_ID};
+
+/// The reference story's head, a reader role in the management account, and a role set
+/// over the organization with `organization` (TOML lines of its table) and `extra` after.
+fn org_config(t: &TestDir, organization: &str, extra: &str) -> String {
+    let head = REFERENCE_CONFIG
+        .split("[[role]]")
+        .next()
+        .unwrap_or_default();
+    format!(
+        "{head}[[role]]\nprofile = \"reader\"\n\
+         role_arn = \"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader\"\n\n\
+         [[role_set]]\nrole_name = \"PerformSecurityAudit\"\nprofile = \"audit-{{account_id}}\"\n\
+         [role_set.organization]\n{organization}\n\n\
+         [discovery]\ncache_file = \"{}\"\n\n[daemon]\nstate_file = \"{}\"\n{extra}\n",
+        cache(t).display(),
+        t.path().join("run/state.json").display()
+    )
+}
+
+fn cache(t: &TestDir) -> std::path::PathBuf {
+    t.path().join("lib/accounts.json")
+}
+
+/// 222..., 333... active, 444... suspended, 555... excluded by the config.
+fn organization(t: &TestDir) {
+    for id in [
+        "222222222222",
+        "333333333333",
+        "444444444444",
+        "555555555555",
+    ] {
+        t.orgs.add_account(ROOT_ID, id, &format!("a{id}"));
+    }
+    t.orgs.set_state("444444444444", AccountState::Suspended);
+}
+
+/// Makes every cached discovery a year old.
+fn age_cache(t: &TestDir) {
+    let mut doc: serde_json::Value = serde_json::from_str(&t.read(cache(t))).unwrap();
+    for set in doc["sets"].as_object_mut().unwrap().values_mut() {
+        set["discovered"] = "2025-12-01T00:00:00Z".into();
+    }
+    std::fs::write(cache(t), doc.to_string()).unwrap();
+}
+
+fn profiles(t: &TestDir) -> Vec<String> {
+    let text = t.read(t.credentials_path());
+    text.lines()
+        .filter_map(|l| l.strip_prefix("[audit-").and_then(|l| l.strip_suffix(']')))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_active_account_but_the_management_and_excluded_ones_gets_a_profile() {
+    let t = TestDir::new();
+    organization(&t);
+    t.orgs.set_page_size(2);
+    t.write_config(&org_config(&t, "exclude = [\"555555555555\"]", ""));
+    t.cmd(&["run"]).expect_exit(0);
+
+    assert_eq!(profiles(&t), ["222222222222", "333333333333"]);
+    // 5 accounts in pages of 2; every listing signed with the instance credentials.
+    assert_eq!(t.orgs.calls_to("ListAccounts").len(), 3);
+    for call in t.orgs.calls() {
+        assert_eq!(
+            call.access_key_id.as_deref(),
+            Some(testkit_imds::ACCESS_KEY_ID)
+        );
+    }
+    assert!(t
+        .caller_arn("audit-333333333333")
+        .starts_with("arn:aws:sts::333333333333:assumed-role/PerformSecurityAudit/"));
+    // The cache: 0600, the accounts as listed (the exclusion applies on use).
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(cache(&t)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let cached = t.read(cache(&t));
+    assert!(
+        cached.contains("555555555555") && !cached.contains("444444444444"),
+        "{cached}"
+    );
+    assert!(!cached.contains(MANAGEMENT_ACCOUNT_ID), "{cached}");
+
+    let out = t.cmd(&["check"]).expect_exit(0);
+    assert!(
+        out.stderr.contains("role_set[1]: role PerformSecurityAudit in every ACTIVE account of the organization but 555555555555; 2 discovered at")
+            && out.stderr.contains("audit-222222222222, audit-333333333333"),
+        "{}",
+        out.stderr
+    );
+    let status = t.cmd(&["status"]).expect_exit(0);
+    assert!(
+        status.stdout.contains("audit-333333333333"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn ous_are_walked_with_their_children_and_a_reader_role_signs() {
+    let t = TestDir::new();
+    let ou = t.orgs.add_ou(ROOT_ID);
+    let child = t.orgs.add_ou(&ou);
+    t.orgs.add_account(ROOT_ID, "222222222222", "outside");
+    t.orgs.add_account(&ou, "333333333333", "in the OU");
+    t.orgs.add_account(&child, "444444444444", "in its child");
+    t.write_config(&org_config(
+        &t,
+        &format!(
+            "ous = [\"{ou}\"]\nsource_profile = \"reader\"\ninclude_management_account = true"
+        ),
+        "",
+    ));
+    t.cmd(&["run"]).expect_exit(0);
+
+    assert_eq!(profiles(&t), ["333333333333", "444444444444"]);
+    // The reader is assumed first, for the listing (and again later, as its own profile).
+    let reader = t
+        .sts
+        .all_issued_for(&format!(
+            "arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader"
+        ))
+        .remove(0);
+    for call in t.orgs.calls() {
+        assert_eq!(
+            call.access_key_id.as_deref(),
+            Some(reader.access_key_id.as_str())
+        );
+    }
+    let parents: Vec<String> = t
+        .orgs
+        .calls_to("ListChildren")
+        .iter()
+        .filter_map(|c| c.param("ParentId").map(str::to_owned))
+        .collect();
+    assert_eq!(parents, [ou, child]);
+}
+
+#[test]
+fn an_outage_at_boot_uses_the_cache_and_without_one_keeps_what_was_written() {
+    let t = TestDir::new();
+    organization(&t);
+    t.write_config(&org_config(&t, "", ""));
+    // Throttling is retried.
+    t.orgs.throttle(2);
+    t.cmd(&["run"]).expect_exit(0);
+    assert_eq!(t.orgs.throttles(), 2);
+    assert_eq!(
+        profiles(&t),
+        ["222222222222", "333333333333", "555555555555"]
+    );
+
+    // A reboot within a day of the discovery: the cache answers, Organizations is not asked.
+    let calls = t.orgs.calls().len();
+    let out = t.cmd(&["run"]).expect_exit(0);
+    assert_eq!(t.orgs.calls().len(), calls, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("role_set[1]: using the 3 accounts discovered at"),
+        "{}",
+        out.stderr
+    );
+
+    // A day later, with Organizations down: the stale cache still writes every profile.
+    age_cache(&t);
+    t.orgs.break_with(Outage::Unavailable);
+    let out = t.cmd(&["run"]).expect_exit(0);
+    assert!(
+        out.stderr.contains("using the 3 accounts discovered at"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        profiles(&t),
+        ["222222222222", "333333333333", "555555555555"]
+    );
+
+    std::fs::remove_file(cache(&t)).unwrap();
+    let before = t.read(t.credentials_path());
+    let out = t.cmd(&["run"]).expect_exit(3);
+    assert!(
+        out.stderr.contains("no accounts were discovered before"),
+        "{}",
+        out.stderr
+    );
+    // The written profiles stay (their accounts may still be in the organization); the
+    // reader's was refreshed.
+    assert_eq!(
+        profiles(&t),
+        ["222222222222", "333333333333", "555555555555"]
+    );
+    assert_ne!(
+        key_id(&t.read(t.credentials_path()), "reader"),
+        key_id(&before, "reader")
+    );
+}
+
+#[test]
+fn the_daemon_adds_and_removes_profiles_as_accounts_come_and_go() {
+    let t = TestDir::new();
+    organization(&t);
+    t.write_config(&org_config(&t, "", "reload_interval_seconds = 5"));
+    let mut d = start(&t, &[]);
+    let first = wait_for(Duration::from_secs(20), || {
+        t.credentials_path().exists() && profiles(&t).len() == 3
+    });
+    assert!(first, "no first write:\n{}", d.stderr_so_far());
+
+    t.orgs.add_account(ROOT_ID, "666666666666", "new");
+    t.orgs.remove_account("333333333333");
+    let changed = wait_for(Duration::from_secs(30), || {
+        profiles(&t) == ["222222222222", "555555555555", "666666666666"]
+    });
+    d.signal("TERM");
+    assert!(changed, "{:?}\n{}", profiles(&t), d.stderr_so_far());
+    assert!(d.wait_timeout(Duration::from_secs(10)).is_some());
+    let stderr = d.stderr_so_far();
+    assert!(
+        stderr.contains("role_set[1]: 3 accounts in AWS Organizations; added: 666666666666; removed: 333333333333"),
+        "{stderr}"
+    );
+}
