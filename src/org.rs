@@ -172,7 +172,17 @@ where
 {
     policy
         .run(
-            || async { f().await.map_err(|err| classify(operation, &err)) },
+            || async {
+                f().await.map_err(|err| {
+                    let (code, message, retryable) = retry::sdk_failure(&err);
+                    Error {
+                        operation,
+                        code,
+                        message,
+                        retryable,
+                    }
+                })
+            },
             |e| e.retryable,
             |e, attempt, delay| {
                 tracing::info!(
@@ -183,29 +193,6 @@ where
             },
         )
         .await
-}
-
-fn classify<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, message, retryable) = match err {
-        SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let retryable = retry::is_retryable(&code, ctx.raw().status().as_u16());
-            let message = ctx.err().message().unwrap_or_default().to_owned();
-            (code, message, retryable)
-        }
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(err), true),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(err), true),
-        _ => ("BadResponse".into(), crate::imds::chain(err), false),
-    };
-    Error {
-        operation,
-        code,
-        message,
-        retryable,
-    }
 }
 
 #[cfg(test)]

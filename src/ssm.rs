@@ -8,7 +8,7 @@
 use crate::creds::TemporaryCredentials;
 use crate::imds::Identity;
 use crate::retry::{self, Policy};
-use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -142,17 +142,7 @@ fn classify(
     region: &str,
     role: &str,
 ) -> (FetchError, bool) {
-    let (code, message, retryable) = match &err {
-        SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let retryable = retry::is_retryable(&code, ctx.raw().status().as_u16());
-            let message = ctx.err().message().unwrap_or_default().to_owned();
-            (code, message, retryable)
-        }
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(&err), true),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(&err), true),
-        _ => ("BadResponse".into(), crate::imds::chain(&err), false),
-    };
+    let (code, message, retryable) = retry::sdk_failure(&err);
     let name = name.to_owned();
     match code.as_str() {
         "ParameterNotFound" => (

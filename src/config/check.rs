@@ -162,13 +162,13 @@ impl Checker<'_> {
     }
 
     fn discovery(&mut self, raw: RawDiscovery) -> Discovery {
-        let cache_file = raw
-            .cache_file
-            .as_ref()
-            .and_then(|v| self.check(v, "discovery.cache_file", |s| absolute_file(s)));
-        Discovery {
-            cache_file: cache_file.unwrap_or_else(|| Discovery::default().cache_file),
+        let mut discovery = Discovery::default();
+        if let Some(v) = &raw.cache_file {
+            if let Some(path) = self.check(v, "discovery.cache_file", |s| absolute_file(s)) {
+                discovery.cache_file = path;
+            }
         }
+        discovery
     }
 
     fn sts(&mut self, raw: RawSts) -> StsOptions {

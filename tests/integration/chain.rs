@@ -207,12 +207,7 @@ fn a_chained_role_asking_for_more_than_an_hour_is_refused_before_any_call() {
         "source_profile = \"hub\"\nduration_seconds = 7200\n",
     );
     t.write_config(&config);
-    let out = t.cmd(&["run"]).expect_exit(4);
-    assert!(
-        out.stderr.contains("role_set[1].duration_seconds")
-            && out.stderr.contains("STS caps a chained session"),
-        "{}",
-        out.stderr
-    );
+    let said = ["role_set[1].duration_seconds", "STS caps a chained session"];
+    t.cmd(&["run"]).expect_saying(4, &said);
     assert!(t.imds.requests().is_empty() && t.sts.calls().is_empty());
 }

@@ -222,11 +222,7 @@ fn access_denied_fails_that_role_only() {
     assert_profile_written(&t, PROFILE_1, ROLE_1);
     let creds = t.read(t.credentials_path());
     assert!(section(&creds, PROFILE_2).is_none(), "{creds}");
-    let failure = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("AccessDenied"))
-        .unwrap_or_else(|| panic!("no AccessDenied line:\n{}", out.stderr));
+    let failure = out.stderr_line("AccessDenied");
     assert!(
         failure.contains(PROFILE_2) && failure.contains(ROLE_2),
         "{failure}"

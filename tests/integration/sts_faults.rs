@@ -33,11 +33,7 @@ fn an_sts_call_that_hangs_times_out_and_is_retried() {
     assert_eq!(t.sts.assume_role_calls_for(ROLE_1).len(), 2);
     assert_profile_written(&t, PROFILE_1, ROLE_1);
     assert_profile_written(&t, PROFILE_2, crate::util::ROLE_2);
-    let retry = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("AssumeRole failed; retrying"))
-        .unwrap_or_else(|| panic!("no retry line:\n{}", out.stderr));
+    let retry = out.stderr_line("AssumeRole failed; retrying");
     assert!(
         retry.contains("Timeout") && retry.contains("timed out"),
         "{retry}"
@@ -280,11 +276,7 @@ fn malformed_sts_answers_fail_that_role_only_and_leave_its_old_section() {
         let out = t.cmd(&["run"]).expect_exit(3);
         let took = started.elapsed();
 
-        let line = out
-            .stderr
-            .lines()
-            .find(|l| l.contains("could not assume"))
-            .unwrap_or_else(|| panic!("{bad:?}: no failure line:\n{}", out.stderr));
+        let line = out.stderr_line("could not assume");
         assert!(
             line.contains(ROLE_1)
                 && line.contains(PROFILE_1)

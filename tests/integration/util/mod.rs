@@ -397,6 +397,20 @@ impl TestCommand {
         out
     }
 
+    /// `expect_exit(code)`, and stderr says each of `needles`.
+    pub fn expect_saying(&self, code: i32, needles: &[&str]) -> Output {
+        let out = self.expect_exit(code);
+        for needle in needles {
+            assert!(
+                out.stderr.contains(needle),
+                "{:?}: stderr does not say {needle:?}:\n{}",
+                self.args,
+                out.stderr
+            );
+        }
+        out
+    }
+
     /// Starts the command in the background (stdin closed, stdout and stderr into temp files
     /// that can be read while it runs); see `Running`.
     pub fn spawn(&self) -> Running {
@@ -496,6 +510,16 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Output {
+    /// The first line of stderr that contains `needle`; fails showing stderr when none does.
+    pub fn stderr_line(&self, needle: &str) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in stderr:\n{}", self.stderr))
+    }
 }
 
 /// The permission bits of `path`.
