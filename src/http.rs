@@ -1,14 +1,18 @@
 //! How every AWS call goes out. The one HTTPS client they share: rustls with the ring
 //! provider, so the static musl build needs no C cross-compiler (aws-lc would), built once per
 //! process. And the SDK config of the calls signed with the instance-profile credentials (STS,
-//! SSM): those credentials only, never ambient ones; the SDK's own retries off, because
-//! `retry::Policy` is the one policy; fixed timeouts.
+//! SSM, Organizations): those credentials only, never ambient ones; the SDK's own retries
+//! off, because `retry::Policy` is the one policy; fixed timeouts. And what a failed call of
+//! those services was (`sdk_failure`).
 
 use crate::creds::TemporaryCredentials;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::{tls, Builder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
@@ -51,4 +55,25 @@ pub fn instance_profile_config(
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         )
+}
+
+/// A failed SDK call as `(code, message, retryable)`: the service's error code and message
+/// (retryable as `retry::is_retryable` says), or ours for a timeout and a network failure (retried)
+/// and for an answer that could not be read (not retried). For SSM and Organizations, whose
+/// answers need nothing more; STS's classifier adds its own cases.
+pub fn sdk_failure<E>(err: &SdkError<E, HttpResponse>) -> (String, String, bool)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+            let retryable = crate::retry::is_retryable(&code, ctx.raw().status().as_u16());
+            let message = ctx.err().message().unwrap_or_default().to_owned();
+            (code, message, retryable)
+        }
+        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(err), true),
+        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(err), true),
+        _ => ("BadResponse".into(), crate::imds::chain(err), false),
+    }
 }

@@ -8,7 +8,7 @@
 //! It only reads the organization; it never writes, and never logs more than account ids.
 
 use crate::creds::TemporaryCredentials;
-use crate::retry::{self, Policy};
+use crate::retry::Policy;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::types::{Account, AccountState, AccountStatus, ChildType};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -174,7 +174,7 @@ where
         .run(
             || async {
                 f().await.map_err(|err| {
-                    let (code, message, retryable) = retry::sdk_failure(&err);
+                    let (code, message, retryable) = crate::http::sdk_failure(&err);
                     Error {
                         operation,
                         code,

@@ -4,9 +4,6 @@
 //! It never sleeps past the deadline.
 
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -15,27 +12,6 @@ use tokio::time::Instant;
 /// any the SDK learns later are all known in one place.
 pub fn is_throttling(code: &str) -> bool {
     THROTTLING_ERRORS.contains(&code)
-}
-
-/// A failed SDK call as `(code, message, retryable)`: the service's error code and message
-/// (retryable as `is_retryable` says), or ours for a timeout and a network failure (retried)
-/// and for an answer that could not be read (not retried). For SSM and Organizations, whose
-/// answers need nothing more; STS's classifier adds its own cases.
-pub fn sdk_failure<E>(err: &SdkError<E, HttpResponse>) -> (String, String, bool)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let retryable = is_retryable(&code, ctx.raw().status().as_u16());
-            let message = ctx.err().message().unwrap_or_default().to_owned();
-            (code, message, retryable)
-        }
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(err), true),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(err), true),
-        _ => ("BadResponse".into(), crate::imds::chain(err), false),
-    }
 }
 
 /// Whether a service's error answer is worth another try: throttling, a transient code (a

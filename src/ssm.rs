@@ -7,7 +7,7 @@
 
 use crate::creds::TemporaryCredentials;
 use crate::imds::Identity;
-use crate::retry::{self, Policy};
+use crate::retry::Policy;
 use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -142,7 +142,7 @@ fn classify(
     region: &str,
     role: &str,
 ) -> (FetchError, bool) {
-    let (code, message, retryable) = retry::sdk_failure(&err);
+    let (code, message, retryable) = crate::http::sdk_failure(&err);
     let name = name.to_owned();
     match code.as_str() {
         "ParameterNotFound" => (
