@@ -50,9 +50,11 @@ bin_x86_64=dist/$NAME-$version-x86_64
 bin_aarch64=dist/$NAME-$version-aarch64
 sums_ok() { (cd dist && sha256sum --quiet -c SHA256SUMS); }
 check "dist/SHA256SUMS matches both binaries" sums_ok
+# 7 MB: issue 12's budget for the static binary with aws-sdk-organizations linked in
+# (5.8 MB before it; sizes per crate in docs/benchmarks.md).
 for b in "$bin_x86_64" "$bin_aarch64"; do
     size=$(stat -c %s "$b")
-    check "$b is under 6 MB ($size bytes)" test "$size" -lt 6000000
+    check "$b is under 7 MB ($size bytes)" test "$size" -lt 7000000
 done
 
 # --- RPMs --------------------------------------------------------------------------------
