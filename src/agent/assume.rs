@@ -26,6 +26,16 @@ impl Agent {
         plan
     }
 
+    /// Assumes `roles[index]` now, and first whatever of its chain has no fresh credentials in
+    /// memory (`plan`); no boot jitter, since a caller waits on it.
+    pub(super) async fn assume_with_chain(&self, index: usize) -> Result<Assumed, Error> {
+        let plan = self.plan(&[index], OffsetDateTime::now_utc());
+        let mut results = self.assume(&plan, Policy::STS, BootJitter::No).await?;
+        // `plan` always holds `index`; its outcome is at the same place.
+        let at = plan.iter().position(|&i| i == index).unwrap_or_default();
+        Ok(results.swap_remove(at))
+    }
+
     /// Assumes the roles at `indices`, each signed with the instance-profile credentials IMDS
     /// serves now or, for a chained role, with its source's (assumed earlier in this batch, or
     /// kept from an earlier one: see `plan`), retrying each under `policy`. Writes nothing.

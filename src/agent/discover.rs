@@ -110,21 +110,18 @@ impl Agent {
             Some(profile) => {
                 let index = self.config.roles.iter().position(|r| &r.profile == profile);
                 let index = index.ok_or_else(|| format!("no role writes profile {profile}"))?;
-                let plan = self.plan(&[index], OffsetDateTime::now_utc());
-                let results = self
-                    .assume(&plan, Policy::STS, BootJitter::No)
+                let assumed = self
+                    .assume_with_chain(index)
                     .await
                     .map_err(|e| format!("listing its accounts: {e}"))?;
-                let at = plan.iter().position(|&i| i == index).unwrap_or_default();
-                match results.into_iter().nth(at) {
-                    Some(Ok(assumed)) => assumed.credentials,
-                    Some(Err(err)) => {
+                match assumed {
+                    Ok(assumed) => assumed.credentials,
+                    Err(err) => {
                         return Err(format!(
                             "listing its accounts needs organization.source_profile {profile}, \
                              which could not be assumed ({err})"
                         ))
                     }
-                    None => return Err(format!("{profile} was not assumed")),
                 }
             }
         };

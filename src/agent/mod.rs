@@ -182,16 +182,12 @@ impl Agent {
             failed: 1,
             total: 1,
         };
-        let plan = self.plan(&[index], OffsetDateTime::now_utc());
-        let mut results = self.assume(&plan, Policy::STS, BootJitter::No).await?;
-        let at = plan.iter().position(|&i| i == index);
-        match at.map(|at| results.swap_remove(at)) {
-            Some(Ok(assumed)) => Ok(assumed.credentials),
-            Some(Err(err)) => {
+        match self.assume_with_chain(index).await? {
+            Ok(assumed) => Ok(assumed.credentials),
+            Err(err) => {
                 log_failure(role, &err);
                 Err(failed)
             }
-            None => Err(failed),
         }
     }
 
