@@ -168,7 +168,7 @@ impl Tracked {
         for role in new {
             let unchanged = old
                 .iter()
-                .any(|o| o.profile == role.profile && same_request(o, role));
+                .any(|o| o.profile == role.profile && o.same_request(role));
             if !unchanged {
                 if let Some(p) = self.profiles.get_mut(&role.profile) {
                     p.next_refresh = None;
@@ -236,29 +236,6 @@ fn is_due(p: &Profile, now: OffsetDateTime) -> bool {
         .last_refresh
         .map_or(time::Duration::ZERO, |last| next - last);
     next <= now + BATCH_WINDOW.min(interval / 10).max(time::Duration::SECOND)
-}
-
-/// Whether two roles ask STS for the same thing (the line they are on does not matter).
-fn same_request(a: &Role, b: &Role) -> bool {
-    (
-        &a.role_arn,
-        &a.external_id,
-        &a.role_session_name,
-        a.duration_seconds,
-        &a.region,
-        &a.source_identity,
-        &a.tags,
-        &a.source_profile,
-    ) == (
-        &b.role_arn,
-        &b.external_id,
-        &b.role_session_name,
-        b.duration_seconds,
-        &b.region,
-        &b.source_identity,
-        &b.tags,
-        &b.source_profile,
-    )
 }
 
 #[cfg(test)]

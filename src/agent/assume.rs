@@ -96,10 +96,6 @@ impl Agent {
     /// After a reload: keeps the source credentials `old` had for roles that are the same in
     /// this config, so that their dependents need no extra AssumeRole.
     pub fn keep_sources_of(&self, old: &Agent) {
-        let same = |r: &Role| Role {
-            line: 0,
-            ..r.clone()
-        };
         let theirs = old
             .sources
             .lock()
@@ -107,9 +103,13 @@ impl Agent {
             .clone();
         let mut ours = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         for (profile, credentials) in theirs {
-            let role = |c: &Config| c.roles.iter().find(|r| r.profile == profile).map(same);
-            if role(&self.config).is_some() && role(&self.config) == role(&old.config) {
-                ours.insert(profile, credentials);
+            let role = |c: &Config| c.roles.iter().position(|r| r.profile == profile);
+            let new = role(&self.config).map(|i| &self.config.roles[i]);
+            let was = role(&old.config).map(|i| &old.config.roles[i]);
+            if let (Some(new), Some(was)) = (new, was) {
+                if new.same_request(was) {
+                    ours.insert(profile, credentials);
+                }
             }
         }
     }

@@ -219,6 +219,31 @@ pub struct Placeholders<'a> {
 }
 
 impl Role {
+    /// Whether two roles ask STS for the same thing (the line they are on does not matter):
+    /// then credentials assumed for one serve the other.
+    pub fn same_request(&self, other: &Role) -> bool {
+        let (a, b) = (self, other);
+        (
+            &a.role_arn,
+            &a.external_id,
+            &a.role_session_name,
+            a.duration_seconds,
+            &a.region,
+            &a.source_identity,
+            &a.tags,
+            &a.source_profile,
+        ) == (
+            &b.role_arn,
+            &b.external_id,
+            &b.role_session_name,
+            b.duration_seconds,
+            &b.region,
+            &b.source_identity,
+            &b.tags,
+            &b.source_profile,
+        )
+    }
+
     /// The session name for this instance. Parsing already proved it valid for the longest
     /// instance id, so this fails only if EC2 starts issuing longer ones.
     pub fn session_name(&self, p: &Placeholders) -> Result<String, ConfigError> {
