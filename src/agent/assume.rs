@@ -57,6 +57,10 @@ impl Agent {
             tokio::time::sleep(wait).await;
         }
         let depths: Vec<usize> = indices.iter().map(|&i| self.config.depth(i)).collect();
+        // The profiles that sign another role: their credentials are kept for it.
+        let signers: BTreeSet<&str> = (self.config.roles.iter())
+            .filter_map(|r| r.source_profile.as_deref())
+            .collect();
         let mut results: Vec<Option<Assumed>> = indices.iter().map(|_| None).collect();
         for depth in 0..=depths.iter().copied().max().unwrap_or(0) {
             let level: Vec<usize> = (0..indices.len()).filter(|&k| depths[k] == depth).collect();
@@ -76,10 +80,9 @@ impl Agent {
                 self.assume_chained(&at, &failed, policy).await
             };
             for (k, result) in level.into_iter().zip(assumed) {
-                if let Ok(a) = &result {
-                    self.keep_if_source(indices[k], &a.credentials);
-                } else {
-                    self.forget_source(indices[k]);
+                let profile = &self.config.roles[indices[k]].profile;
+                if signers.contains(profile.as_str()) {
+                    self.keep_source(profile, result.as_ref().ok().map(|a| &a.credentials));
                 }
                 results[k] = Some(result);
             }
@@ -114,19 +117,15 @@ impl Agent {
         }
     }
 
-    /// Keeps the credentials of `roles[i]` when it signs another role.
-    pub(super) fn keep_if_source(&self, i: usize, credentials: &TemporaryCredentials) {
-        if (0..self.config.roles.len()).any(|j| self.config.source_of(j) == Some(i)) {
-            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-            sources.insert(self.config.roles[i].profile.clone(), credentials.clone());
-        }
-    }
-
-    /// A source that failed now: its dependents must not be signed with what it had before
-    /// (they may be why it failed, e.g. revoked), so the next batch assumes it again first.
-    pub(super) fn forget_source(&self, i: usize) {
+    /// Keeps the credentials a source was just given, or after a failure forgets what it had:
+    /// its dependents must not be signed with those (they may be why it failed, e.g. revoked),
+    /// so the next batch assumes it again first.
+    fn keep_source(&self, profile: &str, credentials: Option<&TemporaryCredentials>) {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        sources.remove(&self.config.roles[i].profile);
+        match credentials {
+            Some(c) => sources.insert(profile.to_owned(), c.clone()),
+            None => sources.remove(profile),
+        };
     }
 
     /// Assumes chained roles (`at`, all one distance from the instance credentials), grouped
