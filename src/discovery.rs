@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 pub const VERSION: u32 = 1;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cache {
     pub version: u32,
     /// By `key`.
@@ -53,15 +53,22 @@ pub fn changes(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
     (added, removed)
 }
 
+/// An empty cache of this version (what there is before the first discovery).
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            version: VERSION,
+            sets: BTreeMap::new(),
+        }
+    }
+}
+
 impl Cache {
     /// The cache at `path`; an empty one when there is none. A file that cannot be used is
     /// `Err` with the reason (the caller goes on without it).
     pub fn read(path: &Path) -> Result<Cache, String> {
         let Some(bytes) = fileio::read(path).map_err(|e| e.to_string())? else {
-            return Ok(Cache {
-                version: VERSION,
-                ..Cache::default()
-            });
+            return Ok(Cache::default());
         };
         match serde_json::from_slice::<Cache>(&bytes) {
             Ok(c) if c.version == VERSION => Ok(c),

@@ -23,10 +23,7 @@ impl Agent {
         let path = self.config.discovery.cache_file.clone();
         let mut cache = discovery::Cache::read(&path).unwrap_or_else(|why| {
             warn!(file = %path.display(), "not using the discovery cache: {why}");
-            discovery::Cache {
-                version: discovery::VERSION,
-                ..Default::default()
-            }
+            discovery::Cache::default()
         });
         let before = cache.clone();
         let mut accounts = Vec::with_capacity(self.config.discovered.len());
