@@ -1,7 +1,7 @@
 //! Discovering a role set's accounts from AWS Organizations: every ACTIVE account of the
 //! organization (`ListAccounts`), or those under given OUs and their children
 //! (`ListAccountsForParent`, `ListChildren`), without the management account unless asked
-//! (`DescribeOrganization` names it). Every call is paginated by hand, each page retried under
+//! (`DescribeOrganization` names it; it is not called when the management account is in). Every call is paginated by hand, each page retried under
 //! `retry::Policy` (throttling and 5xx; the SDK's own retries are off, as for STS and SSM),
 //! signed with the credentials given (the instance's, or a reader role's) and sent to the
 //! Organizations endpoint of the partition (`AWS_ENDPOINT_URL_ORGANIZATIONS` overrides it).
@@ -71,13 +71,18 @@ pub async fn discover(
         .load()
         .await;
     let client = aws_sdk_organizations::Client::new(&config);
-    let management = call(policy, "DescribeOrganization", || {
-        client.describe_organization().send()
-    })
-    .await?
-    .organization()
-    .and_then(|o| o.master_account_id())
-    .map(str::to_owned);
+    // Only to leave the management account out; with it included, one call fewer.
+    let management = if query.include_management_account {
+        None
+    } else {
+        call(policy, "DescribeOrganization", || {
+            client.describe_organization().send()
+        })
+        .await?
+        .organization()
+        .and_then(|o| o.master_account_id())
+        .map(str::to_owned)
+    };
 
     let mut accounts = BTreeSet::new();
     let mut keep = |page: &[Account]| {
@@ -145,10 +150,8 @@ pub async fn discover(
             }
         }
     }
-    if !query.include_management_account {
-        if let Some(id) = &management {
-            accounts.remove(id);
-        }
+    if let Some(id) = &management {
+        accounts.remove(id);
     }
     Ok(accounts.into_iter().collect())
 }

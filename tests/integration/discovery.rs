@@ -75,6 +75,7 @@ fn every_active_account_but_the_management_and_excluded_ones_gets_a_profile() {
     assert_eq!(profiles(&t), ["222222222222", "333333333333"]);
     // 5 accounts in pages of 2; every listing signed with the instance credentials.
     assert_eq!(t.orgs.calls_to("ListAccounts").len(), 3);
+    assert_eq!(t.orgs.calls_to("DescribeOrganization").len(), 1);
     for call in t.orgs.calls() {
         assert_eq!(
             call.access_key_id.as_deref(),
@@ -149,6 +150,8 @@ fn ous_are_walked_with_their_children_and_a_reader_role_signs() {
         .filter_map(|c| c.param("ParentId").map(str::to_owned))
         .collect();
     assert_eq!(parents, [ou, child]);
+    // The management account is in: nothing to look up.
+    assert!(t.orgs.calls_to("DescribeOrganization").is_empty());
 }
 
 #[test]
