@@ -22,7 +22,7 @@ impl Agent {
             }
             next += 1;
         }
-        plan.sort_by_key(|&i| self.config.depth(i));
+        plan.sort_by_cached_key(|&i| self.config.depth(i));
         plan
     }
 
