@@ -15,7 +15,8 @@ Exit codes:
   1  any other error (see the message)
   2  the command line is wrong (for `policy`: or lacks what the config does not say)
   3  some roles failed (each is logged with its profile, role ARN and error code);
-     the others were written. For `status`: some profile is missing or expired
+     the others were written. On the fleet's publisher ([discovery] publish): or a role
+     set's accounts could not be published. For `status`: some profile is missing or expired
   4  the config file is invalid (the message names file, line and key); nothing was written
   5  the instance identity was refused: its role or account is not the one [instance] names;
      nothing was written and STS was not called

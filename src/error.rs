@@ -95,6 +95,10 @@ pub enum Error {
     /// Some roles failed; each was reported as it happened.
     #[error("{failed} of {total} roles failed")]
     RolesFailed { failed: usize, total: usize },
+    /// The fleet's publisher wrote its profiles but could not publish these role sets'
+    /// accounts (each was reported as it happened).
+    #[error("the accounts of {} could not be published", sets.join(", "))]
+    NotPublished { sets: Vec<String> },
     /// `status`: some profile is missing or expired (the table says which).
     #[error("some profiles are missing or expired")]
     NotFresh,
@@ -135,7 +139,9 @@ impl Error {
             Error::Imds { .. } => Exit::ImdsUnavailable,
             Error::IdentityRefused { .. } => Exit::IdentityRefused,
             Error::FileNotWritten { .. } => Exit::FileNotWritten,
-            Error::RolesFailed { .. } | Error::NotFresh => Exit::SomeRolesFailed,
+            Error::RolesFailed { .. } | Error::NotPublished { .. } | Error::NotFresh => {
+                Exit::SomeRolesFailed
+            }
             Error::Usage(_) => Exit::Usage,
             // Only the config can fix that: no option makes one template of both roles.
             Error::Policy(PolicyError::MixedRoles { .. }) => Exit::Other,
@@ -158,6 +164,7 @@ impl Error {
             Error::FileNotWritten { .. } => Some(message_id::FILE_WRITE_FAILED),
             Error::ProfileNotConfigured { .. }
             | Error::RolesFailed { .. }
+            | Error::NotPublished { .. }
             | Error::NotFresh
             | Error::File { .. }
             | Error::Io { .. }
@@ -211,7 +218,7 @@ impl Error {
             Error::FileNotWritten { path, .. } => {
                 error!(message_id = id, file = %path.display(), "{self}")
             }
-            Error::RolesFailed { .. } | Error::NotFresh => {}
+            Error::RolesFailed { .. } | Error::NotPublished { .. } | Error::NotFresh => {}
             Error::Startup(_) => eprintln!("ec2-assume-role: {self}"),
             Error::ConfigUntrusted(_)
             | Error::OwnerUnknown { .. }

@@ -28,6 +28,7 @@ pub mod org;
 pub mod policy;
 pub mod retry;
 pub mod schedule;
+pub mod shared;
 pub mod source;
 pub mod ssm;
 pub mod state;

@@ -33,6 +33,7 @@ pub mod message_id {
     pub const PROFILE_CONFLICT: &str = "5b3439893c664700a80d1037e0c2a3e4";
     pub const CLOCK_SKEW: &str = "b8add2334a3148c29cba5e7837ae7756";
     pub const ACCOUNTS_DISCOVERED: &str = "a0ffd5f560044222a2c8a5fca0b97c5d";
+    pub const ACCOUNTS_PUBLISHED: &str = "4dc68a604b1043c1b0e8557f1b9690f4";
 }
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";

@@ -96,9 +96,87 @@ impl Agent {
         Ok(())
     }
 
-    /// The accounts of one discovered set, signed with its `organization.source_profile`'s
-    /// credentials (assumed first) or the instance's; the error says why not.
-    pub(super) async fn discover_set(&self, set: &DiscoveredSet) -> Result<Vec<String>, String> {
+    /// The accounts of one discovered set: read from its shared parameter, or listed in
+    /// Organizations (on the publisher, then published there); the error says why not.
+    pub(super) async fn discover_set(
+        &mut self,
+        set: &DiscoveredSet,
+    ) -> Result<Vec<String>, String> {
+        let o = &set.organization;
+        match (&o.shared_parameter, self.config.discovery.publish) {
+            (Some(name), false) => self.read_shared(set, name).await,
+            (Some(name), true) => {
+                let found = self.list_set(set).await?;
+                self.publish_set(set, name, &found).await;
+                Ok(found)
+            }
+            (None, _) => self.list_set(set).await,
+        }
+    }
+
+    /// The accounts the fleet's publisher put in `name`, read with the instance credentials.
+    async fn read_shared(&self, set: &DiscoveredSet, name: &str) -> Result<Vec<String>, String> {
+        let signer = source::instance_credentials(&self.imds, &self.identity)
+            .await
+            .map_err(|e| format!("reading its accounts from ssm:{name}: {e}"))?;
+        let region = &self.identity.region;
+        let read = shared::read(self.http.clone(), &signer, region, name, ssm::POLICY).await;
+        let published = read.map_err(|e| format!("reading its published accounts: {e}"))?;
+        let age = (OffsetDateTime::now_utc() - published.published).whole_seconds();
+        let interval = self.config.rediscovery_seconds();
+        if age > i64::try_from(interval.saturating_mul(2)).unwrap_or(i64::MAX) {
+            warn!(
+                role_set = %set.origin,
+                "{}: the accounts in ssm:{name} were published at {}, {} h ago, more than twice \
+                 the rediscovery interval ({interval} s): is the publisher ([discovery] publish \
+                 = true) running?",
+                set.origin,
+                rfc3339(published.published),
+                age / 3600
+            );
+        }
+        Ok(published.accounts)
+    }
+
+    /// Puts what was found in the set's shared parameter; a failure is reported, remembered
+    /// in `unpublished` (the run fails, the daemon tries again soon) and costs no profile.
+    async fn publish_set(&mut self, set: &DiscoveredSet, name: &str, found: &[String]) {
+        let region = self.identity.region.clone();
+        let signer = source::instance_credentials(&self.imds, &self.identity).await;
+        let done = match signer {
+            Ok(signer) => {
+                let http = self.http.clone();
+                shared::publish(http, &signer, &region, name, found, ssm::POLICY).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match done {
+            Ok(parts) => info!(
+                message_id = message_id::ACCOUNTS_PUBLISHED,
+                role_set = %set.origin,
+                accounts = found.len(),
+                parameter = %name,
+                "{}: published its {} accounts to ssm:{name} ({parts} parts)",
+                set.origin,
+                found.len()
+            ),
+            Err(why) => {
+                error!(
+                    message_id = message_id::ACCOUNTS_PUBLISHED,
+                    role_set = %set.origin,
+                    parameter = %name,
+                    "{}: publishing its accounts to ssm:{name} failed: {why}; the fleet keeps \
+                     the list published before",
+                    set.origin
+                );
+                self.unpublished.push(set.origin.clone());
+            }
+        }
+    }
+
+    /// The accounts of one discovered set listed in Organizations, signed with its
+    /// `organization.source_profile`'s credentials (assumed first) or the instance's.
+    async fn list_set(&self, set: &DiscoveredSet) -> Result<Vec<String>, String> {
         let o = &set.organization;
         let signer = match &o.source_profile {
             None => source::instance_credentials(&self.imds, &self.identity)

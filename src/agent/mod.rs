@@ -36,6 +36,7 @@ use crate::org;
 use crate::retry::Policy;
 use crate::source::{self, Loaded, Source};
 use crate::sts::{self, Sts};
+use crate::{shared, ssm};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -96,6 +97,9 @@ pub struct Agent {
     sources: Mutex<HashMap<String, TemporaryCredentials>>,
     /// The discovered role sets whose accounts are unknown (Organizations failed, no cache).
     pub undiscovered: Vec<String>,
+    /// On the fleet's publisher: the discovered role sets whose accounts could not be
+    /// published to their shared parameter.
+    pub unpublished: Vec<String>,
 }
 
 /// A source's credentials sign a dependent's call only with more than this left: a call and
@@ -147,6 +151,7 @@ impl Agent {
             identity,
             sources: Mutex::default(),
             undiscovered: Vec::new(),
+            unpublished: Vec::new(),
         };
         if !agent.config.discovered.is_empty() {
             agent.discover(rediscover).await?;

@@ -92,10 +92,17 @@ fn show_discovered(config: &Config) {
             },
             Err(why) => format!("the discovery cache is unusable ({why})"),
         };
+        let how = match (&o.shared_parameter, config.discovery.publish) {
+            (Some(name), false) => {
+                format!(" (read from ssm:{name}, where the publisher puts them)")
+            }
+            (Some(name), true) => format!(" (listed here and published to ssm:{name})"),
+            (None, _) => String::new(),
+        };
         info!(
             target: SUMMARY,
             role_set = %set.origin,
-            "{}: role {} in {scope}{}; {known}",
+            "{}: role {} in {scope}{}{how}; {known}",
             set.origin,
             set.role_name,
             if o.exclude.is_empty() {

@@ -311,9 +311,9 @@ fn reload_at(agent: &Agent, first: bool) -> Option<Instant> {
         (None, Source::File(_)) if discovers => crate::config::DEFAULT_DISCOVERY_RELOAD_SECONDS,
         (None, Source::File(_)) => return None,
     };
-    // A role set whose accounts could not be discovered (and none were cached) is tried again
-    // sooner, spread as a first reload is.
-    let (seconds, first) = if agent.undiscovered.is_empty() {
+    // A role set whose accounts could not be discovered (and none were cached), or on the
+    // publisher not published, is tried again sooner, spread as a first reload is.
+    let (seconds, first) = if agent.undiscovered.is_empty() && agent.unpublished.is_empty() {
         (seconds, first)
     } else {
         (seconds.min(crate::config::DISCOVERY_RETRY_SECONDS), true)

@@ -47,6 +47,10 @@ impl Run {
                 failed: failed + undiscovered,
                 total: total + undiscovered,
             })
+        } else if !agent.unpublished.is_empty() {
+            Err(Error::NotPublished {
+                sets: agent.unpublished.clone(),
+            })
         } else {
             Ok(())
         }

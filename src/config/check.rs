@@ -112,6 +112,8 @@ impl Checker<'_> {
                 "no [[role]] or [[role_set]] table; add one for each role to assume",
             );
         }
+        let publish_span = raw.discovery.as_ref().and_then(|d| d.publish.as_ref());
+        let publish_span = publish_span.map(Spanned::span);
         let discovery = raw.discovery.map(|d| self.discovery(d)).unwrap_or_default();
         let mut checked = Vec::with_capacity(raw.role.len());
         for (i, role) in raw.role.into_iter().enumerate() {
@@ -149,6 +151,15 @@ impl Checker<'_> {
         }
         self.chains(&roles, &sources);
         self.discovered_sources(&roles, &discovered_sources);
+        let shared = |d: &DiscoveredSet| d.organization.shared_parameter.is_some();
+        if discovery.publish && !discovered.iter().any(shared) {
+            self.fail(
+                publish_span,
+                Some("discovery.publish".into()),
+                "no [role_set.organization] has a shared_parameter, so there is nothing to \
+                 publish; add one, or remove publish",
+            );
+        }
         Config {
             path: self.path.to_path_buf(),
             instance,
@@ -168,6 +179,7 @@ impl Checker<'_> {
                 discovery.cache_file = path;
             }
         }
+        discovery.publish = raw.publish.as_ref().is_some_and(|p| *p.get_ref());
         discovery
     }
 

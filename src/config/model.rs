@@ -90,6 +90,10 @@ pub struct Organization {
     pub include_management_account: bool,
     /// The configured profile whose credentials call Organizations; `None`: the instance's.
     pub source_profile: Option<String>,
+    /// The SSM parameter (name or ARN) where one host of the fleet (`[discovery] publish`)
+    /// publishes the accounts and every other host reads them (`shared`), instead of each
+    /// asking Organizations.
+    pub shared_parameter: Option<String>,
 }
 
 /// `[discovery]`: where the last discovered accounts are kept, for a boot while Organizations
@@ -97,6 +101,9 @@ pub struct Organization {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovery {
     pub cache_file: PathBuf,
+    /// This host is the fleet's publisher: it lists the accounts of every set with a
+    /// `shared_parameter` in Organizations and writes them there.
+    pub publish: bool,
 }
 
 pub const DEFAULT_DISCOVERY_CACHE: &str = "/var/lib/ec2-assume-role/accounts.json";
@@ -115,6 +122,7 @@ impl Default for Discovery {
     fn default() -> Self {
         Discovery {
             cache_file: PathBuf::from(DEFAULT_DISCOVERY_CACHE),
+            publish: false,
         }
     }
 }

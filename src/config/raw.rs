@@ -68,7 +68,10 @@ table!(RawSts {
     boot_jitter_seconds: Option<Spanned<Integer>>,
 });
 
-table!(RawDiscovery { cache_file: Text });
+table!(RawDiscovery {
+    cache_file: Text,
+    publish: Option<Spanned<bool>>,
+});
 
 /// A list of strings as written.
 type Texts = Option<Spanned<Vec<Spanned<String>>>>;
@@ -78,6 +81,7 @@ table!(RawOrganization {
     exclude: Texts,
     include_management_account: Option<bool>,
     source_profile: Text,
+    shared_parameter: Text,
 });
 
 table!(RawDefaults {

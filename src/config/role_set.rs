@@ -238,13 +238,53 @@ impl Checker<'_> {
                 valid(s, check_profile, "cannot be a profile name")
             })
         });
+        let shared_parameter = raw.shared_parameter.as_ref().and_then(|v| {
+            self.check(v, &key("shared_parameter"), |s| {
+                check_shared_parameter(s).map(|()| s.clone())
+            })
+        });
         (self.errors.len() == errors).then(|| Organization {
             ous,
             exclude,
             include_management_account: raw.include_management_account.unwrap_or(false),
             source_profile,
+            shared_parameter,
         })
     }
+}
+
+/// A parameter name (`/a/b`, from the root) or its ARN, that the published parts
+/// (`NAME/1`, `NAME/2`, ...) can be put under: SSM's characters, no `aws`/`ssm` prefix, room
+/// for the part suffix within SSM's 1,011 characters.
+pub(super) fn check_shared_parameter(s: &str) -> Result<(), String> {
+    let (name, _) = crate::ssm::split_arn(s)?;
+    let hint = "an SSM parameter name from the root, such as /ec2-assume-role/accounts/audit";
+    if !name.starts_with('/') {
+        return Err(format!("is not {hint}"));
+    }
+    if name.len() > 1000 {
+        return Err("is longer than 1,000 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.-/".contains(*c)))
+    {
+        return Err(format!(
+            "has {c:?}: SSM parameter names take letters, digits, _ . - and /"
+        ));
+    }
+    if name.ends_with('/') || name.contains("//") {
+        return Err(format!("has an empty path segment; it must be {hint}"));
+    }
+    let first = name[1..]
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if first.starts_with("aws") || first.starts_with("ssm") {
+        return Err("begins with aws or ssm, which SSM reserves".into());
+    }
+    Ok(())
 }
 
 /// An OU id (`ou-` 4 to 32 lowercase letters or digits, `-`, 8 to 32 more) or a root id

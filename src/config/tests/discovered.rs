@@ -39,8 +39,10 @@ fn a_role_set_takes_its_accounts_from_organizations() {
             exclude: vec!["333333333333".into()],
             include_management_account: true,
             source_profile: Some("reader".into()),
+            shared_parameter: None,
         }
     );
+    assert!(!config.discovery.publish);
     assert_eq!(
         config.discovery.cache_file,
         Path::new("/var/lib/ear/a.json")
@@ -73,9 +75,34 @@ fn a_role_set_takes_its_accounts_from_organizations() {
 }
 
 #[test]
+fn a_fleet_shares_one_listing_through_a_parameter() {
+    let name = "/ec2-assume-role/accounts/audit";
+    let text = discovered("", &format!("shared_parameter = \"{name}\""));
+    let config = parse(&text, Path::new("c.toml")).unwrap();
+    let o = &config.discovered[0].organization;
+    assert_eq!(o.shared_parameter.as_deref(), Some(name));
+    assert!(!config.discovery.publish, "a reader unless it says publish");
+
+    let text = text + "[discovery]\npublish = true\n";
+    assert!(parse(&text, Path::new("c.toml")).unwrap().discovery.publish);
+
+    let arn = "arn:aws:ssm:eu-west-1:000000000000:parameter/ear/accounts";
+    let text = discovered("", &format!("shared_parameter = \"{arn}\""));
+    let config = parse(&text, Path::new("c.toml")).unwrap();
+    assert_eq!(
+        config.discovered[0]
+            .organization
+            .shared_parameter
+            .as_deref(),
+        Some(arn)
+    );
+}
+
+#[test]
 fn a_bad_organization_table_names_line_and_key() {
     // (config, line, key, message part)
-    let cases: Vec<(String, usize, &str, &str)> = vec![
+    let cases: Vec<(String, usize, &str, &str)> =
+        vec![
         (
             discovered("", "ous = [\"ou-AB12-cdef3456\"]"),
             12,
@@ -120,6 +147,42 @@ fn a_bad_organization_table_names_line_and_key() {
             14,
             "discovery.cache_file",
             "is not an absolute path",
+        ),
+        (
+            discovered("", "shared_parameter = \"ear/accounts\""),
+            12,
+            "role_set[1].organization.shared_parameter",
+            "is not an SSM parameter name from the root, such as /ec2-assume-role/accounts/audit",
+        ),
+        (
+            discovered("", "shared_parameter = \"/ear/acc ounts\""),
+            12,
+            "role_set[1].organization.shared_parameter",
+            "has ' ': SSM parameter names take letters, digits, _ . - and /",
+        ),
+        (
+            discovered("", "shared_parameter = \"/ear//accounts\""),
+            12,
+            "role_set[1].organization.shared_parameter",
+            "has an empty path segment",
+        ),
+        (
+            discovered("", "shared_parameter = \"/aws-ear/accounts\""),
+            12,
+            "role_set[1].organization.shared_parameter",
+            "begins with aws or ssm, which SSM reserves",
+        ),
+        (
+            discovered("", "shared_parameter = \"arn:aws:ssm:eu-west-1:0:accounts\""),
+            12,
+            "role_set[1].organization.shared_parameter",
+            "an SSM parameter ARN ends in :parameter/NAME",
+        ),
+        (
+            discovered("", "") + "[discovery]\npublish = true\n",
+            14,
+            "discovery.publish",
+            "no [role_set.organization] has a shared_parameter, so there is nothing to publish",
         ),
     ];
     for (text, line, key, want) in cases {
