@@ -218,7 +218,7 @@ impl Error {
             Error::FileNotWritten { path, .. } => {
                 error!(message_id = id, file = %path.display(), "{self}")
             }
-            Error::RolesFailed { .. } | Error::NotPublished { .. } | Error::NotFresh => {}
+            Error::RolesFailed { .. } | Error::NotFresh => {}
             Error::Startup(_) => eprintln!("ec2-assume-role: {self}"),
             Error::ConfigUntrusted(_)
             | Error::OwnerUnknown { .. }
@@ -228,6 +228,7 @@ impl Error {
             | Error::Io { .. }
             | Error::Usage(_)
             | Error::Policy(_)
+            | Error::NotPublished { .. }
             | Error::Internal(_) => error!(message_id = id, "{self}"),
         }
     }

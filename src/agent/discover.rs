@@ -43,7 +43,20 @@ impl Agent {
             }
             let found = match self.discover_set(&set).await {
                 Ok(found) => {
-                    report_changes(&set, known.as_deref(), &found);
+                    let from = match (
+                        &set.organization.shared_parameter,
+                        self.config.discovery.publish,
+                    ) {
+                        (Some(name), false) => format!("published in ssm:{name}"),
+                        _ => "in AWS Organizations".to_owned(),
+                    };
+                    report_changes(&set, known.as_deref(), &found, &from);
+                    if let (Some(name), true) = (
+                        &set.organization.shared_parameter,
+                        self.config.discovery.publish,
+                    ) {
+                        self.publish_set(&set, name, &found).await;
+                    }
                     let now = OffsetDateTime::now_utc();
                     let entry = discovery::Known {
                         accounts: found.clone(),
@@ -97,20 +110,14 @@ impl Agent {
     }
 
     /// The accounts of one discovered set: read from its shared parameter, or listed in
-    /// Organizations (on the publisher, then published there); the error says why not.
-    pub(super) async fn discover_set(
-        &mut self,
-        set: &DiscoveredSet,
-    ) -> Result<Vec<String>, String> {
-        let o = &set.organization;
-        match (&o.shared_parameter, self.config.discovery.publish) {
+    /// Organizations (always on the fleet's publisher); the error says why not.
+    pub(super) async fn discover_set(&self, set: &DiscoveredSet) -> Result<Vec<String>, String> {
+        match (
+            &set.organization.shared_parameter,
+            self.config.discovery.publish,
+        ) {
             (Some(name), false) => self.read_shared(set, name).await,
-            (Some(name), true) => {
-                let found = self.list_set(set).await?;
-                self.publish_set(set, name, &found).await;
-                Ok(found)
-            }
-            (None, _) => self.list_set(set).await,
+            _ => self.list_set(set).await,
         }
     }
 
@@ -233,7 +240,13 @@ impl Agent {
 }
 
 /// One journal event for what a discovery found, when it differs from what was known.
-pub(super) fn report_changes(set: &DiscoveredSet, known: Option<&[String]>, found: &[String]) {
+/// `from` says where they were found: `in AWS Organizations`, `published in ssm:NAME`.
+pub(super) fn report_changes(
+    set: &DiscoveredSet,
+    known: Option<&[String]>,
+    found: &[String],
+    from: &str,
+) {
     let (added, removed) = discovery::changes(known.unwrap_or_default(), found);
     if added.is_empty() && removed.is_empty() && known.is_some() {
         return;
@@ -251,7 +264,7 @@ pub(super) fn report_changes(set: &DiscoveredSet, known: Option<&[String]>, foun
         accounts = found.len(),
         added = %added.join(","),
         removed = %removed.join(","),
-        "{}: {} accounts in AWS Organizations; added: {}; removed: {}",
+        "{}: {} accounts {from}; added: {}; removed: {}",
         set.origin,
         found.len(),
         list(&added),
