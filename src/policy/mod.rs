@@ -172,15 +172,34 @@ fn permission_policy(
             st
         })
         .collect();
+    // A fleet's reader of a shared parameter does not list; its publisher does.
+    let publish = config.discovery.publish;
     let lists = config.discovered.iter().any(|set| {
         let reader = set.organization.source_profile.as_deref();
-        signs(reader.and_then(|p| config.roles.iter().position(|r| r.profile == p)))
+        (set.organization.shared_parameter.is_none() || publish)
+            && signs(reader.and_then(|p| config.roles.iter().position(|r| r.profile == p)))
     });
     if lists {
         statements.push(map([
             ("Effect", s("Allow")),
             ("Action", strings(&ORGANIZATIONS_READ)),
             ("Resource", s("*")),
+        ]));
+    }
+    // The shared parameters' parts are read (and, by the publisher, written) with the
+    // instance credentials.
+    let parts: Vec<String> = config
+        .discovered
+        .iter()
+        .filter_map(|set| set.organization.shared_parameter.as_deref())
+        .map(|name| parameter_parts_arn(config, name))
+        .collect();
+    if signs(None) && !parts.is_empty() {
+        let actions: &[&str] = if publish { &SSM_PUBLISH } else { &SSM_READ };
+        statements.push(map([
+            ("Effect", s("Allow")),
+            ("Action", strings(actions)),
+            ("Resource", strings(&parts)),
         ]));
     }
     map([
@@ -201,6 +220,26 @@ const ORGANIZATIONS_READ: [&str; 4] = [
     "organizations:ListAccountsForParent",
     "organizations:ListChildren",
 ];
+
+/// What a fleet's instance calls to read a shared account list (`shared`), and what its
+/// publisher calls to write one.
+const SSM_READ: [&str; 1] = ["ssm:GetParameters"];
+const SSM_PUBLISH: [&str; 3] = [
+    "ssm:DeleteParameters",
+    "ssm:GetParameters",
+    "ssm:PutParameter",
+];
+
+/// The ARN that covers a shared parameter's parts (`NAME/1`, `NAME/2`, ...): in any Region
+/// (the instance's, known only at run time) of the instance's account, unless it is an ARN.
+fn parameter_parts_arn(config: &Config, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return format!("{name}/*");
+    }
+    let partition = config.roles.first().map_or("aws", |r| r.partition.as_str());
+    let account = config.instance.account_id.as_deref().unwrap_or("*");
+    format!("arn:{partition}:ssm:*:{account}:parameter{name}/*")
+}
 
 /// `config` with each discovered role set standing for its role in every account
 /// (`arn:P:iam::*:role/NAME`), as the policies must allow before the accounts are known.
@@ -600,6 +639,40 @@ mod tests {
         assert_eq!(
             got["permission_policies"][1]["policy"],
             doc(vec![narrowed("o-abcd1234ef")])
+        );
+    }
+
+    /// A fleet sharing one listing: its instances read the parts and never call
+    /// Organizations; the publisher lists and writes them.
+    #[test]
+    fn a_shared_list_is_read_by_the_fleet_and_written_by_its_publisher() {
+        const ANY: &str = "arn:aws:iam::*:role/PerformSecurityAudit";
+        const PARTS: &str = "arn:aws:ssm:*:000000000000:parameter/ear/accounts/*";
+        let text = "[[role_set]]\nrole_name = \"PerformSecurityAudit\"\n\
+                    profile = \"audit-{account_id}\"\n[role_set.organization]\n\
+                    shared_parameter = \"/ear/accounts\"\n";
+        let narrowed = json!({"Effect": "Allow", "Action": [ASSUME], "Resource": [ANY],
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}});
+        let reader = with_wildcards(&config(text));
+        let got = all(&reader, &Options::default());
+        assert_eq!(
+            got["permission_policies"],
+            json!([{"role": INSTANCE, "policy": doc(vec![
+                narrowed.clone(),
+                statement(&SSM_READ, &[PARTS]),
+            ])}])
+        );
+
+        let publisher = with_wildcards(&config(&format!("{text}[discovery]\npublish = true\n")));
+        let read = json!({"Effect": "Allow", "Action": ORGANIZATIONS_READ, "Resource": "*"});
+        let got = all(&publisher, &Options::default());
+        assert_eq!(
+            got["permission_policies"],
+            json!([{"role": INSTANCE, "policy": doc(vec![
+                narrowed,
+                read,
+                statement(&SSM_PUBLISH, &[PARTS]),
+            ])}])
         );
     }
 
