@@ -12,7 +12,7 @@
 //!        [--accounts 20] [--boot-window 60] [--boot-jitter 0] [--budget 600] [--hours 3]
 //!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40] [--discover-accounts 0] [--org-ous 0]
 //!        [--org-page-size 20] [--org-reload 86400] [--org-boot-spread 600] [--org-cached 0]
-//!        [--org-pace 1] [--org-budget 5]
+//!        [--org-pace 1] [--org-budget 5] [--org-shared]
 
 use clap::Parser;
 use ec2_assume_role::config::Daemon;
@@ -20,7 +20,7 @@ use ec2_assume_role::retry::Policy;
 use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
 use std::process::ExitCode;
 use std::time::Duration;
-use testkit::fleet::{simulate, Params};
+use testkit::fleet::{simulate, Discovery, Params};
 
 fn main() -> ExitCode {
     let p = Params::parse();
@@ -85,71 +85,118 @@ fn main() -> ExitCode {
         );
     }
     if let Some(d) = &r.discovery {
+        let (calls, how) = if p.org_shared {
+            (
+                testkit::fleet::calls_per_discovery(
+                    p.discover_accounts,
+                    p.org_ous,
+                    p.org_page_size,
+                ),
+                "its publisher's; the fleet reads the shared list".to_owned(),
+            )
+        } else if p.org_ous == 0 {
+            (
+                d.calls_per_discovery,
+                "DescribeOrganization + ListAccounts pages".to_owned(),
+            )
+        } else {
+            (
+                d.calls_per_discovery,
+                format!("DescribeOrganization + the walk of {} OUs", p.org_ous),
+            )
+        };
         println!(
-            "Organizations discovery   {} accounts, {} calls each ({}), re-discovered about \
-             every {} s, first discovery spread over {} s, {:.0}% booting with a cache, at \
-             most {} calls/s per instance",
+            "Organizations discovery   {} accounts, {calls} calls each ({how}), re-discovered \
+             about every {} s, first discovery spread over {} s, {:.0}% booting with a cache, \
+             at most {} calls/s per instance",
             p.discover_accounts,
-            d.calls_per_discovery,
-            if p.org_ous == 0 {
-                "DescribeOrganization + ListAccounts pages".to_owned()
-            } else {
-                format!("DescribeOrganization + the walk of {} OUs", p.org_ous)
-            },
             p.org_reload,
             p.org_boot_spread,
             p.org_cached * 100.0,
             p.org_pace
         );
-        let line = |label: &str, text: String| println!("{label:<26}{text}");
-        line(
-            "Organizations calls",
-            format!(
-                "{} ({} throttled and retried) in {} discoveries",
-                d.calls, d.throttled, d.discoveries
-            ),
-        );
-        line(
-            "Organizations peak",
-            format!(
-                "{} calls/s (second {}); {} calls/s after boot",
-                d.peak, d.peak_second, d.peak_after_boot
-            ),
-        );
-        line(
-            "seconds over budget",
-            format!(
-                "{} ({} after boot)",
-                d.seconds_over_budget, d.seconds_over_budget_after_boot
-            ),
-        );
-        line(
-            "last discovered profiles",
-            match d.last_wait {
-                Some(wait) => format!("{wait:.0} s after its instance booted"),
-                None => format!("{} instances still waiting after {} h", d.waiting, p.hours),
-            },
-        );
-        let verdict = if d.within_budget_after_boot && d.last_wait.is_some() {
-            "within after boot"
+        if p.org_shared {
+            println!(
+                "shared list               every instance reads it with {} GetParameters \
+                 call(s) instead",
+                d.calls_per_discovery
+            );
+            show(
+                d,
+                &p,
+                "shared-list reads",
+                "SSM",
+                p.ssm_budget,
+                "for the fleet's account",
+            );
         } else {
-            "EXCEEDED"
-        };
-        line(
-            "Organizations budget",
-            format!(
-                "{} calls/s for the organization (assumed): {verdict}",
-                p.org_budget
-            ),
+            show(
+                d,
+                &p,
+                "Organizations calls",
+                "Organizations",
+                p.org_budget,
+                "for the organization (assumed)",
+            );
+        }
+    }
+    if let Some(d) = &r.publisher {
+        show(
+            d,
+            &p,
+            "publisher's calls",
+            "Organizations",
+            p.org_budget,
+            "for the organization (assumed)",
         );
     }
-    let org_ok = r
-        .discovery
-        .as_ref()
-        .is_none_or(|d| d.within_budget_after_boot && d.last_wait.is_some());
+    let fits = |d: &Discovery| d.within_budget_after_boot && d.last_wait.is_some();
+    let org_ok = r.discovery.as_ref().is_none_or(fits) && r.publisher.as_ref().is_none_or(fits);
     if r.within_budget && (p.ssm_reload == 0.0 || r.ssm_within_budget) && org_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// One set of discoverers' lines: calls, peak, seconds over `budget`, the last wait.
+fn show(d: &Discovery, p: &Params, calls: &str, service: &str, budget: u32, whose: &str) {
+    let line = |label: &str, text: String| println!("{label:<26}{text}");
+    line(
+        calls,
+        format!(
+            "{} ({} throttled and retried) in {} discoveries",
+            d.calls, d.throttled, d.discoveries
+        ),
+    );
+    line(
+        &format!("{service} peak"),
+        format!(
+            "{} calls/s (second {}); {} calls/s after boot",
+            d.peak, d.peak_second, d.peak_after_boot
+        ),
+    );
+    line(
+        "seconds over budget",
+        format!(
+            "{} ({} after boot)",
+            d.seconds_over_budget, d.seconds_over_budget_after_boot
+        ),
+    );
+    line(
+        "last discovered profiles",
+        match d.last_wait {
+            Some(wait) => format!("{wait:.0} s after its instance booted"),
+            None => format!("{} instances still waiting after {} h", d.waiting, p.hours),
+        },
+    );
+    let verdict = if d.within_budget_after_boot && d.last_wait.is_some() {
+        "within after boot"
+    } else {
+        "EXCEEDED"
+    };
+    line(
+        &format!("{service} budget"),
+        format!("{budget} calls/s {whose}: {verdict}"),
+    );
 }

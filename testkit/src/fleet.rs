@@ -96,6 +96,12 @@ pub struct Params {
     /// `TooManyRequestsException`).
     #[arg(long, default_value_t = ORG_BUDGET)]
     pub org_budget: u32,
+    /// The fleet shares one listing (`shared_parameter`): one publisher lists the
+    /// organization on the interval and writes the list to SSM; every instance reads its
+    /// parts there instead (GetParameters, 10 parts of 300 accounts a call), counted against
+    /// `--ssm-budget`.
+    #[arg(long)]
+    pub org_shared: bool,
 }
 
 impl Default for Params {
@@ -105,9 +111,11 @@ impl Default for Params {
     }
 }
 
-/// The discovery defaults this simulation recommends (docs/benchmarks.md has the numbers).
+/// The agent's discovery defaults (docs/benchmarks.md has the numbers): rediscovered daily,
+/// and the first discovery at start, not spread (`--org-boot-spread` models a spread the
+/// agent does not make, to show what one would do).
 pub const DISCOVERY_INTERVAL_SECS: f64 = 86_400.0;
-pub const DISCOVERY_BOOT_SPREAD_SECS: f64 = 600.0;
+pub const DISCOVERY_BOOT_SPREAD_SECS: f64 = 0.0;
 pub const DISCOVERY_PACE: f64 = 1.0;
 /// Assumed, not documented (see `Params::org_budget`).
 pub const ORG_BUDGET: u32 = 5;
@@ -142,8 +150,11 @@ pub struct Report {
     pub ssm_peak: u64,
     pub ssm_peak_after_boot: u64,
     pub ssm_within_budget: bool,
-    /// With `--discover-accounts`: the Organizations numbers.
+    /// With `--discover-accounts`: the Organizations numbers; with `--org-shared`, the
+    /// fleet's reads of the shared list (against `ssm_budget`) instead.
     pub discovery: Option<Discovery>,
+    /// With `--org-shared`: the publisher's Organizations numbers.
+    pub publisher: Option<Discovery>,
 }
 
 /// What the fleet's discoveries did to AWS Organizations.
@@ -276,7 +287,37 @@ pub fn simulate(
         .max()
         .unwrap_or(0);
     let total_calls = boot_calls + refresh_calls;
-    let discovery = (p.discover_accounts > 0).then(|| discover(p, &reload_delay, &retry_delay));
+    let per_discovery = calls_per_discovery(p.discover_accounts, p.org_ous, p.org_page_size);
+    let (discovery, publisher) = match (p.discover_accounts > 0, p.org_shared) {
+        (false, _) => (None, None),
+        (true, false) => {
+            let who = Discoverers {
+                instances: p.instances,
+                per_discovery,
+                budget: p.org_budget,
+                seed: p.seed ^ 0x0e65,
+            };
+            (Some(discover(p, who, &reload_delay, &retry_delay)), None)
+        }
+        (true, true) => {
+            let fleet = Discoverers {
+                instances: p.instances,
+                per_discovery: shared_reads(p.discover_accounts),
+                budget: p.ssm_budget,
+                seed: p.seed ^ 0x0e65,
+            };
+            let one = Discoverers {
+                instances: 1,
+                per_discovery,
+                budget: p.org_budget,
+                seed: p.seed ^ 0x9b11,
+            };
+            (
+                Some(discover(p, fleet, &reload_delay, &retry_delay)),
+                Some(discover(p, one, &reload_delay, &retry_delay)),
+            )
+        }
+    };
     let ssm_peak = ssm_per_second.iter().copied().max().unwrap_or(0);
     let boot_window_end = window.ceil() as usize;
     let ssm_peak_after_boot = ssm_per_second
@@ -302,7 +343,23 @@ pub fn simulate(
         ssm_peak_after_boot,
         ssm_within_budget: ssm_peak <= u64::from(p.ssm_budget),
         discovery,
+        publisher,
     }
+}
+
+/// GetParameters calls that read a shared list of `accounts` (src/shared.rs: 300 accounts
+/// a part, 10 parts a call).
+pub fn shared_reads(accounts: u32) -> u64 {
+    u64::from(accounts).div_ceil(300).max(1).div_ceil(10)
+}
+
+/// Who discovers: how many, the calls each discovery makes, the calls per second allowed.
+#[derive(Clone, Copy, Debug)]
+struct Discoverers {
+    instances: u32,
+    per_discovery: u64,
+    budget: u32,
+    seed: u64,
 }
 
 /// Calls in one discovery: DescribeOrganization, then the ListAccounts pages, or per OU a
@@ -337,27 +394,30 @@ struct Discovering {
 /// when the cache is `org_reload` old; then again on `reload_delay`. A discovery makes its
 /// calls one after the other, at most `org_pace` a second. A call beyond `org_budget` in its
 /// second is throttled and tried again after `retry_delay`: never dropped, never given up.
-/// Its own RNG: the STS and SSM numbers of a seed stay as they were.
+/// `who` says how many discover, with how many calls, under which budget (Organizations',
+/// or for a shared list's readers SSM's). Its own RNG: the STS and SSM numbers of a seed
+/// stay as they were.
 fn discover(
     p: &Params,
+    who: Discoverers,
     reload_delay: &dyn Fn(std::time::Duration, bool, f64) -> std::time::Duration,
     retry_delay: &dyn Fn(u32, f64) -> std::time::Duration,
 ) -> Discovery {
-    let mut rng = fastrand::Rng::with_seed(p.seed ^ 0x0e65);
+    let mut rng = fastrand::Rng::with_seed(who.seed);
     let seconds = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
     let (window, spread) = (seconds(p.boot_window), seconds(p.org_boot_spread));
     let horizon = seconds(p.hours) * 3600.0;
     let every = std::time::Duration::from_secs_f64(seconds(p.org_reload).max(1.0));
     let gap = 1.0 / if p.org_pace > 0.0 { p.org_pace } else { 1.0 };
-    let per_discovery = calls_per_discovery(p.discover_accounts, p.org_ous, p.org_page_size);
-    let budget = u64::from(p.org_budget);
+    let per_discovery = who.per_discovery;
+    let budget = u64::from(who.budget);
     let buckets = horizon.ceil() as usize + 1;
     let (mut made, mut accepted) = (vec![0u64; buckets], vec![0u64; buckets]);
     // Microseconds, so that the heap orders plain integers.
     let at = |t: f64| (t * 1e6) as u64;
     let mut queue = BinaryHeap::new();
-    let mut fleet = Vec::with_capacity(p.instances as usize);
-    for i in 0..p.instances as usize {
+    let mut fleet = Vec::with_capacity(who.instances as usize);
+    for i in 0..who.instances as usize {
         let boot = rng.f64() * window;
         let cached = rng.f64() < p.org_cached;
         let start = if cached {
