@@ -1,5 +1,5 @@
-//! moto's server (as STS) from the test venv, on a free loopback port, killed on drop.
-//! It must only ever listen on 127.0.0.1.
+//! moto's server (STS, SSM, Organizations, CloudFormation: whatever a test asks of it) from the
+//! test venv, on a free loopback port, killed on drop. It must only ever listen on 127.0.0.1.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

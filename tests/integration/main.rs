@@ -7,6 +7,7 @@
 mod chain;
 mod daemon;
 mod discovery;
+mod discovery_moto;
 mod e2e_moto;
 mod fleet_sim;
 mod hardening;

@@ -52,6 +52,8 @@ pub struct TestDir {
     pub ssm: FakeSsm,
     /// AWS Organizations, for discovered role sets.
     pub orgs: FakeOrganizations,
+    /// The Organizations endpoint processes get: the fake, or moto in the end-to-end tests.
+    pub orgs_url: String,
     /// The SSM endpoint processes get: the fake, or moto in the end-to-end tests.
     pub ssm_url: String,
 }
@@ -77,6 +79,7 @@ impl TestDir {
             sts,
             ssm_url: ssm.url().to_owned(),
             ssm,
+            orgs_url: orgs.url().to_owned(),
             orgs,
         };
         // Ambient AWS files with bogus keys, to prove the binary never reads them.
@@ -169,7 +172,7 @@ impl TestDir {
         cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
             .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
-            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", self.orgs.url())
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &self.orgs_url)
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_ACCESS_KEY_ID", AMBIENT_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", AMBIENT_SECRET)
@@ -233,7 +236,7 @@ impl TestDir {
             .env("AWS_CONFIG_FILE", self.aws_config_path())
             .env("AWS_ENDPOINT_URL_STS", &self.sts_url)
             .env("AWS_ENDPOINT_URL_SSM", &self.ssm_url)
-            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", self.orgs.url())
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &self.orgs_url)
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_EC2_METADATA_DISABLED", "true");
     }
