@@ -336,3 +336,58 @@ fn a_moto_ou_and_its_child_listed_by_a_reader_role_then_used_by_the_aws_cli() {
         )],
     );
 }
+
+/// One listing for the fleet, against moto's Organizations, SSM and STS: the publisher
+/// lists the organization and puts the parts in moto's Parameter Store (which checks the
+/// names, types and the 4 KB standard-tier limit); a second instance reads them, never
+/// calling Organizations (its endpoint is a fake that would record a call), and the AWS CLI
+/// uses one of the profiles it wrote.
+#[test]
+fn a_moto_publisher_shares_the_listing_and_a_reader_uses_it() {
+    let moto = Moto::start(&venv());
+    let mut publisher = on_moto(&moto);
+    publisher.ssm_url = moto.url().to_owned();
+    let org = organization(&publisher, MOTO_DEFAULT_ACCOUNT, 330);
+    let shared = "shared_parameter = \"/ear/accounts\"";
+    let text =
+        config(&publisher, "", shared).replace("[discovery]\n", "[discovery]\npublish = true\n");
+    publisher.write_config(&text);
+    let mut want = org.all();
+    for gone in [&org.closed, &org.removed] {
+        assert!(want.remove(gone));
+    }
+    let parts = want.len().div_ceil(300);
+    assert!(parts >= 2, "{} accounts", want.len());
+    publisher.cmd(&["run"]).expect_saying(
+        0,
+        &[&format!(
+            "published its {} accounts to ssm:/ear/accounts ({parts} parts)",
+            want.len()
+        )],
+    );
+    // boto3 sees the parts in moto's Parameter Store (keys moto does not know are its default
+    // account's, as the fake IMDS's are).
+    let out = publisher
+        .python(
+            "import boto3\n\
+             ssm = boto3.client('ssm', region_name='us-east-1', aws_access_key_id='testing', \
+             aws_secret_access_key='testing')\n\
+             names = [p['Name'] for p in ssm.get_parameters_by_path(Path='/ear/accounts')['Parameters']]\n\
+             print(' '.join(sorted(names)))",
+        )
+        .expect_exit(0);
+    let names: Vec<String> = (1..=parts).map(|i| format!("/ear/accounts/{i}")).collect();
+    assert_eq!(out.stdout.trim(), names.join(" "));
+
+    let mut reader = on_moto(&moto);
+    reader.ssm_url = moto.url().to_owned();
+    reader.orgs_url = reader.orgs.url().to_owned();
+    reader.write_config(&config(&reader, "", shared));
+    reader.cmd(&["run"]).expect_exit(0);
+    assert!(reader.orgs.calls().is_empty(), "{:?}", reader.orgs.calls());
+    assert_eq!(profiles(&reader), want);
+    let deep = org.prod_accounts.last().expect("a prod account");
+    let (account, arn) = caller_with_the_cli(&reader, deep);
+    assert_eq!(&account, deep);
+    assert!(arn.starts_with(&assumed_role_prefix(deep)), "{arn}");
+}
