@@ -350,23 +350,21 @@ mod tests {
             "{err}"
         );
 
-        let mut values = numbered(encode(&ids(2), AT));
-        let damaged = values[&1].replace("100000000001", "10000000000x");
-        values.insert(1, damaged);
-        let err = decode("/l", &values).unwrap_err();
-        assert!(
-            err.contains("\"10000000000x\" is not an account id"),
-            "{err}"
-        );
-
-        let mut values = numbered(encode(&ids(2), AT));
-        let short = values[&1].replace("100000000001\n", "");
-        values.insert(1, short);
-        let err = decode("/l", &values).unwrap_err();
-        assert!(
-            err.contains("hold 1 accounts, their headers say 2"),
-            "{err}"
-        );
+        // Two accounts' list with one edit of its text, and what decoding it says.
+        for (from, to, want) in [
+            (
+                "100000000001",
+                "10000000000x",
+                "\"10000000000x\" is not an account id",
+            ),
+            ("100000000001\n", "", "hold 1 accounts, their headers say 2"),
+        ] {
+            let mut values = numbered(encode(&ids(2), AT));
+            let edited = values[&1].replace(from, to);
+            values.insert(1, edited);
+            let err = decode("/l", &values).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]

@@ -12,13 +12,23 @@ use testkit::organizations::{AccountState, Outage, MANAGEMENT_ACCOUNT_ID, ROOT_I
 /// The reference story's head, a reader role in the management account, and a role set
 /// over the organization with `organization` (TOML lines of its table) and `extra` after.
 fn org_config(t: &TestDir, organization: &str, extra: &str) -> String {
+    let reader = format!(
+        "[[role]]\nprofile = \"reader\"\n\
+         role_arn = \"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader\"\n"
+    );
+    config_with(t, &reader, organization, extra)
+}
+
+/// The reference story's head, `roles` (TOML), a role set over the organization whose
+/// `[role_set.organization]` table is `organization`, the cache and state in `t`, and
+/// `extra` lines of `[daemon]`.
+pub fn config_with(t: &TestDir, roles: &str, organization: &str, extra: &str) -> String {
     let head = REFERENCE_CONFIG
         .split("[[role]]")
         .next()
         .unwrap_or_default();
     format!(
-        "{head}[[role]]\nprofile = \"reader\"\n\
-         role_arn = \"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader\"\n\n\
+        "{head}{roles}\n\
          [[role_set]]\nrole_name = \"PerformSecurityAudit\"\nprofile = \"audit-{{account_id}}\"\n\
          [role_set.organization]\n{organization}\n\n\
          [discovery]\ncache_file = \"{}\"\n\n[daemon]\nstate_file = \"{}\"\n{extra}\n",
@@ -27,7 +37,7 @@ fn org_config(t: &TestDir, organization: &str, extra: &str) -> String {
     )
 }
 
-fn cache(t: &TestDir) -> std::path::PathBuf {
+pub fn cache(t: &TestDir) -> std::path::PathBuf {
     t.path().join("lib/accounts.json")
 }
 

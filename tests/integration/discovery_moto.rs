@@ -22,7 +22,8 @@
 //! - It checks no IAM policy: that the right principal signs is shown by which account's
 //!   organization answers, not by a denial.
 
-use crate::util::{mode, venv, TestDir, REFERENCE_CONFIG};
+use crate::discovery::cache;
+use crate::util::{mode, venv, TestDir};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use testkit::moto::Moto;
@@ -139,22 +140,7 @@ print(json.dumps(org))
 /// The reference story's head, `roles` (TOML), and a role set over the organization whose
 /// `[role_set.organization]` table is `organization`.
 fn config(t: &TestDir, roles: &str, organization: &str) -> String {
-    let head = REFERENCE_CONFIG
-        .split("[[role]]")
-        .next()
-        .unwrap_or_default();
-    format!(
-        "{head}{roles}\n\
-         [[role_set]]\nrole_name = \"PerformSecurityAudit\"\nprofile = \"audit-{{account_id}}\"\n\
-         [role_set.organization]\n{organization}\n\n\
-         [discovery]\ncache_file = \"{}\"\n\n[daemon]\nstate_file = \"{}\"\n",
-        cache(t).display(),
-        t.path().join("run/state.json").display()
-    )
-}
-
-fn cache(t: &TestDir) -> std::path::PathBuf {
-    t.path().join("lib/accounts.json")
+    crate::discovery::config_with(t, roles, organization, "")
 }
 
 /// The accounts with an `audit-ACCOUNT` profile in the credentials file.
