@@ -3,7 +3,7 @@
 //! and runs the chosen command. Every exit code is listed in `--help` and in README.md; once
 //! published, a number never changes meaning (`error::Exit`).
 
-use crate::cmd::{check, credential_process, daemon, policy, run, status};
+use crate::cmd::{check, credential_process, daemon, export, policy, run, status};
 use crate::error::Error;
 use crate::logging;
 use crate::source::Source;
@@ -67,6 +67,7 @@ pub enum Command {
     Daemon(daemon::Daemon),
     Status(status::Status),
     CredentialProcess(credential_process::CredentialProcess),
+    Export(export::Export),
     Policy(policy::Policy),
 }
 
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Daemon(c) => c.run(source).await,
             Command::Status(c) => c.run(source).await,
             Command::CredentialProcess(c) => c.run(source).await,
+            Command::Export(c) => c.run(source).await,
             Command::Policy(c) => c.run(source).await,
         }
     })

@@ -58,21 +58,32 @@ struct Output<'a> {
 
 impl CredentialProcess {
     pub async fn run(&self, source: &Source) -> Result<(), Error> {
-        let profile = self.profile.as_str();
         let wait = Duration::from_secs(self.wait);
-        if let Some(creds) = self.cache.as_deref().and_then(|f| cached_in(f, profile)) {
-            return print(&creds);
-        }
-        let http = crate::http::client();
-        let config = source::load(source, &http, &Imds::new(http.clone(), wait))
-            .await?
-            .config;
-        configured(&config, profile)?;
-        let creds = match cached(&config, profile) {
-            Some(creds) => creds,
-            None => assume(source, profile, wait).await?,
-        };
-        print(&creds)
+        let creds = fresh(source, &self.profile, wait, self.cache.as_deref()).await?;
+        print(&json(&creds))
+    }
+}
+
+/// `profile`'s credentials: fresh ones from `cache` (without reading the config), else from
+/// the file the daemon keeps for the config, else assumed now. An unknown profile is an error
+/// that lists the configured ones.
+pub async fn fresh(
+    source: &Source,
+    profile: &str,
+    wait: Duration,
+    cache: Option<&Path>,
+) -> Result<TemporaryCredentials, Error> {
+    if let Some(creds) = cache.and_then(|f| cached_in(f, profile)) {
+        return Ok(creds);
+    }
+    let http = crate::http::client();
+    let config = source::load(source, &http, &Imds::new(http.clone(), wait))
+        .await?
+        .config;
+    configured(&config, profile)?;
+    match cached(&config, profile) {
+        Some(creds) => Ok(creds),
+        None => assume(source, profile, wait).await,
     }
 }
 
@@ -144,7 +155,8 @@ async fn assume(
     agent.assume_one(index).await
 }
 
-fn print(creds: &TemporaryCredentials) -> Result<(), Error> {
+/// The `credential_process` JSON of `creds`, one line.
+pub fn json(creds: &TemporaryCredentials) -> String {
     let out = Output {
         version: 1,
         access_key_id: &creds.access_key_id,
@@ -155,9 +167,14 @@ fn print(creds: &TemporaryCredentials) -> Result<(), Error> {
     // Serialising these plain strings cannot fail.
     let mut json = serde_json::to_string(&out).unwrap_or_default();
     json.push('\n');
+    json
+}
+
+/// Writes `text` (credentials) to stdout, all of it or an error.
+pub fn print(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(json.as_bytes())
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(Error::io("writing the credentials to stdout"))
 }
