@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::fileio::Owner;
 use crate::source::Source;
+use crate::state::Origin;
 use std::path::{Path, PathBuf};
 
 /// The cache file's name, beside the credentials file.
@@ -25,6 +26,14 @@ pub struct Files {
 }
 
 impl Files {
+    /// What a state file written for these files and `source` says it describes.
+    pub fn origin(&self, source: &Source) -> Origin {
+        Origin {
+            config: source.absolute(),
+            files: vec![self.credentials.clone()],
+        }
+    }
+
     /// Resolves the defaults of `[credentials]`; an unknown `owner` is a config error.
     pub fn resolve(config: &Config) -> Result<Files, Error> {
         let owner = match &config.credentials.owner {
@@ -73,17 +82,10 @@ pub fn process_command(source: &Source, cache: &Path) -> Result<String, Error> {
     let exe = std::env::current_exe().map_err(Error::io(
         "finding this program's own path for credential_process",
     ))?;
-    let config = match source {
-        Source::File(path) => std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .display()
-            .to_string(),
-        Source::Ssm(_) => source.to_string(),
-    };
     Ok(format!(
         "{} credential-process --config {} --cache {}",
         quote(exe.display().to_string()),
-        quote(config),
+        quote(source.absolute()),
         quote(cache.display().to_string())
     ))
 }

@@ -8,9 +8,8 @@ use crate::agent::RoleOutcome;
 use crate::config::Role;
 use crate::creds::rfc3339;
 use crate::schedule::{self, Failure, Settings};
-use crate::state::{self, LastError, Profile, State};
+use crate::state::{self, LastError, Origin, Profile, State};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -177,8 +176,8 @@ impl Tracked {
         }
     }
 
-    /// The state file's content: the tracked profiles of `roles`.
-    pub fn state(&self, roles: &[Role], credentials_file: PathBuf, now: OffsetDateTime) -> State {
+    /// The state file's content: the tracked profiles of `roles`, and what they are of.
+    pub fn state(&self, roles: &[Role], origin: Origin, now: OffsetDateTime) -> State {
         let profiles = roles
             .iter()
             .filter_map(|role| {
@@ -190,7 +189,9 @@ impl Tracked {
             version: state::VERSION,
             pid: std::process::id(),
             updated: Some(now),
-            credentials_file,
+            credentials_file: origin.files.first().cloned().unwrap_or_default(),
+            config: Some(origin.config),
+            files: origin.files,
             profiles,
         }
     }
@@ -399,14 +400,19 @@ mod tests {
         tracked.reschedule_changed(&old, &new);
         assert_eq!(tracked.due(&new, now), vec![1]);
         tracked.record(&new[1], &written, false, &settings, now, 0.5);
-        let state = tracked.state(&new, "/c".into(), now);
+        let origin = Origin {
+            config: "/etc/c.toml".into(),
+            files: vec!["/c".into()],
+        };
+        let state = tracked.state(&new, origin.clone(), now);
+        assert_eq!(state.mismatch(&origin), None);
         assert_eq!(
             state.profiles["b"].role_arn,
             "arn:aws:iam::333333333333:role/R"
         );
 
         tracked.keep_configured(&new[..1]);
-        assert_eq!(tracked.state(&new, "/c".into(), now).profiles.len(), 1);
+        assert_eq!(tracked.state(&new, origin, now).profiles.len(), 1);
         tracked.all_due();
         assert_eq!(tracked.due(&new[..1], now), vec![0]);
         assert_eq!(tracked.next_wake(), None);

@@ -437,11 +437,8 @@ async fn join(inflight: &mut Option<Inflight>) -> AssumeResult {
 }
 
 fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
-    let state = tracked.state(
-        &agent.config.roles,
-        agent.credentials_file().to_path_buf(),
-        now,
-    );
+    let origin = agent.files.origin(&agent.source);
+    let state = tracked.state(&agent.config.roles, origin, now);
     let path = &agent.config.daemon.state_file;
     if let Err(err) = state.write(path) {
         // `status` falls back to the credentials file; the daemon's job is not affected.

@@ -169,6 +169,9 @@ struct Daemon {
     updated: Option<OffsetDateTime>,
     /// Why an existing state file could not be used; `None` when it was, or is absent.
     state_error: Option<String>,
+    /// Why a readable state file was left out: it describes another config or other files
+    /// (or does not say which, written by an older version). `None` when it was used.
+    state_ignored: Option<String>,
 }
 
 /// How long `status` waits for IMDS when the config is in SSM Parameter Store.
@@ -184,7 +187,7 @@ impl Status {
             Ok(cache) => cache.expand(&config),
             Err(_) => config,
         };
-        let report = gather(&config, OffsetDateTime::now_utc())?;
+        let report = gather(&config, source, OffsetDateTime::now_utc())?;
         print(&report, self.json)?;
         if report.ok {
             Ok(())
@@ -204,9 +207,11 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
     } else {
         // The state file names the pid whenever it could be read.
         if report.daemon.pid.is_none() {
-            let why = match &report.daemon.state_error {
-                Some(err) => format!("the state file is unusable ({err})"),
-                None => format!(
+            let d = &report.daemon;
+            let why = match (&d.state_error, &d.state_ignored) {
+                (Some(err), _) => format!("the state file is unusable ({err})"),
+                (None, Some(why)) => format!("ignoring the state file {}: {why}", d.state_file),
+                (None, None) => format!(
                     "there is no state file at {} (the daemon writes it; `run` does not)",
                     report.daemon.state_file
                 ),
@@ -227,15 +232,22 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
         .map_err(Error::io("writing the status to stdout"))
 }
 
-/// Everything `status` reports, read from the config, the credentials file and the state file.
-fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Error> {
+/// Everything `status` reports, read from the config, the credentials file and the state file
+/// (only if it describes this config, from `source`, and these files).
+fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Report, Error> {
     let files = Files::resolve(config)?;
     // A missing file is every profile missing (exit 3), not an error.
     let bytes =
         fileio::read(&files.credentials).map_err(Error::file("reading the credentials file"))?;
     let sections = credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
     let state_file = &config.daemon.state_file;
-    let (state, state_error) = read_state(state_file);
+    let (mut state, state_error) = read_state(state_file);
+    let state_ignored = state
+        .as_ref()
+        .and_then(|s| s.mismatch(&files.origin(source)));
+    if state_ignored.is_some() {
+        state = None;
+    }
     let running = state.as_ref().is_some_and(State::daemon_alive);
     let profiles: Vec<(&str, &str)> = config
         .roles
@@ -261,6 +273,7 @@ fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Error> {
             state_file: state_file.display().to_string(),
             updated: state.as_ref().and_then(|s| s.updated),
             state_error,
+            state_ignored,
         },
         profiles: rows,
     })
@@ -350,6 +363,10 @@ fn daemon_line(d: &Daemon, now: OffsetDateTime) -> String {
         (None, _) if d.state_error.is_some() => {
             format!("daemon: unknown (state file {} unusable)", d.state_file)
         }
+        (None, _) if d.state_ignored.is_some() => format!(
+            "daemon: unknown (state file {} is not this config's)",
+            d.state_file
+        ),
         (None, _) => format!("daemon: not running (no state file at {})", d.state_file),
     }
 }
@@ -594,6 +611,8 @@ mod tests {
                 pid: 1,
                 updated: Some(NOW),
                 credentials_file: "/c".into(),
+                config: None,
+                files: Vec::new(),
                 profiles: case
                     .state
                     .clone()
@@ -661,6 +680,8 @@ mod tests {
             pid: 1,
             updated: None,
             credentials_file: "/c".into(),
+            config: None,
+            files: Vec::new(),
             profiles: BTreeMap::from([("a".to_owned(), known(None, 1, Some("Throttling")))]),
         };
         let sections = [section("a", Some("2026-11-23T10:00:00+01:00"))];
@@ -732,6 +753,7 @@ mod tests {
                 state_file: "/run/s.json".into(),
                 updated: None,
                 state_error: None,
+                state_ignored: None,
             },
             profiles: rows(
                 &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
