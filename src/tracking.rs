@@ -103,6 +103,19 @@ impl Tracked {
                     self.entry(role).expiration = None;
                 }
             }
+            // Retried soon, as a failed AssumeRole would be: the file may be fixed by then.
+            RoleOutcome::NotWritten(files) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                let message = format!("could not write {}", names.join(", "));
+                self.failed(
+                    role,
+                    now,
+                    Failure::Transient,
+                    "FileNotWritten",
+                    &message,
+                    random,
+                );
+            }
             RoleOutcome::Conflict => self.failed(
                 role,
                 now,

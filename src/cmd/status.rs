@@ -9,12 +9,13 @@
 //! JSON document and nothing else (logs and notes go to stderr).
 
 use crate::config::Config;
+use crate::config::DEFAULT_USER;
 use crate::credfile::{self, FileKind, Section};
 use crate::creds::rfc3339;
 use crate::discovery;
 use crate::error::Error;
 use crate::fileio;
-use crate::files::Files;
+use crate::files::Destination;
 use crate::imds::Imds;
 use crate::source::{self, Source};
 use crate::state::{LastError, State};
@@ -71,6 +72,10 @@ pub struct Row {
     /// Role chaining: the profiles whose credentials assume this one, from the one the
     /// instance credentials assume (`["hub"]`); empty when the instance credentials do.
     pub via: Vec<String>,
+    /// Whose file this row is of: `default` (`[credentials]`) or a `[[user]]` name.
+    pub user: String,
+    /// The file the expiry was read from (the credentials file, or the cache file).
+    pub file: String,
 }
 
 /// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
@@ -114,6 +119,8 @@ pub fn rows(
                 failures: known.map(|p| p.failures),
                 last_error: known.and_then(|p| p.last_error.clone()),
                 via: Vec::new(),
+                user: DEFAULT_USER.to_owned(),
+                file: String::new(),
             }
         })
         .collect()
@@ -235,38 +242,56 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
 /// Everything `status` reports, read from the config, the credentials file and the state file
 /// (only if it describes this config, from `source`, and these files).
 fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Report, Error> {
-    let files = Files::resolve(config)?;
-    // A missing file is every profile missing (exit 3), not an error.
-    let bytes =
-        fileio::read(&files.credentials).map_err(Error::file("reading the credentials file"))?;
-    let sections = credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
+    let destinations = Destination::resolve_all(config)?;
     let state_file = &config.daemon.state_file;
     let (mut state, state_error) = read_state(state_file);
     let state_ignored = state
         .as_ref()
-        .and_then(|s| s.mismatch(&files.origin(source)));
+        .and_then(|s| s.mismatch(&Destination::origin(&destinations, source)));
     if state_ignored.is_some() {
         state = None;
     }
     let running = state.as_ref().is_some_and(State::daemon_alive);
-    let profiles: Vec<(&str, &str)> = config
-        .roles
-        .iter()
-        .map(|r| (r.profile.as_str(), r.role_arn.as_str()))
-        .collect();
-    let mut rows = rows(&profiles, &sections, state.as_ref(), running, now);
-    for (i, row) in rows.iter_mut().enumerate() {
-        let chain = config.chain(i);
-        row.via = chain[..chain.len() - 1]
-            .iter()
-            .map(|p| p.to_string())
+    let mut all = Vec::new();
+    for dest in &destinations {
+        let path = &dest.files.credentials;
+        // A missing file is every profile missing (exit 3), not an error.
+        let bytes = fileio::read(path).map_err(Error::file("reading the credentials file"))?;
+        let sections =
+            credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
+        let mine: Vec<usize> = (0..config.roles.len())
+            .filter(|&i| config.roles[i].goes_to(&dest.name))
             .collect();
+        let profiles: Vec<(&str, &str)> = mine
+            .iter()
+            .map(|&i| {
+                (
+                    config.roles[i].profile.as_str(),
+                    config.roles[i].role_arn.as_str(),
+                )
+            })
+            .collect();
+        let rows = rows(&profiles, &sections, state.as_ref(), running, now);
+        for (mut row, &i) in rows.into_iter().zip(&mine) {
+            let chain = config.chain(i);
+            row.via = chain[..chain.len() - 1]
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            row.user = dest.name.clone();
+            row.file = path.display().to_string();
+            all.push(row);
+        }
     }
+    let rows = all;
     Ok(Report {
         ok: rows.iter().all(|r| r.ok),
         now,
         config: config.path.display().to_string(),
-        credentials_file: files.credentials.display().to_string(),
+        credentials_file: destinations
+            .first()
+            .map(|d| d.files.credentials.display().to_string())
+            .unwrap_or_default(),
         daemon: Daemon {
             running,
             pid: state.as_ref().map(|s| s.pid),
@@ -298,8 +323,20 @@ fn table(report: &Report) -> String {
         header.push("VIA".into());
     }
     header.extend(["EXPIRES", "LEFT", "LAST REFRESH", "NEXT REFRESH", "STATE"].map(String::from));
-    let mut cells: Vec<Vec<String>> = vec![header];
+    // One block per file, each with its own heading, the columns aligned across all.
+    let mut cells: Vec<Vec<String>> = vec![header.clone()];
+    let mut blocks: Vec<(String, Vec<usize>)> = Vec::new();
     for row in &report.profiles {
+        let heading = match row.user.as_str() {
+            DEFAULT_USER => format!("credentials file: {}", row.file),
+            user => format!("credentials file: {} (user {user})", row.file),
+        };
+        if blocks.last().is_none_or(|(h, _)| *h != heading) {
+            blocks.push((heading, Vec::new()));
+        }
+        if let Some((_, lines)) = blocks.last_mut() {
+            lines.push(cells.len());
+        }
         let left = match row.seconds_left {
             Some(s) if s > 0 => span(s),
             Some(s) => format!("expired {} ago", span(s)),
@@ -328,8 +365,7 @@ fn table(report: &Report) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = format!("credentials file: {}\n", report.credentials_file);
-    for line in &cells {
+    let aligned = |line: &[String]| {
         let mut text = String::new();
         for (i, (cell, &w)) in line.iter().zip(&widths).enumerate() {
             if i + 1 < line.len() {
@@ -338,8 +374,20 @@ fn table(report: &Report) -> String {
                 text.push_str(cell);
             }
         }
-        out.push_str(text.trim_end());
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut out = String::new();
+    if blocks.is_empty() {
+        out.push_str(&format!("credentials file: {}\n", report.credentials_file));
+        out.push_str(&aligned(&header));
+    }
+    for (heading, lines) in &blocks {
+        out.push_str(heading);
         out.push('\n');
+        out.push_str(&aligned(&header));
+        for &i in lines {
+            out.push_str(&aligned(&cells[i]));
+        }
     }
     out.push_str(&daemon_line(&report.daemon, now));
     out.push('\n');
@@ -703,13 +751,13 @@ mod tests {
                     "last_refresh": "2026-11-23T07:30:00Z", "next_refresh": null,
                     "refresh_overdue": false, "failures": 1,
                     "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"},
-                    "via": []
+                    "via": [], "user": "default", "file": ""
                 },
                 {
                     "profile": "b", "role_arn": "arn:b", "present": false,
                     "expiration": null, "seconds_left": null, "expired": false, "ok": false,
                     "last_refresh": null, "next_refresh": null, "refresh_overdue": false,
-                    "failures": null, "last_error": null, "via": []
+                    "failures": null, "last_error": null, "via": [], "user": "default", "file": ""
                 }
             ])
         );
@@ -763,6 +811,10 @@ mod tests {
                 NOW,
             ),
         };
+        let mut report = report;
+        for row in &mut report.profiles {
+            row.file = "/home/u/.aws/credentials".into();
+        }
         let text = table(&report);
         let want = "\
 credentials file: /home/u/.aws/credentials
@@ -773,5 +825,47 @@ daemon: not running (no state file at /run/s.json)
 ";
         assert_eq!(text, want);
         assert!(text.lines().all(|l| l.len() <= 100));
+    }
+
+    #[test]
+    fn the_table_has_a_block_for_each_users_file() {
+        let sections = [section("a", Some("2026-11-23T08:49:12Z"))];
+        let mut profiles = Vec::new();
+        for (user, file) in [
+            ("default", "/home/u/.aws/credentials"),
+            ("alice", "/home/alice/.aws/credentials"),
+        ] {
+            for mut row in rows(&[("a", "arn:a")], &sections, None, false, NOW) {
+                row.user = user.into();
+                row.file = file.into();
+                profiles.push(row);
+            }
+        }
+        profiles[1].profile = "longer-profile".into();
+        let report = Report {
+            ok: true,
+            now: NOW,
+            config: "/etc/c.toml".into(),
+            credentials_file: "/home/u/.aws/credentials".into(),
+            daemon: Daemon {
+                running: false,
+                pid: None,
+                state_file: "/run/s.json".into(),
+                updated: None,
+                state_error: None,
+                state_ignored: None,
+            },
+            profiles,
+        };
+        let want = "\
+credentials file: /home/u/.aws/credentials
+PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
+a               2026-11-23T08:49:12Z  49m12s  -             -             ok
+credentials file: /home/alice/.aws/credentials (user alice)
+PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
+longer-profile  2026-11-23T08:49:12Z  49m12s  -             -             ok
+daemon: not running (no state file at /run/s.json)
+";
+        assert_eq!(table(&report), want);
     }
 }
