@@ -175,12 +175,13 @@ impl Tracked {
             .retain(|profile, _| roles.iter().any(|r| &r.profile == profile));
     }
 
-    /// After a reload: roles that are new, or whose AssumeRole request changed, are due now.
+    /// After a reload: roles that are new, or whose AssumeRole request or files changed, are
+    /// due now (a user added to a role gets its profile without waiting for the refresh).
     pub fn reschedule_changed(&mut self, old: &[Role], new: &[Role]) {
         for role in new {
-            let unchanged = old
-                .iter()
-                .any(|o| o.profile == role.profile && o.same_request(role));
+            let unchanged = old.iter().any(|o| {
+                o.profile == role.profile && o.same_request(role) && o.users == role.users
+            });
             if !unchanged {
                 if let Some(p) = self.profiles.get_mut(&role.profile) {
                     p.next_refresh = None;

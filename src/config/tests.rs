@@ -5,6 +5,7 @@
 mod chains;
 mod discovered;
 mod properties;
+mod users;
 
 use super::rules::{check_profile, check_region, check_user_name};
 use super::*;
