@@ -266,3 +266,102 @@ fn two_users_resolving_to_one_file_is_a_config_error_naming_line_and_key() {
     );
     assert_eq!(t.sts.assume_role_calls().len(), 0, "before any STS call");
 }
+
+#[test]
+fn one_users_full_disk_never_stops_the_others_writes() {
+    let t = users_story();
+    // daemon's ~/.aws on a tiny tmpfs that is full (tests/integration/fs_faults.sh, in a
+    // private mount namespace); everyone else's files are on the ordinary disk.
+    let daemon_aws = home_of(&t, "daemon").join(".aws");
+    std::fs::write(daemon_aws.join("credentials"), "[mine]\nregion = x\n").unwrap();
+    chown(daemon_aws.join("credentials"), Some(1), Some(1)).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/fs_faults.sh"
+    );
+    let out_dir = t.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (aws, out_s) = (
+        daemon_aws.display().to_string(),
+        out_dir.display().to_string(),
+    );
+
+    let out = t
+        .cmd(&["run"])
+        .in_private_mounts(script, &["full", &aws, &out_s])
+        .expect_exit(7);
+
+    assert!(
+        out.stderr.contains("No space left")
+            && out
+                .stderr
+                .contains(&credentials_of(&t, "daemon").display().to_string()),
+        "{}",
+        out.stderr
+    );
+    let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
+    assert_eq!(after, "[mine]\nregion = x\n", "daemon's file is left whole");
+    assert_eq!(profiles_in(&t, &t.credentials_path()), [PROFILE_1]);
+    assert_eq!(profiles_in(&t, &credentials_of(&t, "nobody")), [PROFILE_1]);
+    let cache = t.read(home_of(&t, "bin").join(".aws/ec2-assume-role-cache"));
+    assert!(section(&cache, PROFILE_2).is_some());
+    assert_eq!(t.sts.assume_role_calls().len(), 2);
+}
+
+#[test]
+fn the_daemon_keeps_every_users_file_fresh_with_one_call_per_role_per_refresh() {
+    use crate::util::wait_for;
+    use ec2_assume_role::state::State;
+    use std::time::Duration;
+    let t = users_story();
+    t.sts.set_lifetime(Duration::from_secs(12));
+    let d = t.cmd(&["daemon"]).spawn();
+    let issued_twice = wait_for(Duration::from_secs(30), || {
+        t.sts.all_issued_for(ROLE_1).len() >= 2
+    });
+    assert!(issued_twice, "no second refresh:\n{}", d.stderr_so_far());
+    // Every file of PROFILE_1 gets the second call's keys.
+    let second = t.sts.all_issued_for(ROLE_1)[1].access_key_id.clone();
+    let cache_of_bin = home_of(&t, "bin").join(".aws/ec2-assume-role-cache");
+    let files = [
+        t.credentials_path(),
+        credentials_of(&t, "nobody"),
+        cache_of_bin.clone(),
+    ];
+    let fresh = wait_for(Duration::from_secs(10), || {
+        files
+            .iter()
+            .all(|f| value(&t.read(f), PROFILE_1, "aws_access_key_id").as_deref() == Some(&second))
+    });
+    assert!(
+        fresh,
+        "not every file got the refresh:\n{}",
+        d.stderr_so_far()
+    );
+    assert_eq!(
+        t.sts.assume_role_calls_for(ROLE_1).len(),
+        t.sts.all_issued_for(ROLE_1).len(),
+        "one call per refresh, whatever the number of files"
+    );
+
+    // The state says it describes this config and all four files; status uses it.
+    let state = State::read(&t.path().join("run/state.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        state.files,
+        [
+            t.credentials_path(),
+            credentials_of(&t, "nobody"),
+            credentials_of(&t, "daemon"),
+            cache_of_bin
+        ]
+    );
+    let out = t.cmd(&["status", "--json"]).expect_exit(0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["daemon"]["state_ignored"], Value::Null, "{doc:#}");
+    assert_eq!(doc["daemon"]["running"], true);
+    for r in doc["profiles"].as_array().unwrap() {
+        assert!(r["last_refresh"].is_string(), "{r:#}");
+    }
+}
