@@ -57,12 +57,7 @@ impl Agent {
                 }
             }
         }
-        if errors.len() == self.destinations.len() && !errors.is_empty() {
-            let first = errors.remove(0);
-            errors.iter().for_each(Error::report);
-            return Err(first);
-        }
-        errors.iter().for_each(Error::report);
+        settle(errors, self.destinations.len())?;
 
         let mut outcomes = Vec::with_capacity(roles.len());
         for (i, (role, result)) in roles.iter().zip(results).enumerate() {
@@ -178,14 +173,22 @@ impl Agent {
                 errors.push(err);
             }
         }
-        if errors.len() == self.destinations.len() && !errors.is_empty() {
-            let first = errors.remove(0);
-            errors.iter().for_each(Error::report);
-            return Err(first);
-        }
-        errors.iter().for_each(Error::report);
+        settle(errors, self.destinations.len())?;
         Ok(unwritten)
     }
+}
+
+/// The errors of writing `tried` destinations' files: the first as `Err` when every one
+/// failed (the others reported here), else each reported here, so that one destination's
+/// failure never hides the others' writes.
+fn settle(mut errors: Vec<Error>, tried: usize) -> Result<(), Error> {
+    if !errors.is_empty() && errors.len() == tried {
+        let first = errors.remove(0);
+        errors.iter().for_each(Error::report);
+        return Err(first);
+    }
+    errors.iter().for_each(Error::report);
+    Ok(())
 }
 
 /// Writes `[profile NAME]` in the AWS config file for each configured role: its `region`,

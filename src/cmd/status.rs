@@ -784,14 +784,10 @@ mod tests {
         assert_eq!(relative(NOW - Duration::seconds(125), NOW), "2m05s ago");
     }
 
-    #[test]
-    fn table_is_aligned_and_ends_with_the_daemon_line() {
-        let sections = [
-            section("audit-111111111111", Some("2026-11-23T08:49:12Z")),
-            section("x", Some("2026-11-23T07:55:00Z")),
-        ];
-        let report = Report {
-            ok: false,
+    /// A report of `profiles` without a state file.
+    fn no_daemon(profiles: Vec<Row>) -> Report {
+        Report {
+            ok: profiles.iter().all(|r| r.ok),
             now: NOW,
             config: "/etc/c.toml".into(),
             credentials_file: "/home/u/.aws/credentials".into(),
@@ -803,19 +799,27 @@ mod tests {
                 state_error: None,
                 state_ignored: None,
             },
-            profiles: rows(
-                &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
-                &sections,
-                None,
-                false,
-                NOW,
-            ),
-        };
-        let mut report = report;
-        for row in &mut report.profiles {
+            profiles,
+        }
+    }
+
+    #[test]
+    fn table_is_aligned_and_ends_with_the_daemon_line() {
+        let sections = [
+            section("audit-111111111111", Some("2026-11-23T08:49:12Z")),
+            section("x", Some("2026-11-23T07:55:00Z")),
+        ];
+        let mut profiles = rows(
+            &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
+            &sections,
+            None,
+            false,
+            NOW,
+        );
+        for row in &mut profiles {
             row.file = "/home/u/.aws/credentials".into();
         }
-        let text = table(&report);
+        let text = table(&no_daemon(profiles));
         let want = "\
 credentials file: /home/u/.aws/credentials
 PROFILE             EXPIRES               LEFT            LAST REFRESH  NEXT REFRESH  STATE
@@ -842,21 +846,6 @@ daemon: not running (no state file at /run/s.json)
             }
         }
         profiles[1].profile = "longer-profile".into();
-        let report = Report {
-            ok: true,
-            now: NOW,
-            config: "/etc/c.toml".into(),
-            credentials_file: "/home/u/.aws/credentials".into(),
-            daemon: Daemon {
-                running: false,
-                pid: None,
-                state_file: "/run/s.json".into(),
-                updated: None,
-                state_error: None,
-                state_ignored: None,
-            },
-            profiles,
-        };
         let want = "\
 credentials file: /home/u/.aws/credentials
 PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
@@ -866,6 +855,6 @@ PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
 longer-profile  2026-11-23T08:49:12Z  49m12s  -             -             ok
 daemon: not running (no state file at /run/s.json)
 ";
-        assert_eq!(table(&report), want);
+        assert_eq!(table(&no_daemon(profiles)), want);
     }
 }

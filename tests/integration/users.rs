@@ -201,6 +201,12 @@ fn each_user_gets_the_roles_named_for_them_in_files_they_own_one_assume_role_eac
     }
 }
 
+/// The run's stderr names daemon's credentials file and says `why` it was not written.
+fn assert_says_daemons_file(t: &TestDir, stderr: &str, why: &str) {
+    let file = credentials_of(t, "daemon").display().to_string();
+    assert!(stderr.contains(why) && stderr.contains(&file), "{stderr}");
+}
+
 #[test]
 fn one_users_refused_home_never_stops_the_others_writes() {
     let t = users_story();
@@ -213,14 +219,7 @@ fn one_users_refused_home_never_stops_the_others_writes() {
 
     let out = t.cmd(&["run"]).expect_exit(7);
 
-    assert!(
-        out.stderr.contains("symbolic link")
-            && out
-                .stderr
-                .contains(&credentials_of(&t, "daemon").display().to_string()),
-        "{}",
-        out.stderr
-    );
+    assert_says_daemons_file(&t, &out.stderr, "symbolic link");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     // Everyone else's files were written, from the same two calls.
     assert_eq!(profiles_in(&t, &t.credentials_path()), [PROFILE_1]);
@@ -291,14 +290,7 @@ fn one_users_full_disk_never_stops_the_others_writes() {
         .in_private_mounts(script, &["full", &aws, &out_s])
         .expect_exit(7);
 
-    assert!(
-        out.stderr.contains("No space left")
-            && out
-                .stderr
-                .contains(&credentials_of(&t, "daemon").display().to_string()),
-        "{}",
-        out.stderr
-    );
+    assert_says_daemons_file(&t, &out.stderr, "No space left");
     let after = std::fs::read_to_string(out_dir.join("after")).unwrap();
     assert_eq!(after, "[mine]\nregion = x\n", "daemon's file is left whole");
     assert_eq!(profiles_in(&t, &t.credentials_path()), [PROFILE_1]);
