@@ -128,7 +128,7 @@ impl Destination {
     /// config error.
     pub fn resolve_all(config: &Config) -> Result<Vec<Destination>, Error> {
         let mut all = Vec::with_capacity(config.users.len() + 1);
-        if config.roles.iter().any(|r| r.goes_to(DEFAULT_USER)) {
+        if config.goes_to(DEFAULT_USER) {
             all.push(Destination {
                 name: DEFAULT_USER.to_owned(),
                 files: Files::resolve(config)?,

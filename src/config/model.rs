@@ -250,6 +250,15 @@ pub struct Placeholders<'a> {
     pub account_id: &'a str,
 }
 
+impl Config {
+    /// Whether some role goes to destination `user`, counting the roles of discovered sets
+    /// that are not expanded yet.
+    pub fn goes_to(&self, user: &str) -> bool {
+        let templates = self.discovered.iter().map(|d| &d.template);
+        self.roles.iter().chain(templates).any(|r| r.goes_to(user))
+    }
+}
+
 impl Role {
     /// Whether its profile is written to destination `user` (`DEFAULT_USER` or a `[[user]]`).
     pub fn goes_to(&self, user: &str) -> bool {

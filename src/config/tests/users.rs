@@ -172,3 +172,15 @@ fn every_users_mistake_names_line_and_key() {
         assert!(errs.iter().all(|e| e.path == Path::new("/etc/c.toml")));
     }
 }
+
+#[test]
+fn a_discovered_set_counts_for_its_users_before_its_accounts_are_known() {
+    let text = format!(
+        "{INSTANCE}[[user]]\nname = \"alice\"\n\n[[role_set]]\nrole_name = \"R\"\n\
+         profile = \"a-{{account_id}}\"\nusers = [\"alice\"]\n[role_set.organization]\n"
+    );
+    let config = parse(&text, Path::new("/c.toml")).unwrap();
+    assert!(config.roles.is_empty());
+    assert!(config.goes_to("alice"));
+    assert!(!config.goes_to(DEFAULT_USER));
+}
