@@ -357,3 +357,27 @@ fn the_daemon_keeps_every_users_file_fresh_with_one_call_per_role_per_refresh() 
         assert!(r["last_refresh"].is_string(), "{r:#}");
     }
 }
+
+#[test]
+fn export_serves_a_profile_from_the_users_file_it_goes_to_without_a_call() {
+    let t = users_story();
+    t.cmd(&["run"]).expect_exit(0);
+    let issued = t.sts.issued_for(ROLE_2).expect("issued by the run");
+
+    // PROFILE_2 is only in daemon's and bin's files, not in [credentials]'.
+    let out = t.cmd(&["export", "--profile", PROFILE_2]).expect_exit(0);
+
+    assert!(
+        out.stdout.starts_with(&format!(
+            "export AWS_ACCESS_KEY_ID={}\n",
+            issued.access_key_id
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        t.sts.assume_role_calls().len(),
+        2,
+        "served from a user's file"
+    );
+}
