@@ -381,3 +381,16 @@ fn export_serves_a_profile_from_the_users_file_it_goes_to_without_a_call() {
         "served from a user's file"
     );
 }
+
+#[test]
+fn check_names_every_users_file() {
+    let t = users_story();
+    let out = t.cmd(&["check"]).expect_exit(0);
+    for (name, _) in &USERS[..2] {
+        let file = format!("{} (user {name})", credentials_of(&t, name).display());
+        assert!(out.stderr.contains(&file), "{}", out.stderr);
+    }
+    let default = format!("profiles go to {}, ", t.credentials_path().display());
+    assert!(out.stderr.contains(&default), "{}", out.stderr);
+    assert!(t.sts.calls().is_empty());
+}
