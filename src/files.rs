@@ -1,7 +1,8 @@
-//! Path policy: which files a config's profiles go to, who must own them, and the
-//! `credential_process` command line that points AWS clients back at them. Every command that
-//! reads or writes those files (`run`, `daemon`, `status`, `credential-process`) asks here, so
-//! they always agree. It resolves paths and looks users up; it never opens a file.
+//! Path policy: which files a config's profiles go to (the destinations: `[credentials]`'
+//! and each `[[user]]`'s), who must own them, and the `credential_process` command line that
+//! points AWS clients back at them. Every command that reads or writes those files (`run`,
+//! `daemon`, `status`, `credential-process`) asks here, so they always agree. It resolves
+//! paths and looks users up; it never opens a file.
 
 use crate::config::{Config, ConfigError, ConfigErrors, User, DEFAULT_USER};
 use crate::error::Error;

@@ -1,6 +1,7 @@
 //! The one-shot job that `run` does once and the daemon on every refresh: a verified instance
 //! (config loaded, identity checked) assumes its roles, then one atomic update of the
-//! credentials file and one of the AWS config file.
+//! credentials file and one of the AWS config file of each destination (`[credentials]`,
+//! each `[[user]]`); a role is assumed once however many destinations it goes to.
 //!
 //! Order matters and is the safety argument: the config is validated before any network
 //! call; the identity is verified before any STS call; nothing is written until every role

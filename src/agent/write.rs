@@ -1,6 +1,8 @@
-//! The file side of the agent: one atomic update of the credentials file (or the cache file
-//! with `credential_process = true`) and one of the AWS config file per refresh, each
-//! reporting what it removed and what it refused to overwrite. It calls no AWS API.
+//! The file side of the agent: per refresh, for each destination (`[credentials]`, each
+//! `[[user]]`), one atomic update of its credentials file (or the cache file with
+//! `credential_process = true`) and one of its AWS config file, each reporting what it
+//! removed and what it refused to overwrite. One destination's failure never stops another's
+//! write. It calls no AWS API.
 
 use super::*;
 use std::path::PathBuf;
