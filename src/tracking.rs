@@ -431,4 +431,36 @@ mod tests {
         assert_eq!(tracked.due(&new[..1], now), vec![0]);
         assert_eq!(tracked.next_wake(), None);
     }
+
+    /// A role given to one more user after a reload is due at once, so that the user gets
+    /// the profile without waiting for the next refresh; a file written on failure retries.
+    #[test]
+    fn a_reload_that_changes_a_roles_users_makes_it_due() {
+        let now = datetime!(2026-11-23 09:00 UTC);
+        let settings = Settings::from(&crate::config::Daemon::default());
+        let old = roles("arn:aws:iam::222222222222:role/R");
+        let written = RoleOutcome::Written {
+            expiration: now + time::Duration::hours(1),
+            assumed_role_arn: String::new(),
+        };
+        let mut tracked = Tracked::new();
+        for role in &old {
+            tracked.record(role, &written, false, &settings, now, 0.5);
+        }
+        let mut new = old.clone();
+        new[0].users.push("alice".into());
+        tracked.reschedule_changed(&old, &new);
+        assert_eq!(tracked.due(&new, now), vec![0]);
+
+        let unwritten = RoleOutcome::NotWritten(vec!["/home/alice/.aws/credentials".into()]);
+        tracked.record(&new[0], &unwritten, false, &settings, now, 0.5);
+        let a = &tracked.profiles["a"];
+        assert_eq!(a.failures, 1);
+        let error = a.last_error.as_ref().unwrap();
+        assert_eq!(error.code, "FileNotWritten");
+        assert!(error.message.contains("/home/alice/.aws/credentials"));
+        assert!(a
+            .next_refresh
+            .is_some_and(|next| next < now + time::Duration::hours(1)));
+    }
 }

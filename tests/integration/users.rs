@@ -394,3 +394,23 @@ fn check_names_every_users_file() {
     assert!(out.stderr.contains(&default), "{}", out.stderr);
     assert!(t.sts.calls().is_empty());
 }
+
+#[test]
+fn a_user_the_system_does_not_know_is_a_config_error_before_any_call() {
+    let t = users_story();
+    let text = t
+        .read(t.config_path())
+        .replace("name = \"daemon\"", "name = \"no-such-user-ear\"")
+        .replace("\"daemon\", \"bin\"]", "\"no-such-user-ear\", \"bin\"]");
+    t.write_config(&text);
+    let out = t.cmd(&["run"]).expect_exit(4);
+    let line = text
+        .lines()
+        .position(|l| l == "name = \"no-such-user-ear\"")
+        .unwrap();
+    // The line of its [[user]] header, just above the name.
+    let want = format!("{}:{line}: user[2].name: ", t.config_path().display());
+    assert!(out.stderr.contains(&want), "{want}\n{}", out.stderr);
+    assert!(t.sts.calls().is_empty());
+    assert!(!t.credentials_path().exists(), "nothing written");
+}
