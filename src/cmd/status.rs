@@ -76,6 +76,9 @@ pub struct Row {
     pub user: String,
     /// The file the expiry was read from (the credentials file, or the cache file).
     pub file: String,
+    /// Why a `[[user]]`'s file could not be read (its profiles then count as missing); an
+    /// unreadable `[credentials]` file is an error of `status` instead.
+    pub file_error: Option<String>,
 }
 
 /// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
@@ -121,6 +124,7 @@ pub fn rows(
                 via: Vec::new(),
                 user: DEFAULT_USER.to_owned(),
                 file: String::new(),
+                file_error: None,
             }
         })
         .collect()
@@ -130,7 +134,9 @@ impl Row {
     /// The STATE column: what is wrong with the credentials first, then with their refresh.
     fn state_label(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
-        if !self.present {
+        if self.file_error.is_some() {
+            parts.push("unreadable".into());
+        } else if !self.present {
             parts.push("missing".into());
         } else if self.expiration.is_none() {
             parts.push("expiry unknown".into());
@@ -229,6 +235,15 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
                 "note: {why}, so the refresh columns are empty"
             );
         }
+        let mut unreadable: Vec<(&str, &str)> = report
+            .profiles
+            .iter()
+            .filter_map(|r| Some((r.file.as_str(), r.file_error.as_deref()?)))
+            .collect();
+        unreadable.dedup();
+        for (file, err) in unreadable {
+            let _ = writeln!(std::io::stderr(), "note: cannot read {file}: {err}");
+        }
         table(report)
     };
     // write_all rather than print!, which panics when stdout is a closed pipe (`| head`).
@@ -255,10 +270,14 @@ fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Repor
     let mut all = Vec::new();
     for dest in &destinations {
         let path = &dest.files.credentials;
-        // A missing file is every profile missing (exit 3), not an error.
-        let bytes = fileio::read(path).map_err(Error::file("reading the credentials file"))?;
-        let sections =
-            credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
+        // A missing file is every profile missing (exit 3), not an error; another user's
+        // unreadable file is theirs to fix, and must not hide everyone else's rows.
+        let (bytes, file_error) = match fileio::read(path) {
+            Ok(bytes) => (bytes.unwrap_or_default(), None),
+            Err(err) if dest.name != DEFAULT_USER => (Vec::new(), Some(err.to_string())),
+            Err(err) => return Err(Error::file("reading the credentials file")(err)),
+        };
+        let sections = credfile::managed_sections(&bytes, FileKind::Credentials);
         let mine: Vec<usize> = (0..config.roles.len())
             .filter(|&i| config.roles[i].goes_to(&dest.name))
             .collect();
@@ -280,6 +299,7 @@ fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Repor
                 .collect();
             row.user = dest.name.clone();
             row.file = path.display().to_string();
+            row.file_error.clone_from(&file_error);
             all.push(row);
         }
     }
@@ -751,13 +771,13 @@ mod tests {
                     "last_refresh": "2026-11-23T07:30:00Z", "next_refresh": null,
                     "refresh_overdue": false, "failures": 1,
                     "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"},
-                    "via": [], "user": "default", "file": ""
+                    "via": [], "user": "default", "file": "", "file_error": null
                 },
                 {
                     "profile": "b", "role_arn": "arn:b", "present": false,
                     "expiration": null, "seconds_left": null, "expired": false, "ok": false,
                     "last_refresh": null, "next_refresh": null, "refresh_overdue": false,
-                    "failures": null, "last_error": null, "via": [], "user": "default", "file": ""
+                    "failures": null, "last_error": null, "via": [], "user": "default", "file": "", "file_error": null
                 }
             ])
         );

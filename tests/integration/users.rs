@@ -414,3 +414,38 @@ fn a_user_the_system_does_not_know_is_a_config_error_before_any_call() {
     assert!(t.sts.calls().is_empty());
     assert!(!t.credentials_path().exists(), "nothing written");
 }
+
+#[test]
+fn status_shows_every_file_when_one_users_file_cannot_be_read() {
+    let t = users_story();
+    t.cmd(&["run"]).expect_exit(0);
+    // nobody replaces their credentials file with a FIFO (which would hang a careless reader).
+    let planted = credentials_of(&t, "nobody");
+    std::fs::remove_file(&planted).unwrap();
+    nix::unistd::mkfifo(&planted, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+
+    let out = t.cmd(&["status", "--json"]).expect_exit(3);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    for r in doc["profiles"].as_array().unwrap() {
+        if r["user"] == "nobody" {
+            assert_eq!(r["present"], false, "{r:#}");
+            assert!(r["file_error"].as_str().unwrap().contains("FIFO"), "{r:#}");
+        } else {
+            assert_eq!(
+                (&r["ok"], &r["file_error"]),
+                (&Value::Bool(true), &Value::Null),
+                "{r:#}"
+            );
+        }
+    }
+
+    let out = t.cmd(&["status"]).expect_exit(3);
+    let note = format!("note: cannot read {}: ", planted.display());
+    assert!(out.stderr.contains(&note), "{}", out.stderr);
+    let block = out
+        .stdout
+        .split("credentials file: ")
+        .find(|b| b.contains("(user nobody)"))
+        .unwrap();
+    assert!(block.contains("  unreadable"), "{}", out.stdout);
+}
