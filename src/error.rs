@@ -92,6 +92,10 @@ pub enum Error {
         path: PathBuf,
         source: FileError,
     },
+    /// Some destinations' files could not be written (each was reported as it happened);
+    /// the others were.
+    #[error("{} could not be written; the other files were", list(files))]
+    FilesNotWritten { files: Vec<PathBuf> },
     /// Some roles failed; each was reported as it happened.
     #[error("{failed} of {total} roles failed")]
     RolesFailed { failed: usize, total: usize },
@@ -128,6 +132,11 @@ pub enum Error {
     Internal(String),
 }
 
+fn list(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    names.join(", ")
+}
+
 impl Error {
     pub fn exit(&self) -> Exit {
         match self {
@@ -138,7 +147,7 @@ impl Error {
             Error::ConfigUnavailable { .. } => Exit::ConfigUnavailable,
             Error::Imds { .. } => Exit::ImdsUnavailable,
             Error::IdentityRefused { .. } => Exit::IdentityRefused,
-            Error::FileNotWritten { .. } => Exit::FileNotWritten,
+            Error::FileNotWritten { .. } | Error::FilesNotWritten { .. } => Exit::FileNotWritten,
             Error::RolesFailed { .. } | Error::NotPublished { .. } | Error::NotFresh => {
                 Exit::SomeRolesFailed
             }
@@ -164,6 +173,7 @@ impl Error {
             Error::FileNotWritten { .. } => Some(message_id::FILE_WRITE_FAILED),
             Error::ProfileNotConfigured { .. }
             | Error::RolesFailed { .. }
+            | Error::FilesNotWritten { .. }
             | Error::NotPublished { .. }
             | Error::NotFresh
             | Error::File { .. }
@@ -218,7 +228,7 @@ impl Error {
             Error::FileNotWritten { path, .. } => {
                 error!(message_id = id, file = %path.display(), "{self}")
             }
-            Error::RolesFailed { .. } | Error::NotFresh => {}
+            Error::RolesFailed { .. } | Error::FilesNotWritten { .. } | Error::NotFresh => {}
             Error::Startup(_) => eprintln!("ec2-assume-role: {self}"),
             Error::ConfigUntrusted(_)
             | Error::OwnerUnknown { .. }

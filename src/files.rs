@@ -1,12 +1,14 @@
-//! Path policy: which files a config's profiles go to, who must own them, and the
-//! `credential_process` command line that points AWS clients back at them. Every command that
-//! reads or writes those files (`run`, `daemon`, `status`, `credential-process`) asks here, so
-//! they always agree. It resolves paths and looks users up; it never opens a file.
+//! Path policy: which files a config's profiles go to (the destinations: `[credentials]`'
+//! and each `[[user]]`'s), who must own them, and the `credential_process` command line that
+//! points AWS clients back at them. Every command that reads or writes those files (`run`,
+//! `daemon`, `status`, `credential-process`) asks here, so they always agree. It resolves
+//! paths and looks users up; it never opens a file.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigErrors, User, DEFAULT_USER};
 use crate::error::Error;
 use crate::fileio::Owner;
 use crate::source::Source;
+use crate::state::Origin;
 use std::path::{Path, PathBuf};
 
 /// The cache file's name, beside the credentials file.
@@ -44,24 +46,138 @@ impl Files {
                 .home
                 .join(".aws/credentials"),
         };
-        let config_file = config.credentials.config_file.clone().unwrap_or_else(|| {
+        Ok(Files::at(
+            credentials,
+            config.credentials.config_file.clone(),
+            owner,
+            config.credentials.credential_process,
+        ))
+    }
+
+    /// The files of a `[[user]]`, who owns them; an unknown user is a config error.
+    fn of_user(config: &Config, n: usize, user: &User) -> Result<Files, Error> {
+        let owner = Owner::lookup(&user.name).map_err(|source| Error::ConfigInvalid {
+            errors: ConfigErrors {
+                errors: vec![ConfigError {
+                    path: config.path.clone(),
+                    line: Some(user.line),
+                    key: Some(format!("user[{n}].name")),
+                    message: source.to_string(),
+                }],
+            },
+            parameter: None,
+        })?;
+        let credentials = user
+            .credentials_file
+            .clone()
+            .unwrap_or_else(|| owner.home.join(".aws/credentials"));
+        Ok(Files::at(
+            credentials,
+            user.config_file.clone(),
+            Some(owner),
+            user.credential_process,
+        ))
+    }
+
+    fn at(
+        credentials: PathBuf,
+        config_file: Option<PathBuf>,
+        owner: Option<Owner>,
+        credential_process: bool,
+    ) -> Files {
+        let config = config_file.unwrap_or_else(|| {
             credentials
                 .parent()
                 .unwrap_or(Path::new("/"))
                 .join("config")
         });
-        let (credentials, shadowed) = if config.credentials.credential_process {
+        let (credentials, shadowed) = if credential_process {
             let cache = credentials.with_file_name(CACHE_FILE);
             (cache, Some(credentials))
         } else {
             (credentials, None)
         };
-        Ok(Files {
+        Files {
             credentials,
-            config: config_file,
+            config,
             owner,
             shadowed,
-        })
+        }
+    }
+
+    /// Every file written, for telling two destinations apart.
+    fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.credentials, &self.config]
+            .into_iter()
+            .chain(self.shadowed.as_ref())
+    }
+}
+
+/// Where some of a config's profiles go: `[credentials]`' files or a `[[user]]`'s. A role's
+/// `users` names its destinations.
+pub struct Destination {
+    /// `DEFAULT_USER` for `[credentials]`, else the `[[user]]` name.
+    pub name: String,
+    pub files: Files,
+}
+
+impl Destination {
+    /// Every destination of `config`: `[credentials]` first when a role goes there (always,
+    /// without `[[user]]` tables), then each `[[user]]` in file order (even one no role names
+    /// now, so that the profiles it had are removed). An unknown user, or a file that two
+    /// destinations would write (the paths known only once homes are looked up), is a
+    /// config error.
+    pub fn resolve_all(config: &Config) -> Result<Vec<Destination>, Error> {
+        let mut all = Vec::with_capacity(config.users.len() + 1);
+        if config.goes_to(DEFAULT_USER) {
+            all.push(Destination {
+                name: DEFAULT_USER.to_owned(),
+                files: Files::resolve(config)?,
+            });
+        }
+        for (i, user) in config.users.iter().enumerate() {
+            let files = Files::of_user(config, i + 1, user)?;
+            let clash = all.iter().find_map(|d: &Destination| {
+                let theirs: Vec<&PathBuf> = d.files.paths().collect();
+                files.paths().find(|p| theirs.contains(p)).map(|p| (d, p))
+            });
+            if let Some((other, path)) = clash {
+                let other = if other.name == DEFAULT_USER {
+                    "[credentials]".to_owned()
+                } else {
+                    format!("user {:?}", other.name)
+                };
+                return Err(Error::ConfigInvalid {
+                    errors: ConfigErrors {
+                        errors: vec![ConfigError {
+                            path: config.path.clone(),
+                            line: Some(user.line),
+                            key: Some(format!("user[{}].credentials_file", i + 1)),
+                            message: format!(
+                                "user {:?} would write {}, which {other} writes; give it a \
+                                 credentials_file (and config_file) of its own",
+                                user.name,
+                                path.display()
+                            ),
+                        }],
+                    },
+                    parameter: None,
+                });
+            }
+            all.push(Destination {
+                name: user.name.clone(),
+                files,
+            });
+        }
+        Ok(all)
+    }
+
+    /// What a state file written for these destinations and `source` says it describes.
+    pub fn origin(all: &[Destination], source: &Source) -> Origin {
+        Origin {
+            config: source.absolute(),
+            files: all.iter().map(|d| d.files.credentials.clone()).collect(),
+        }
     }
 }
 
@@ -73,17 +189,10 @@ pub fn process_command(source: &Source, cache: &Path) -> Result<String, Error> {
     let exe = std::env::current_exe().map_err(Error::io(
         "finding this program's own path for credential_process",
     ))?;
-    let config = match source {
-        Source::File(path) => std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .display()
-            .to_string(),
-        Source::Ssm(_) => source.to_string(),
-    };
     Ok(format!(
         "{} credential-process --config {} --cache {}",
         quote(exe.display().to_string()),
-        quote(config),
+        quote(source.absolute()),
         quote(cache.display().to_string())
     ))
 }

@@ -47,6 +47,20 @@ impl fmt::Display for Source {
     }
 }
 
+impl Source {
+    /// The source as other processes and files name it: a file's absolute path (it need not
+    /// exist), `ssm:NAME` as given, placeholders and all.
+    pub fn absolute(&self) -> String {
+        match self {
+            Source::File(path) => std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+                .to_string(),
+            Source::Ssm(_) => self.to_string(),
+        }
+    }
+}
+
 /// An SSM parameter name or ARN, possibly with placeholders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parameter {

@@ -3,6 +3,10 @@
 //! every refresh; read by `status`. A `Profile` is also what the daemon keeps in memory for
 //! each profile (`tracking`), so the file is that record as is. It holds times, ARNs and error
 //! codes, never a credential.
+//!
+//! Several configs may share a state file (the default path is the same for all), so the file
+//! says what it describes: the config it was written for and the files its profiles go to.
+//! `status` uses it only when both are its own (`State::mismatch`).
 
 use crate::fileio;
 use serde::{Deserialize, Serialize};
@@ -20,6 +24,13 @@ pub struct State {
     #[serde(with = "time::serde::rfc3339::option")]
     pub updated: Option<OffsetDateTime>,
     pub credentials_file: PathBuf,
+    /// The config this state is for, as `Origin::config`; `None` in a file written before
+    /// the state said so.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Every file the profiles are written to, as `Origin::files`; empty in such older files.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
     pub profiles: BTreeMap<String, Profile>,
 }
 
@@ -45,7 +56,42 @@ pub struct LastError {
     pub at: OffsetDateTime,
 }
 
+/// What a state describes: the config (its absolute path, or `ssm:NAME` as given) and the
+/// files its profiles are written to, in config order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub config: String,
+    pub files: Vec<PathBuf>,
+}
+
 impl State {
+    /// Why this state does not describe `ours` (and so must not be shown against it), or
+    /// `None` when it does.
+    pub fn mismatch(&self, ours: &Origin) -> Option<String> {
+        let Some(config) = &self.config else {
+            return Some(
+                "it does not say which config it describes (an older ec2-assume-role wrote it)"
+                    .into(),
+            );
+        };
+        let list = |files: &[PathBuf]| {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            names.join(", ")
+        };
+        if *config != ours.config {
+            Some(format!("it describes config {config}, not {}", ours.config))
+        } else if self.files != ours.files {
+            Some(format!(
+                "it describes the files {}, not {} (the config changed since the daemon \
+                 last wrote it)",
+                list(&self.files),
+                list(&ours.files)
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Replaces the state file atomically.
     pub fn write(&self, path: &Path) -> Result<(), fileio::FileError> {
         // Serialising these plain types cannot fail; an empty file would be read as "no state".
@@ -93,6 +139,8 @@ mod tests {
             pid: std::process::id(),
             updated: Some(datetime!(2026-11-23 08:00 UTC)),
             credentials_file: "/home/ec2-user/.aws/credentials".into(),
+            config: Some("/etc/ec2-assume-role/config.toml".into()),
+            files: vec!["/home/ec2-user/.aws/credentials".into()],
             profiles: BTreeMap::new(),
         };
         state.profiles.insert(
@@ -115,5 +163,69 @@ mod tests {
         assert!(state.daemon_alive());
         std::fs::write(&path, b"{").unwrap();
         assert!(State::read(&path).unwrap_err().contains("state.json"));
+    }
+
+    #[test]
+    fn a_state_is_used_only_for_the_config_and_files_it_describes() {
+        let ours = Origin {
+            config: "/etc/ec2-assume-role/config.toml".into(),
+            files: vec!["/home/a/.aws/credentials".into()],
+        };
+        let state = |config: Option<&str>, files: &[&str]| State {
+            version: VERSION,
+            config: config.map(String::from),
+            files: files.iter().map(PathBuf::from).collect(),
+            ..State::default()
+        };
+        let cases = [
+            (
+                state(Some(&ours.config), &["/home/a/.aws/credentials"]),
+                None,
+            ),
+            (
+                state(Some("/etc/other.toml"), &["/home/a/.aws/credentials"]),
+                Some("it describes config /etc/other.toml, not /etc/ec2-assume-role/config.toml"),
+            ),
+            (
+                state(Some("ssm:/ear/config"), &["/home/a/.aws/credentials"]),
+                Some("it describes config ssm:/ear/config, not"),
+            ),
+            (
+                state(Some(&ours.config), &["/home/b/.aws/credentials"]),
+                Some("it describes the files /home/b/.aws/credentials, not /home/a/"),
+            ),
+            (
+                state(Some(&ours.config), &[]),
+                Some("it describes the files , not"),
+            ),
+            (
+                state(None, &["/home/a/.aws/credentials"]),
+                Some("it does not say which config it describes"),
+            ),
+        ];
+        for (state, want) in cases {
+            let got = state.mismatch(&ours);
+            match want {
+                None => assert_eq!(got, None, "{state:?}"),
+                Some(start) => assert!(
+                    got.as_deref().is_some_and(|g| g.starts_with(start)),
+                    "{got:?} should start {start:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn an_older_state_file_reads_as_of_unknown_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(
+            &path,
+            br#"{"version": 1, "pid": 42, "updated": null,
+                "credentials_file": "/home/a/.aws/credentials", "profiles": {}}"#,
+        )
+        .unwrap();
+        let state = State::read(&path).unwrap().unwrap();
+        assert_eq!((state.pid, state.config, state.files), (42, None, vec![]));
     }
 }

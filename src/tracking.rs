@@ -8,9 +8,8 @@ use crate::agent::RoleOutcome;
 use crate::config::Role;
 use crate::creds::rfc3339;
 use crate::schedule::{self, Failure, Settings};
-use crate::state::{self, LastError, Profile, State};
+use crate::state::{self, LastError, Origin, Profile, State};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -104,6 +103,19 @@ impl Tracked {
                     self.entry(role).expiration = None;
                 }
             }
+            // Retried soon, as a failed AssumeRole would be: the file may be fixed by then.
+            RoleOutcome::NotWritten(files) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                let message = format!("could not write {}", names.join(", "));
+                self.failed(
+                    role,
+                    now,
+                    Failure::Transient,
+                    "FileNotWritten",
+                    &message,
+                    random,
+                );
+            }
             RoleOutcome::Conflict => self.failed(
                 role,
                 now,
@@ -163,12 +175,13 @@ impl Tracked {
             .retain(|profile, _| roles.iter().any(|r| &r.profile == profile));
     }
 
-    /// After a reload: roles that are new, or whose AssumeRole request changed, are due now.
+    /// After a reload: roles that are new, or whose AssumeRole request or files changed, are
+    /// due now (a user added to a role gets its profile without waiting for the refresh).
     pub fn reschedule_changed(&mut self, old: &[Role], new: &[Role]) {
         for role in new {
-            let unchanged = old
-                .iter()
-                .any(|o| o.profile == role.profile && o.same_request(role));
+            let unchanged = old.iter().any(|o| {
+                o.profile == role.profile && o.same_request(role) && o.users == role.users
+            });
             if !unchanged {
                 if let Some(p) = self.profiles.get_mut(&role.profile) {
                     p.next_refresh = None;
@@ -177,8 +190,8 @@ impl Tracked {
         }
     }
 
-    /// The state file's content: the tracked profiles of `roles`.
-    pub fn state(&self, roles: &[Role], credentials_file: PathBuf, now: OffsetDateTime) -> State {
+    /// The state file's content: the tracked profiles of `roles`, and what they are of.
+    pub fn state(&self, roles: &[Role], origin: Origin, now: OffsetDateTime) -> State {
         let profiles = roles
             .iter()
             .filter_map(|role| {
@@ -190,7 +203,9 @@ impl Tracked {
             version: state::VERSION,
             pid: std::process::id(),
             updated: Some(now),
-            credentials_file,
+            credentials_file: origin.files.first().cloned().unwrap_or_default(),
+            config: Some(origin.config),
+            files: origin.files,
             profiles,
         }
     }
@@ -399,16 +414,53 @@ mod tests {
         tracked.reschedule_changed(&old, &new);
         assert_eq!(tracked.due(&new, now), vec![1]);
         tracked.record(&new[1], &written, false, &settings, now, 0.5);
-        let state = tracked.state(&new, "/c".into(), now);
+        let origin = Origin {
+            config: "/etc/c.toml".into(),
+            files: vec!["/c".into()],
+        };
+        let state = tracked.state(&new, origin.clone(), now);
+        assert_eq!(state.mismatch(&origin), None);
         assert_eq!(
             state.profiles["b"].role_arn,
             "arn:aws:iam::333333333333:role/R"
         );
 
         tracked.keep_configured(&new[..1]);
-        assert_eq!(tracked.state(&new, "/c".into(), now).profiles.len(), 1);
+        assert_eq!(tracked.state(&new, origin, now).profiles.len(), 1);
         tracked.all_due();
         assert_eq!(tracked.due(&new[..1], now), vec![0]);
         assert_eq!(tracked.next_wake(), None);
+    }
+
+    /// A role given to one more user after a reload is due at once, so that the user gets
+    /// the profile without waiting for the next refresh; a file written on failure retries.
+    #[test]
+    fn a_reload_that_changes_a_roles_users_makes_it_due() {
+        let now = datetime!(2026-11-23 09:00 UTC);
+        let settings = Settings::from(&crate::config::Daemon::default());
+        let old = roles("arn:aws:iam::222222222222:role/R");
+        let written = RoleOutcome::Written {
+            expiration: now + time::Duration::hours(1),
+            assumed_role_arn: String::new(),
+        };
+        let mut tracked = Tracked::new();
+        for role in &old {
+            tracked.record(role, &written, false, &settings, now, 0.5);
+        }
+        let mut new = old.clone();
+        new[0].users.push("alice".into());
+        tracked.reschedule_changed(&old, &new);
+        assert_eq!(tracked.due(&new, now), vec![0]);
+
+        let unwritten = RoleOutcome::NotWritten(vec!["/home/alice/.aws/credentials".into()]);
+        tracked.record(&new[0], &unwritten, false, &settings, now, 0.5);
+        let a = &tracked.profiles["a"];
+        assert_eq!(a.failures, 1);
+        let error = a.last_error.as_ref().unwrap();
+        assert_eq!(error.code, "FileNotWritten");
+        assert!(error.message.contains("/home/alice/.aws/credentials"));
+        assert!(a
+            .next_refresh
+            .is_some_and(|next| next < now + time::Duration::hours(1)));
     }
 }

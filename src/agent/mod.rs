@@ -1,6 +1,7 @@
 //! The one-shot job that `run` does once and the daemon on every refresh: a verified instance
 //! (config loaded, identity checked) assumes its roles, then one atomic update of the
-//! credentials file and one of the AWS config file.
+//! credentials file and one of the AWS config file of each destination (`[credentials]`,
+//! each `[[user]]`); a role is assumed once however many destinations it goes to.
 //!
 //! Order matters and is the safety argument: the config is validated before any network
 //! call; the identity is verified before any STS call; nothing is written until every role
@@ -29,7 +30,7 @@ use crate::creds::{rfc3339, TemporaryCredentials};
 use crate::discovery;
 use crate::error::Error;
 use crate::fileio::{self, Owner};
-use crate::files::{self, Files};
+use crate::files::{self, Destination};
 use crate::imds::{self, Identity, Imds};
 use crate::logging::message_id;
 use crate::org;
@@ -77,6 +78,9 @@ pub enum RoleOutcome {
     },
     /// AssumeRole failed; any old section of the profile stays as it was.
     Failed(sts::Error),
+    /// Assumed, but these of its files could not be written (each error was reported); the
+    /// others were.
+    NotWritten(Vec<std::path::PathBuf>),
     /// An unmanaged section of that name is in the way (and `replace_unmanaged` is off).
     Conflict,
 }
@@ -89,7 +93,8 @@ pub struct Agent {
     pub source: Source,
     /// The SSM parameter's version, for a config from Parameter Store.
     pub version: Option<i64>,
-    pub files: Files,
+    /// Where the profiles go: `[credentials]`' files and each `[[user]]`'s.
+    pub destinations: Vec<Destination>,
     http: SharedHttpClient,
     imds: Imds,
     pub identity: Identity,
@@ -135,7 +140,7 @@ impl Agent {
             version,
             identity,
         } = source::load(source, &http, &imds).await?;
-        let files = Files::resolve(&config)?;
+        let destinations = Destination::resolve_all(&config)?;
         let identity = match identity {
             Some(identity) => identity,
             None => source::read_identity(&imds).await?,
@@ -145,7 +150,7 @@ impl Agent {
             config,
             source: source.clone(),
             version,
-            files,
+            destinations,
             http,
             imds,
             identity,
@@ -211,8 +216,12 @@ impl Agent {
         ))
     }
 
-    pub fn credentials_file(&self) -> &Path {
-        &self.files.credentials
+    /// Every destination's credentials file (or cache file), in destination order.
+    pub fn credentials_files(&self) -> Vec<&Path> {
+        self.destinations
+            .iter()
+            .map(|d| d.files.credentials.as_path())
+            .collect()
     }
 }
 

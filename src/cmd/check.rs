@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::creds::rfc3339;
 use crate::discovery;
 use crate::error::Error;
-use crate::files::Files;
+use crate::files::Destination;
 use crate::imds::Imds;
 use crate::logging::SUMMARY;
 use crate::source::{self, Source};
@@ -34,7 +34,7 @@ impl Check {
                 let http = crate::http::client();
                 let imds = Imds::new(http.clone(), wait);
                 let config = source::load(source, &http, &imds).await?.config;
-                let files = Files::resolve(&config)?;
+                let files = Destination::resolve_all(&config)?;
                 if self.imds {
                     let identity = source::read_identity(&imds).await?;
                     agent::verify_identity(&config, &identity)?;
@@ -43,7 +43,7 @@ impl Check {
             }
             Source::Ssm(_) => {
                 let agent = Agent::start(source, wait).await?;
-                (agent.config, agent.files)
+                (agent.config, agent.destinations)
             }
         };
         info!(
@@ -53,7 +53,7 @@ impl Check {
             config.path.display(),
             config.roles.len(),
             if config.roles.len() == 1 { "" } else { "s" },
-            files.credentials.display()
+            list(&files)
         );
         show_discovered(&config);
         Ok(())
@@ -112,4 +112,16 @@ fn show_discovered(config: &Config) {
             }
         );
     }
+}
+
+/// `/home/a/.aws/credentials, /home/b/.aws/credentials (user bob)`.
+fn list(destinations: &[Destination]) -> String {
+    let files: Vec<String> = destinations
+        .iter()
+        .map(|d| match d.name.as_str() {
+            crate::config::DEFAULT_USER => d.files.credentials.display().to_string(),
+            user => format!("{} (user {user})", d.files.credentials.display()),
+        })
+        .collect();
+    files.join(", ")
 }

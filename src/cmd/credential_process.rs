@@ -12,7 +12,7 @@ use crate::credfile::{self, FileKind};
 use crate::creds::{rfc3339, Secret, TemporaryCredentials};
 use crate::error::Error;
 use crate::fileio;
-use crate::files::Files;
+use crate::files::Destination;
 use crate::imds::Imds;
 use crate::source::{self, Source};
 use clap::Args;
@@ -100,10 +100,15 @@ fn configured(config: &Config, profile: &str) -> Result<usize, Error> {
         })
 }
 
-/// The fresh credentials of `profile` in the file the daemon keeps, if any.
+/// The fresh credentials of `profile` in a file the daemon keeps (any of its destinations'),
+/// if any.
 fn cached(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
-    let files = Files::resolve(config).ok()?;
-    cached_in(&files.credentials, profile)
+    let role = config.roles.iter().find(|r| r.profile == profile)?;
+    Destination::resolve_all(config)
+        .ok()?
+        .iter()
+        .filter(|d| role.goes_to(&d.name))
+        .find_map(|d| cached_in(&d.files.credentials, profile))
 }
 
 /// The fresh credentials of `profile` in `file` (a cache or credentials file), if any.

@@ -16,6 +16,7 @@ use super::Wait;
 use crate::agent::{Agent, BootJitter};
 use crate::clock::{self, Wake};
 use crate::error::Error;
+use crate::files::Destination;
 use crate::logging::message_id;
 use crate::retry::Policy;
 use crate::schedule::{self, Failure, Settings};
@@ -153,7 +154,7 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                 if !ready {
                     // The first refresh is `run`: if nothing at all could be done, exit as
                     // `run` would, and let systemd's restart policy take over.
-                    written.and_then(|()| agent.write_profiles_config())?;
+                    written.and_then(|()| agent.write_profiles_config().map(drop))?;
                     ready = true;
                     watchdog = sd_notify::watchdog_enabled().map(|period| {
                         let half = period / 2;
@@ -214,7 +215,7 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                         // Roles removed from the config lose their sections in both files,
                         // even when no other role is due.
                         let pruned = agent.write(&[], Vec::new(), &BTreeSet::new());
-                        for written in [pruned.map(drop), agent.write_profiles_config()] {
+                        for written in [pruned.map(drop), agent.write_profiles_config().map(drop)] {
                             if let Err(err) = written {
                                 err.report();
                             }
@@ -437,11 +438,8 @@ async fn join(inflight: &mut Option<Inflight>) -> AssumeResult {
 }
 
 fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
-    let state = tracked.state(
-        &agent.config.roles,
-        agent.credentials_file().to_path_buf(),
-        now,
-    );
+    let origin = Destination::origin(&agent.destinations, &agent.source);
+    let state = tracked.state(&agent.config.roles, origin, now);
     let path = &agent.config.daemon.state_file;
     if let Err(err) = state.write(path) {
         // `status` falls back to the credentials file; the daemon's job is not affected.

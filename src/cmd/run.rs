@@ -22,24 +22,39 @@ impl Run {
         let agent = Agent::start(source, self.wait.duration()).await?;
         let all: Vec<usize> = (0..agent.config.roles.len()).collect();
         let outcomes = agent.refresh(&all, &BTreeSet::new()).await?;
-        agent.write_profiles_config()?;
+        let mut unwritten = agent.write_profiles_config()?;
+        for outcome in &outcomes {
+            if let RoleOutcome::NotWritten(files) = outcome {
+                unwritten.extend(files.iter().cloned());
+            }
+        }
+        unwritten.sort();
+        unwritten.dedup();
         let total = outcomes.len();
         let failed = outcomes
             .iter()
             .filter(|o| !matches!(o, RoleOutcome::Written { .. }))
             .count();
         let written = total - failed;
-        let file = agent.credentials_file();
+        let files: Vec<String> = agent
+            .credentials_files()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        let file = files.join(", ");
         info!(
             target: SUMMARY,
             message_id = message_id::RUN_SUMMARY,
             written,
             failed,
-            file = %file.display(),
-            "wrote {written} of {total} profiles to {}{}",
-            file.display(),
+            file = %file,
+            "wrote {written} of {total} profiles to {file}{}",
             if failed > 0 { format!("; {failed} failed") } else { String::new() }
         );
+        // A file that could not be written is the operator's to fix, whatever else failed.
+        if !unwritten.is_empty() {
+            return Err(Error::FilesNotWritten { files: unwritten });
+        }
         // A role set whose accounts could not be discovered (nor were cached) failed whole.
         let undiscovered = agent.undiscovered.len();
         if failed + undiscovered > 0 {

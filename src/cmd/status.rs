@@ -9,12 +9,13 @@
 //! JSON document and nothing else (logs and notes go to stderr).
 
 use crate::config::Config;
+use crate::config::DEFAULT_USER;
 use crate::credfile::{self, FileKind, Section};
 use crate::creds::rfc3339;
 use crate::discovery;
 use crate::error::Error;
 use crate::fileio;
-use crate::files::Files;
+use crate::files::Destination;
 use crate::imds::Imds;
 use crate::source::{self, Source};
 use crate::state::{LastError, State};
@@ -71,6 +72,13 @@ pub struct Row {
     /// Role chaining: the profiles whose credentials assume this one, from the one the
     /// instance credentials assume (`["hub"]`); empty when the instance credentials do.
     pub via: Vec<String>,
+    /// Whose file this row is of: `default` (`[credentials]`) or a `[[user]]` name.
+    pub user: String,
+    /// The file the expiry was read from (the credentials file, or the cache file).
+    pub file: String,
+    /// Why a `[[user]]`'s file could not be read (its profiles then count as missing); an
+    /// unreadable `[credentials]` file is an error of `status` instead.
+    pub file_error: Option<String>,
 }
 
 /// The rows for `profiles` (`(profile, role_arn)`, in config order), from the managed
@@ -114,6 +122,9 @@ pub fn rows(
                 failures: known.map(|p| p.failures),
                 last_error: known.and_then(|p| p.last_error.clone()),
                 via: Vec::new(),
+                user: DEFAULT_USER.to_owned(),
+                file: String::new(),
+                file_error: None,
             }
         })
         .collect()
@@ -123,7 +134,9 @@ impl Row {
     /// The STATE column: what is wrong with the credentials first, then with their refresh.
     fn state_label(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
-        if !self.present {
+        if self.file_error.is_some() {
+            parts.push("unreadable".into());
+        } else if !self.present {
             parts.push("missing".into());
         } else if self.expiration.is_none() {
             parts.push("expiry unknown".into());
@@ -169,6 +182,9 @@ struct Daemon {
     updated: Option<OffsetDateTime>,
     /// Why an existing state file could not be used; `None` when it was, or is absent.
     state_error: Option<String>,
+    /// Why a readable state file was left out: it describes another config or other files
+    /// (or does not say which, written by an older version). `None` when it was used.
+    state_ignored: Option<String>,
 }
 
 /// How long `status` waits for IMDS when the config is in SSM Parameter Store.
@@ -184,7 +200,7 @@ impl Status {
             Ok(cache) => cache.expand(&config),
             Err(_) => config,
         };
-        let report = gather(&config, OffsetDateTime::now_utc())?;
+        let report = gather(&config, source, OffsetDateTime::now_utc())?;
         print(&report, self.json)?;
         if report.ok {
             Ok(())
@@ -204,9 +220,11 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
     } else {
         // The state file names the pid whenever it could be read.
         if report.daemon.pid.is_none() {
-            let why = match &report.daemon.state_error {
-                Some(err) => format!("the state file is unusable ({err})"),
-                None => format!(
+            let d = &report.daemon;
+            let why = match (&d.state_error, &d.state_ignored) {
+                (Some(err), _) => format!("the state file is unusable ({err})"),
+                (None, Some(why)) => format!("ignoring the state file {}: {why}", d.state_file),
+                (None, None) => format!(
                     "there is no state file at {} (the daemon writes it; `run` does not)",
                     report.daemon.state_file
                 ),
@@ -216,6 +234,15 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
                 std::io::stderr(),
                 "note: {why}, so the refresh columns are empty"
             );
+        }
+        let mut unreadable: Vec<(&str, &str)> = report
+            .profiles
+            .iter()
+            .filter_map(|r| Some((r.file.as_str(), r.file_error.as_deref()?)))
+            .collect();
+        unreadable.dedup();
+        for (file, err) in unreadable {
+            let _ = writeln!(std::io::stderr(), "note: cannot read {file}: {err}");
         }
         table(report)
     };
@@ -227,40 +254,71 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
         .map_err(Error::io("writing the status to stdout"))
 }
 
-/// Everything `status` reports, read from the config, the credentials file and the state file.
-fn gather(config: &Config, now: OffsetDateTime) -> Result<Report, Error> {
-    let files = Files::resolve(config)?;
-    // A missing file is every profile missing (exit 3), not an error.
-    let bytes =
-        fileio::read(&files.credentials).map_err(Error::file("reading the credentials file"))?;
-    let sections = credfile::managed_sections(&bytes.unwrap_or_default(), FileKind::Credentials);
+/// Everything `status` reports, read from the config, the credentials file and the state file
+/// (only if it describes this config, from `source`, and these files).
+fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Report, Error> {
+    let destinations = Destination::resolve_all(config)?;
     let state_file = &config.daemon.state_file;
-    let (state, state_error) = read_state(state_file);
-    let running = state.as_ref().is_some_and(State::daemon_alive);
-    let profiles: Vec<(&str, &str)> = config
-        .roles
-        .iter()
-        .map(|r| (r.profile.as_str(), r.role_arn.as_str()))
-        .collect();
-    let mut rows = rows(&profiles, &sections, state.as_ref(), running, now);
-    for (i, row) in rows.iter_mut().enumerate() {
-        let chain = config.chain(i);
-        row.via = chain[..chain.len() - 1]
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
+    let (mut state, state_error) = read_state(state_file);
+    let state_ignored = state
+        .as_ref()
+        .and_then(|s| s.mismatch(&Destination::origin(&destinations, source)));
+    if state_ignored.is_some() {
+        state = None;
     }
+    let running = state.as_ref().is_some_and(State::daemon_alive);
+    let mut all = Vec::new();
+    for dest in &destinations {
+        let path = &dest.files.credentials;
+        // A missing file is every profile missing (exit 3), not an error; another user's
+        // unreadable file is theirs to fix, and must not hide everyone else's rows.
+        let (bytes, file_error) = match fileio::read(path) {
+            Ok(bytes) => (bytes.unwrap_or_default(), None),
+            Err(err) if dest.name != DEFAULT_USER => (Vec::new(), Some(err.to_string())),
+            Err(err) => return Err(Error::file("reading the credentials file")(err)),
+        };
+        let sections = credfile::managed_sections(&bytes, FileKind::Credentials);
+        let mine: Vec<usize> = (0..config.roles.len())
+            .filter(|&i| config.roles[i].goes_to(&dest.name))
+            .collect();
+        let profiles: Vec<(&str, &str)> = mine
+            .iter()
+            .map(|&i| {
+                (
+                    config.roles[i].profile.as_str(),
+                    config.roles[i].role_arn.as_str(),
+                )
+            })
+            .collect();
+        let rows = rows(&profiles, &sections, state.as_ref(), running, now);
+        for (mut row, &i) in rows.into_iter().zip(&mine) {
+            let chain = config.chain(i);
+            row.via = chain[..chain.len() - 1]
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            row.user = dest.name.clone();
+            row.file = path.display().to_string();
+            row.file_error.clone_from(&file_error);
+            all.push(row);
+        }
+    }
+    let rows = all;
     Ok(Report {
         ok: rows.iter().all(|r| r.ok),
         now,
         config: config.path.display().to_string(),
-        credentials_file: files.credentials.display().to_string(),
+        credentials_file: destinations
+            .first()
+            .map(|d| d.files.credentials.display().to_string())
+            .unwrap_or_default(),
         daemon: Daemon {
             running,
             pid: state.as_ref().map(|s| s.pid),
             state_file: state_file.display().to_string(),
             updated: state.as_ref().and_then(|s| s.updated),
             state_error,
+            state_ignored,
         },
         profiles: rows,
     })
@@ -285,8 +343,20 @@ fn table(report: &Report) -> String {
         header.push("VIA".into());
     }
     header.extend(["EXPIRES", "LEFT", "LAST REFRESH", "NEXT REFRESH", "STATE"].map(String::from));
-    let mut cells: Vec<Vec<String>> = vec![header];
+    // One block per file, each with its own heading, the columns aligned across all.
+    let mut cells: Vec<Vec<String>> = vec![header.clone()];
+    let mut blocks: Vec<(String, Vec<usize>)> = Vec::new();
     for row in &report.profiles {
+        let heading = match row.user.as_str() {
+            DEFAULT_USER => format!("credentials file: {}", row.file),
+            user => format!("credentials file: {} (user {user})", row.file),
+        };
+        if blocks.last().is_none_or(|(h, _)| *h != heading) {
+            blocks.push((heading, Vec::new()));
+        }
+        if let Some((_, lines)) = blocks.last_mut() {
+            lines.push(cells.len());
+        }
         let left = match row.seconds_left {
             Some(s) if s > 0 => span(s),
             Some(s) => format!("expired {} ago", span(s)),
@@ -315,8 +385,7 @@ fn table(report: &Report) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = format!("credentials file: {}\n", report.credentials_file);
-    for line in &cells {
+    let aligned = |line: &[String]| {
         let mut text = String::new();
         for (i, (cell, &w)) in line.iter().zip(&widths).enumerate() {
             if i + 1 < line.len() {
@@ -325,8 +394,20 @@ fn table(report: &Report) -> String {
                 text.push_str(cell);
             }
         }
-        out.push_str(text.trim_end());
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut out = String::new();
+    if blocks.is_empty() {
+        out.push_str(&format!("credentials file: {}\n", report.credentials_file));
+        out.push_str(&aligned(&header));
+    }
+    for (heading, lines) in &blocks {
+        out.push_str(heading);
         out.push('\n');
+        out.push_str(&aligned(&header));
+        for &i in lines {
+            out.push_str(&aligned(&cells[i]));
+        }
     }
     out.push_str(&daemon_line(&report.daemon, now));
     out.push('\n');
@@ -350,6 +431,10 @@ fn daemon_line(d: &Daemon, now: OffsetDateTime) -> String {
         (None, _) if d.state_error.is_some() => {
             format!("daemon: unknown (state file {} unusable)", d.state_file)
         }
+        (None, _) if d.state_ignored.is_some() => format!(
+            "daemon: unknown (state file {} is not this config's)",
+            d.state_file
+        ),
         (None, _) => format!("daemon: not running (no state file at {})", d.state_file),
     }
 }
@@ -594,6 +679,8 @@ mod tests {
                 pid: 1,
                 updated: Some(NOW),
                 credentials_file: "/c".into(),
+                config: None,
+                files: Vec::new(),
                 profiles: case
                     .state
                     .clone()
@@ -661,6 +748,8 @@ mod tests {
             pid: 1,
             updated: None,
             credentials_file: "/c".into(),
+            config: None,
+            files: Vec::new(),
             profiles: BTreeMap::from([("a".to_owned(), known(None, 1, Some("Throttling")))]),
         };
         let sections = [section("a", Some("2026-11-23T10:00:00+01:00"))];
@@ -682,13 +771,13 @@ mod tests {
                     "last_refresh": "2026-11-23T07:30:00Z", "next_refresh": null,
                     "refresh_overdue": false, "failures": 1,
                     "last_error": {"code": "Throttling", "message": "no", "at": "2026-11-23T07:55:00Z"},
-                    "via": []
+                    "via": [], "user": "default", "file": "", "file_error": null
                 },
                 {
                     "profile": "b", "role_arn": "arn:b", "present": false,
                     "expiration": null, "seconds_left": null, "expired": false, "ok": false,
                     "last_refresh": null, "next_refresh": null, "refresh_overdue": false,
-                    "failures": null, "last_error": null, "via": []
+                    "failures": null, "last_error": null, "via": [], "user": "default", "file": "", "file_error": null
                 }
             ])
         );
@@ -715,14 +804,10 @@ mod tests {
         assert_eq!(relative(NOW - Duration::seconds(125), NOW), "2m05s ago");
     }
 
-    #[test]
-    fn table_is_aligned_and_ends_with_the_daemon_line() {
-        let sections = [
-            section("audit-111111111111", Some("2026-11-23T08:49:12Z")),
-            section("x", Some("2026-11-23T07:55:00Z")),
-        ];
-        let report = Report {
-            ok: false,
+    /// A report of `profiles` without a state file.
+    fn no_daemon(profiles: Vec<Row>) -> Report {
+        Report {
+            ok: profiles.iter().all(|r| r.ok),
             now: NOW,
             config: "/etc/c.toml".into(),
             credentials_file: "/home/u/.aws/credentials".into(),
@@ -732,16 +817,29 @@ mod tests {
                 state_file: "/run/s.json".into(),
                 updated: None,
                 state_error: None,
+                state_ignored: None,
             },
-            profiles: rows(
-                &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
-                &sections,
-                None,
-                false,
-                NOW,
-            ),
-        };
-        let text = table(&report);
+            profiles,
+        }
+    }
+
+    #[test]
+    fn table_is_aligned_and_ends_with_the_daemon_line() {
+        let sections = [
+            section("audit-111111111111", Some("2026-11-23T08:49:12Z")),
+            section("x", Some("2026-11-23T07:55:00Z")),
+        ];
+        let mut profiles = rows(
+            &[("audit-111111111111", "arn:a"), ("x", "arn:x")],
+            &sections,
+            None,
+            false,
+            NOW,
+        );
+        for row in &mut profiles {
+            row.file = "/home/u/.aws/credentials".into();
+        }
+        let text = table(&no_daemon(profiles));
         let want = "\
 credentials file: /home/u/.aws/credentials
 PROFILE             EXPIRES               LEFT            LAST REFRESH  NEXT REFRESH  STATE
@@ -751,5 +849,32 @@ daemon: not running (no state file at /run/s.json)
 ";
         assert_eq!(text, want);
         assert!(text.lines().all(|l| l.len() <= 100));
+    }
+
+    #[test]
+    fn the_table_has_a_block_for_each_users_file() {
+        let sections = [section("a", Some("2026-11-23T08:49:12Z"))];
+        let mut profiles = Vec::new();
+        for (user, file) in [
+            ("default", "/home/u/.aws/credentials"),
+            ("alice", "/home/alice/.aws/credentials"),
+        ] {
+            for mut row in rows(&[("a", "arn:a")], &sections, None, false, NOW) {
+                row.user = user.into();
+                row.file = file.into();
+                profiles.push(row);
+            }
+        }
+        profiles[1].profile = "longer-profile".into();
+        let want = "\
+credentials file: /home/u/.aws/credentials
+PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
+a               2026-11-23T08:49:12Z  49m12s  -             -             ok
+credentials file: /home/alice/.aws/credentials (user alice)
+PROFILE         EXPIRES               LEFT    LAST REFRESH  NEXT REFRESH  STATE
+longer-profile  2026-11-23T08:49:12Z  49m12s  -             -             ok
+daemon: not running (no state file at /run/s.json)
+";
+        assert_eq!(table(&no_daemon(profiles)), want);
     }
 }

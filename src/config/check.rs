@@ -12,7 +12,7 @@ use super::rules::*;
 use super::template::{fill, parse_template, Piece};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Range, RangeInclusive};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// Collects problems while turning the raw file into a `Config`. Values that fail a check are
@@ -104,7 +104,9 @@ impl Checker<'_> {
             .unwrap_or_default();
         let daemon = raw.daemon.map(|d| self.daemon(d)).unwrap_or_default();
         let sts = raw.sts.map(|s| self.sts(s)).unwrap_or_default();
-        let defaults = self.defaults(raw.defaults);
+        let users = self.users(raw.user, &credentials);
+        let mut defaults = self.defaults(raw.defaults);
+        defaults.users = users.iter().map(|u| u.name.clone()).collect();
         if raw.role.is_empty() && raw.role_set.is_empty() {
             self.fail(
                 None,
@@ -169,7 +171,100 @@ impl Checker<'_> {
             roles,
             discovered,
             discovery,
+            users,
         }
+    }
+
+    /// `[[user]]` tables: names that are user names, each once and not `DEFAULT_USER`; and
+    /// no file written by two of them (or by one of them and `[credentials]`).
+    fn users(&mut self, raw: Vec<Spanned<RawUser>>, credentials: &Credentials) -> Vec<User> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        // Every file given explicitly, with who has it: a second writer is an error.
+        let mut paths: HashMap<PathBuf, String> = HashMap::new();
+        if let Some(file) = &credentials.file {
+            paths.insert(file.clone(), "[credentials] file".into());
+        }
+        if let Some(file) = &credentials.config_file {
+            paths.insert(file.clone(), "[credentials] config_file".into());
+        }
+        let mut users = Vec::with_capacity(raw.len());
+        for (i, raw) in raw.into_iter().enumerate() {
+            let header = raw.span();
+            let line = line_of(self.text.as_bytes(), header.start);
+            let raw = raw.into_inner();
+            let prefix = format!("user[{}]", i + 1);
+            let key = |name: &str| format!("{prefix}.{name}");
+            let name: String = self.required(
+                raw.name.as_ref(),
+                &key("name"),
+                &header,
+                "name the local user whose files these are, e.g. name = \"alice\"",
+                |s| {
+                    valid(s, check_user_name, "is not a user name")?;
+                    if s == DEFAULT_USER {
+                        Err(format!(
+                            "{s:?} is how a role's users names [credentials]' files; use \
+                             [credentials] owner for that user"
+                        ))
+                    } else {
+                        Ok(s.clone())
+                    }
+                },
+            );
+            if let (Some(&first), Some(v)) = (names.get(&name), &raw.name) {
+                self.fail(
+                    Some(v.span()),
+                    Some(key("name")),
+                    format!("user {name:?} is already user[{first}]; give each user one table"),
+                );
+            } else if !name.is_empty() {
+                names.insert(name.clone(), i + 1);
+            }
+            let mut file = |this: &mut Self, v: &Option<Spanned<String>>, what: &str| {
+                let v = v.as_ref()?;
+                let path = this.check(v, &key(what), |s| absolute_file(s))?;
+                let mine = format!("{prefix} {what}");
+                match paths.get(&path) {
+                    Some(other) => this.fail(
+                        Some(v.span()),
+                        Some(key(what)),
+                        format!(
+                            "{} is already {other}; each file gets one writer",
+                            path.display()
+                        ),
+                    ),
+                    None => {
+                        paths.insert(path.clone(), mine);
+                    }
+                }
+                Some(path)
+            };
+            let credentials_file = file(self, &raw.credentials_file, "credentials_file");
+            let config_file = file(self, &raw.config_file, "config_file");
+            if let (Some(c), None, Some(v)) =
+                (&credentials_file, &config_file, &raw.credentials_file)
+            {
+                if c.file_name().is_some_and(|n| n == "config") {
+                    self.fail(
+                        Some(v.span()),
+                        Some(key("credentials_file")),
+                        format!(
+                            "{} would be both the credentials file and the config file; set \
+                             config_file to another file",
+                            c.display()
+                        ),
+                    );
+                }
+            }
+            users.push(User {
+                name,
+                credentials_file,
+                config_file,
+                credential_process: raw.credential_process,
+                line,
+            });
+        }
+        users
     }
 
     fn discovery(&mut self, raw: RawDiscovery) -> Discovery {
@@ -374,6 +469,7 @@ impl Checker<'_> {
             duration_seconds,
             role_session_name,
             region,
+            users: Vec::new(),
         }
     }
 
@@ -454,6 +550,10 @@ impl Checker<'_> {
             None => defaults.region.clone(),
         };
         let tags = raw.tags.map(|t| self.tags(prefix, t)).unwrap_or_default();
+        let users = match raw.users {
+            Some(list) => self.role_users(&key("users"), list, &defaults.users),
+            None => vec![DEFAULT_USER.to_owned()],
+        };
         let source_profile = raw.source_profile.and_then(|v| {
             let source = self.check(v, &key("source_profile"), |s| {
                 valid(s, check_profile, "cannot be a profile name")
@@ -484,7 +584,52 @@ impl Checker<'_> {
             source_identity,
             tags,
             source_profile,
+            users,
         }
+    }
+
+    /// A role's `users`: `DEFAULT_USER` or a `[[user]]` name each, each once, at least one.
+    fn role_users(
+        &mut self,
+        key: &str,
+        list: &Spanned<Vec<Spanned<String>>>,
+        known: &[String],
+    ) -> Vec<String> {
+        if list.get_ref().is_empty() {
+            self.fail(
+                Some(list.span()),
+                Some(key.to_owned()),
+                format!(
+                    "an empty list writes the role nowhere; name {DEFAULT_USER:?} ([credentials]) \
+                     or [[user]] names, or remove users"
+                ),
+            );
+        }
+        let mut users: Vec<String> = Vec::new();
+        for name in list.get_ref() {
+            let n = name.get_ref();
+            if users.contains(n) {
+                self.fail(
+                    Some(name.span()),
+                    Some(key.to_owned()),
+                    format!("{n:?} is listed twice"),
+                );
+            } else if n != DEFAULT_USER && !known.contains(n) {
+                let mut choices = vec![format!("{DEFAULT_USER:?} ([credentials])")];
+                choices.extend(known.iter().map(|k| format!("{k:?}")));
+                self.fail(
+                    Some(name.span()),
+                    Some(key.to_owned()),
+                    format!(
+                        "{n:?} is not a [[user]] of this config; known: {}",
+                        choices.join(", ")
+                    ),
+                );
+            } else {
+                users.push(n.clone());
+            }
+        }
+        users
     }
 
     /// The session-name template for `profile`: the role's own, else `[defaults]`', else the
@@ -570,6 +715,8 @@ pub(super) struct Defaults {
     pub(super) duration_seconds: Option<i32>,
     pub(super) role_session_name: Option<Spanned<String>>,
     pub(super) region: Option<String>,
+    /// The `[[user]]` names a role's `users` may give (besides `DEFAULT_USER`).
+    pub(super) users: Vec<String>,
 }
 
 /// Checked options shared by a `[[role]]` and the roles of a `[[role_set]]`.
@@ -582,6 +729,7 @@ pub(super) struct Options {
     tags: Vec<(String, String)>,
     /// The profile and where it was written.
     source_profile: Option<(String, Range<usize>)>,
+    users: Vec<String>,
 }
 
 impl Options {
@@ -612,6 +760,7 @@ impl Options {
             source_identity: o.source_identity,
             tags: o.tags,
             source_profile: o.source_profile.map(|(p, _)| p),
+            users: o.users,
             line,
         }
     }

@@ -44,6 +44,27 @@ pub struct Config {
     /// The role sets whose accounts come from AWS Organizations.
     pub discovered: Vec<DiscoveredSet>,
     pub discovery: Discovery,
+    /// `[[user]]` tables, in file order: local users whose own files get the roles that
+    /// name them.
+    pub users: Vec<User>,
+}
+
+/// How a role's `users` names `[credentials]`' files, the destination of a role without
+/// `users`. No `[[user]]` may have this name.
+pub const DEFAULT_USER: &str = "default";
+
+/// A `[[user]]`: a local user, the owner of its files. `None` paths are resolved by the
+/// caller: `credentials_file` to the user's `~/.aws/credentials`, `config_file` to `config`
+/// beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub credentials_file: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    /// As `[credentials] credential_process`, for this user's files.
+    pub credential_process: bool,
+    /// Line of the `[[user]]` header.
+    pub line: usize,
 }
 
 /// `[sts]`: how hard one instance may push STS.
@@ -215,6 +236,9 @@ pub struct Role {
     /// Role chaining: the configured profile whose credentials sign this role's AssumeRole;
     /// `None`: the instance-profile credentials do.
     pub source_profile: Option<String>,
+    /// Where its profile is written: `DEFAULT_USER` for `[credentials]`, else `[[user]]`
+    /// names; never empty. One AssumeRole serves them all.
+    pub users: Vec<String>,
     /// Line of this role's `[[role]]` (or `[[role_set]]`) header.
     pub line: usize,
 }
@@ -226,7 +250,21 @@ pub struct Placeholders<'a> {
     pub account_id: &'a str,
 }
 
+impl Config {
+    /// Whether some role goes to destination `user`, counting the roles of discovered sets
+    /// that are not expanded yet.
+    pub fn goes_to(&self, user: &str) -> bool {
+        let templates = self.discovered.iter().map(|d| &d.template);
+        self.roles.iter().chain(templates).any(|r| r.goes_to(user))
+    }
+}
+
 impl Role {
+    /// Whether its profile is written to destination `user` (`DEFAULT_USER` or a `[[user]]`).
+    pub fn goes_to(&self, user: &str) -> bool {
+        self.users.iter().any(|u| u == user)
+    }
+
     /// Whether two roles ask STS for the same thing (the line they are on does not matter):
     /// then credentials assumed for one serve the other.
     pub fn same_request(&self, other: &Role) -> bool {

@@ -35,6 +35,8 @@ table!(RawFile {
     role: Vec<Spanned<RawRole>>,
     #[serde(default)]
     role_set: Vec<Spanned<RawRoleSet>>,
+    #[serde(default)]
+    user: Vec<Spanned<RawUser>>,
 });
 
 // Every field is optional here so that a missing one is reported by `Checker`, with its
@@ -50,6 +52,14 @@ table!(RawCredentials {
     owner: Text,
     #[serde(default)]
     replace_unmanaged: bool,
+    #[serde(default)]
+    credential_process: bool,
+});
+
+table!(RawUser {
+    name: Text,
+    credentials_file: Text,
+    config_file: Text,
     #[serde(default)]
     credential_process: bool,
 });
@@ -104,6 +114,7 @@ macro_rules! role_table {
             source_identity: Text,
             tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
             source_profile: Text,
+            users: Texts,
         });
 
         impl $name {
@@ -115,6 +126,7 @@ macro_rules! role_table {
                     source_identity: self.source_identity.as_ref(),
                     tags: self.tags.as_ref(),
                     source_profile: self.source_profile.as_ref(),
+                    users: self.users.as_ref(),
                 }
             }
         }
@@ -142,6 +154,7 @@ pub(super) struct RawOptions<'r> {
     pub(super) source_identity: Option<&'r Spanned<String>>,
     pub(super) tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
     pub(super) source_profile: Option<&'r Spanned<String>>,
+    pub(super) users: Option<&'r Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The keys serde accepts in a table, by the names of the tables it is in (`["role"]` for any
@@ -152,6 +165,7 @@ pub(super) fn keys_of(tables: &[String]) -> Option<&'static [&'static str]> {
         [] => fields::<RawFile>(),
         ["instance"] => fields::<RawInstance>(),
         ["credentials"] => fields::<RawCredentials>(),
+        ["user"] => fields::<RawUser>(),
         ["daemon"] => fields::<RawDaemon>(),
         ["sts"] => fields::<RawSts>(),
         ["defaults"] => fields::<RawDefaults>(),

@@ -5,6 +5,7 @@
 mod chains;
 mod discovered;
 mod properties;
+mod users;
 
 use super::rules::{check_profile, check_region, check_user_name};
 use super::*;
@@ -404,6 +405,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                         ("cost:center".into(), "".into()),
                     ],
                     source_profile: None,
+                    users: vec![DEFAULT_USER.into()],
                     line: 25,
                 },
                 Role {
@@ -419,11 +421,13 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     source_identity: None,
                     tags: vec![],
                     source_profile: None,
+                    users: vec![DEFAULT_USER.into()],
                     line: 32,
                 },
             ],
             discovered: vec![],
             discovery: Discovery::default(),
+            users: vec![],
         }
     );
 }
@@ -460,6 +464,7 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         source_identity: None,
         tags: vec![("team".into(), "audit".into())],
         source_profile: None,
+        users: vec![DEFAULT_USER.into()],
         line: 11,
     };
     let plain = Role {
@@ -474,6 +479,7 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         source_identity: None,
         tags: vec![],
         source_profile: None,
+        users: vec![DEFAULT_USER.into()],
         line: 21,
     };
     let last = Role {

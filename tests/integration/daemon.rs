@@ -475,6 +475,13 @@ fn the_state_file_tracks_each_profiles_schedule_and_failures() {
     let s = state(&t).unwrap_or_default();
     assert_eq!(s.pid, d.pid());
     assert_eq!(s.credentials_file, t.credentials_path());
+    let config = t.config_path().display().to_string();
+    assert_eq!(
+        s.config.as_deref(),
+        Some(config.as_str()),
+        "what it describes"
+    );
+    assert_eq!(s.files, [t.credentials_path()]);
     let text = creds(&t);
     for (p, role) in BOTH {
         let entry = &s.profiles[p];

@@ -19,4 +19,5 @@ mod scale;
 mod ssm;
 mod status;
 mod sts_faults;
+mod users;
 mod util;

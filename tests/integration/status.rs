@@ -2,13 +2,13 @@
 //! `status`, as a person at a shell or a monitoring script would. Only JSON may reach stdout
 //! with `--json`, and no secret may reach either stream.
 
-use crate::util::assert_no_secrets;
+use crate::util::{assert_no_secrets, wait_for};
 use crate::util::{Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2};
 use ec2_assume_role::creds::rfc3339;
 use ec2_assume_role::state::{self, LastError, Profile, State};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use testkit::sts::Script;
 use time::{Duration, OffsetDateTime};
 
@@ -230,6 +230,8 @@ fn the_state_file_shows_failures_and_an_overdue_refresh() {
         pid: std::process::id(),
         updated: Some(now - Duration::minutes(1)),
         credentials_file: t.credentials_path(),
+        config: Some(t.config_path().display().to_string()),
+        files: vec![t.credentials_path()],
         profiles: BTreeMap::from([
             (
                 PROFILE_1.to_owned(),
@@ -320,4 +322,111 @@ fn an_invalid_config_exits_4_with_nothing_on_stdout() {
     let out = t.cmd(&["status", "--json"]).expect_exit(4);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(out.stderr.contains("config.toml"), "{}", out.stderr);
+}
+
+/// A daemon that ran with config A leaves its state at the (shared, default) state file; a new
+/// user then writes config B with the same profile names into another home, runs it once and
+/// asks `status`. B's rows must not carry A's refresh times or pid.
+#[test]
+fn the_state_of_another_config_is_ignored_and_said_so() {
+    let t = TestDir::new();
+    let state_file = state_path(&t);
+    let with_state = |credentials: &Path| {
+        REFERENCE_CONFIG.replace("CREDENTIALS_FILE", &credentials.display().to_string())
+            + &format!("\n[daemon]\nstate_file = \"{}\"\n", state_file.display())
+    };
+    let config_a = t.path().join("a.toml");
+    std::fs::write(&config_a, with_state(&t.credentials_path())).unwrap();
+    let config_b = t.path().join("b.toml");
+    let b_credentials = t.path().join("other-home/.aws/credentials");
+    std::fs::create_dir(t.path().join("other-home")).unwrap();
+    std::fs::write(&config_b, with_state(&b_credentials)).unwrap();
+    let a = config_a.display().to_string();
+    let b = config_b.display().to_string();
+
+    let mut daemon = t.cmd_config(&a, &["daemon"]).spawn();
+    let wrote = wait_for(
+        std::time::Duration::from_secs(15),
+        || matches!(State::read(&state_file), Ok(Some(s)) if s.profiles.len() == 2),
+    );
+    assert!(wrote, "no state file:\n{}", daemon.stderr_so_far());
+    daemon.signal("TERM");
+    assert!(daemon
+        .wait_timeout(std::time::Duration::from_secs(10))
+        .is_some());
+    assert!(state_file.exists(), "the daemon leaves its state file");
+
+    t.cmd_config(&b, &["run"]).expect_exit(0);
+    let out = t.cmd_config(&b, &["status", "--json"]).expect_exit(0);
+    assert_clean(&t, &out);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["credentials_file"], b_credentials.display().to_string());
+    assert_eq!(doc["daemon"]["pid"], Value::Null, "{doc:#}");
+    assert_eq!(doc["daemon"]["running"], false);
+    let why = doc["daemon"]["state_ignored"].as_str().unwrap_or_default();
+    assert!(why.contains(&a) && why.contains(&b), "{doc:#}");
+    for name in [PROFILE_1, PROFILE_2] {
+        let p = profile(&doc, name);
+        assert_eq!(p["present"], true);
+        assert_eq!(p["last_refresh"], Value::Null, "A's refresh time: {doc:#}");
+        assert_eq!(p["next_refresh"], Value::Null);
+        assert_eq!(p["failures"], Value::Null);
+    }
+
+    let out = t.cmd_config(&b, &["status"]).expect_exit(0);
+    assert_clean(&t, &out);
+    let notes: Vec<&str> = out.stderr.lines().filter(|l| l.contains(&a)).collect();
+    assert_eq!(notes.len(), 1, "one line says why:\n{}", out.stderr);
+    assert!(notes[0].contains("ignor"), "{}", notes[0]);
+    assert!(!out.stdout.contains("pid"), "{}", out.stdout);
+    for name in [PROFILE_1, PROFILE_2] {
+        let row = table_row(&out, name);
+        assert!(!row.contains(" ago") && row.ends_with("  ok"), "{row}");
+    }
+
+    // A itself still reads its own state.
+    let doc: Value = serde_json::from_str(
+        &t.cmd_config(&a, &["status", "--json"])
+            .expect_exit(0)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["daemon"]["state_ignored"], Value::Null, "{doc:#}");
+    assert!(doc["daemon"]["pid"].is_u64(), "{doc:#}");
+    assert!(profile(&doc, PROFILE_1)["last_refresh"].is_string());
+}
+
+/// A state file from before the state said what it describes is readable, and left out as of
+/// unknown origin: it may well be another config's.
+#[test]
+fn an_older_state_file_is_of_unknown_origin_and_said_so() {
+    let t = after_run();
+    t.create(
+        "run/state.json",
+        format!(
+            r#"{{"version": 1, "pid": {}, "updated": null, "credentials_file": "{}",
+                "profiles": {{"{PROFILE_1}": {{"role_arn": "{ROLE_1}", "expiration": null,
+                "last_refresh": "2026-11-23T08:00:00Z", "next_refresh": null,
+                "failures": 3, "last_error": null}}}}}}"#,
+            std::process::id(),
+            t.credentials_path().display()
+        ),
+    );
+
+    let doc = status_json(&t, 0);
+    assert_eq!(
+        doc["daemon"]["state_error"],
+        Value::Null,
+        "readable: {doc:#}"
+    );
+    let why = doc["daemon"]["state_ignored"].as_str().unwrap_or_default();
+    assert!(why.contains("does not say which config"), "{doc:#}");
+    assert_eq!(profile(&doc, PROFILE_1)["failures"], Value::Null);
+
+    let out = status_table(&t, 0);
+    assert!(
+        out.stderr.contains("ignoring the state file") && out.stderr.contains("older"),
+        "{}",
+        out.stderr
+    );
 }

@@ -113,6 +113,7 @@ fn render(items: &[Item]) -> (String, Vec<Role>) {
             source_identity: None,
             tags: Vec::new(),
             source_profile: None,
+            users: vec![DEFAULT_USER.into()],
             line,
         };
         match item {
