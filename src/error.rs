@@ -99,6 +99,9 @@ pub enum Error {
     /// accounts (each was reported as it happened).
     #[error("the accounts of {} could not be published", sets.join(", "))]
     NotPublished { sets: Vec<String> },
+    /// The daemon's credential endpoint could not start (an address taken, the token file).
+    #[error("{0}")]
+    Endpoint(String),
     /// `status`: some profile is missing or expired (the table says which).
     #[error("some profiles are missing or expired")]
     NotFresh,
@@ -146,9 +149,11 @@ impl Error {
             // Only the config can fix that: no option makes one template of both roles.
             Error::Policy(PolicyError::MixedRoles { .. }) => Exit::Other,
             Error::Policy(_) => Exit::Usage,
-            Error::File { .. } | Error::Io { .. } | Error::Startup(_) | Error::Internal(_) => {
-                Exit::Other
-            }
+            Error::File { .. }
+            | Error::Io { .. }
+            | Error::Startup(_)
+            | Error::Endpoint(_)
+            | Error::Internal(_) => Exit::Other,
         }
     }
 
@@ -171,6 +176,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::Startup(_)
+            | Error::Endpoint(_)
             | Error::Internal(_) => None,
         }
     }
@@ -229,6 +235,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::NotPublished { .. }
+            | Error::Endpoint(_)
             | Error::Internal(_) => error!(message_id = id, "{self}"),
         }
     }

@@ -44,7 +44,25 @@ pub struct Config {
     /// The role sets whose accounts come from AWS Organizations.
     pub discovered: Vec<DiscoveredSet>,
     pub discovery: Discovery,
+    /// `[endpoint]`: the daemon's credential endpoint; `None`: off.
+    pub endpoint: Option<Endpoint>,
 }
+
+/// `[endpoint]`: where the daemon serves the container credential provider protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Loopback, or the ECS and EKS container hosts (what SDKs accept over plain HTTP).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Where each owner's token file goes (`OWNER.token`).
+    pub token_dir: PathBuf,
+    /// Connections served at once; more are closed at accept.
+    pub max_connections: usize,
+}
+
+pub const DEFAULT_ENDPOINT_LISTEN: &str = "127.0.0.1:8722";
+pub const DEFAULT_TOKEN_DIR: &str = "/run/ec2-assume-role/tokens";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// `[sts]`: how hard one instance may push STS.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 mod chains;
 mod discovered;
+mod endpoint;
 mod properties;
 
 use super::rules::{check_profile, check_region, check_user_name};
@@ -424,6 +425,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
             ],
             discovered: vec![],
             discovery: Discovery::default(),
+            endpoint: None,
         }
     );
 }
