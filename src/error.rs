@@ -103,6 +103,9 @@ pub enum Error {
     /// accounts (each was reported as it happened).
     #[error("the accounts of {} could not be published", sets.join(", "))]
     NotPublished { sets: Vec<String> },
+    /// The daemon's credential endpoint could not start (an address taken, the token file).
+    #[error("{0}")]
+    Endpoint(String),
     /// `status`: some profile is missing or expired (the table says which).
     #[error("some profiles are missing or expired")]
     NotFresh,
@@ -155,9 +158,11 @@ impl Error {
             // Only the config can fix that: no option makes one template of both roles.
             Error::Policy(PolicyError::MixedRoles { .. }) => Exit::Other,
             Error::Policy(_) => Exit::Usage,
-            Error::File { .. } | Error::Io { .. } | Error::Startup(_) | Error::Internal(_) => {
-                Exit::Other
-            }
+            Error::File { .. }
+            | Error::Io { .. }
+            | Error::Startup(_)
+            | Error::Endpoint(_)
+            | Error::Internal(_) => Exit::Other,
         }
     }
 
@@ -181,6 +186,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::Startup(_)
+            | Error::Endpoint(_)
             | Error::Internal(_) => None,
         }
     }
@@ -239,6 +245,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::NotPublished { .. }
+            | Error::Endpoint(_)
             | Error::Internal(_) => error!(message_id = id, "{self}"),
         }
     }

@@ -18,6 +18,7 @@ pub mod credfile;
 pub mod creds;
 pub mod denied;
 pub mod discovery;
+pub mod endpoint;
 pub mod error;
 pub mod fileio;
 pub mod files;

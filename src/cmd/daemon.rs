@@ -15,6 +15,7 @@
 use super::Wait;
 use crate::agent::{Agent, BootJitter};
 use crate::clock::{self, Wake};
+use crate::endpoint::{Endpoint, Served, Serving};
 use crate::error::Error;
 use crate::files::Destination;
 use crate::logging::message_id;
@@ -106,6 +107,10 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
     // Installed first, so that a SIGTERM during the first run is not fatal mid-write.
     let mut signals = Signals::new().map_err(Error::io("installing signal handlers"))?;
     let mut agent = Arc::new(Agent::start(source, wait).await?);
+    let serving = Serving::start(&agent.config, &agent.destinations)
+        .await
+        .map_err(Error::Endpoint)?;
+    let endpoint = serving.as_ref().map(|s| s.endpoint.as_ref());
     let mut tracked = Tracked::new();
     // Only the first refresh of the process waits the boot jitter.
     let mut inflight = start(&agent, &tracked, BootJitter::Wait);
@@ -150,7 +155,7 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                 let Some(done) = inflight.take() else {
                     continue;
                 };
-                let written = finish(&agent, &mut tracked, done, result);
+                let written = finish(&agent, &mut tracked, done, result, endpoint);
                 if !ready {
                     // The first refresh is `run`: if nothing at all could be done, exit as
                     // `run` would, and let systemd's restart policy take over.
@@ -199,6 +204,15 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                             stale.task.abort();
                         }
                         tracked.reschedule_changed(&agent.config.roles, &new.config.roles);
+                        if new.config.endpoint != agent.config.endpoint {
+                            warn!(
+                                "reload: [endpoint] changed; the change takes effect when the \
+                                 daemon restarts"
+                            );
+                        }
+                        if let Some(serving) = &serving {
+                            serving.configure(&new.config);
+                        }
                         new.keep_sources_of(&agent);
                         agent = Arc::new(*new);
                         info!(
@@ -373,10 +387,23 @@ fn finish(
     tracked: &mut Tracked,
     done: Inflight,
     result: AssumeResult,
+    endpoint: Option<&Endpoint>,
 ) -> Result<(), Error> {
     let Inflight { due, .. } = done;
     let roles = &agent.config.roles;
     let now = OffsetDateTime::now_utc();
+    if let (Some(endpoint), Ok(results)) = (endpoint, &result) {
+        for (&i, assumed) in due.iter().zip(results) {
+            if let Ok(assumed) = assumed {
+                let served = Served {
+                    credentials: assumed.credentials.clone(),
+                    role_arn: roles[i].role_arn.clone(),
+                };
+                endpoint.store.put(&roles[i].profile, served);
+            }
+        }
+        endpoint.store.drop_expired(now);
+    }
     // Expired as of now, not as of the start: a refresh that failed across the expiry must
     // not leave the dead credentials in the file until the next retry.
     let expired = if agent.config.daemon.remove_expired {

@@ -117,6 +117,7 @@ impl Checker<'_> {
         let publish_span = raw.discovery.as_ref().and_then(|d| d.publish.as_ref());
         let publish_span = publish_span.map(Spanned::span);
         let discovery = raw.discovery.map(|d| self.discovery(d)).unwrap_or_default();
+        let endpoint = raw.endpoint.map(|e| self.endpoint(e.into_inner()));
         let mut checked = Vec::with_capacity(raw.role.len());
         for (i, role) in raw.role.into_iter().enumerate() {
             checked.push(self.role(i + 1, role, &defaults));
@@ -172,6 +173,46 @@ impl Checker<'_> {
             discovered,
             discovery,
             users,
+            endpoint,
+        }
+    }
+
+    fn endpoint(&mut self, raw: RawEndpoint) -> Endpoint {
+        let mut listen = Vec::new();
+        match &raw.listen {
+            None => listen.extend(DEFAULT_ENDPOINT_LISTEN.parse::<std::net::SocketAddr>()),
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.fail(
+                        Some(list.span()),
+                        Some("endpoint.listen".into()),
+                        "is empty; give at least one address, or remove [endpoint] to turn it off",
+                    );
+                }
+                for (i, v) in list.get_ref().iter().enumerate() {
+                    let key = format!("endpoint.listen[{}]", i + 1);
+                    listen.extend(self.check(v, &key, |s| check_listen(s)));
+                }
+            }
+        }
+        let token_dir = raw
+            .token_dir
+            .as_ref()
+            .and_then(|v| self.check(v, "endpoint.token_dir", |s| absolute_file(s)))
+            .unwrap_or_else(|| DEFAULT_TOKEN_DIR.into());
+        let accepted = format!("from 1 to {MAX_CONNECTIONS} connections at once");
+        let max_connections = self
+            .integer(
+                raw.max_connections.as_ref(),
+                "endpoint.max_connections",
+                &[1..=MAX_CONNECTIONS],
+                &accepted,
+            )
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        Endpoint {
+            listen,
+            token_dir,
+            max_connections,
         }
     }
 

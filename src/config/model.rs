@@ -47,6 +47,8 @@ pub struct Config {
     /// `[[user]]` tables, in file order: local users whose own files get the roles that
     /// name them.
     pub users: Vec<User>,
+    /// `[endpoint]`: the daemon's credential endpoint; `None`: off.
+    pub endpoint: Option<Endpoint>,
 }
 
 /// How a role's `users` names `[credentials]`' files, the destination of a role without
@@ -66,6 +68,22 @@ pub struct User {
     /// Line of the `[[user]]` header.
     pub line: usize,
 }
+
+/// `[endpoint]`: where the daemon serves the container credential provider protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Loopback, or the ECS and EKS container hosts (what SDKs accept over plain HTTP).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Where each owner's token file goes (`OWNER.token`).
+    pub token_dir: PathBuf,
+    /// Connections served at once; more are closed at accept.
+    pub max_connections: usize,
+}
+
+pub const DEFAULT_ENDPOINT_LISTEN: &str = "127.0.0.1:8722";
+pub const DEFAULT_TOKEN_DIR: &str = "/run/ec2-assume-role/tokens";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// `[sts]`: how hard one instance may push STS.
 #[derive(Debug, Clone, PartialEq, Eq)]

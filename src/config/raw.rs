@@ -31,6 +31,7 @@ table!(RawFile {
     sts: Option<RawSts>,
     defaults: Option<RawDefaults>,
     discovery: Option<RawDiscovery>,
+    endpoint: Option<Spanned<RawEndpoint>>,
     #[serde(default)]
     role: Vec<Spanned<RawRole>>,
     #[serde(default)]
@@ -85,6 +86,12 @@ table!(RawDiscovery {
 
 /// A list of strings as written.
 type Texts = Option<Spanned<Vec<Spanned<String>>>>;
+
+table!(RawEndpoint {
+    listen: Texts,
+    token_dir: Text,
+    max_connections: Option<Spanned<Integer>>,
+});
 
 table!(RawOrganization {
     ous: Texts,
@@ -170,6 +177,7 @@ pub(super) fn keys_of(tables: &[String]) -> Option<&'static [&'static str]> {
         ["sts"] => fields::<RawSts>(),
         ["defaults"] => fields::<RawDefaults>(),
         ["discovery"] => fields::<RawDiscovery>(),
+        ["endpoint"] => fields::<RawEndpoint>(),
         ["role_set", "organization"] => fields::<RawOrganization>(),
         ["role"] => fields::<RawRole>(),
         ["role_set"] => fields::<RawRoleSet>(),

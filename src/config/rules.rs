@@ -277,3 +277,29 @@ pub(super) fn check_user_name(s: &str) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// A listen address of the credential endpoint: `IP:PORT` where AWS SDKs accept credentials
+/// over plain HTTP: loopback (`127.0.0.0/8`, `::1`), or the ECS (169.254.170.2) and EKS
+/// (169.254.170.23, fd00:ec2::23) container hosts (botocore's `ContainerMetadataFetcher`,
+/// the JavaScript SDK's `checkUrl`). Anything else would serve credentials off the host.
+pub(super) fn check_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not IP:PORT (such as 127.0.0.1:8722 or [::1]:8722)"))?;
+    let container_hosts: [std::net::IpAddr; 3] = [
+        [169, 254, 170, 2].into(),
+        [169, 254, 170, 23].into(),
+        "fd00:ec2::23"
+            .parse()
+            .unwrap_or(std::net::Ipv6Addr::LOCALHOST)
+            .into(),
+    ];
+    if addr.ip().is_loopback() || container_hosts.contains(&addr.ip()) {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{s}: AWS SDKs take credentials over plain HTTP only from loopback or the container \
+             hosts 169.254.170.2, 169.254.170.23 and [fd00:ec2::23]; listen on one of those"
+        ))
+    }
+}

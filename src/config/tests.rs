@@ -4,6 +4,7 @@
 
 mod chains;
 mod discovered;
+mod endpoint;
 mod properties;
 mod users;
 
@@ -428,6 +429,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
             discovered: vec![],
             discovery: Discovery::default(),
             users: vec![],
+            endpoint: None,
         }
     );
 }

@@ -9,6 +9,7 @@ mod daemon;
 mod discovery;
 mod discovery_moto;
 mod e2e_moto;
+mod endpoint;
 mod export;
 mod fleet_sim;
 mod hardening;

@@ -449,3 +449,59 @@ fn status_shows_every_file_when_one_users_file_cannot_be_read() {
         .unwrap();
     assert!(block.contains("  unreadable"), "{}", out.stdout);
 }
+
+/// The credential endpoint with several users: each owner gets its own token file, owned by
+/// it and private, and its token opens only the profiles that go to its files.
+#[test]
+fn each_users_endpoint_token_opens_only_its_own_profiles() {
+    use std::io::{Read, Write};
+    let t = users_story();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tokens = t.path().join("tokens");
+    let text = t.read(t.config_path())
+        + &format!(
+            "\n[endpoint]\nlisten = [\"127.0.0.1:{port}\"]\ntoken_dir = \"{}\"\n",
+            tokens.display()
+        );
+    t.write_config(&text);
+    let d = crate::daemon::start(&t, &[]);
+    let up = crate::util::wait_for(std::time::Duration::from_secs(20), || {
+        ["nobody", "daemon"]
+            .iter()
+            .all(|u| tokens.join(format!("{u}.token")).exists())
+            && credentials_of(&t, "daemon").exists()
+    });
+    assert!(up, "{}", d.stderr_so_far());
+    let status = |token: &str, profile: &str| -> u16 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let head = format!(
+            "GET /v1/credentials/{profile} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.split(' ').nth(1).unwrap().parse().unwrap()
+    };
+    let token_of = |user: &str| {
+        let path = tokens.join(format!("{user}.token"));
+        let meta = std::fs::metadata(&path).unwrap();
+        let uid = USERS.iter().find(|(n, _)| *n == user).unwrap().1;
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600), "{user}");
+        std::fs::read_to_string(path).unwrap()
+    };
+    let (nobody, daemon) = (token_of("nobody"), token_of("daemon"));
+    let served = crate::util::wait_for(std::time::Duration::from_secs(10), || {
+        status(&nobody, PROFILE_1) == 200
+    });
+    assert!(served, "{}", d.stderr_so_far());
+    assert_eq!(status(&nobody, PROFILE_2), 403, "daemon's profile");
+    assert_eq!(status(&daemon, PROFILE_2), 200);
+    assert_eq!(status(&daemon, PROFILE_1), 403, "nobody's profile");
+}

@@ -1,0 +1,475 @@
+//! The daemon's credential endpoint: the container credential provider protocol that every
+//! AWS SDK and the CLI speak (`AWS_CONTAINER_CREDENTIALS_FULL_URI` with
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), one URI per profile,
+//! `GET /v1/credentials/PROFILE`, answered from the credentials the daemon keeps in memory
+//! (`Store`): never an STS call per request.
+//!
+//! Who may have what: each owner of a destination's files (the user `[credentials]` writes
+//! for, each `[[user]]`) gets a token file only it can read, rotated at every start, and a
+//! token opens only the profiles that go to that owner's files. Tokens are compared in constant time and never logged. A refusal is a short
+//! status with no detail (401 without or with an unknown token, 403 for a profile that is
+//! not the token owner's, configured for another or not at all, 404 for the owner's profile
+//! not assumed yet) and is logged once per peer, profile and reason.
+//!
+//! Hardened as IMDSv2 is: only `GET`; a URI of at most `MAX_URI` bytes and headers of at most
+//! `MAX_HEADER_BYTES`; the request head must arrive within `HEADER_TIMEOUT`; at most
+//! `max_connections` connections at once (more are closed at accept); a request with
+//! `X-Forwarded-For` or `Forwarded` (it came through a proxy, so its peer is not who asks) is
+//! refused; and it listens only where the SDKs accept plain HTTP (loopback, and the ECS and
+//! EKS container hosts; `config::rules::check_listen`).
+//!
+//! Built on hyper's HTTP/1 server (already linked for the SDK's client), not hand-written.
+
+use crate::creds::{rfc3339, TemporaryCredentials};
+use crate::fileio::{self, Owner};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+/// The path of a profile's credentials.
+pub const PREFIX: &str = "/v1/credentials/";
+/// Longest request URI accepted (a profile name is at most 64 bytes).
+pub const MAX_URI: usize = 256;
+/// hyper's read buffer, which bounds the request line and headers together.
+pub const MAX_HEADER_BYTES: usize = 8192;
+/// The whole request head must have arrived by then.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Refusals remembered for logging once; beyond that, new ones are not logged (a flood).
+const REMEMBERED_REFUSALS: usize = 4096;
+
+/// What the endpoint serves for one profile.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub credentials: TemporaryCredentials,
+    pub role_arn: String,
+}
+
+/// The credentials the daemon holds, by profile: updated after every refresh, read by every
+/// request.
+#[derive(Debug, Default)]
+pub struct Store(RwLock<HashMap<String, Served>>);
+
+impl Store {
+    pub fn put(&self, profile: &str, served: Served) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(profile.to_owned(), served);
+    }
+
+    /// Drops credentials that have expired (their refresh failed; the file lost them too).
+    pub fn drop_expired(&self, now: time::OffsetDateTime) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, served| served.credentials.expiration > now);
+    }
+
+    /// Keeps only the profiles in `configured`.
+    pub fn retain(&self, configured: &BTreeSet<String>) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|profile, _| configured.contains(profile));
+    }
+
+    fn get(&self, profile: &str) -> Option<Served> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(profile).cloned()
+    }
+}
+
+/// One owner's token and the profiles it opens.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub owner: String,
+    pub token: String,
+    pub profiles: BTreeSet<String>,
+}
+
+/// Who may have which profile; replaced when a reload changes the profiles.
+#[derive(Debug, Default)]
+pub struct Access(RwLock<Vec<Grant>>);
+
+impl Access {
+    pub fn set(&self, grants: Vec<Grant>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = grants;
+    }
+
+    /// The owner whose token `given` is, in constant time in the token (every grant's token
+    /// is compared, whatever matched before).
+    fn owner_of(&self, given: &[u8]) -> Option<Grant> {
+        let grants = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let mut found = None;
+        for grant in grants.iter() {
+            if constant_time_eq(grant.token.as_bytes(), given) {
+                found = Some(grant.clone());
+            }
+        }
+        found
+    }
+}
+
+/// Equal bytes, in time that depends only on the lengths (which are not secret: every token
+/// is 64 hex digits).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// A new token: 32 bytes from the system's CSPRNG, as 64 hex digits.
+pub fn new_token() -> Result<String, String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the system's random number generator failed".to_owned())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where `owner`'s token file is.
+pub fn token_path(dir: &Path, owner: &str) -> PathBuf {
+    dir.join(format!("{owner}.token"))
+}
+
+/// Writes `token` to `owner`'s token file in `dir` (created 0755 if missing): atomically,
+/// 0600, owned by the owner (as root), so that only it (and root) can read it.
+pub fn write_token(dir: &Path, owner: &Owner, token: &str) -> Result<PathBuf, fileio::FileError> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|source| fileio::FileError::Io {
+            action: "creating",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let path = token_path(dir, &owner.name);
+    let who = unistd_is_root().then_some(owner);
+    fileio::update(&path, who, |_| (token.as_bytes().to_vec(), ()))?;
+    Ok(path)
+}
+
+fn unistd_is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The endpoint's shared parts: what it serves, to whom, and the refusals already logged.
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    pub store: Store,
+    pub access: Access,
+    logged: Mutex<HashSet<(IpAddr, String, &'static str)>>,
+}
+
+/// Binds every address first (so a taken port fails the start, not a request later), then
+/// serves each in its own task until the process ends.
+pub async fn serve(
+    endpoint: Arc<Endpoint>,
+    listen: &[SocketAddr],
+    max_connections: usize,
+) -> Result<Vec<SocketAddr>, String> {
+    let mut listeners = Vec::with_capacity(listen.len());
+    for addr in listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("the credential endpoint cannot listen on {addr}: {e}"))?;
+        listeners.push(listener);
+    }
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let mut bound = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        info!("credential endpoint listening on http://{local}{PREFIX}PROFILE");
+        bound.push(local);
+        let (endpoint, connections) = (Arc::clone(&endpoint), Arc::clone(&connections));
+        tokio::spawn(accept_loop(listener, endpoint, connections));
+    }
+    Ok(bound)
+}
+
+async fn accept_loop(listener: TcpListener, endpoint: Arc<Endpoint>, connections: Arc<Semaphore>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // EMFILE and friends: wait a little rather than spin.
+                warn!("credential endpoint: accepting a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            // Over the cap: closed at once, before reading a byte.
+            drop(stream);
+            continue;
+        };
+        let endpoint = Arc::clone(&endpoint);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let endpoint = Arc::clone(&endpoint);
+                async move { Ok::<_, std::convert::Infallible>(endpoint.answer(&req, peer)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            // A client that goes away or sends garbage ends only its own connection.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+}
+
+/// Why a request was refused, and its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Method,
+    UriTooLong,
+    Proxied,
+    NoToken,
+    BadToken,
+    OtherOwner,
+    NotFound,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
+            Refusal::Proxied => StatusCode::BAD_REQUEST,
+            Refusal::NoToken | Refusal::BadToken => StatusCode::UNAUTHORIZED,
+            Refusal::OtherOwner => StatusCode::FORBIDDEN,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::Method => "a method other than GET",
+            Refusal::UriTooLong => "a URI over the limit",
+            Refusal::Proxied => "a request that came through a proxy",
+            Refusal::NoToken => "no authorization token",
+            Refusal::BadToken => "an unknown authorization token",
+            Refusal::OtherOwner => "another owner's profile",
+            Refusal::NotFound => "a profile not configured or not assumed yet",
+        }
+    }
+}
+
+impl Endpoint {
+    fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        let profile = path.strip_prefix(PREFIX).unwrap_or(path);
+        match self.check(req) {
+            Ok(served) => ok(&served),
+            Err(refusal) => {
+                self.log_once(peer.ip(), profile, refusal);
+                refused(refusal.status())
+            }
+        }
+    }
+
+    fn check(&self, req: &Request<Incoming>) -> Result<Served, Refusal> {
+        if req.method() != Method::GET {
+            return Err(Refusal::Method);
+        }
+        let uri = req.uri().to_string();
+        if uri.len() > MAX_URI {
+            return Err(Refusal::UriTooLong);
+        }
+        let headers = req.headers();
+        if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+            return Err(Refusal::Proxied);
+        }
+        let mut tokens = headers.get_all(AUTHORIZATION).iter();
+        let token = match (tokens.next(), tokens.next()) {
+            (Some(token), None) => token.as_bytes(),
+            (None, _) => return Err(Refusal::NoToken),
+            (Some(_), Some(_)) => return Err(Refusal::BadToken),
+        };
+        let grant = self.access.owner_of(token).ok_or(Refusal::BadToken)?;
+        let profile = req
+            .uri()
+            .path()
+            .strip_prefix(PREFIX)
+            .filter(|p| !p.is_empty() && !p.contains('/'))
+            .ok_or(Refusal::NotFound)?;
+        if !grant.profiles.contains(profile) {
+            // Another owner's, or no one's: the same answer, so that a token cannot probe
+            // which profiles exist.
+            return Err(Refusal::OtherOwner);
+        }
+        self.store.get(profile).ok_or(Refusal::NotFound)
+    }
+
+    fn log_once(&self, peer: IpAddr, profile: &str, refusal: Refusal) {
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.len() >= REMEMBERED_REFUSALS {
+            return;
+        }
+        // The profile as asked, cut and made printable: it is the client's text.
+        let profile: String = profile
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            .collect();
+        if logged.insert((peer, profile.clone(), refusal.reason())) {
+            warn!(
+                peer = %peer,
+                profile = %profile,
+                "credential endpoint: refused {} from {peer} for profile {profile:?} ({})",
+                refusal.reason(),
+                refusal.status().as_u16()
+            );
+        }
+    }
+}
+
+fn ok(served: &Served) -> Response<Full<Bytes>> {
+    let c = &served.credentials;
+    let body = serde_json::json!({
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key.expose(),
+        "Token": c.session_token.expose(),
+        "Expiration": rfc3339(c.expiration),
+        "RoleArn": served.role_arn,
+    });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn refused(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"refused\n")));
+    *response.status_mut() = status;
+    response
+}
+
+/// The endpoint of a running daemon: its shared parts, and the tokens it handed out at
+/// start, one per owner (a reload changes which profiles a token opens, never the token).
+pub struct Serving {
+    pub endpoint: Arc<Endpoint>,
+    /// (owner, token, the destinations whose files it owns)
+    tokens: Vec<(String, String, Vec<String>)>,
+}
+
+impl Serving {
+    /// Hands the owner of each destination's files (the user `[credentials]` writes for, else
+    /// the one the daemon runs as; each `[[user]]`) a new token, one per owner, then listens.
+    pub async fn start(
+        config: &crate::config::Config,
+        destinations: &[crate::files::Destination],
+    ) -> Result<Option<Serving>, String> {
+        let Some(settings) = &config.endpoint else {
+            return Ok(None);
+        };
+        let mut tokens: Vec<(String, String, Vec<String>)> = Vec::new();
+        for destination in destinations {
+            let owner = match &destination.files.owner {
+                Some(owner) => owner.clone(),
+                None => Owner::current().map_err(|e| e.to_string())?,
+            };
+            if let Some(entry) = tokens.iter_mut().find(|(name, _, _)| *name == owner.name) {
+                entry.2.push(destination.name.clone());
+                continue;
+            }
+            let token = new_token()?;
+            let path = write_token(&settings.token_dir, &owner, &token)
+                .map_err(|e| format!("writing the credential endpoint's token: {e}"))?;
+            info!(
+                file = %path.display(),
+                owner = %owner.name,
+                "credential endpoint: the token of {} is in {}",
+                owner.name,
+                path.display()
+            );
+            tokens.push((owner.name, token, vec![destination.name.clone()]));
+        }
+        let serving = Serving {
+            endpoint: Arc::new(Endpoint::default()),
+            tokens,
+        };
+        serving.configure(config);
+        serve(
+            Arc::clone(&serving.endpoint),
+            &settings.listen,
+            settings.max_connections,
+        )
+        .await?;
+        Ok(Some(serving))
+    }
+
+    /// Who may have what under `config`: each owner the profiles that go to its files.
+    pub fn configure(&self, config: &crate::config::Config) {
+        let profiles: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
+        self.endpoint.store.retain(&profiles);
+        let grants = self
+            .tokens
+            .iter()
+            .map(|(owner, token, destinations)| Grant {
+                owner: owner.clone(),
+                token: token.clone(),
+                profiles: config
+                    .roles
+                    .iter()
+                    .filter(|r| destinations.iter().any(|d| r.goes_to(d)))
+                    .map(|r| r.profile.clone())
+                    .collect(),
+            })
+            .collect();
+        self.endpoint.access.set(grants);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_64_hex_digits_and_differ() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn equality_is_by_content_and_length() {
+        assert!(constant_time_eq(b"abcd", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abce"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn a_token_opens_only_its_owner_s_profiles() {
+        let access = Access::default();
+        access.set(vec![
+            Grant {
+                owner: "ec2-user".into(),
+                token: "a".repeat(64),
+                profiles: BTreeSet::from(["p1".to_owned()]),
+            },
+            Grant {
+                owner: "runner".into(),
+                token: "b".repeat(64),
+                profiles: BTreeSet::from(["p2".to_owned()]),
+            },
+        ]);
+        let grant = access.owner_of("b".repeat(64).as_bytes()).unwrap();
+        assert_eq!(grant.owner, "runner");
+        assert!(grant.profiles.contains("p2") && !grant.profiles.contains("p1"));
+        assert!(access.owner_of("c".repeat(64).as_bytes()).is_none());
+    }
+}
