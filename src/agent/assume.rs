@@ -3,26 +3,31 @@
 //! once; the sources' credentials kept in memory. It writes no file.
 
 use super::*;
+use std::collections::HashSet;
 
 impl Agent {
     /// `indices` and, before them, every source of theirs (transitively) whose credentials
     /// are not in memory or expire within `SOURCE_MARGIN` of `now`: what a batch must assume,
     /// in the order it must be assumed (by distance from the instance credentials).
     pub fn plan(&self, indices: &[usize], now: OffsetDateTime) -> Vec<usize> {
+        let sources = self.config.sources();
         let mut plan: Vec<usize> = indices.to_vec();
+        let mut planned: HashSet<usize> = plan.iter().copied().collect();
         let mut next = 0;
         while next < plan.len() {
-            if let Some(source) = self.config.source_of(plan[next]) {
+            if let Some(source) = sources[plan[next]] {
                 let fresh = self
                     .source_credentials(source)
                     .is_some_and(|c| c.expiration - now > SOURCE_MARGIN);
-                if !plan.contains(&source) && !fresh {
+                if !planned.contains(&source) && !fresh {
                     plan.push(source);
+                    planned.insert(source);
                 }
             }
             next += 1;
         }
-        plan.sort_by_cached_key(|&i| self.config.depth(i));
+        let depths = self.config.depths();
+        plan.sort_by_key(|&i| depths[i]); // Stable: the order of `indices` within a depth.
         plan
     }
 
@@ -56,7 +61,10 @@ impl Agent {
             );
             tokio::time::sleep(wait).await;
         }
-        let depths: Vec<usize> = indices.iter().map(|&i| self.config.depth(i)).collect();
+        let depths = {
+            let all = self.config.depths();
+            indices.iter().map(|&i| all[i]).collect::<Vec<usize>>()
+        };
         // The profiles that sign another role: their credentials are kept for it.
         let signers: BTreeSet<&str> = (self.config.roles.iter())
             .filter_map(|r| r.source_profile.as_deref())
@@ -137,9 +145,10 @@ impl Agent {
         failed: &HashMap<usize, &sts::Error>,
         policy: Policy,
     ) -> Vec<Assumed> {
+        let sources = self.config.sources();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (k, &i) in at.iter().enumerate() {
-            let source = self.config.source_of(i).unwrap_or(i);
+            let source = sources[i].unwrap_or(i);
             match groups.iter_mut().find(|(s, _)| *s == source) {
                 Some((_, members)) => members.push(k),
                 None => groups.push((source, vec![k])),
