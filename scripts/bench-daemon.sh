@@ -6,6 +6,9 @@
 #   - STS calls per role per hour at the default schedule (from the daemon's own state file:
 #     3600 / (next_refresh - last_refresh)), against a cron job every five minutes (12).
 # Usage: scripts/bench-daemon.sh [ROLES] [IDLE_SECONDS]
+#        BENCH_DAEMON_STS=fake scripts/bench-daemon.sh 5000 10   (testkit's fake STS, no added
+#        latency, instead of moto, which slows down as it keeps every session: 5,000 roles take
+#        it minutes; the fake's session tokens are shorter than moto's and AWS's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 roles=${1:-100}
@@ -21,7 +24,11 @@ trap cleanup EXIT
 scripts/test.sh --setup
 cargo build --release --quiet --bin ec2-assume-role
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ec2-assume-role
-start_fakes "$work" moto "$venv"
+case ${BENCH_DAEMON_STS:-moto} in
+moto) start_fakes "$work" moto "$venv" ;;
+fake) start_fakes "$work" fake 0 ;;
+*) echo "bench-daemon: BENCH_DAEMON_STS is moto or fake" >&2; exit 2 ;;
+esac
 
 {
     printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
@@ -38,7 +45,8 @@ HOME=$work/home AWS_EC2_METADATA_SERVICE_ENDPOINT=$IMDS_URL \
     AWS_ENDPOINT_URL=$STS_URL AWS_ENDPOINT_URL_STS=$STS_URL \
     "$bin" --config "$work/config.toml" --log stderr -q daemon 2> "$work/daemon.log" &
 daemon=$!; pids+=("$daemon")
-for _ in $(seq 300); do [ -s "$work/state.json" ] && break; sleep 0.1; done
+# 30 s, and 60 ms more per role: moto answers 50 to 150 AssumeRole calls a second.
+for _ in $(seq $((300 + roles * 6 / 10))); do [ -s "$work/state.json" ] && break; sleep 0.1; done
 [ -s "$work/state.json" ] || { echo "bench: the daemon wrote no state" >&2; cat "$work/daemon.log" >&2; exit 1; }
 sleep 2
 
@@ -49,16 +57,18 @@ threads=$(awk '/^Threads:/ {print $2}' /proc/"$daemon"/status)
 before=$(switches); sleep "$idle"; after=$(switches)
 per_hour=$(( (after - before) * 3600 / idle ))
 
-python3 - "$work/state.json" "$roles" "$rss" "$hwm" "$threads" "$idle" "$((after - before))" "$per_hour" <<'PY'
+python3 - "$work/state.json" "$roles" "$rss" "$hwm" "$threads" "$idle" "$((after - before))" "$per_hour" \
+    "${BENCH_DAEMON_STS:-moto}" "$(stat -c %s "$work/home/.aws/credentials")" "$(stat -c %s "$work/state.json")" <<'PY'
 import json, sys
 from datetime import datetime
-state, roles, rss, hwm, threads, idle, sw, per_hour = sys.argv[1:]
+state, roles, rss, hwm, threads, idle, sw, per_hour = sys.argv[1:9]
 p = json.load(open(state))["profiles"]
 t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
 intervals = [(t(v["next_refresh"]) - t(v["last_refresh"])).total_seconds() for v in p.values()]
 mean = sum(intervals) / len(intervals)
-print(f"roles                         {roles} (profiles tracked: {len(p)})")
+print(f"roles                         {roles} (profiles tracked: {len(p)}), STS: {sys.argv[9]}")
 print(f"resident memory               {int(rss)/1024:.1f} MiB (peak {int(hwm)/1024:.1f} MiB), {threads} threads")
+print(f"files                         credentials {sys.argv[10]} bytes, state {sys.argv[11]} bytes")
 print(f"wakeups while idle            {sw} context switches in {idle} s = {per_hour} per hour")
 print(f"refresh interval (default)    mean {mean/60:.1f} min, min {min(intervals)/60:.1f}, max {max(intervals)/60:.1f} (1 h credentials)")
 print(f"STS calls per role per hour   {3600/mean:.2f} (daemon) vs 12 (cron every 5 minutes)")

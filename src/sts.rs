@@ -29,7 +29,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::date_time::Format;
 use aws_types::region::Region;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -104,6 +104,9 @@ const SKEW_MESSAGES: &[&str] = &["Signature expired", "Signature not yet current
 
 pub struct Sts {
     config: aws_types::SdkConfig,
+    /// One client per region, built at its first call: building one per call cost as much
+    /// CPU as the rest of the call, on the path of every permit of `[sts] max_concurrency`.
+    clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
     /// Whose credentials sign (a role ARN), for the hint on a refusal (`denied::explain`).
     signer: String,
     pace: Pace,
@@ -130,6 +133,7 @@ impl Sts {
             .await;
         Sts {
             config,
+            clients: Mutex::default(),
             signer: signer.to_owned(),
             pace: Pace::default(),
             skew_warned: AtomicBool::new(false),
@@ -138,12 +142,7 @@ impl Sts {
 
     /// Assumes one role, retrying transient failures until `policy`'s deadline.
     pub async fn assume(&self, req: &Request, policy: Policy) -> Result<Assumed, Error> {
-        let client = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.config)
-                .region(Region::new(req.region.clone()))
-                .interceptor(BoundedBody)
-                .build(),
-        );
+        let client = self.client(&req.region);
         policy
             .run(
                 || async {
@@ -168,6 +167,20 @@ impl Sts {
                 },
             )
             .await
+    }
+
+    /// The client for calls to `region` (a handle: clones share one client).
+    fn client(&self, region: &str) -> aws_sdk_sts::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let client = clients.entry(region.to_owned()).or_insert_with(|| {
+            aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&self.config)
+                    .region(Region::new(region.to_owned()))
+                    .interceptor(BoundedBody)
+                    .build(),
+            )
+        });
+        client.clone()
     }
 
     async fn assume_once(
@@ -295,7 +308,11 @@ impl Pace {
             s.sent.push_back(start);
             start
         };
-        tokio::time::sleep_until(start).await;
+        // Unthrottled calls start now: a timer even for `now` would hold each call until the
+        // timer's next millisecond tick, on the path of every permit.
+        if start > Instant::now() {
+            tokio::time::sleep_until(start).await;
+        }
     }
 
     fn succeeded(&self) {

@@ -3,26 +3,32 @@
 //! once; the sources' credentials kept in memory. It writes no file.
 
 use super::*;
+use std::collections::HashSet;
+use tokio::task::{self, JoinSet};
 
 impl Agent {
     /// `indices` and, before them, every source of theirs (transitively) whose credentials
     /// are not in memory or expire within `SOURCE_MARGIN` of `now`: what a batch must assume,
     /// in the order it must be assumed (by distance from the instance credentials).
     pub fn plan(&self, indices: &[usize], now: OffsetDateTime) -> Vec<usize> {
+        let sources = self.config.sources();
         let mut plan: Vec<usize> = indices.to_vec();
+        let mut planned: HashSet<usize> = plan.iter().copied().collect();
         let mut next = 0;
         while next < plan.len() {
-            if let Some(source) = self.config.source_of(plan[next]) {
+            if let Some(source) = sources[plan[next]] {
                 let fresh = self
                     .source_credentials(source)
                     .is_some_and(|c| c.expiration - now > SOURCE_MARGIN);
-                if !plan.contains(&source) && !fresh {
+                if !planned.contains(&source) && !fresh {
                     plan.push(source);
+                    planned.insert(source);
                 }
             }
             next += 1;
         }
-        plan.sort_by_cached_key(|&i| self.config.depth(i));
+        let depths = self.config.depths();
+        plan.sort_by_key(|&i| depths[i]); // Stable: the order of `indices` within a depth.
         plan
     }
 
@@ -56,7 +62,10 @@ impl Agent {
             );
             tokio::time::sleep(wait).await;
         }
-        let depths: Vec<usize> = indices.iter().map(|&i| self.config.depth(i)).collect();
+        let depths = {
+            let all = self.config.depths();
+            indices.iter().map(|&i| all[i]).collect::<Vec<usize>>()
+        };
         // The profiles that sign another role: their credentials are kept for it.
         let signers: BTreeSet<&str> = (self.config.roles.iter())
             .filter_map(|r| r.source_profile.as_deref())
@@ -137,9 +146,10 @@ impl Agent {
         failed: &HashMap<usize, &sts::Error>,
         policy: Policy,
     ) -> Vec<Assumed> {
+        let sources = self.config.sources();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (k, &i) in at.iter().enumerate() {
-            let source = self.config.source_of(i).unwrap_or(i);
+            let source = sources[i].unwrap_or(i);
             match groups.iter_mut().find(|(s, _)| *s == source) {
                 Some((_, members)) => members.push(k),
                 None => groups.push((source, vec![k])),
@@ -213,7 +223,10 @@ pub(super) fn boot_wait(max_seconds: u64, random_unit: f64) -> Duration {
 }
 
 /// Assumes `roles`, at most `concurrency` at once (a permit is held across a role's retries
-/// too); outcomes in the same order.
+/// too); outcomes in the same order. A role's task is spawned only once it has its permit, and
+/// finished ones are reaped as the next start: a task holds its whole SDK call's future from
+/// the spawn until it is joined, and all of them spawned at once (5,000 at organization size)
+/// held tens of MB.
 pub(super) async fn assume_all(
     roles: &[&Role],
     identity: &Identity,
@@ -226,8 +239,10 @@ pub(super) async fn assume_all(
         instance_id: &identity.instance_id,
         account_id: &identity.account_id,
     };
-    let mut tasks = Vec::with_capacity(roles.len());
-    for role in roles {
+    let mut outcomes: Vec<Option<Assumed>> = roles.iter().map(|_| None).collect();
+    let mut tasks = JoinSet::new();
+    let mut index_of = HashMap::new();
+    for (k, role) in roles.iter().enumerate() {
         let request = role
             .session_name(&placeholders)
             .map(|session| sts::Request {
@@ -242,31 +257,51 @@ pub(super) async fn assume_all(
                 source_identity: role.source_identity.clone(),
                 tags: role.tags.clone(),
             });
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                outcomes[k] = Some(Err(sts::Error {
+                    code: "InvalidSessionName".into(),
+                    message: e.to_string(),
+                    request_id: None,
+                    retryable: false,
+                }));
+                continue;
+            }
+        };
+        let permit = Arc::clone(&limit).acquire_owned().await;
+        while let Some(done) = tasks.try_join_next_with_id() {
+            let (id, outcome) = joined(done);
+            outcomes[index_of[&id]] = Some(outcome);
+        }
         let sts = Arc::clone(sts);
-        let limit = Arc::clone(&limit);
-        tasks.push(tokio::spawn(async move {
-            let request = request.map_err(|e| sts::Error {
-                code: "InvalidSessionName".into(),
-                message: e.to_string(),
-                request_id: None,
-                retryable: false,
-            })?;
-            let _permit = limit.acquire_owned().await;
+        let task = tasks.spawn(async move {
+            let _permit = permit;
             sts.assume(&request, policy).await
-        }));
+        });
+        index_of.insert(task.id(), k);
     }
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        outcomes.push(task.await.unwrap_or_else(|join| {
-            Err(sts::Error {
+    while let Some(done) = tasks.join_next_with_id().await {
+        let (id, outcome) = joined(done);
+        outcomes[index_of[&id]] = Some(outcome);
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
+/// A joined task's outcome; one that panicked or was cancelled is that role's failure.
+fn joined(done: Result<(task::Id, Assumed), task::JoinError>) -> (task::Id, Assumed) {
+    match done {
+        Ok(done) => done,
+        Err(join) => {
+            let outcome = Err(sts::Error {
                 code: "Internal".into(),
                 message: join.to_string(),
                 request_id: None,
                 retryable: false,
-            })
-        }));
+            });
+            (join.id(), outcome)
+        }
     }
-    outcomes
 }
 
 #[cfg(test)]

@@ -186,4 +186,37 @@ impl Config {
     pub fn depth(&self, i: usize) -> usize {
         self.chain(i).len() - 1
     }
+
+    /// `source_of` of every role, from one map of the profiles: a batch asks it of each of its
+    /// roles, and a scan of the roles per role is quadratic (25 million comparisons at 5,000).
+    pub fn sources(&self) -> Vec<Option<usize>> {
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(self.roles.len());
+        for (i, role) in self.roles.iter().enumerate() {
+            index.entry(role.profile.as_str()).or_insert(i); // The first, as `source_of`.
+        }
+        (self.roles.iter())
+            .map(|r| {
+                r.source_profile
+                    .as_deref()
+                    .and_then(|p| index.get(p).copied())
+            })
+            .collect()
+    }
+
+    /// `depth` of every role, from `sources`.
+    pub fn depths(&self) -> Vec<usize> {
+        let sources = self.sources();
+        (0..sources.len())
+            .map(|i| {
+                let (mut depth, mut at) = (0, i);
+                while let Some(source) = sources[at] {
+                    if depth >= MAX_CHAIN_ROLES {
+                        break; // As `chain`: never loop on a config that was not checked.
+                    }
+                    (depth, at) = (depth + 1, source);
+                }
+                depth
+            })
+            .collect()
+    }
 }

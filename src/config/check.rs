@@ -4,7 +4,7 @@
 //! lives beside it in `role_set`. It must never do I/O, never format a line number itself
 //! (`diagnostic` does), and never echo an `external_id`.
 
-use super::diagnostic::{line_of, printable, toml_key, ConfigError, ConfigErrors};
+use super::diagnostic::{printable, toml_key, ConfigError, ConfigErrors, Lines};
 use super::model::*;
 use super::raw::*;
 use super::role_set::Expansion;
@@ -18,7 +18,8 @@ use toml::Spanned;
 /// Collects problems while turning the raw file into a `Config`. Values that fail a check are
 /// replaced by placeholders; the `Config` is only returned when no problem was found.
 pub(super) struct Checker<'a> {
-    pub(super) text: &'a str,
+    /// The text's newlines, for the line of a span.
+    pub(super) lines: Lines,
     pub(super) path: &'a Path,
     pub(super) errors: Vec<ConfigError>,
 }
@@ -32,7 +33,7 @@ impl Checker<'_> {
     ) {
         let error = ConfigError {
             path: self.path.to_path_buf(),
-            line: span.map(|s| line_of(self.text.as_bytes(), s.start)),
+            line: span.map(|s| self.lines.of(s.start)),
             key: key.as_deref().map(printable),
             message: printable(&message.into()),
         };
@@ -516,7 +517,7 @@ impl Checker<'_> {
 
     fn role(&mut self, n: usize, raw: Spanned<RawRole>, defaults: &Defaults) -> CheckedRole {
         let header = raw.span();
-        let line = line_of(self.text.as_bytes(), header.start);
+        let line = self.lines.of(header.start);
         let raw = raw.into_inner();
         let prefix = format!("role[{n}]");
         let key = |name: &str| format!("{prefix}.{name}");

@@ -33,7 +33,7 @@ pub use diagnostic::{ConfigError, ConfigErrors};
 pub use model::*;
 
 use check::Checker;
-use diagnostic::line_of;
+use diagnostic::{line_of, Lines};
 use raw::RawFile;
 use std::fs::File;
 use std::io::Read;
@@ -87,7 +87,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     // so line numbers are unchanged.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut c = Checker {
-        text,
+        lines: Lines::new(text.as_bytes()),
         path,
         errors: Vec::new(),
     };

@@ -4,7 +4,6 @@
 //! accounts the same profile, nor a role path a `[[role]]`'s `role_arn` could not hold.
 
 use super::check::{CheckedRole, Checker, Defaults};
-use super::diagnostic::line_of;
 use super::model::{Config, DiscoveredSet, Organization, Role};
 use super::raw::{RawOrganization, RawRoleSet};
 use super::rules::{
@@ -44,7 +43,7 @@ impl Checker<'_> {
         defaults: &Defaults,
     ) -> Expansion {
         let header = raw.span();
-        let line = line_of(self.text.as_bytes(), header.start);
+        let line = self.lines.of(header.start);
         let raw = raw.into_inner();
         let prefix = format!("role_set[{n}]");
         let key = |name: &str| format!("{prefix}.{name}");

@@ -29,6 +29,16 @@ fn a_hub_and_its_spokes_are_chained() {
     );
     assert_eq!(config.depth(by("hub")), 0);
     assert_eq!(config.depth(by("deep")), 2);
+    // The all-at-once forms the agent's batches use say the same of every role.
+    let n = config.roles.len();
+    assert_eq!(
+        config.sources(),
+        (0..n).map(|i| config.source_of(i)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        config.depths(),
+        (0..n).map(|i| config.depth(i)).collect::<Vec<_>>()
+    );
     assert_eq!(
         config.roles[by("audit-111111111111")]
             .source_profile

@@ -261,6 +261,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(600))]
 
     #[test]
+    fn the_line_index_agrees_with_counting_newlines(
+        bytes in vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..200),
+    ) {
+        let lines = crate::config::diagnostic::Lines::new(&bytes);
+        for offset in 0..bytes.len() + 3 {
+            prop_assert_eq!(lines.of(offset), crate::config::diagnostic::line_of(&bytes, offset));
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_are_refused_cleanly(bytes in vec(any::<u8>(), 0..400)) {
         let _ = invariants::check(&bytes);
     }
