@@ -16,6 +16,7 @@
 
 use ec2_assume_role::agent::{Agent, BootJitter};
 use ec2_assume_role::creds::Secret;
+use ec2_assume_role::files::Destination;
 use ec2_assume_role::retry::Policy;
 use ec2_assume_role::schedule::Settings;
 use ec2_assume_role::source::Source;
@@ -114,7 +115,8 @@ async fn main() {
                 let role = &agent.config.roles[i];
                 tracked.record(role, outcome, false, &settings, now, fastrand::f64());
             }
-            let state = tracked.state(&agent.config.roles, credentials.clone(), now);
+            let origin = Destination::origin(&agent.destinations, &agent.source);
+            let state = tracked.state(&agent.config.roles, origin, now);
             state.write(&state_file).expect("writing the state file");
             let stated = t.elapsed();
             for (b, d) in best.iter_mut().zip([assumed, written, stated]) {

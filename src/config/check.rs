@@ -232,7 +232,7 @@ impl Checker<'_> {
         let mut users = Vec::with_capacity(raw.len());
         for (i, raw) in raw.into_iter().enumerate() {
             let header = raw.span();
-            let line = line_of(self.text.as_bytes(), header.start);
+            let line = self.lines.of(header.start);
             let raw = raw.into_inner();
             let prefix = format!("user[{}]", i + 1);
             let key = |name: &str| format!("{prefix}.{name}");
