@@ -395,10 +395,9 @@ mod tests {
         assert_eq!((a.failures, a.last_error.clone()), (0, None));
     }
 
-    /// After a reload, a role whose request changed is due at once; an unchanged one keeps its
-    /// plan; a removed one is forgotten and leaves the state file.
-    #[test]
-    fn a_reload_reschedules_only_what_changed() {
+    /// Two roles written at `now` with 1 h credentials: (now, settings, roles, outcome,
+    /// tracked).
+    fn written_at_nine() -> (OffsetDateTime, Settings, Vec<Role>, RoleOutcome, Tracked) {
         let now = datetime!(2026-11-23 09:00 UTC);
         let settings = Settings::from(&crate::config::Daemon::default());
         let old = roles("arn:aws:iam::222222222222:role/R");
@@ -410,6 +409,14 @@ mod tests {
         for role in &old {
             tracked.record(role, &written, false, &settings, now, 0.5);
         }
+        (now, settings, old, written, tracked)
+    }
+
+    /// After a reload, a role whose request changed is due at once; an unchanged one keeps its
+    /// plan; a removed one is forgotten and leaves the state file.
+    #[test]
+    fn a_reload_reschedules_only_what_changed() {
+        let (now, settings, old, written, mut tracked) = written_at_nine();
         let new = roles("arn:aws:iam::333333333333:role/R");
         tracked.reschedule_changed(&old, &new);
         assert_eq!(tracked.due(&new, now), vec![1]);
@@ -436,17 +443,7 @@ mod tests {
     /// the profile without waiting for the next refresh; a file written on failure retries.
     #[test]
     fn a_reload_that_changes_a_roles_users_makes_it_due() {
-        let now = datetime!(2026-11-23 09:00 UTC);
-        let settings = Settings::from(&crate::config::Daemon::default());
-        let old = roles("arn:aws:iam::222222222222:role/R");
-        let written = RoleOutcome::Written {
-            expiration: now + time::Duration::hours(1),
-            assumed_role_arn: String::new(),
-        };
-        let mut tracked = Tracked::new();
-        for role in &old {
-            tracked.record(role, &written, false, &settings, now, 0.5);
-        }
+        let (now, settings, old, _, mut tracked) = written_at_nine();
         let mut new = old.clone();
         new[0].users.push("alice".into());
         tracked.reschedule_changed(&old, &new);

@@ -108,18 +108,11 @@ fn boto3_and_the_aws_cli_take_each_profile_from_the_endpoint() {
     );
 
     let out =
-        s.t.aws(&[
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
-        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", s.uri(PROFILE_2))
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .expect_exit(0);
+        s.t.whoami(&[])
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", s.uri(PROFILE_2))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .expect_exit(0);
     assert!(
         out.stdout
             .starts_with("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/"),

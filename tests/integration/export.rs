@@ -30,14 +30,7 @@ fn a_shell_evaluates_the_lines_and_the_aws_cli_uses_them() {
     // `aws configure export-credentials`, which prints none).
     t.create("empty/credentials", "");
     let caller = t
-        .aws(&[
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
+        .whoami(&[])
         .env("EXPORTED", &out.stdout)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env(

@@ -192,19 +192,23 @@ impl TestDir {
 
     /// `aws --profile PROFILE sts get-caller-identity`'s ARN, as a user would check it.
     pub fn caller_arn(&self, profile: &str) -> String {
-        let out = self
-            .aws(&[
-                "--profile",
-                profile,
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ])
-            .expect_exit(0);
+        let out = self.whoami(&["--profile", profile]).expect_exit(0);
         out.stdout.trim().to_owned()
+    }
+
+    /// `aws ARGS... sts get-caller-identity --query Arn --output text`, to run with the
+    /// environment a test gives it.
+    pub fn whoami(&self, args: &[&str]) -> TestCommand {
+        let query = [
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ];
+        let all: Vec<&str> = args.iter().copied().chain(query).collect();
+        self.aws(&all)
     }
 
     /// The AWS CLI from the test venv, reading the files the binary wrote.
