@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
 PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0')
+NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0')   # the AWS SDK for JavaScript v3, a real client
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
 venv=${EAR_TEST_VENV:-$PWD/.venv}
+node_dir=${EAR_TEST_NODE:-$PWD/.node}
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -29,6 +31,16 @@ if [ -n "$(comm -23 <(echo "$want") <(echo "$have"))" ] || [ ! -x "$venv/bin/mot
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
 
+command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+for pkg in "${NODE_PACKAGES[@]}"; do
+    name=${pkg%@*}
+    installed=$(node -p "require('$node_dir/node_modules/$name/package.json').version" 2>/dev/null || true)
+    if [ "$installed" != "${pkg##*@}" ]; then
+        say "npm install $pkg into $node_dir"
+        npm install --prefix "$node_dir" --no-audit --no-fund --silent "$pkg"
+    fi
+done
+
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     say "rustup component add rustfmt clippy"
     rustup component add rustfmt clippy
@@ -44,7 +56,7 @@ cargo fmt --all --check
 say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
-EAR_TEST_VENV=$venv cargo test --workspace
+EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir cargo test --workspace
 say "packaging: static musl binaries, RPM install/upgrade/erase, unit checks (scripts/test-packaging.sh)"
 scripts/test-packaging.sh
 say "boot: systemd + cloud-init in systemd-nspawn, three ways (scripts/test-boot.sh)"

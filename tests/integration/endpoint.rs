@@ -139,6 +139,28 @@ fn boto3_and_the_aws_cli_take_each_profile_from_the_endpoint() {
     );
 }
 
+/// The AWS SDK for JavaScript v3's default chain finds the endpoint through the same two
+/// variables (its `fromContainerMetadata`, which checks the host as botocore does).
+#[test]
+fn the_javascript_sdk_takes_a_profile_from_the_endpoint() {
+    let s = serving();
+    let out =
+        s.t.node(
+            "const { STSClient, GetCallerIdentityCommand } = require('@aws-sdk/client-sts');\n\
+             new STSClient({ region: 'us-east-1' }).send(new GetCallerIdentityCommand({}))\n\
+             .then(r => console.log(r.Arn), e => { console.error(e); process.exit(1); });",
+        )
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", s.uri(PROFILE_2))
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &s.token_file)
+        .expect_exit(0);
+    assert!(
+        out.stdout
+            .starts_with("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn a_long_running_boto3_session_outlives_the_refreshes() {
     let s = serving();

@@ -227,6 +227,16 @@ impl TestDir {
         cmd
     }
 
+    /// `node -e SCRIPT` with the AWS SDK for JavaScript v3 (`node_dir`), with the AWS
+    /// clients' environment.
+    pub fn node(&self, script: &str) -> TestCommand {
+        let mut cmd = TestCommand::new("node", self);
+        self.aws_client_env(&mut cmd);
+        cmd.env("NODE_PATH", node_dir().join("node_modules"));
+        cmd.arg("-e").arg(script);
+        cmd
+    }
+
     /// `python -c SCRIPT` from the test venv (boto3), reading the files the binary wrote.
     pub fn python(&self, script: &str) -> TestCommand {
         let mut cmd = TestCommand::new(venv().join("bin/python"), self);
@@ -244,6 +254,22 @@ impl TestDir {
             .env("AWS_ENDPOINT_URL", &self.sts_url)
             .env("AWS_EC2_METADATA_DISABLED", "true");
     }
+}
+
+/// Where scripts/test.sh installs the AWS SDK for JavaScript v3 (`node_modules/` inside).
+/// Missing is a failure, as for the venv.
+pub fn node_dir() -> PathBuf {
+    let dir = std::env::var_os("EAR_TEST_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".node"));
+    let sdk = dir.join("node_modules/@aws-sdk/client-sts/package.json");
+    assert!(
+        sdk.exists(),
+        "{} is missing: run scripts/test.sh once (it installs the AWS SDK for JavaScript v3 \
+         into .node), or point EAR_TEST_NODE at such a folder",
+        sdk.display()
+    );
+    dir
 }
 
 /// Where scripts/test.sh installs moto, the AWS CLI and boto3. Missing is a failure, never
