@@ -101,17 +101,24 @@ impl Access {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = grants;
     }
 
-    /// The owner whose token `given` is, in constant time in the token (every grant's token
-    /// is compared, whatever matched before).
-    fn owner_of(&self, given: &[u8]) -> Option<Grant> {
-        let grants = self.0.read().unwrap_or_else(|p| p.into_inner());
+    /// The owner whose token `given` is (its index), in constant time in the token: every
+    /// grant's token is compared, whatever matched before.
+    fn owner_of(grants: &[Grant], given: &[u8]) -> Option<usize> {
         let mut found = None;
-        for grant in grants.iter() {
+        for (i, grant) in grants.iter().enumerate() {
             if constant_time_eq(grant.token.as_bytes(), given) {
-                found = Some(grant.clone());
+                found = Some(i);
             }
         }
         found
+    }
+
+    /// Whether token `given` opens `profile` (`None`: no grant has that token). Under the
+    /// read lock, without copying a grant: a request costs no allocation here.
+    fn opens(&self, given: &[u8], profile: Option<&str>) -> Option<bool> {
+        let grants = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let i = Access::owner_of(&grants, given)?;
+        Some(profile.is_some_and(|p| grants[i].profiles.contains(p)))
     }
 }
 
@@ -282,8 +289,10 @@ impl Endpoint {
         if req.method() != Method::GET {
             return Err(Refusal::Method);
         }
-        let uri = req.uri().to_string();
-        if uri.len() > MAX_URI {
+        let uri = req.uri();
+        let length = uri.path_and_query().map_or(0, |p| p.as_str().len())
+            + uri.authority().map_or(0, |a| a.as_str().len());
+        if length > MAX_URI {
             return Err(Refusal::UriTooLong);
         }
         let headers = req.headers();
@@ -296,18 +305,19 @@ impl Endpoint {
             (None, _) => return Err(Refusal::NoToken),
             (Some(_), Some(_)) => return Err(Refusal::BadToken),
         };
-        let grant = self.access.owner_of(token).ok_or(Refusal::BadToken)?;
         let profile = req
             .uri()
             .path()
             .strip_prefix(PREFIX)
-            .filter(|p| !p.is_empty() && !p.contains('/'))
-            .ok_or(Refusal::NotFound)?;
-        if !grant.profiles.contains(profile) {
+            .filter(|p| !p.is_empty() && !p.contains('/'));
+        match self.access.opens(token, profile) {
+            None => return Err(Refusal::BadToken),
             // Another owner's, or no one's: the same answer, so that a token cannot probe
             // which profiles exist.
-            return Err(Refusal::OtherOwner);
+            Some(false) => return Err(Refusal::OtherOwner),
+            Some(true) => {}
         }
+        let profile = profile.ok_or(Refusal::NotFound)?;
         self.store.get(profile).ok_or(Refusal::NotFound)
     }
 
@@ -467,9 +477,10 @@ mod tests {
                 profiles: BTreeSet::from(["p2".to_owned()]),
             },
         ]);
-        let grant = access.owner_of("b".repeat(64).as_bytes()).unwrap();
-        assert_eq!(grant.owner, "runner");
-        assert!(grant.profiles.contains("p2") && !grant.profiles.contains("p1"));
-        assert!(access.owner_of("c".repeat(64).as_bytes()).is_none());
+        let runner = "b".repeat(64);
+        assert_eq!(access.opens(runner.as_bytes(), Some("p2")), Some(true));
+        assert_eq!(access.opens(runner.as_bytes(), Some("p1")), Some(false));
+        assert_eq!(access.opens(runner.as_bytes(), None), Some(false));
+        assert_eq!(access.opens("c".repeat(64).as_bytes(), Some("p2")), None);
     }
 }
