@@ -147,19 +147,51 @@ pub fn token_path(dir: &Path, owner: &str) -> PathBuf {
     dir.join(format!("{owner}.token"))
 }
 
-/// Writes `token` to `owner`'s token file in `dir` (created 0755 if missing): atomically,
-/// 0600, owned by the owner (as root), so that only it (and root) can read it.
+/// Writes `token` to `owner`'s token file in `dir`: atomically, 0600, owned by the owner (as
+/// root), so that only it (and root) can read it. `dir` is created 0755 if missing (every
+/// owner must reach its file; the daemon's umask is 0077); one that exists must be a real
+/// directory of ours that no one else can write, or another user could swap a token file.
 pub fn write_token(dir: &Path, owner: &Owner, token: &str) -> Result<PathBuf, fileio::FileError> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(|source| fileio::FileError::Io {
-            action: "creating",
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let io = |action: &'static str| {
+        move |source| fileio::FileError::Io {
+            action,
             path: dir.to_path_buf(),
             source,
-        })?;
+        }
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io("creating"))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .map_err(io("setting the mode of"))?;
+        }
+        Err(e) => return Err(io("inspecting")(e)),
+        Ok(meta) => {
+            let euid = nix::unistd::geteuid().as_raw();
+            if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+                let why = std::io::Error::other(format!(
+                    "the token directory must be a directory of uid {euid} that no one else \
+                     can write (it is uid {}, mode {:o}{})",
+                    meta.uid(),
+                    meta.mode() & 0o7777,
+                    if meta.file_type().is_symlink() {
+                        ", a symbolic link"
+                    } else {
+                        ""
+                    }
+                ));
+                return Err(io("using")(why));
+            }
+        }
     }
     let path = token_path(dir, &owner.name);
     let who = unistd_is_root().then_some(owner);
     fileio::update(&path, who, |_| (token.as_bytes().to_vec(), ()))?;
+    // `fileio` narrows a directory of the file's owner to 0700 (right for ~/.aws); this one
+    // is every owner's way to its own file.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(io("setting the mode of"))?;
     Ok(path)
 }
 

@@ -87,8 +87,9 @@ impl Served {
 #[test]
 fn boto3_and_the_aws_cli_take_each_profile_from_the_endpoint() {
     let s = serving();
-    // Only its owner may read the token.
+    // Only its owner may read the token; every owner may reach its file.
     assert_eq!(crate::util::mode(&s.token_file), 0o600);
+    assert_eq!(crate::util::mode(s.token_file.parent().unwrap()), 0o755);
     let token = s.token();
     assert_eq!(token.len(), 64);
 
@@ -334,4 +335,27 @@ fn slow_and_surplus_connections_are_closed() {
         answer.starts_with("HTTP/1.1 401")
     });
     assert!(served, "{}", d.stderr_so_far());
+}
+
+/// A token directory another user can write is refused at start (they could swap a token
+/// file), naming it; the daemon exits 1 before it listens.
+#[test]
+fn a_token_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestDir::new();
+    let tokens = t.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let text = config(&t, &BOTH, "")
+        + &format!(
+            "\n[endpoint]\nlisten = [\"127.0.0.1:{}\"]\ntoken_dir = \"{}\"\n",
+            free_port(),
+            tokens.display()
+        );
+    t.write_config(&text);
+    t.cmd(&["daemon"]).expect_saying(
+        1,
+        &["the token directory must be a directory of uid", "mode 777"],
+    );
+    assert_eq!(std::fs::read_dir(&tokens).unwrap().count(), 0);
 }
