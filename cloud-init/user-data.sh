@@ -108,8 +108,10 @@ RestartSec=30
 # 4: the config is invalid; 5: this is not the instance role the config names.
 # Restarting fixes neither; `systemctl restart` after the fix will.
 RestartPreventExitStatus=4 5
+# 0755: every user must reach its token file in tokens/ ([endpoint]); the files in it are
+# 0600 (the state file root's, each token its owner's).
 RuntimeDirectory=ec2-assume-role
-RuntimeDirectoryMode=0700
+RuntimeDirectoryMode=0755
 # The discovery cache ([discovery] cache_file, accounts found in AWS Organizations) outlives a
 # reboot, so a boot while Organizations is down still writes every profile.
 StateDirectory=ec2-assume-role
