@@ -4,6 +4,7 @@
 //! plus the fleet simulation's arithmetic. These tests never reach anything off loopback:
 //! `util` fails closed.
 
+mod bridge;
 mod chain;
 mod daemon;
 mod discovery;
