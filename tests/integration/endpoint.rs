@@ -23,19 +23,29 @@ struct Served {
     token_file: PathBuf,
 }
 
+/// The reference roles with an `[endpoint]` on loopback `port`, its tokens in `t`'s
+/// `tokens/`, plus `extra` lines of the table.
+fn endpoint_config(t: &TestDir, port: u16, extra: &str) -> String {
+    config(t, &BOTH, "")
+        + &format!(
+            "\n[endpoint]\nlisten = [\"127.0.0.1:{port}\"]\ntoken_dir = \"{}\"\n{extra}",
+            t.path().join("tokens").display()
+        )
+}
+
 /// The reference roles with short-lived credentials and the endpoint on a free port, the
 /// daemon started and its token file written.
 fn serving() -> Served {
+    serving_with("")
+}
+
+/// `serving` with `extra` lines in `[endpoint]`.
+fn serving_with(extra: &str) -> Served {
     let t = TestDir::new();
     t.sts.set_lifetime(LIFETIME);
     let port = free_port();
     let tokens = t.path().join("tokens");
-    let text = config(&t, &BOTH, "")
-        + &format!(
-            "\n[endpoint]\nlisten = [\"127.0.0.1:{port}\"]\ntoken_dir = \"{}\"\n",
-            tokens.display()
-        );
-    t.write_config(&text);
+    t.write_config(&endpoint_config(&t, port, extra));
     let d = start(&t, &[]);
     let owner = nix::unistd::User::from_uid(nix::unistd::geteuid())
         .ok()
@@ -275,27 +285,15 @@ fn a_restart_hands_out_a_new_token_and_the_old_one_stops_working() {
 /// `max_connections` are closed at once, while the others are served.
 #[test]
 fn slow_and_surplus_connections_are_closed() {
-    let t = TestDir::new();
-    let port = free_port();
-    let tokens = t.path().join("tokens");
-    let text = config(&t, &BOTH, "")
-        + &format!(
-            "\n[endpoint]\nlisten = [\"127.0.0.1:{port}\"]\ntoken_dir = \"{}\"\nmax_connections = 2\n",
-            tokens.display()
-        );
-    t.write_config(&text);
-    let d = start(&t, &[]);
-    let up = wait_for(Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok() && t.credentials_path().exists()
-    });
-    assert!(up, "{}", d.stderr_so_far());
+    let s = serving_with("max_connections = 2\n");
+    let port = s.port;
 
     // Two connections that send half a request line hold both places...
     let mut slow: Vec<TcpStream> = (0..2)
         .map(|_| {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"GET /v1/cred").unwrap();
-            s
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"GET /v1/cred").unwrap();
+            c
         })
         .collect();
     // ...so a third is closed without an answer (once the server has accepted both: a probe
@@ -317,24 +315,17 @@ fn slow_and_surplus_connections_are_closed() {
     let closed = wait_for(Duration::from_secs(3), || probe() == 0);
     assert!(closed, "a connection over the cap was served");
     // The slow ones are cut off after the 5 s header timeout.
-    for s in &mut slow {
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for c in &mut slow {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let started = std::time::Instant::now();
         let mut rest = Vec::new();
-        let _ = s.read_to_end(&mut rest);
+        let _ = c.read_to_end(&mut rest);
         assert!(started.elapsed() < Duration::from_secs(9), "not cut off");
     }
     // Then the places are free again.
-    let served = wait_for(Duration::from_secs(5), || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let _ =
-            s.write_all(b"GET /v1/credentials/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        answer.starts_with("HTTP/1.1 401")
-    });
-    assert!(served, "{}", d.stderr_so_far());
+    let ask = "GET /v1/credentials/x HTTP/1.1\r\nHost: x";
+    let served = wait_for(Duration::from_secs(5), || s.status(ask) == 401);
+    assert!(served, "{}", s.d.stderr_so_far());
 }
 
 /// A token directory another user can write is refused at start (they could swap a token
@@ -346,13 +337,7 @@ fn a_token_directory_others_can_write_is_refused() {
     let tokens = t.path().join("tokens");
     std::fs::create_dir(&tokens).unwrap();
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let text = config(&t, &BOTH, "")
-        + &format!(
-            "\n[endpoint]\nlisten = [\"127.0.0.1:{}\"]\ntoken_dir = \"{}\"\n",
-            free_port(),
-            tokens.display()
-        );
-    t.write_config(&text);
+    t.write_config(&endpoint_config(&t, free_port(), ""));
     t.cmd(&["daemon"]).expect_saying(
         1,
         &["the token directory must be a directory of uid", "mode 777"],
