@@ -77,3 +77,49 @@ where
         _ => ("BadResponse".into(), crate::imds::chain(err), false),
     }
 }
+
+/// Why one SDK call failed, after its retries: the service's error code (or one of
+/// `sdk_failure`'s: `Timeout`, `Network`, `BadResponse`), its message, and the operation.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation}: {code}: {message}")]
+pub struct CallError {
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// One SDK call (`operation`), retried under `policy` while its failure is worth another try
+/// (`sdk_failure`), each retry logged as `{doing} failed; retrying: ...`. Organizations and
+/// the shared account list's SSM calls go through it.
+pub async fn call_retried<T, E, F, Fut>(
+    policy: crate::retry::Policy,
+    operation: &'static str,
+    doing: &str,
+    f: F,
+) -> Result<T, CallError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    policy
+        .run(
+            || async {
+                f().await.map_err(|err| {
+                    let (code, message, retryable) = sdk_failure(&err);
+                    CallError {
+                        operation,
+                        code,
+                        message,
+                        retryable,
+                    }
+                })
+            },
+            |e| e.retryable,
+            |e, attempt, delay| {
+                tracing::info!(attempt, ?delay, "{doing} failed; retrying: {e}");
+            },
+        )
+        .await
+}

@@ -28,14 +28,7 @@ pub struct Query<'a> {
 /// Why the accounts could not be listed. `code` is Organizations' error code
 /// (`AccessDeniedException`, `TooManyRequestsException`, `AWSOrganizationsNotInUseException`,
 /// ...) or one of ours (`Timeout`, `Network`, `BadResponse`).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{operation}: {code}: {message}")]
-pub struct Error {
-    pub operation: &'static str,
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
-}
+pub type Error = crate::http::CallError;
 
 /// Organizations at boot, when a fleet asks at once: back off further than for STS.
 pub const POLICY: Policy = Policy {
@@ -173,29 +166,8 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    policy
-        .run(
-            || async {
-                f().await.map_err(|err| {
-                    let (code, message, retryable) = crate::http::sdk_failure(&err);
-                    Error {
-                        operation,
-                        code,
-                        message,
-                        retryable,
-                    }
-                })
-            },
-            |e| e.retryable,
-            |e, attempt, delay| {
-                tracing::info!(
-                    attempt,
-                    ?delay,
-                    "listing the organization's accounts failed; retrying: {e}"
-                );
-            },
-        )
-        .await
+    let doing = "listing the organization's accounts";
+    crate::http::call_retried(policy, operation, doing, f).await
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ async fn client(
 
 /// One SSM call, retried under `policy` while its failure is worth another try; the error
 /// names the operation.
-async fn call<T, E, F, Fut>(policy: Policy, operation: &str, f: F) -> Result<T, String>
+async fn call<T, E, F, Fut>(policy: Policy, operation: &'static str, f: F) -> Result<T, String>
 where
     E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
     F: Fn() -> Fut,
@@ -163,21 +163,10 @@ where
         >,
     >,
 {
-    policy
-        .run(
-            || async {
-                f().await.map_err(|err| {
-                    let (code, message, retryable) = crate::http::sdk_failure(&err);
-                    (format!("{operation}: {code}: {message}"), retryable)
-                })
-            },
-            |(_, retryable)| *retryable,
-            |(err, _), attempt, delay| {
-                tracing::info!(attempt, ?delay, "the shared account list: {err}; retrying");
-            },
-        )
+    let doing = "reading or writing the shared account list";
+    crate::http::call_retried(policy, operation, doing, f)
         .await
-        .map_err(|(err, _)| err)
+        .map_err(|e| e.to_string())
 }
 
 /// The values of parts `from..from + 10` that exist.
