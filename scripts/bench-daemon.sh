@@ -30,14 +30,7 @@ fake) start_fakes "$work" fake 0 ;;
 *) echo "bench-daemon: BENCH_DAEMON_STS is moto or fake" >&2; exit 2 ;;
 esac
 
-{
-    printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
-    printf '[credentials]\nfile = "%s/home/.aws/credentials"\n' "$work"
-    printf '[daemon]\nstate_file = "%s/state.json"\n' "$work"
-    for i in $(seq "$roles"); do
-        printf '[[role]]\nprofile = "p%d"\nrole_arn = "arn:aws:iam::%012d:role/PerformSecurityAudit"\n' "$i" "$i"
-    done
-} > "$work/config.toml"
+bench_config "$work" "$roles" > "$work/config.toml"
 mkdir -p "$work/home"
 
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE

@@ -28,14 +28,9 @@ start_fakes "$work" fake 0
 
 port=$(free_port)
 {
-    printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
-    printf '[credentials]\nfile = "%s/home/.aws/credentials"\n' "$work"
-    printf '[daemon]\nstate_file = "%s/state.json"\n' "$work"
+    bench_config "$work" "$profiles"
     # 256 clients at once: above the default cap of 64, which would close the rest at accept.
     printf '[endpoint]\nlisten = ["127.0.0.1:%s"]\ntoken_dir = "%s/tokens"\nmax_connections = 512\n' "$port" "$work"
-    for i in $(seq "$profiles"); do
-        printf '[[role]]\nprofile = "p%d"\nrole_arn = "arn:aws:iam::%012d:role/PerformSecurityAudit"\n' "$i" "$i"
-    done
 } > "$work/config.toml"
 mkdir -p "$work/home"
 
