@@ -26,6 +26,7 @@ pub mod http;
 pub mod imds;
 pub mod logging;
 pub mod org;
+pub mod partitions;
 pub mod policy;
 pub mod retry;
 pub mod schedule;
@@ -56,6 +57,9 @@ mod layout {
                 if path.is_dir() {
                     dirs.push(path);
                     continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue; // data compiled in, such as partitions.json
                 }
                 let rel = path.strip_prefix(&src).unwrap().with_extension("");
                 let name = rel.to_string_lossy().replace("/mod", "").replace('/', "::");

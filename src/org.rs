@@ -40,16 +40,8 @@ pub const POLICY: Policy = Policy {
 /// The Region whose endpoint serves Organizations in `partition`: it is a global service
 /// with one endpoint per partition, which the SDK's rules pick from any Region of it.
 pub fn region_of(partition: &str) -> &'static str {
-    match partition {
-        "aws-cn" => "cn-northwest-1",
-        "aws-us-gov" => "us-gov-west-1",
-        "aws-iso" => "us-iso-east-1",
-        "aws-iso-b" => "us-isob-east-1",
-        "aws-iso-e" => "eu-isoe-west-1",
-        "aws-iso-f" => "us-isof-south-1",
-        "aws-eusc" => "eusc-de-east-1",
-        _ => "us-east-1",
-    }
+    crate::partitions::by_id(partition)
+        .map_or("us-east-1", |p| p.outputs.implicit_global_region.as_str())
 }
 
 /// The ids of the accounts `query` covers, sorted.

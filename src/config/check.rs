@@ -543,7 +543,7 @@ impl Checker<'_> {
                     .map_err(|why| format!("{s:?} is not a role ARN: {why}"))
             },
         );
-        let options = self.options(&prefix, &raw.options(), defaults);
+        let options = self.options(&prefix, &raw.options(), defaults, &partition, &header);
         let role_session_name =
             self.role_session_name(&prefix, raw.role_session_name.as_ref(), defaults, &profile);
         CheckedRole {
@@ -570,6 +570,8 @@ impl Checker<'_> {
         prefix: &str,
         raw: &RawOptions,
         defaults: &Defaults,
+        partition: &str,
+        header: &Range<usize>,
     ) -> Options {
         let key = |name: &str| format!("{prefix}.{name}");
         let external_id = raw.external_id.and_then(|v| {
@@ -591,6 +593,20 @@ impl Checker<'_> {
             Some(v) => self.check(v, &key("region"), |s| check_region(s).map(|()| s.clone())),
             None => defaults.region.clone(),
         };
+        // A role is assumed in its own partition: a region of another is a mistake the SDK
+        // would only report as a signature STS does not know. An unknown partition ("")
+        // was reported already.
+        if let Some(Err(why)) = region
+            .as_deref()
+            .filter(|_| !partition.is_empty())
+            .map(|r| check_region_in(r, partition))
+        {
+            let (span, at) = match raw.region {
+                Some(v) => (v.span(), key("region")),
+                None => (header.clone(), "defaults.region".to_owned()),
+            };
+            self.fail(Some(span), Some(at), why);
+        }
         let tags = raw.tags.map(|t| self.tags(prefix, t)).unwrap_or_default();
         let users = match raw.users {
             Some(list) => self.role_users(&key("users"), list, &defaults.users),

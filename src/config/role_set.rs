@@ -125,7 +125,13 @@ impl Checker<'_> {
                  AWS Organizations with a [role_set.organization] table",
             ),
         }
-        let options = self.options(&prefix, &raw.options(), defaults);
+        let options = self.options(
+            &prefix,
+            &raw.options(),
+            defaults,
+            partition.as_deref().unwrap_or_default(),
+            &header,
+        );
         let (Some(partition), Some(role_name), Some(template)) = (partition, role_name, template)
         else {
             return Expansion::Roles(Vec::new());

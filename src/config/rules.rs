@@ -13,8 +13,6 @@ use std::path::PathBuf;
 pub(super) const WORST_CASE_INSTANCE_ID: &str = "i-0123456789abcdef0";
 pub(super) const WORST_CASE_ACCOUNT_ID: &str = "000000000000";
 
-const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
-
 /// `n` as a `T` if one of `ranges` holds it; otherwise the reason, with `accepted` saying what
 /// would be right. The one shape of every integer range check but STS's durations.
 pub(super) fn in_ranges<T: TryFrom<i64> + PartialOrd>(
@@ -83,19 +81,13 @@ pub(super) fn check_account_id(s: &str) -> Result<(), String> {
 }
 
 pub(super) fn check_partition(partition: &str) -> Result<(), String> {
-    // aws-iso, aws-iso-b, -e, -f: the isolated partitions share the prefix, and new ones keep
-    // appearing.
-    let iso = partition == "aws-iso"
-        || partition
-            .strip_prefix("aws-iso-")
-            .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase()));
-    if !iso && !PARTITIONS.contains(&partition) {
-        return Err(format!(
-            "unknown partition {partition:?}; expected aws, aws-cn, aws-us-gov, aws-eusc or \
-             aws-iso(-b, -e, -f)"
-        ));
+    match crate::partitions::by_id(partition) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "unknown partition {partition:?}; the partitions are {}",
+            crate::partitions::ids()
+        )),
     }
-    Ok(())
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` → (partition, account).
@@ -227,22 +219,30 @@ pub(super) fn check_tag(key: &str, value: &str) -> Result<(), String> {
         .map_err(|why| format!("tag value {value:?} is invalid: {why}"))
 }
 
-/// `^[a-z]{2}(-[a-z]+)+-\d+$`, e.g. us-east-1, us-gov-west-1, us-isob-east-1.
+/// A region some partition lists or its pattern matches (the SDK's partition data:
+/// `crate::partitions`), e.g. us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1.
 pub(super) fn check_region(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let shaped = parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if shaped {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a region name; expected one like us-east-1 or eu-central-2"
-        ))
+    match crate::partitions::of_region(s) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{s:?} is not a region name in any partition ({}); expected one like us-east-1, \
+             us-gov-west-1 or eusc-de-east-1",
+            crate::partitions::ids()
+        )),
+    }
+}
+
+/// `region` is in `partition`; if not, why (a role can only be assumed in its own partition).
+pub(super) fn check_region_in(region: &str, partition: &str) -> Result<(), String> {
+    match crate::partitions::of_region(region) {
+        Some(p) if p.id != partition => Err(format!(
+            "region {region:?} is in partition {:?}, but the role is in {partition:?}; give a \
+             region of {partition} (e.g. {})",
+            p.id,
+            crate::partitions::by_id(partition)
+                .map_or("", |p| p.outputs.implicit_global_region.as_str())
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -165,6 +165,11 @@ fn every_rule_names_line_and_key() {
         (full("region = \"us--1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
         (full("region = \"us-east-\""), Some(7), Some("role[1].region"), "is not a region name".into()),
         (defaults("region = \"x\""), Some(5), Some("defaults.region"), "\"x\" is not a region name".into()),
+        (full("region = \"aws-global\""), Some(7), Some("role[1].region"), "\"aws-global\" is not a region name in any partition (aws, aws-cn, aws-eusc, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-us-gov)".into()),
+        (full("region = \"eusc-fr-east-1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
+        (full("region = \"cn-north-1\""), Some(7), Some("role[1].region"), "region \"cn-north-1\" is in partition \"aws-cn\", but the role is in \"aws\"; give a region of aws (e.g. us-east-1)".into()),
+        (defaults("region = \"us-gov-west-1\""), Some(7), Some("defaults.region"), "region \"us-gov-west-1\" is in partition \"aws-us-gov\", but the role is in \"aws\"".into()),
+        (full_set("partition = \"aws-cn\"\nregion = \"us-east-1\""), Some(9), Some("role_set[1].region"), "is in partition \"aws\", but the role is in \"aws-cn\"; give a region of aws-cn (e.g. cn-northwest-1)".into()),
         // [credentials]
         (credentials("file = \"aws/credentials\""), Some(5), Some("credentials.file"), "\"aws/credentials\" is not an absolute path".into()),
         (credentials("config_file = \"~/.aws/config\""), Some(5), Some("credentials.config_file"), "is not an absolute path".into()),
@@ -363,6 +368,7 @@ tags = { Team = "Sécurité", "cost:center" = "", Env = "prod 1" }
 [[role]]
 profile = "default"
 role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
+region = "us-gov-west-1"
 "#;
     let config = parse(text, Path::new(DEFAULT_PATH)).unwrap();
     assert_eq!(
@@ -418,7 +424,7 @@ role_arn = "arn:aws-us-gov:iam::222222222222:role/service-role/ops/Reader"
                     external_id: None,
                     role_session_name: "{instance_id}".into(),
                     duration_seconds: 3600,
-                    region: Some("us-east-1".into()),
+                    region: Some("us-gov-west-1".into()),
                     source_identity: None,
                     tags: vec![],
                     source_profile: None,
@@ -519,7 +525,7 @@ fn role_overrides_defaults_and_defaults_override_built_ins() {
     let with_defaults = parse(
         &format!(
             "{INSTANCE}[defaults]\nduration_seconds = 7200\nrole_session_name = \"d-{{account_id}}\"\n\
-             region = \"cn-north-1\"\n\n{base}"
+             region = \"ap-south-1\"\n\n{base}"
         ),
         Path::new("/c"),
     )
@@ -551,7 +557,7 @@ fn role_overrides_defaults_and_defaults_override_built_ins() {
             (
                 7200,
                 "d-{account_id}".to_owned(),
-                Some("cn-north-1".to_owned())
+                Some("ap-south-1".to_owned())
             ),
             own
         ]
@@ -580,6 +586,10 @@ fn accepted_shapes() {
         "cn-north-1",
         "eu-central-2",
         "us-isob-east-1",
+        "eusc-de-east-1",
+        "us-isof-south-1",
+        "eu-isoe-west-1",
+        "ap-southeast-7",
     ] {
         assert_eq!(check_region(r), Ok(()), "{r}");
     }
@@ -667,4 +677,28 @@ fn load_names_the_file_for_every_failure() {
     assert_eq!(load(&good).unwrap().path, good);
 
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every partition's roles with a region of their own, as the SDK's partition data names them
+/// (`eusc-de-east-1` was once refused as "not a region name").
+#[test]
+fn every_partition_takes_its_own_regions() {
+    for (partition, region) in [
+        ("aws", "mx-central-1"),
+        ("aws-cn", "cn-northwest-1"),
+        ("aws-us-gov", "us-gov-east-1"),
+        ("aws-eusc", "eusc-de-east-1"),
+        ("aws-iso", "us-iso-west-1"),
+        ("aws-iso-b", "us-isob-east-1"),
+        ("aws-iso-e", "eu-isoe-west-1"),
+        ("aws-iso-f", "us-isof-east-1"),
+    ] {
+        let text = role(&format!(
+            "profile = \"p\"\nrole_arn = \"arn:{partition}:iam::111111111111:role/R\"\n\
+             region = \"{region}\"\n"
+        ));
+        let config = parse(&text, Path::new("/c")).unwrap_or_else(|e| panic!("{partition}: {e}"));
+        assert_eq!(config.roles[0].partition, partition);
+        assert_eq!(config.roles[0].region.as_deref(), Some(region));
+    }
 }
