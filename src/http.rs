@@ -5,6 +5,7 @@
 //! off, because `retry::Policy` is the one policy; fixed timeouts. And what a failed call of
 //! those services was (`sdk_failure`).
 
+use crate::config::Endpoints;
 use crate::creds::TemporaryCredentials;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_credential_types::Credentials;
@@ -32,13 +33,23 @@ pub fn client() -> SharedHttpClient {
 }
 
 /// The SDK config loader for calls in `region` signed with `instance` (endpoints still come
-/// from the standard variables, such as `AWS_ENDPOINT_URL_STS`).
+/// from the standard variables, such as `AWS_ENDPOINT_URL_STS`), to FIPS and dual-stack
+/// endpoints as `endpoints` says (its `None`s leave the SDK's own settings:
+/// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, the AWS config file).
 pub fn instance_profile_config(
     http: SharedHttpClient,
     instance: &TemporaryCredentials,
     region: &str,
+    endpoints: Endpoints,
 ) -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(fips) = endpoints.fips {
+        loader = loader.use_fips(fips);
+    }
+    if let Some(dual_stack) = endpoints.dual_stack {
+        loader = loader.use_dual_stack(dual_stack);
+    }
+    loader
         .http_client(http)
         .region(Region::new(region.to_owned()))
         .credentials_provider(Credentials::new(

@@ -7,6 +7,7 @@
 //! Organizations endpoint of the partition (`AWS_ENDPOINT_URL_ORGANIZATIONS` overrides it).
 //! It only reads the organization; it never writes, and never logs more than account ids.
 
+use crate::config::Endpoints;
 use crate::creds::TemporaryCredentials;
 use crate::retry::Policy;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
@@ -50,11 +51,13 @@ pub async fn discover(
     signer: &TemporaryCredentials,
     partition: &str,
     query: Query<'_>,
+    endpoints: Endpoints,
     policy: Policy,
 ) -> Result<Vec<String>, Error> {
-    let config = crate::http::instance_profile_config(http, signer, region_of(partition))
-        .load()
-        .await;
+    let config =
+        crate::http::instance_profile_config(http, signer, region_of(partition), endpoints)
+            .load()
+            .await;
     let client = aws_sdk_organizations::Client::new(&config);
     // Only to leave the management account out; with it included, one call fewer.
     let management = if query.include_management_account {

@@ -11,6 +11,7 @@
 //! instance's Region unless the name is an ARN. Hand-written: no crate splits a list over SSM
 //! parameters; the format is ours.
 
+use crate::config::Endpoints;
 use crate::creds::{rfc3339, TemporaryCredentials};
 use crate::retry::Policy;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
@@ -140,8 +141,9 @@ async fn client(
     http: SharedHttpClient,
     signer: &TemporaryCredentials,
     region: &str,
+    endpoints: Endpoints,
 ) -> aws_sdk_ssm::Client {
-    let config = crate::http::instance_profile_config(http, signer, region)
+    let config = crate::http::instance_profile_config(http, signer, region, endpoints)
         .load()
         .await;
     aws_sdk_ssm::Client::new(&config)
@@ -205,9 +207,10 @@ pub async fn read(
     signer: &TemporaryCredentials,
     region: &str,
     name: &str,
+    endpoints: Endpoints,
     policy: Policy,
 ) -> Result<Published, String> {
-    let client = client(http, signer, place(name, region)).await;
+    let client = client(http, signer, place(name, region), endpoints).await;
     let mut values = get_parts(&client, name, 1, policy).await?;
     let parts = values
         .get(&1)
@@ -229,9 +232,10 @@ pub async fn publish(
     region: &str,
     name: &str,
     accounts: &[String],
+    endpoints: Endpoints,
     policy: Policy,
 ) -> Result<usize, String> {
-    let client = client(http, signer, place(name, region)).await;
+    let client = client(http, signer, place(name, region), endpoints).await;
     let parts = encode(accounts, OffsetDateTime::now_utc());
     for (i, value) in parts.iter().enumerate() {
         let part = part_name(name, i + 1);

@@ -89,7 +89,7 @@ pub async fn fetch(
 ) -> Result<Fetched, FetchError> {
     let (_, arn_region) = split_arn(name).unwrap_or((name, None));
     let region = arn_region.unwrap_or(&identity.region).to_owned();
-    let config = crate::http::instance_profile_config(http, instance, &region)
+    let config = crate::http::instance_profile_config(http, instance, &region, Default::default())
         .load()
         .await;
     let client = aws_sdk_ssm::Client::new(&config);

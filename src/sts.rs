@@ -13,12 +13,13 @@
 //! Nothing here logs a secret or echoes an answer: errors carry the STS error code, message
 //! and request id, or what was wrong with the answer, only.
 
+use crate::config::Endpoints;
 use crate::creds::{Secret, TemporaryCredentials};
 use crate::retry::Policy;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::RequestId;
-use aws_sdk_sts::types::Tag;
+use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
@@ -46,6 +47,11 @@ pub struct Request {
     pub external_id: Option<String>,
     pub source_identity: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// The session policy (minified JSON) and managed session policies.
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    /// FIPS and dual-stack endpoints; `None`s leave the SDK's own settings.
+    pub endpoints: Endpoints,
 }
 
 /// A successful `AssumeRole`.
@@ -104,9 +110,10 @@ const SKEW_MESSAGES: &[&str] = &["Signature expired", "Signature not yet current
 
 pub struct Sts {
     config: aws_types::SdkConfig,
-    /// One client per region, built at its first call: building one per call cost as much
-    /// CPU as the rest of the call, on the path of every permit of `[sts] max_concurrency`.
-    clients: Mutex<HashMap<String, aws_sdk_sts::Client>>,
+    /// One client per region (and endpoint variant), built at its first call: building one
+    /// per call cost as much CPU as the rest of the call, on the path of every permit of
+    /// `[sts] max_concurrency`.
+    clients: Mutex<HashMap<(String, Endpoints), aws_sdk_sts::Client>>,
     /// Whose credentials sign (a role ARN), for the hint on a refusal (`denied::explain`).
     signer: String,
     pace: Pace,
@@ -123,14 +130,15 @@ impl Sts {
         region: &str,
         signer: &str,
     ) -> Sts {
-        let config = crate::http::instance_profile_config(http, instance, region)
-            // The SDK would sign the next call with STS's clock after a skew refusal. We would
-            // then write credentials whose expiry the refresh schedule measures on the wrong
-            // clock, for AWS clients on this instance that sign with it too and fail: better
-            // refuse loudly (see `classify`) until time sync fixes the clock.
-            .disable_clock_skew_correction(true)
-            .load()
-            .await;
+        let config =
+            crate::http::instance_profile_config(http, instance, region, Endpoints::default())
+                // The SDK would sign the next call with STS's clock after a skew refusal. We would
+                // then write credentials whose expiry the refresh schedule measures on the wrong
+                // clock, for AWS clients on this instance that sign with it too and fail: better
+                // refuse loudly (see `classify`) until time sync fixes the clock.
+                .disable_clock_skew_correction(true)
+                .load()
+                .await;
         Sts {
             config,
             clients: Mutex::default(),
@@ -142,7 +150,7 @@ impl Sts {
 
     /// Assumes one role, retrying transient failures until `policy`'s deadline.
     pub async fn assume(&self, req: &Request, policy: Policy) -> Result<Assumed, Error> {
-        let client = self.client(&req.region);
+        let client = self.client(&req.region, req.endpoints);
         policy
             .run(
                 || async {
@@ -170,15 +178,19 @@ impl Sts {
     }
 
     /// The client for calls to `region` (a handle: clones share one client).
-    fn client(&self, region: &str) -> aws_sdk_sts::Client {
+    fn client(&self, region: &str, endpoints: Endpoints) -> aws_sdk_sts::Client {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let client = clients.entry(region.to_owned()).or_insert_with(|| {
-            aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&self.config)
-                    .region(Region::new(region.to_owned()))
-                    .interceptor(BoundedBody)
-                    .build(),
-            )
+        let key = (region.to_owned(), endpoints);
+        let client = clients.entry(key).or_insert_with(|| {
+            let mut config = aws_sdk_sts::config::Builder::from(&self.config);
+            config.set_region(Some(Region::new(region.to_owned())));
+            if let Some(fips) = endpoints.fips {
+                config.set_use_fips(Some(fips));
+            }
+            if let Some(dual_stack) = endpoints.dual_stack {
+                config.set_use_dual_stack(Some(dual_stack));
+            }
+            aws_sdk_sts::Client::from_conf(config.interceptor(BoundedBody).build())
         });
         client.clone()
     }
@@ -207,6 +219,8 @@ impl Sts {
             .set_external_id(req.external_id.clone())
             .set_source_identity(req.source_identity.clone())
             .set_tags((!tags.is_empty()).then_some(tags))
+            .set_policy(req.policy.clone())
+            .set_policy_arns(policy_arns(&req.policy_arns))
             .send()
             .await
             .map_err(|err| self.classify(err, req))?;
@@ -251,6 +265,15 @@ impl Sts {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// `PolicyArns` as STS takes them; `None` for none (the parameter is then not sent).
+fn policy_arns(arns: &[String]) -> Option<Vec<PolicyDescriptorType>> {
+    (!arns.is_empty()).then(|| {
+        arns.iter()
+            .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+            .collect()
+    })
 }
 
 /// Client-side rate limiting shared by every call of one refresh, additive-increase /
@@ -358,6 +381,26 @@ impl Sts {
             crate::denied::explain(&error.code, &error.message, &req.role_arn, &self.signer)
         {
             error.message = format!("{}; {hint}", error.message);
+        }
+        if error.code == "PackedPolicyTooLarge" {
+            // STS packs the session policy, the policy ARNs and the session tags into one
+            // space whose size only it knows; the parts are ours to shrink.
+            let parts = [
+                (req.policy.is_some(), "the session policy (policy)"),
+                (!req.policy_arns.is_empty(), "policy_arns"),
+                (!req.tags.is_empty(), "the session tags (tags)"),
+            ];
+            let given: Vec<&str> = parts.iter().filter(|p| p.0).map(|p| p.1).collect();
+            error.message = format!(
+                "{}; STS packs {} into a space of fixed size: shorten them, or move \
+                 statements into the role's own policies",
+                error.message,
+                if given.is_empty() {
+                    "the session's policies and tags".to_owned()
+                } else {
+                    given.join(", ")
+                }
+            );
         }
         if let SdkError::ServiceError(ctx) = &err {
             if is_clock_skew(&error.code, &error.message) {

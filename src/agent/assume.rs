@@ -256,6 +256,9 @@ pub(super) async fn assume_all(
                 external_id: role.external_id.clone(),
                 source_identity: role.source_identity.clone(),
                 tags: role.tags.clone(),
+                policy: role.policy.clone(),
+                policy_arns: role.policy_arns(),
+                endpoints: role.endpoints,
             });
         let request = match request {
             Ok(request) => request,

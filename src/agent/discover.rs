@@ -127,7 +127,15 @@ impl Agent {
             .await
             .map_err(|e| format!("reading its accounts from ssm:{name}: {e}"))?;
         let region = &self.identity.region;
-        let read = shared::read(self.http.clone(), &signer, region, name, ssm::POLICY).await;
+        let read = shared::read(
+            self.http.clone(),
+            &signer,
+            region,
+            name,
+            set.endpoints(),
+            ssm::POLICY,
+        )
+        .await;
         let published = read.map_err(|e| format!("reading its published accounts: {e}"))?;
         let age = (OffsetDateTime::now_utc() - published.published).whole_seconds();
         let interval = self.config.rediscovery_seconds();
@@ -153,7 +161,8 @@ impl Agent {
         let done = match signer {
             Ok(signer) => {
                 let http = self.http.clone();
-                shared::publish(http, &signer, &region, name, found, ssm::POLICY).await
+                let endpoints = set.endpoints();
+                shared::publish(http, &signer, &region, name, found, endpoints, ssm::POLICY).await
             }
             Err(e) => Err(e.to_string()),
         };
@@ -216,6 +225,7 @@ impl Agent {
             &signer,
             &set.partition,
             query,
+            set.endpoints(),
             org::POLICY,
         )
         .await

@@ -512,6 +512,10 @@ impl Checker<'_> {
             role_session_name,
             region,
             users: Vec::new(),
+            endpoints: Endpoints {
+                fips: raw.use_fips_endpoint.map(Spanned::into_inner),
+                dual_stack: raw.use_dualstack_endpoint.map(Spanned::into_inner),
+            },
         }
     }
 
@@ -635,6 +639,23 @@ impl Checker<'_> {
             }
             Some((source, v.span()))
         });
+        let policy = raw
+            .policy
+            .and_then(|v| self.check(v, &key("policy"), |s| session_policy(s)));
+        let policy_arns = raw
+            .policy_arns
+            .map(|list| self.policy_arns(&key("policy_arns"), list, partition))
+            .unwrap_or_default();
+        let endpoints = Endpoints {
+            fips: raw
+                .use_fips_endpoint
+                .map(|v| *v.get_ref())
+                .or(defaults.endpoints.fips),
+            dual_stack: raw
+                .use_dualstack_endpoint
+                .map(|v| *v.get_ref())
+                .or(defaults.endpoints.dual_stack),
+        };
         Options {
             external_id,
             duration_seconds,
@@ -643,7 +664,47 @@ impl Checker<'_> {
             tags,
             source_profile,
             users,
+            policy,
+            policy_arns,
+            endpoints,
         }
+    }
+
+    /// A role's `policy_arns`: policy ARNs in its partition, each once, at most
+    /// `MAX_POLICY_ARNS`.
+    fn policy_arns(
+        &mut self,
+        key: &str,
+        list: &Spanned<Vec<Spanned<String>>>,
+        partition: &str,
+    ) -> Vec<String> {
+        if list.get_ref().len() > MAX_POLICY_ARNS {
+            self.fail(
+                Some(list.span()),
+                Some(key.to_owned()),
+                format!(
+                    "{} policy ARNs; STS accepts at most {MAX_POLICY_ARNS}",
+                    list.get_ref().len()
+                ),
+            );
+        }
+        let mut arns: Vec<String> = Vec::new();
+        for (i, v) in list.get_ref().iter().enumerate() {
+            let at = format!("{key}[{}]", i + 1);
+            let Some(arn) = self.check(v, &at, |s| {
+                check_policy_arn(s, partition)
+                    .map(|()| s.clone())
+                    .map_err(|why| format!("{s:?} is not a policy ARN: {why}"))
+            }) else {
+                continue;
+            };
+            if arns.contains(&arn) {
+                self.fail(Some(v.span()), Some(at), format!("{arn:?} is listed twice"));
+            } else {
+                arns.push(arn);
+            }
+        }
+        arns
     }
 
     /// A role's `users`: `DEFAULT_USER` or a `[[user]]` name each, each once, at least one.
@@ -775,6 +836,7 @@ pub(super) struct Defaults {
     pub(super) region: Option<String>,
     /// The `[[user]]` names a role's `users` may give (besides `DEFAULT_USER`).
     pub(super) users: Vec<String>,
+    pub(super) endpoints: Endpoints,
 }
 
 /// Checked options shared by a `[[role]]` and the roles of a `[[role_set]]`.
@@ -788,6 +850,9 @@ pub(super) struct Options {
     /// The profile and where it was written.
     source_profile: Option<(String, Range<usize>)>,
     users: Vec<String>,
+    policy: Option<String>,
+    policy_arns: Vec<String>,
+    endpoints: Endpoints,
 }
 
 impl Options {
@@ -819,6 +884,9 @@ impl Options {
             tags: o.tags,
             source_profile: o.source_profile.map(|(p, _)| p),
             users: o.users,
+            policy: o.policy,
+            policy_arns: o.policy_arns,
+            endpoints: o.endpoints,
             line,
         }
     }

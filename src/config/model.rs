@@ -257,9 +257,29 @@ pub struct Role {
     /// Where its profile is written: `DEFAULT_USER` for `[credentials]`, else `[[user]]`
     /// names; never empty. One AssumeRole serves them all.
     pub users: Vec<String>,
+    /// A session policy (JSON, minified), which narrows the session to what both it and the
+    /// role allow.
+    pub policy: Option<String>,
+    /// Managed policies that narrow the session as `policy` does; `{account_id}` in one is
+    /// the role's account.
+    pub policy_arns: Vec<String>,
+    /// FIPS and dual-stack endpoints for its STS calls.
+    pub endpoints: Endpoints,
     /// Line of this role's `[[role]]` (or `[[role_set]]`) header.
     pub line: usize,
 }
+
+/// Whether calls go to FIPS and dual-stack (IPv6) endpoints: `use_fips_endpoint` and
+/// `use_dualstack_endpoint`. `None`: as the SDK's own settings say (`AWS_USE_FIPS_ENDPOINT`,
+/// `AWS_USE_DUALSTACK_ENDPOINT`, or the same keys in the AWS config file), else no.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    pub fips: Option<bool>,
+    pub dual_stack: Option<bool>,
+}
+
+/// What `{account_id}` in a `policy_arns` entry stands for.
+pub const POLICY_ACCOUNT_PLACEHOLDER: &str = "{account_id}";
 
 /// Values for the `role_session_name` placeholders (`{profile}` comes from the role).
 #[derive(Debug, Clone, Copy)]
@@ -278,6 +298,14 @@ impl Config {
 }
 
 impl Role {
+    /// Its `policy_arns` with `{account_id}` filled.
+    pub fn policy_arns(&self) -> Vec<String> {
+        self.policy_arns
+            .iter()
+            .map(|a| a.replace(POLICY_ACCOUNT_PLACEHOLDER, &self.account_id))
+            .collect()
+    }
+
     /// Whether its profile is written to destination `user` (`DEFAULT_USER` or a `[[user]]`).
     pub fn goes_to(&self, user: &str) -> bool {
         self.users.iter().any(|u| u == user)
@@ -296,6 +324,7 @@ impl Role {
             &a.source_identity,
             &a.tags,
             &a.source_profile,
+            (&a.policy, &a.policy_arns, a.endpoints),
         ) == (
             &b.role_arn,
             &b.external_id,
@@ -305,6 +334,7 @@ impl Role {
             &b.source_identity,
             &b.tags,
             &b.source_profile,
+            (&b.policy, &b.policy_arns, b.endpoints),
         )
     }
 

@@ -105,6 +105,8 @@ table!(RawDefaults {
     duration_seconds: Option<Spanned<Integer>>,
     role_session_name: Text,
     region: Text,
+    use_fips_endpoint: Option<Spanned<bool>>,
+    use_dualstack_endpoint: Option<Spanned<bool>>,
 });
 
 /// A table that stands for roles: its own fields, then the options every role takes (which
@@ -122,6 +124,10 @@ macro_rules! role_table {
             tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
             source_profile: Text,
             users: Texts,
+            policy: Text,
+            policy_arns: Texts,
+            use_fips_endpoint: Option<Spanned<bool>>,
+            use_dualstack_endpoint: Option<Spanned<bool>>,
         });
 
         impl $name {
@@ -134,6 +140,10 @@ macro_rules! role_table {
                     tags: self.tags.as_ref(),
                     source_profile: self.source_profile.as_ref(),
                     users: self.users.as_ref(),
+                    policy: self.policy.as_ref(),
+                    policy_arns: self.policy_arns.as_ref(),
+                    use_fips_endpoint: self.use_fips_endpoint.as_ref(),
+                    use_dualstack_endpoint: self.use_dualstack_endpoint.as_ref(),
                 }
             }
         }
@@ -162,6 +172,10 @@ pub(super) struct RawOptions<'r> {
     pub(super) tags: Option<&'r Spanned<BTreeMap<String, Spanned<String>>>>,
     pub(super) source_profile: Option<&'r Spanned<String>>,
     pub(super) users: Option<&'r Spanned<Vec<Spanned<String>>>>,
+    pub(super) policy: Option<&'r Spanned<String>>,
+    pub(super) policy_arns: Option<&'r Spanned<Vec<Spanned<String>>>>,
+    pub(super) use_fips_endpoint: Option<&'r Spanned<bool>>,
+    pub(super) use_dualstack_endpoint: Option<&'r Spanned<bool>>,
 }
 
 /// The keys serde accepts in a table, by the names of the tables it is in (`["role"]` for any

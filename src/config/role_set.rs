@@ -4,7 +4,7 @@
 //! accounts the same profile, nor a role path a `[[role]]`'s `role_arn` could not hold.
 
 use super::check::{CheckedRole, Checker, Defaults};
-use super::model::{Config, DiscoveredSet, Organization, Role};
+use super::model::{Config, DiscoveredSet, Endpoints, Organization, Role};
 use super::raw::{RawOrganization, RawRoleSet};
 use super::rules::{
     check_account_id, check_partition, check_profile, parse_role_arn, valid, WORST_CASE_ACCOUNT_ID,
@@ -315,6 +315,12 @@ pub(super) fn check_ou_id(s: &str) -> Result<(), String> {
 }
 
 impl DiscoveredSet {
+    /// FIPS and dual-stack endpoints for the set's own calls (Organizations, the shared list):
+    /// its roles' settings.
+    pub fn endpoints(&self) -> Endpoints {
+        self.template.endpoints
+    }
+
     /// The set's role in `account_id`.
     pub fn role(&self, account_id: &str) -> Role {
         Role {

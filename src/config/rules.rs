@@ -303,3 +303,101 @@ pub(super) fn check_listen(s: &str) -> Result<std::net::SocketAddr, String> {
         ))
     }
 }
+
+/// STS's limit on an inline session policy, in characters as sent (we send it minified).
+pub(super) const MAX_SESSION_POLICY_CHARS: usize = 2048;
+/// STS takes at most 10 managed session policies (`PolicyArns`).
+pub(super) const MAX_POLICY_ARNS: usize = 10;
+
+/// A session policy: a JSON object with a `Statement` (and, if given, a known `Version`),
+/// in the characters STS accepts, at most `MAX_SESSION_POLICY_CHARS` once minified. The
+/// minified text if so. STS's other limit, the packed size of policy, policy ARNs and tags
+/// together, is only known to STS: its `PackedPolicyTooLarge` refusal is reported as such.
+pub(super) fn session_policy(text: &str) -> Result<String, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "it is not JSON: {} (line {}, column {} of the policy)",
+            e.to_string().split(" at line").next().unwrap_or_default(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err("a policy is a JSON object ({\"Version\": ..., \"Statement\": [...]})".into());
+    };
+    match object.get("Version") {
+        None => {}
+        Some(serde_json::Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
+        Some(v) => {
+            return Err(format!(
+                "Version is {v}; IAM's are \"2012-10-17\" and \"2008-10-17\""
+            ))
+        }
+    }
+    match object.get("Statement") {
+        Some(serde_json::Value::Array(list)) if !list.is_empty() => {}
+        Some(serde_json::Value::Object(_)) => {}
+        _ => return Err("it has no Statement (an object, or a list of them)".into()),
+    }
+    let minified = value.to_string();
+    // STS: "\u0009, \u000A, \u000D and \u0020 through \u00FF"; minified JSON has no raw
+    // control characters, so only the upper bound is left to check.
+    if let Some(c) = minified.chars().find(|&c| c > '\u{ff}') {
+        return Err(format!(
+            "{c:?} (U+{:04X}) is outside the characters STS accepts in a policy (up to U+00FF)",
+            c as u32
+        ));
+    }
+    let len = minified.chars().count();
+    if len > MAX_SESSION_POLICY_CHARS {
+        return Err(format!(
+            "it is {len} characters without its white space; STS accepts at most \
+             {MAX_SESSION_POLICY_CHARS}: narrow it, or move statements to a managed policy \
+             named in policy_arns"
+        ));
+    }
+    Ok(minified)
+}
+
+/// `arn:PARTITION:iam::(ACCOUNT|aws):policy/[PATH/]NAME`, in `partition` (a session is in its
+/// role's); `{account_id}` stands for the role's account.
+pub(super) fn check_policy_arn(s: &str, partition: &str) -> Result<(), String> {
+    let filled = s.replace("{account_id}", WORST_CASE_ACCOUNT_ID);
+    let parts: Vec<&str> = filled.splitn(6, ':').collect();
+    let [arn, p, service, region, account, resource] = parts[..] else {
+        return Err("expected arn:PARTITION:iam::ACCOUNT:policy/NAME".into());
+    };
+    if arn != "arn" || service != "iam" || !region.is_empty() {
+        return Err("expected arn:PARTITION:iam::ACCOUNT:policy/NAME".into());
+    }
+    check_partition(p)?;
+    if !partition.is_empty() && p != partition {
+        return Err(format!(
+            "it is in partition {p:?}, but the role is in {partition:?}; a session policy must be \
+             in the role's partition"
+        ));
+    }
+    if account != "aws" && check_account_id(account).is_err() {
+        return Err(
+            "the account must be 12 digits, \"aws\" (an AWS managed policy) or {account_id}".into(),
+        );
+    }
+    let Some(path_and_name) = resource.strip_prefix("policy/") else {
+        return Err(format!(
+            "the resource is {resource:?}; a policy ARN's starts with \"policy/\""
+        ));
+    };
+    let name = path_and_name.rsplit('/').next().unwrap_or_default();
+    check_chars(name, 1, 128, iam_name_char, IAM_NAME_CHARS)
+        .map_err(|why| format!("the policy name {name:?} is invalid: {why}"))?;
+    if filled.len() > 2048 {
+        return Err(format!(
+            "it is {} characters; STS accepts at most 2048",
+            filled.len()
+        ));
+    }
+    if s.matches('{').count() != s.matches("{account_id}").count() {
+        return Err("{account_id} (the role's account) is the only placeholder".into());
+    }
+    Ok(())
+}

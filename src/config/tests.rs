@@ -165,6 +165,23 @@ fn every_rule_names_line_and_key() {
         (full("region = \"us--1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
         (full("region = \"us-east-\""), Some(7), Some("role[1].region"), "is not a region name".into()),
         (defaults("region = \"x\""), Some(5), Some("defaults.region"), "\"x\" is not a region name".into()),
+        // session policies
+        (full("policy = '{'"), Some(7), Some("role[1].policy"), "it is not JSON: EOF while parsing an object (line 1, column 1 of the policy)".into()),
+        (full("policy = '[]'"), Some(7), Some("role[1].policy"), "a policy is a JSON object".into()),
+        (full("policy = '{\"Version\": \"2012-10-17\"}'"), Some(7), Some("role[1].policy"), "it has no Statement".into()),
+        (full("policy = '{\"Version\": \"2019\", \"Statement\": {}}'"), Some(7), Some("role[1].policy"), "Version is \"2019\"".into()),
+        (full("policy = '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"\u{2603}\"}}'"), Some(7), Some("role[1].policy"), "'\u{2603}' (U+2603) is outside the characters STS accepts".into()),
+        (full(&format!("policy = '{{\"Statement\": {{\"Sid\": \"{}\"}}}}'", long(2040))), Some(7), Some("role[1].policy"), "it is 2064 characters without its white space; STS accepts at most 2048".into()),
+        (full("policy_arns = [\"arn:aws-cn:iam::aws:policy/ReadOnlyAccess\"]"), Some(7), Some("role[1].policy_arns[1]"), "it is in partition \"aws-cn\", but the role is in \"aws\"".into()),
+        (full("policy_arns = [\"arn:aws:iam::aws:role/ReadOnlyAccess\"]"), Some(7), Some("role[1].policy_arns[1]"), "a policy ARN's starts with \"policy/\"".into()),
+        (full("policy_arns = [\"arn:aws:iam::12:policy/P\"]"), Some(7), Some("role[1].policy_arns[1]"), "the account must be 12 digits, \"aws\"".into()),
+        (full("policy_arns = [\"arn:aws:iam::{account}:policy/P\"]"), Some(7), Some("role[1].policy_arns[1]"), "is not a policy ARN".into()),
+        (full("policy_arns = [\"arn:aws:iam::aws:policy/P!\"]"), Some(7), Some("role[1].policy_arns[1]"), "the policy name \"P!\" is invalid".into()),
+        (full("policy_arns = [\"arn:aws:iam::aws:policy/P\", \"arn:aws:iam::aws:policy/P\"]"), Some(7), Some("role[1].policy_arns[2]"), "\"arn:aws:iam::aws:policy/P\" is listed twice".into()),
+        (full(&format!("policy_arns = [{}]", (0..11).map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\"")).collect::<Vec<_>>().join(", "))), Some(7), Some("role[1].policy_arns"), "11 policy ARNs; STS accepts at most 10".into()),
+        (full_set("partition = \"aws-us-gov\"\npolicy_arns = [\"arn:aws:iam::{account_id}:policy/P\"]"), Some(9), Some("role_set[1].policy_arns[1]"), "it is in partition \"aws\", but the role is in \"aws-us-gov\"".into()),
+        (full("use_fips_endpoint = \"yes\""), Some(7), Some("role[1].use_fips_endpoint"), "expected a boolean".into()),
+        (defaults("use_dualstack_endpoint = 1"), Some(5), Some("defaults.use_dualstack_endpoint"), "expected a boolean".into()),
         (full("region = \"aws-global\""), Some(7), Some("role[1].region"), "\"aws-global\" is not a region name in any partition (aws, aws-cn, aws-eusc, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-us-gov)".into()),
         (full("region = \"eusc-fr-east-1\""), Some(7), Some("role[1].region"), "is not a region name".into()),
         (full("region = \"cn-north-1\""), Some(7), Some("role[1].region"), "region \"cn-north-1\" is in partition \"aws-cn\", but the role is in \"aws\"; give a region of aws (e.g. us-east-1)".into()),
@@ -413,6 +430,9 @@ region = "us-gov-west-1"
                     ],
                     source_profile: None,
                     users: vec![DEFAULT_USER.into()],
+                    policy: None,
+                    policy_arns: vec![],
+                    endpoints: Endpoints::default(),
                     line: 25,
                 },
                 Role {
@@ -429,6 +449,9 @@ region = "us-gov-west-1"
                     tags: vec![],
                     source_profile: None,
                     users: vec![DEFAULT_USER.into()],
+                    policy: None,
+                    policy_arns: vec![],
+                    endpoints: Endpoints::default(),
                     line: 32,
                 },
             ],
@@ -473,6 +496,9 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         tags: vec![("team".into(), "audit".into())],
         source_profile: None,
         users: vec![DEFAULT_USER.into()],
+        policy: None,
+        policy_arns: vec![],
+        endpoints: Endpoints::default(),
         line: 11,
     };
     let plain = Role {
@@ -488,6 +514,9 @@ fn role_sets_expand_in_file_order_like_hand_written_roles() {
         tags: vec![],
         source_profile: None,
         users: vec![DEFAULT_USER.into()],
+        policy: None,
+        policy_arns: vec![],
+        endpoints: Endpoints::default(),
         line: 21,
     };
     let last = Role {
@@ -701,4 +730,63 @@ fn every_partition_takes_its_own_regions() {
         assert_eq!(config.roles[0].partition, partition);
         assert_eq!(config.roles[0].region.as_deref(), Some(region));
     }
+}
+
+/// A session policy is sent minified; policy ARNs keep `{account_id}` until a role's account
+/// fills it; FIPS and dual-stack come from the role, else its set, else `[defaults]`, else
+/// stay unset (the SDK's own settings).
+#[test]
+fn session_policies_and_endpoint_variants() {
+    let text = format!(
+        r#"{INSTANCE}[defaults]
+use_fips_endpoint = true
+
+[[role]]
+profile = "a"
+role_arn = "{ARN}"
+policy = '''
+{{
+  "Version": "2012-10-17",
+  "Statement": [{{ "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*" }}]
+}}
+'''
+policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+use_dualstack_endpoint = true
+
+[[role_set]]
+role_name = "R"
+accounts = ["222222222222"]
+profile = "s-{{account_id}}"
+use_fips_endpoint = false
+policy_arns = ["arn:aws:iam::{{account_id}}:policy/Narrow"]
+"#
+    );
+    let config = parse(&text, Path::new("/c")).unwrap();
+    let a = &config.roles[0];
+    assert_eq!(
+        a.policy.as_deref(),
+        Some(
+            r#"{"Statement":[{"Action":"s3:GetObject","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}"#
+        )
+    );
+    assert_eq!(a.policy_arns(), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    assert_eq!(
+        a.endpoints,
+        Endpoints {
+            fips: Some(true),
+            dual_stack: Some(true)
+        }
+    );
+    let s = &config.roles[1];
+    assert_eq!(s.policy, None);
+    assert_eq!(s.policy_arns(), ["arn:aws:iam::222222222222:policy/Narrow"]);
+    assert_eq!(
+        s.endpoints,
+        Endpoints {
+            fips: Some(false),
+            dual_stack: None
+        }
+    );
+    let plain = parse(&full(""), Path::new("/c")).unwrap();
+    assert_eq!(plain.roles[0].endpoints, Endpoints::default());
 }

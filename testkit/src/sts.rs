@@ -41,6 +41,9 @@ pub enum Script {
     Skewed(&'static str, usize),
     /// 200 with an answer that is not a valid `AssumeRole` response, every time.
     Malformed(Bad),
+    /// 400 `PackedPolicyTooLarge` in real STS's words, every time: the session policy, policy
+    /// ARNs and tags took more than STS's packed space (this many percent of it).
+    PackedPolicyTooLarge(u32),
 }
 
 /// How long a `Script::Hang` call goes unanswered.
@@ -328,6 +331,13 @@ fn assume_role(
     let script = state.scripts.get(arn).copied().unwrap_or(Script::Ok);
     match script {
         Script::AccessDenied => return access_denied(arn),
+        Script::PackedPolicyTooLarge(percent) => {
+            return error(
+                400,
+                "PackedPolicyTooLarge",
+                &format!("Packed policy consumes {percent}% of allotted space, please use smaller policy for this session"),
+            )
+        }
         Script::DeniedBecause(reason) => {
             return error(
                 403,

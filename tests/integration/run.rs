@@ -631,3 +631,60 @@ fn journald_gets_one_event_per_role_and_a_summary() {
     // The summary also reaches stderr (cloud-init-output.log); per-role events do not.
     assert!(out.stderr.contains("wrote 2 of 2"), "{}", out.stderr);
 }
+
+/// A role's session policy goes to STS minified, and its policy ARNs as `PolicyArns`; a role
+/// without them sends neither. STS's packed-size refusal names what to shorten.
+#[test]
+fn session_policies_are_sent_and_a_packed_size_refusal_is_explained() {
+    let t = story();
+    t.write_config(&format!(
+        "{REFERENCE_CONFIG}policy = '''\n{{ \"Version\": \"2012-10-17\",\n  \"Statement\": \
+         [ {{ \"Effect\": \"Allow\", \"Action\": \"sts:GetCallerIdentity\", \"Resource\": \"*\" }} ] }}\n'''\n\
+         policy_arns = [\"arn:aws:iam::aws:policy/SecurityAudit\", \
+         \"arn:aws:iam::{{account_id}}:policy/AuditNarrow\"]\n"
+    ));
+    t.cmd(&["run"]).expect_exit(0);
+    let calls = t.sts.assume_role_calls();
+    let call = |arn: &str| {
+        calls
+            .iter()
+            .find(|c| c.param("RoleArn") == Some(arn))
+            .unwrap()
+    };
+    for absent in ["Policy", "PolicyArns.member.1.arn"] {
+        assert_eq!(call(ROLE_1).param(absent), None, "{absent}");
+    }
+    let narrowed = call(ROLE_2);
+    assert_eq!(
+        narrowed.param("Policy"),
+        Some(
+            r#"{"Statement":[{"Action":"sts:GetCallerIdentity","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}"#
+        )
+    );
+    assert_eq!(
+        narrowed.param("PolicyArns.member.1.arn"),
+        Some("arn:aws:iam::aws:policy/SecurityAudit")
+    );
+    assert_eq!(
+        narrowed.param("PolicyArns.member.2.arn"),
+        Some("arn:aws:iam::222222222222:policy/AuditNarrow")
+    );
+    assert_eq!(narrowed.param("PolicyArns.member.3.arn"), None);
+    // The profile works for a real client.
+    assert!(t.caller_arn(PROFILE_2).contains("222222222222"));
+
+    t.sts.script(ROLE_2, Script::PackedPolicyTooLarge(113));
+    let out = t.cmd(&["run"]).expect_exit(3);
+    let failure = out.stderr_line("PackedPolicyTooLarge");
+    assert!(failure.contains(PROFILE_2), "{failure}");
+    assert!(failure.contains("113% of allotted space"), "{failure}");
+    assert!(
+        failure.contains(
+            "STS packs the session policy (policy), policy_arns into a space of fixed size"
+        ),
+        "{failure}"
+    );
+    // Refused for good: one call, no retry.
+    let refused = t.sts.assume_role_calls_for(ROLE_2);
+    assert_eq!(refused.len(), 2, "the first run's call and this one's");
+}

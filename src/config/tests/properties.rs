@@ -114,6 +114,9 @@ fn render(items: &[Item]) -> (String, Vec<Role>) {
             tags: Vec::new(),
             source_profile: None,
             users: vec![DEFAULT_USER.into()],
+            policy: None,
+            policy_arns: Vec::new(),
+            endpoints: Default::default(),
             line,
         };
         match item {
