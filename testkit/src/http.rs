@@ -3,7 +3,8 @@
 //! calls, answers from a handler, and holds an answer back (the server's latency, then the
 //! reply's own delay: a slow or hung service) while it serves every other request, as many
 //! at once as the clients send, counting the most it held in flight. It stops when dropped,
-//! dropping every connection still held. It must never bind anything but loopback.
+//! dropping every connection still held. It must never bind anything but loopback, but in a
+//! network namespace a test made (`start_at` refuses other addresses anywhere else).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,6 +15,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -101,6 +103,19 @@ impl RateWindow {
 
 type Handler = Box<dyn Fn(&Recorded) -> Reply + Send + Sync>;
 
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// Whether the calling thread is in a network namespace other than its process's (the
+/// machine's, for a test): one a test made and entered with setns. Unknown counts as no.
+pub fn in_own_netns() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    match (ino("/proc/thread-self/ns/net"), ino("/proc/self/ns/net")) {
+        (Ok(me), Ok(process)) => me != process,
+        _ => false,
+    }
+}
+
 /// What every connection of one server shares.
 struct Shared {
     handler: Handler,
@@ -120,7 +135,7 @@ pub struct Server {
 impl Server {
     /// Starts serving on a free loopback port.
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Server {
-        Server::spawn(0, Duration::ZERO, Box::new(handler))
+        Server::spawn(LOOPBACK, 0, Duration::ZERO, Box::new(handler))
     }
 
     /// Starts serving on loopback `port` (0: any free port).
@@ -128,7 +143,18 @@ impl Server {
         port: u16,
         handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
     ) -> Server {
-        Server::spawn(port, Duration::ZERO, Box::new(handler))
+        Server::spawn(LOOPBACK, port, Duration::ZERO, Box::new(handler))
+    }
+
+    /// Starts serving on `ip` (`::1` for an IPv6-only test) and `port` (0: any free port). An
+    /// address that is not loopback is refused (a panic) unless the calling thread is in a
+    /// network namespace other than the machine's: one a test made, where it stays.
+    pub fn start_at(
+        ip: IpAddr,
+        port: u16,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        Server::spawn(ip, port, Duration::ZERO, Box::new(handler))
     }
 
     /// Starts serving on a free loopback port, holding every request for `latency` before the
@@ -137,12 +163,16 @@ impl Server {
         latency: Duration,
         handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
     ) -> Server {
-        Server::spawn(0, latency, Box::new(handler))
+        Server::spawn(LOOPBACK, 0, latency, Box::new(handler))
     }
 
-    fn spawn(port: u16, latency: Duration, handler: Handler) -> Server {
-        let listener =
-            std::net::TcpListener::bind(("127.0.0.1", port)).expect("binding a loopback port");
+    fn spawn(ip: IpAddr, port: u16, latency: Duration, handler: Handler) -> Server {
+        assert!(
+            ip.is_loopback() || in_own_netns(),
+            "refusing to listen on {ip}, which is not loopback, in the machine's own network \
+             namespace"
+        );
+        let listener = std::net::TcpListener::bind((ip, port)).expect("binding a loopback port");
         let port = listener.local_addr().expect("a TCP listener").port();
         listener
             .set_nonblocking(true)
@@ -169,11 +199,11 @@ impl Server {
             shared,
             stop: Some(stop),
             thread: Some(thread),
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{}", std::net::SocketAddr::new(ip, port)),
         }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (or the address it was started at), no trailing slash.
     pub fn url(&self) -> &str {
         &self.url
     }

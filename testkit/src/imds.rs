@@ -105,11 +105,17 @@ impl FakeImds {
 
     /// Serves on loopback `port` (0: any free port).
     pub fn start_on(port: u16, config: ImdsConfig) -> FakeImds {
+        FakeImds::start_at(std::net::Ipv4Addr::LOCALHOST.into(), port, config)
+    }
+
+    /// Serves on `ip` and `port`: `::1`, or IMDS's own `fd00:ec2::254` port 80 inside a
+    /// network namespace a test made (see `http::Server::start_at`).
+    pub fn start_at(ip: std::net::IpAddr, port: u16, config: ImdsConfig) -> FakeImds {
         let config = Arc::new(Mutex::new(config));
         let counts = Arc::new(Mutex::new(Counts::default()));
         let server = {
             let config = Arc::clone(&config);
-            Server::start_on(port, move |req| {
+            Server::start_at(ip, port, move |req| {
                 let config = config.lock().unwrap().clone();
                 let mut counts = counts.lock().unwrap();
                 counts.served += 1;

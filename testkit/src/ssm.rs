@@ -42,10 +42,15 @@ pub struct FakeSsm {
 
 impl FakeSsm {
     pub fn start() -> FakeSsm {
+        FakeSsm::start_at(std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// A fake on `ip` (`::1` for an IPv6-only test; see `http::Server::start_at`).
+    pub fn start_at(ip: std::net::IpAddr) -> FakeSsm {
         let state = Arc::new(Mutex::new(State::default()));
         let server = {
             let state = Arc::clone(&state);
-            Server::start(move |req| answer(&state, req))
+            Server::start_at(ip, 0, move |req| answer(&state, req))
         };
         FakeSsm { server, state }
     }

@@ -150,6 +150,16 @@ impl FakeSts {
         FakeSts::start_pool(Duration::ZERO)
     }
 
+    /// A fake on `ip` (`::1` for an IPv6-only test; see `http::Server::start_at`).
+    pub fn start_at(ip: std::net::IpAddr) -> FakeSts {
+        let state = Arc::new(Mutex::new(State::default()));
+        let server = {
+            let state = Arc::clone(&state);
+            Server::start_at(ip, 0, move |req| handle(&mut state.lock().unwrap(), req))
+        };
+        FakeSts { server, state }
+    }
+
     /// A fake that answers every request after `latency`, as many at once as the client
     /// sends, as STS does; `max_in_flight` then tells how many calls the client really had in
     /// flight.

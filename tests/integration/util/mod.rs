@@ -65,16 +65,21 @@ impl TestDir {
     }
 
     pub fn with_imds(config: ImdsConfig) -> TestDir {
+        TestDir::with_fakes_at(std::net::Ipv4Addr::LOCALHOST.into(), config)
+    }
+
+    /// The fakes of IMDS, STS and SSM on `ip` (`::1`: an IPv6-only instance).
+    pub fn with_fakes_at(ip: std::net::IpAddr, config: ImdsConfig) -> TestDir {
         let dir = tempfile::Builder::new()
             .prefix("ec2-assume-role-test.")
             .tempdir()
             .expect("creating a temp dir");
-        let sts = FakeSts::start();
-        let ssm = FakeSsm::start();
+        let sts = FakeSts::start_at(ip);
+        let ssm = FakeSsm::start_at(ip);
         let orgs = FakeOrganizations::start();
         let t = TestDir {
             dir,
-            imds: FakeImds::start(config),
+            imds: FakeImds::start_at(ip, 0, config),
             sts_url: sts.url().to_owned(),
             sts,
             ssm_url: ssm.url().to_owned(),
