@@ -422,7 +422,32 @@ pub fn trust_policies(config: &Config, options: &Options) -> Result<Vec<Trust>, 
     Ok(all)
 }
 
-/// `{"permission_policies": [{"role", "policy"}], "trust_policies": [{"roles", "policy"}]}`.
+/// The session policies that narrow the roles' sessions: `(roles, policy, policy_arns)`,
+/// roles with the same ones sharing an entry, `{account_id}` filled per role. They need no
+/// permission of the signer (`sts:AssumeRole` passes them) and change no trust policy; they
+/// are listed so that a reviewer sees the sessions get only what both the role's policies
+/// and these allow, and which managed policies must exist in each target account.
+pub fn session_policies(config: &Config) -> Vec<(Vec<String>, Option<String>, Vec<String>)> {
+    let mut all: Vec<(Vec<String>, Option<String>, Vec<String>)> = Vec::new();
+    for role in &config.roles {
+        if role.policy.is_none() && role.policy_arns.is_empty() {
+            continue;
+        }
+        let arns = role.policy_arns();
+        match all
+            .iter_mut()
+            .find(|(_, p, a)| *p == role.policy && *a == arns)
+        {
+            Some((roles, _, _)) => push_new(roles, role.role_arn.clone()),
+            None => all.push((vec![role.role_arn.clone()], role.policy.clone(), arns)),
+        }
+    }
+    all
+}
+
+/// `{"permission_policies": [{"role", "policy"}], "trust_policies": [{"roles", "policy"}]}`,
+/// and `"session_policies": [{"roles", "policy", "policy_arns"}]` when some role has them
+/// (`policy` as the minified JSON STS is sent).
 pub fn policies(config: &Config, options: &Options) -> Result<Node, PolicyError> {
     let permissions = permission_policies(config, options)?
         .into_iter()
@@ -432,10 +457,27 @@ pub fn policies(config: &Config, options: &Options) -> Result<Node, PolicyError>
         .into_iter()
         .map(|t| map([("roles", strings(&t.roles)), ("policy", t.policy)]))
         .collect();
-    Ok(map([
-        ("permission_policies", Node::List(permissions)),
-        ("trust_policies", Node::List(trusts)),
-    ]))
+    let mut out = vec![
+        ("permission_policies".to_owned(), Node::List(permissions)),
+        ("trust_policies".to_owned(), Node::List(trusts)),
+    ];
+    let sessions: Vec<Node> = session_policies(config)
+        .into_iter()
+        .map(|(roles, policy, arns)| {
+            let mut entry = vec![("roles".to_owned(), strings(&roles))];
+            if let Some(policy) = policy {
+                entry.push(("policy".to_owned(), s(policy)));
+            }
+            if !arns.is_empty() {
+                entry.push(("policy_arns".to_owned(), strings(&arns)));
+            }
+            Node::Map(entry)
+        })
+        .collect();
+    if !sessions.is_empty() {
+        out.push(("session_policies".to_owned(), Node::List(sessions)));
+    }
+    Ok(Node::Map(out))
 }
 
 #[cfg(test)]
@@ -822,6 +864,37 @@ mod tests {
                 first: ROLE_1.into(),
                 other: ROLE_2.into()
             })
+        );
+    }
+
+    #[test]
+    fn session_policies_are_listed_per_role_and_change_no_other_policy() {
+        let plain = story("", "");
+        let narrowed = story(
+            "policy = '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"s3:Get*\", \
+             \"Resource\": \"*\"}}'\npolicy_arns = [\"arn:aws:iam::{account_id}:policy/Narrow\"]\n",
+            "policy_arns = [\"arn:aws:iam::aws:policy/SecurityAudit\"]\n",
+        );
+        let (a, b) = (
+            all(&plain, &Options::default()),
+            all(&narrowed, &Options::default()),
+        );
+        assert_eq!(a["permission_policies"], b["permission_policies"]);
+        assert_eq!(a["trust_policies"], b["trust_policies"]);
+        assert_eq!(a.get("session_policies"), None);
+        assert_eq!(
+            b["session_policies"],
+            json!([
+                {
+                    "roles": [ROLE_1],
+                    "policy": r#"{"Statement":{"Action":"s3:Get*","Effect":"Allow","Resource":"*"}}"#,
+                    "policy_arns": ["arn:aws:iam::111111111111:policy/Narrow"],
+                },
+                {
+                    "roles": [ROLE_2],
+                    "policy_arns": ["arn:aws:iam::aws:policy/SecurityAudit"],
+                },
+            ])
         );
     }
 
