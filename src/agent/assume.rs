@@ -272,6 +272,26 @@ pub(super) async fn assume_all(
                 continue;
             }
         };
+        // A role without a region of its own is assumed in the instance's, which the config
+        // could not check: one of another partition can never work (STS would only say it
+        // does not know the signature).
+        let region_partition = crate::partitions::of_region(&request.region).map(|p| &p.id);
+        if role.region.is_none() && region_partition.is_some_and(|p| *p != role.partition) {
+            outcomes[k] = Some(Err(sts::Error {
+                code: "WrongPartition".into(),
+                message: format!(
+                    "the role is in partition {}, but it would be assumed in the instance's \
+                     region {} (partition {}); give the role a region of {} (region = ...)",
+                    role.partition,
+                    request.region,
+                    region_partition.map_or("?", |p| p.as_str()),
+                    role.partition
+                ),
+                request_id: None,
+                retryable: false,
+            }));
+            continue;
+        }
         let permit = Arc::clone(&limit).acquire_owned().await;
         while let Some(done) = tasks.try_join_next_with_id() {
             let (id, outcome) = joined(done);

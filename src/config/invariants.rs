@@ -135,6 +135,18 @@ pub fn render(config: &Config) -> String {
                 ("region", r.region.as_deref().map(string)),
                 ("source_identity", r.source_identity.as_deref().map(string)),
                 ("tags", Some(Value::Table(tags))),
+                ("policy", r.policy.as_deref().map(string)),
+                (
+                    "policy_arns",
+                    Some(Value::Array(
+                        r.policy_arns.iter().map(|a| string(a)).collect(),
+                    )),
+                ),
+                ("use_fips_endpoint", r.endpoints.fips.map(Value::Boolean)),
+                (
+                    "use_dualstack_endpoint",
+                    r.endpoints.dual_stack.map(Value::Boolean),
+                ),
             ]))
         })
         .collect();

@@ -688,3 +688,34 @@ fn session_policies_are_sent_and_a_packed_size_refusal_is_explained() {
     let refused = t.sts.assume_role_calls_for(ROLE_2);
     assert_eq!(refused.len(), 2, "the first run's call and this one's");
 }
+
+/// A role of another partition and no region of its own would be assumed in the instance's
+/// region, which cannot work: it fails at once, without a call, and says what to set; the
+/// other role is written.
+#[test]
+fn a_role_of_another_partition_needs_a_region_of_its_own() {
+    let t = story();
+    let cn = "arn:aws-cn:iam::222222222222:role/PerformSecurityAudit";
+    // No [defaults] region: the roles take the instance's (us-east-1).
+    let config = REFERENCE_CONFIG
+        .replace("region = \"us-east-1\"\n", "")
+        .replace(ROLE_2, cn);
+    t.write_config(&config);
+    let out = t.cmd(&["run"]).expect_exit(3);
+    let failure = out.stderr_line("WrongPartition");
+    assert!(
+        failure.contains(
+            "the role is in partition aws-cn, but it would be assumed in the instance's region \
+             us-east-1 (partition aws); give the role a region of aws-cn"
+        ),
+        "{failure}"
+    );
+    assert!(t.sts.assume_role_calls_for(cn).is_empty());
+    assert_profile_written(&t, PROFILE_1, ROLE_1);
+
+    t.write_config(&format!("{config}region = \"cn-north-1\"\n"));
+    t.cmd(&["run"]).expect_exit(0);
+    let call = t.sts.assume_role_calls_for(cn);
+    assert_eq!(call.len(), 1);
+    assert_eq!(call[0].signing_region.as_deref(), Some("cn-north-1"));
+}
