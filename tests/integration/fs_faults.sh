@@ -17,6 +17,9 @@ cp "$out/before" "$aws/credentials"
 chmod 0600 "$aws/credentials"
 fill() { dd if=/dev/zero of="$aws/filler" bs=4k 2>/dev/null || true; }
 keys() { grep aws_access_key_id "$aws/credentials" || true; }
+# The AWS config file is written after the credentials file: the disk may only fill once both
+# are (a first round that fails exits the daemon, which is not what this mode tests).
+regions() { grep -c '^region' "$aws/config" 2>/dev/null || true; }
 rc=0
 case $mode in
     full) fill ;;
@@ -24,7 +27,10 @@ case $mode in
 esac
 if [ "$mode" = daemon-full ]; then
     "$@" & agent=$!
-    for _ in $(seq 300); do [ "$(keys | wc -l)" -ge 3 ] && break; sleep 0.1; done
+    for _ in $(seq 300); do
+        [ "$(keys | wc -l)" -ge 3 ] && [ "$(regions)" -ge 2 ] && break
+        sleep 0.1
+    done
     fill
     written=$(keys)
     sleep 10
