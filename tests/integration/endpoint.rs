@@ -76,17 +76,25 @@ impl Served {
     /// One raw HTTP/1.1 exchange: the status code of the answer to `head` (without the final
     /// blank line).
     fn status(&self, head: &str) -> u16 {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting");
+        self.try_status(head).expect("connecting")
+    }
+
+    /// The same, or `None` while nothing listens (a restarted daemon may write its token
+    /// before it listens).
+    fn try_status(&self, head: &str) -> Option<u16> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
             .unwrap();
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
-        answer
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+        Some(
+            answer
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no status line in {answer:?}")),
+        )
     }
 
     fn token(&self) -> String {
@@ -276,7 +284,9 @@ fn a_restart_hands_out_a_new_token_and_the_old_one_stops_working() {
     let ask = |token: &str| {
         format!("GET /v1/credentials/{PROFILE_1} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}")
     };
-    let served = wait_for(Duration::from_secs(20), || s.status(&ask(&new)) == 200);
+    let served = wait_for(Duration::from_secs(20), || {
+        s.try_status(&ask(&new)) == Some(200)
+    });
     assert!(served, "{}", s.d.stderr_so_far());
     assert_eq!(s.status(&ask(&old)), 401);
 }
