@@ -5,7 +5,9 @@
 //! "host" and "container"; no address or packet is ever in the machine's own namespace. The
 //! fakes (IMDS, STS) listen on the host namespace's loopback. Needs root, as CI has.
 
-use crate::util::{venv, wait_for, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2};
+use crate::util::{
+    ip, venv, wait_for, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+};
 use std::fs::File;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -16,16 +18,6 @@ use std::time::Duration;
 struct Netns {
     host: String,
     container: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl Netns {

@@ -12,7 +12,7 @@
 //! of them, and tells from the address a connection came to which host the agent called. Its
 //! TLS handshake then fails, which the test does not need. Needs root, as CI has.
 
-use crate::util::{story_with, TestDir, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_2};
+use crate::util::{ip, story_with, TestDir, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_2};
 use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use std::fs::File;
 use std::future::Future;
@@ -52,16 +52,6 @@ fn an_ipv6_only_instance_works_against_fakes_on_v6_loopback() {
 
 /// A network namespace with its loopback up, removed (with everything in it) on drop.
 struct Netns(String);
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 impl Netns {
     fn new(tag: &str) -> Netns {

@@ -702,3 +702,18 @@ fn the_helpers_refuse_to_start_anything_off_loopback() {
         assert_loopback("test", url);
     }
 }
+
+/// `ip ARGS...` (iproute2), for the tests that make network namespaces; fails showing its
+/// stderr.
+pub fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
