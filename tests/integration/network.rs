@@ -2,7 +2,7 @@
 //! IPv6 (`fd00:ec2::254`) chosen by the SDK's setting, in the environment or the AWS config
 //! file; and, for every partition, the endpoint the agent really connects to with FIPS and
 //! dual-stack on or off (in our config, the environment or the AWS config file), checked
-//! against the Rust SDK's own endpoint resolution.
+//! against the Rust SDK's own endpoint resolution, for STS and for a role set's AWS Organizations.
 //!
 //! The last two need addresses and names that are not the machine's: each runs in a network
 //! namespace the test makes, with only its loopback up, so every packet stays in it. The
@@ -204,6 +204,8 @@ fn imds_over_ipv6_is_chosen_by_the_sdks_setting() {
 /// One row: a role in `partition` calling STS in `region`, its TOML keys, its environment
 /// and its AWS config file; and the FIPS and dual-stack settings that should win.
 struct Row {
+    /// STS (a `[[role]]`), or AWS Organizations (a `[[role_set]]` whose accounts it lists).
+    organizations: bool,
     partition: &'static str,
     region: &'static str,
     keys: &'static str,
@@ -221,8 +223,24 @@ fn sdk_host(region: &str, fips: bool, dual_stack: bool) -> String {
         .use_dual_stack(dual_stack)
         .build()
         .unwrap();
-    let resolver = DefaultResolver::new();
-    let future = resolver.resolve_endpoint(&params);
+    host_of(DefaultResolver::new().resolve_endpoint(&params))
+}
+
+/// The same for AWS Organizations, a global service of the partition `region` is in.
+fn sdk_organizations_host(region: &str, fips: bool, dual_stack: bool) -> String {
+    use aws_sdk_organizations::config::endpoint as org;
+    let params = org::Params::builder()
+        .region(region)
+        .use_fips(fips)
+        .use_dual_stack(dual_stack)
+        .build()
+        .unwrap();
+    let resolver = org::DefaultResolver::new();
+    host_of(org::ResolveEndpoint::resolve_endpoint(&resolver, &params))
+}
+
+/// The host of the endpoint a resolver's future (ready at once: no I/O) gives.
+fn host_of(future: aws_smithy_runtime_api::client::endpoint::EndpointFuture<'_>) -> String {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let std::task::Poll::Ready(endpoint) = future.as_mut().poll(&mut cx) else {
@@ -232,6 +250,16 @@ fn sdk_host(region: &str, fips: bool, dual_stack: bool) -> String {
     url.trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned()
+}
+
+impl Row {
+    fn host(&self, fips: bool, dual_stack: bool) -> String {
+        if self.organizations {
+            sdk_organizations_host(self.region, fips, dual_stack)
+        } else {
+            sdk_host(self.region, fips, dual_stack)
+        }
+    }
 }
 
 fn rows() -> Vec<Row> {
@@ -259,6 +287,7 @@ fn rows() -> Vec<Row> {
     for (partition, region) in regions {
         for (keys, fips, dual_stack) in keys {
             rows.push(Row {
+                organizations: false,
                 partition,
                 region,
                 keys,
@@ -272,6 +301,7 @@ fn rows() -> Vec<Row> {
     // The SDK's own settings, when our config says nothing; ours, when it does. (In a
     // region where FIPS changes the host: GovCloud's STS is FIPS either way.)
     let sdk = |env, aws_config, keys, fips, dual_stack| Row {
+        organizations: false,
         partition: "aws",
         region: "us-west-2",
         keys,
@@ -308,6 +338,21 @@ fn rows() -> Vec<Row> {
         false,
         false,
     ));
+    // A role set's own calls: Organizations, in the set's partition.
+    for (partition, region) in [("aws", "us-east-1"), ("aws-us-gov", "us-gov-west-1")] {
+        for (keys, fips) in [("", false), ("use_fips_endpoint = true\n", true)] {
+            rows.push(Row {
+                organizations: true,
+                partition,
+                region,
+                keys,
+                env: &[],
+                aws_config: "",
+                fips,
+                dual_stack: false,
+            });
+        }
+    }
     rows
 }
 
@@ -341,7 +386,7 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
     let mut hosts: Vec<String> = Vec::new();
     for row in &rows {
         for (fips, dual) in [(false, false), (true, false), (false, true), (true, true)] {
-            let host = sdk_host(row.region, fips, dual);
+            let host = row.host(fips, dual);
             if !hosts.contains(&host) {
                 hosts.push(host);
             }
@@ -367,11 +412,23 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
     for row in &rows {
         let arn = ROLE_2.replacen("arn:aws:", &format!("arn:{}:", row.partition), 1);
         let config = t.path().join("row.toml");
-        let text = format!(
-            "{head}[[role]]\nprofile = \"p\"\nrole_arn = \"{arn}\"\nregion = \"{}\"\n{}",
-            row.region, row.keys
-        )
-        .replace(
+        let role = if row.organizations {
+            format!(
+                "[discovery]\ncache_file = \"{}\"\n\n[[role_set]]\nrole_name = \"R\"\n\
+                 profile = \"p-{{account_id}}\"\npartition = \"{}\"\nregion = \"{}\"\n{}\
+                 [role_set.organization]\n",
+                t.path().join("accounts.json").display(),
+                row.partition,
+                row.region,
+                row.keys
+            )
+        } else {
+            format!(
+                "[[role]]\nprofile = \"p\"\nrole_arn = \"{arn}\"\nregion = \"{}\"\n{}",
+                row.region, row.keys
+            )
+        };
+        let text = format!("{head}{role}").replace(
             "CREDENTIALS_FILE",
             &t.credentials_path().display().to_string(),
         );
@@ -408,7 +465,7 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let first = seen.lock().unwrap().first().copied();
-        let want = sdk_host(row.region, row.fips, row.dual_stack);
+        let want = row.host(row.fips, row.dual_stack);
         let Some(called) = first else {
             let _ = child.0.kill();
             let out = std::mem::replace(&mut child.0, Command::new("true").spawn().unwrap())
@@ -435,8 +492,16 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
             row.partition, row.region, row.keys, row.env, row.aws_config
         );
         table.push(format!(
-            "{:<10} {:<16} fips={:<5} dual={:<5} {host}",
-            row.partition, row.region, row.fips, row.dual_stack
+            "{:<13} {:<10} {:<16} fips={:<5} dual={:<5} {host}",
+            if row.organizations {
+                "Organizations"
+            } else {
+                "STS"
+            },
+            row.partition,
+            row.region,
+            row.fips,
+            row.dual_stack
         ));
     }
     // Spot checks the SDK's data would have to change to break.
@@ -455,5 +520,8 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
     assert!(table
         .iter()
         .any(|l| l.ends_with(" sts-fips.us-west-2.amazonaws.com")));
+    assert!(table
+        .iter()
+        .any(|l| l.ends_with(" organizations-fips.us-east-1.amazonaws.com")));
     println!("{}", table.join("\n"));
 }
