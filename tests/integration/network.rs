@@ -2,7 +2,8 @@
 //! IPv6 (`fd00:ec2::254`) chosen by the SDK's setting, in the environment or the AWS config
 //! file; and, for every partition, the endpoint the agent really connects to with FIPS and
 //! dual-stack on or off (in our config, the environment or the AWS config file), checked
-//! against the Rust SDK's own endpoint resolution, for STS and for a role set's AWS Organizations.
+//! against the Rust SDK's own endpoint resolution, for STS and for a role set's AWS
+//! Organizations.
 //!
 //! The last two need addresses and names that are not the machine's: each runs in a network
 //! namespace the test makes, with only its loopback up, so every packet stays in it. The
