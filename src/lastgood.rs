@@ -142,7 +142,10 @@ mod tests {
             copy.age(at + time::Duration::seconds(90)),
             std::time::Duration::from_secs(90)
         );
-        assert_eq!(copy.age(at - time::Duration::hours(1)), Default::default());
+        assert_eq!(
+            copy.age(at - time::Duration::hours(1)),
+            std::time::Duration::ZERO
+        );
 
         std::fs::write(&file, "{\"version\": 1, \"parameter\": \"/p\"").unwrap();
         let bad = Copy::read(&file, "/p").unwrap_err();
