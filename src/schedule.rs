@@ -122,7 +122,7 @@ pub fn start_wait(spread: Duration, random_unit: f64) -> Duration {
 /// The shortest spread of a daemon's first read of SSM when it started from the kept copy:
 /// nothing waits for that read, so it may be spread wide enough for a fleet of 10,000 booting
 /// within a minute to stay under Parameter Store's default 40 reads a second.
-pub const KEPT_READ_SPREAD: Duration = Duration::from_secs(300);
+pub const KEPT_READ_SPREAD: Duration = Duration::from_secs(600);
 
 /// When a daemon that started from the kept copy reads SSM first: a uniform point of
 /// `--start-spread` or `KEPT_READ_SPREAD`, whichever is longer.
@@ -295,6 +295,27 @@ mod tests {
                 reload_delay(every, first, random),
                 Duration::from_secs(want),
                 "{first} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_read_of_ssm_is_spread() {
+        let s = Duration::from_secs;
+        // (spread, random, wait without a copy, first read from a copy)
+        let table = [
+            (0, 0.0, 0, 0),
+            (0, 0.5, 0, 300),
+            (120, 0.5, 60, 300),
+            (1200, 0.5, 600, 600),
+            (1200, 2.0, 1200, 1200),
+        ];
+        for (spread, random, wait, read) in table {
+            assert_eq!(start_wait(s(spread), random), s(wait), "{spread} {random}");
+            assert_eq!(
+                start_read_delay(s(spread), random),
+                s(read),
+                "{spread} {random}"
             );
         }
     }

@@ -180,7 +180,7 @@ pub enum Read {
 /// a minute so that the throttled instances do not multiply the load
 /// (`examples/fleet_sim.rs` measures it; docs/benchmarks.md has the numbers).
 pub const START_POLICY: Policy = Policy {
-    initial: Duration::from_secs(1),
+    initial: Duration::from_secs(5),
     max: Duration::from_secs(60),
     deadline: Duration::from_secs(600),
 };
@@ -252,17 +252,16 @@ pub async fn load_kept(
     let first = read != Read::Reload;
     let policy = if first && kept.is_none() {
         let wait = schedule::start_wait(keep.spread, fastrand::f64());
-        if !wait.is_zero() {
-            if keep.daemon {
-                // Type=notify: systemd counts this wait against TimeoutStartSec.
-                let usec = (wait + START_POLICY.deadline + AFTER_READ).as_micros();
-                let usec = u32::try_from(usec).unwrap_or(u32::MAX);
-                if let Err(err) =
-                    sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(usec)])
-                {
-                    tracing::debug!("sd_notify: {err}");
-                }
+        if keep.daemon {
+            // Type=notify: systemd counts the wait and the retries against TimeoutStartSec.
+            let usec = (wait + START_POLICY.deadline + AFTER_READ).as_micros();
+            let usec = u32::try_from(usec).unwrap_or(u32::MAX);
+            let extend = [sd_notify::NotifyState::ExtendTimeoutUsec(usec)];
+            if let Err(err) = sd_notify::notify(&extend) {
+                tracing::debug!("sd_notify: {err}");
             }
+        }
+        if !wait.is_zero() {
             info!(
                 "waiting {:.1} s before reading ssm:{name} (--start-spread {} s; no kept copy)",
                 wait.as_secs_f64(),

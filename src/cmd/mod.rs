@@ -35,7 +35,7 @@ pub struct Spread {
     /// With a config in SSM Parameter Store and no kept copy of it yet: wait a random part of
     /// SECONDS (0 to 1800) before the first read, so that a fleet booting together stays under
     /// the account's Parameter Store throughput (40 reads/s by default). The daemon starts
-    /// from a kept copy at once and reads SSM within max(SECONDS, 300) instead.
+    /// from a kept copy at once and reads SSM within max(SECONDS, 600) instead.
     #[arg(
         long,
         env = "EC2_ASSUME_ROLE_START_SPREAD",
