@@ -139,7 +139,7 @@ fn main() -> ExitCode {
             if r.ssm_within_budget {
                 "within"
             } else {
-                "EXCEEDED (enable Parameter Store's higher throughput, or boot over a longer window)"
+                "EXCEEDED (throttled reads are tried again; a kept copy or --start-spread keeps the boot under)"
             }
         );
     }
@@ -271,6 +271,11 @@ fn show(d: &Discovery, p: &Params, calls: &str, service: &str, budget: u32, whos
 fn draw(p: &Params, r: &Report) -> String {
     let agent = if p.ssm_before {
         "the agent before the kept copy".to_owned()
+    } else if p.ssm_kept == 0.0 {
+        format!(
+            "a brand-new fleet (no kept copy), --start-spread {} s",
+            p.start_spread
+        )
     } else {
         format!(
             "kept copy on {:.0}% of the fleet, --start-spread {} s",
