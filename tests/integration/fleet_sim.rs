@@ -415,6 +415,28 @@ fn the_chart_is_well_formed_svg_with_each_quota() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("chart.svg");
     std::fs::write(&file, &svg).unwrap();
+    // The charts in docs/ (scripts/ssm-boot-charts.sh) parse too, each with its quota.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for name in ["before", "after", "after-kept"] {
+        let chart = docs.join(format!("ssm-boot-{name}.svg"));
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])",
+            ])
+            .arg(&chart)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            chart.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::read_to_string(&chart)
+            .unwrap()
+            .contains("quota 40 calls/s"));
+    }
     let check = "import sys, xml.etree.ElementTree as ET\n\
                  root = ET.parse(sys.argv[1]).getroot()\n\
                  ns = '{http://www.w3.org/2000/svg}'\n\
