@@ -3,9 +3,11 @@
 //! version; a daemon started while SSM throttles runs on the copy without calling SSM, then
 //! takes the parameter when SSM answers; `run` falls back to it only when SSM throttles; a copy
 //! of another parameter, or one that no longer parses, is ignored; a missing or forbidden
-//! parameter is never masked by it; and the spread is bounded and checked on the command line.
+//! parameter is never masked by it; the spread is bounded and checked on the command line;
+//! and under systemd the daemon asks for the start time a read without a copy may take.
 
 use super::daemon::{config, creds, logged, wait_written};
+use crate::util::notify::NotifySocket;
 use crate::util::{mode, value, wait_for, TestDir, PROFILE_1, PROFILE_2, ROLE_1, ROLE_2};
 use std::time::Duration;
 
@@ -192,4 +194,31 @@ fn the_start_spread_is_bounded_and_checked() {
     t.cmd_config(TEMPLATE, &["run"])
         .env("EC2_ASSUME_ROLE_START_SPREAD", "soon")
         .expect_saying(2, &["--start-spread", "soon"]);
+}
+
+/// Under systemd, the daemon's first read without a kept copy (spread, then up to
+/// `START_POLICY`'s ten minutes) asks for more start time before READY=1.
+#[test]
+fn the_daemon_extends_its_start_timeout_before_a_read_without_a_copy() {
+    let t = TestDir::new();
+    t.ssm.put(NAME, &text(&t, &ONE));
+    let socket = NotifySocket::bind(t.path().join("notify.sock"));
+    let d = t
+        .cmd_config(TEMPLATE, &["daemon", "--start-spread", "1"])
+        .env("NOTIFY_SOCKET", socket.path())
+        .spawn();
+    let got = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
+    let extend = got
+        .iter()
+        .position(|n| n.value("EXTEND_TIMEOUT_USEC").is_some())
+        .unwrap_or_else(|| panic!("no EXTEND_TIMEOUT_USEC: {got:?}\n{}", d.stderr_so_far()));
+    let ready = got.iter().position(|n| n.has("READY=1")).expect("READY=1");
+    assert!(extend < ready, "{got:?}");
+    // The spread's draw (under 1 s), the ten minutes of retries, and the rest of the start.
+    let usec: u64 = got[extend]
+        .value("EXTEND_TIMEOUT_USEC")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1_140_000_000..1_141_000_000).contains(&usec), "{usec}");
 }
