@@ -222,3 +222,33 @@ fn the_daemon_extends_its_start_timeout_before_a_read_without_a_copy() {
         .unwrap();
     assert!((1_140_000_000..1_141_000_000).contains(&usec), "{usec}");
 }
+
+/// A kept copy that names another instance role (an image made on another instance) is set
+/// aside: the daemon reads SSM instead and runs on what it reads.
+#[test]
+fn a_kept_copy_for_another_instance_role_is_set_aside_for_ssm() {
+    let t = TestDir::new();
+    t.ssm.put(NAME, &text(&t, &ONE));
+    t.cmd_config(TEMPLATE, &["run"]).expect_exit(0);
+    let file = t.state_dir().join("ssm-config.json");
+    let mut copy = kept(&t);
+    let other = text(&t, &BOTH).replace("EC2_PerformSecurityAudit", "EC2_SomeoneElse");
+    copy["text"] = other.into();
+    std::fs::write(&file, copy.to_string()).unwrap();
+    std::fs::remove_file(t.credentials_path()).unwrap();
+    let reads = t.ssm.calls().len();
+
+    let d = t.cmd_config(TEMPLATE, &["daemon"]).spawn();
+    wait_written(&t, &d, &ONE);
+    let stderr = d.stderr_so_far();
+    assert!(
+        stderr.contains("ignoring the kept copy of the config: it does not fit this instance"),
+        "{stderr}"
+    );
+    assert_eq!(t.ssm.calls().len(), reads + 1, "SSM was read instead");
+    assert!(value(&creds(&t), PROFILE_2, "aws_access_key_id").is_none());
+    assert!(!kept(&t)["text"]
+        .as_str()
+        .unwrap()
+        .contains("EC2_SomeoneElse"));
+}
