@@ -11,8 +11,8 @@
 //! fleet is reading at once: the daemon starts from the kept copy at once and reads SSM later
 //! (`schedule::start_read_delay`); without a copy (a new instance) the first read waits
 //! `--start-spread` and is retried under `START_POLICY`, long enough for a throttled fleet to
-//! converge; `run` reads SSM and falls back to the copy when SSM throttles or is down. A
-//! missing or forbidden parameter, or an invalid one, is never masked by the copy.
+//! converge; `run` reads SSM and falls back to the copy when SSM throttles or is down, never
+//! when the parameter is missing, forbidden or invalid.
 
 use crate::config::{self, Config};
 use crate::creds::TemporaryCredentials;
