@@ -99,7 +99,8 @@ ExecStart=/usr/bin/ec2-assume-role daemon
 ExecReload=/bin/kill -HUP $MAINPID
 # The first write can take the IMDS wait (120 s, then exit 6), [sts] boot_jitter_seconds
 # (at most 300 s) and STS retries (60 s); a start that fails lets cloud-final go on,
-# and Restart= tries again later.
+# and Restart= tries again later. Reading a config from SSM without a kept copy
+# (--start-spread, then up to 10 minutes of retries) extends it: EXTEND_TIMEOUT_USEC.
 TimeoutStartSec=540
 # Pinged at half this period; longer than the slowest single step (a reload's IMDS wait).
 WatchdogSec=10min

@@ -4,23 +4,40 @@
 //! `schedule::reload_delay`, and prints the calls, the peaks per target account and whether
 //! they stay within `--budget` (and `--ssm-budget`, and with `--discover-accounts` the
 //! Organizations calls within `--org-budget` after boot, throttled calls retried on the
-//! `retry::Policy` shape with 500 ms initial and 10 s max delays); exit 1 when one does not. Pure
-//! arithmetic with seeded RNGs: the same flags give the same numbers. It never touches the
-//! network, a clock or a file.
+//! `retry::Policy` shape with 500 ms initial and 10 s max delays); exit 1 when one does not.
+//! A config in SSM is read as the agent reads it (`testkit::boot`, with the agent's own
+//! `ssm::POLICY`, `source::START_POLICY` and `schedule` functions; `--ssm-before` the agent
+//! before the kept copy), and the line says how many reads were throttled and when the last
+//! instance had its config. Pure arithmetic with seeded RNGs: the same flags give the same
+//! numbers. It never touches the network or a clock; `--svg FILE` writes the calls per second
+//! per API (each with its quota) as a chart, its only file.
 //!
 //! Usage: cargo run --release --example fleet_sim -- [--instances 10000] [--roles 20]
 //!        [--accounts 20] [--boot-window 60] [--boot-jitter 0] [--budget 600] [--hours 3]
 //!        [--seed 1] [--ssm-reload 0] [--ssm-budget 40] [--discover-accounts 0] [--org-ous 0]
 //!        [--org-page-size 20] [--org-reload 86400] [--org-boot-spread 600] [--org-cached 0]
-//!        [--org-pace 1] [--org-budget 5] [--org-shared]
+//!        [--org-pace 1] [--org-budget 5] [--org-shared] [--ssm-before] [--ssm-kept 0]
+//!        [--start-spread 0] [--svg FILE] [--svg-seconds 1200]
+//!
+//! The charts in docs/ (scripts/ssm-boot-charts.sh makes them):
+//!   --ssm-reload 900 --ssm-before --svg docs/ssm-boot-before.svg
+//!   --ssm-reload 900 --svg docs/ssm-boot-after.svg
 
 use clap::Parser;
 use ec2_assume_role::config::Daemon;
 use ec2_assume_role::retry::Policy;
-use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
+use ec2_assume_role::schedule::{
+    next_refresh, reload_delay, start_read_delay, start_wait, Settings, KEPT_RETRY,
+};
+use ec2_assume_role::{source, ssm};
 use std::process::ExitCode;
 use std::time::Duration;
-use testkit::fleet::{simulate, Discovery, Params};
+use testkit::boot::{self, Retry};
+use testkit::chart::{self, Line, Panel};
+use testkit::fleet::{simulate, Discovery, Params, Report};
+
+/// systemd's `RestartSec=` in packaging/systemd/ec2-assume-role.service.
+const RESTART_SECS: f64 = 30.0;
 
 fn main() -> ExitCode {
     let p = Params::parse();
@@ -31,11 +48,30 @@ fn main() -> ExitCode {
         max: Duration::from_secs(10),
         deadline: Duration::MAX,
     };
+    let (read, start) = (ssm::POLICY, source::START_POLICY);
+    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    let agent = boot::Agent {
+        before: p.ssm_before,
+        read: Retry {
+            delay: &|attempt, draw| read.delay(attempt, draw),
+            deadline: read.deadline.as_secs_f64(),
+        },
+        start: Retry {
+            delay: &|attempt, draw| start.delay(attempt, draw),
+            deadline: start.deadline.as_secs_f64(),
+        },
+        start_wait: &|spread, draw| start_wait(seconds(spread), draw),
+        kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
+        kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
+        reload_delay: &reload_delay,
+        restart_secs: RESTART_SECS,
+    };
     let r = simulate(
         &p,
         |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
         reload_delay,
         |attempt, draw| org_retry.delay(attempt, draw),
+        &agent,
     );
     println!(
         "fleet: {} instances booting within {} s (+ up to {} s boot jitter), {} roles each over \
@@ -75,12 +111,35 @@ fn main() -> ExitCode {
             r.ssm_calls, r.ssm_peak, r.ssm_peak_after_boot, p.ssm_reload
         );
         println!(
+            "SSM boot                  {}: {} throttled and tried again, {} s over budget, \
+             {} exits (8) restarted; the last config {}",
+            if p.ssm_before {
+                "the agent before the kept copy".to_owned()
+            } else {
+                format!(
+                    "{:.0}% booting with a kept copy, --start-spread {}",
+                    p.ssm_kept * 100.0,
+                    p.start_spread
+                )
+            },
+            r.ssm_throttled,
+            r.ssm_seconds_over_budget,
+            r.ssm_exits,
+            match r.ssm_last_config {
+                Some(wait) => format!("{wait:.0} s after its instance booted"),
+                None => format!(
+                    "still awaited by {} instances after {} h",
+                    r.ssm_waiting, p.hours
+                ),
+            }
+        );
+        println!(
             "SSM budget                {} calls/s for the fleet's account: {}",
             p.ssm_budget,
             if r.ssm_within_budget {
                 "within"
             } else {
-                "EXCEEDED (enable Parameter Store's higher throughput, or boot over a longer window)"
+                "EXCEEDED (throttled reads are tried again; a kept copy or --start-spread keeps the boot under)"
             }
         );
     }
@@ -150,6 +209,12 @@ fn main() -> ExitCode {
             "for the organization (assumed)",
         );
     }
+    if let Some(path) = &p.svg {
+        if let Err(err) = std::fs::write(path, draw(&p, &r)) {
+            eprintln!("writing {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     let fits = |d: &Discovery| d.within_budget_after_boot && d.last_wait.is_some();
     let org_ok = r.discovery.as_ref().is_none_or(fits) && r.publisher.as_ref().is_none_or(fits);
     if r.within_budget && (p.ssm_reload == 0.0 || r.ssm_within_budget) && org_ok {
@@ -199,4 +264,68 @@ fn show(d: &Discovery, p: &Params, calls: &str, service: &str, budget: u32, whos
         &format!("{service} budget"),
         format!("{budget} calls/s {whose}: {verdict}"),
     );
+}
+
+/// The chart of the first `--svg-seconds`: GetParameter (made, and accepted) with SSM's
+/// quota, AssumeRole to the busiest target account with `--budget`.
+fn draw(p: &Params, r: &Report) -> String {
+    let agent = if p.ssm_before {
+        "the agent before the kept copy".to_owned()
+    } else if p.ssm_kept == 0.0 {
+        format!(
+            "a brand-new fleet (no kept copy), --start-spread {} s",
+            p.start_spread
+        )
+    } else {
+        format!(
+            "kept copy on {:.0}% of the fleet, --start-spread {} s",
+            p.ssm_kept * 100.0,
+            p.start_spread
+        )
+    };
+    let title = format!(
+        "{} instances booting within {} s, config in SSM: {agent}",
+        p.instances, p.boot_window
+    );
+    let mut panels = Vec::new();
+    if p.ssm_reload > 0.0 {
+        panels.push(Panel {
+            title: format!(
+                "SSM GetParameter, the fleet's account ({} throttled, {} s over quota)",
+                r.ssm_throttled, r.ssm_seconds_over_budget
+            ),
+            lines: vec![
+                Line {
+                    label: "calls made",
+                    color: "#1f77b4",
+                    values: &r.series.ssm_made,
+                },
+                Line {
+                    label: "calls served (the rest throttled)",
+                    color: "#2ca02c",
+                    values: &r.series.ssm_accepted,
+                },
+            ],
+            quota: Some((
+                format!("quota {} calls/s (default throughput)", p.ssm_budget),
+                f64::from(p.ssm_budget),
+            )),
+        });
+    }
+    panels.push(Panel {
+        title: format!(
+            "STS AssumeRole, busiest target account ({} roles each)",
+            p.roles
+        ),
+        lines: vec![Line {
+            label: "calls made",
+            color: "#9467bd",
+            values: &r.series.sts_peak_account,
+        }],
+        quota: Some((
+            format!("budget {} calls/s per account", p.budget),
+            f64::from(p.budget),
+        )),
+    });
+    chart::svg(&title, p.svg_seconds, &panels)
 }

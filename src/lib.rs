@@ -6,7 +6,7 @@
 //! Dependencies run one way, from the edge down: `cli` → `cmd::*` (one file per command) →
 //! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
 //! a config) → `source`, `files`, `yaml`, `discovery` → `config`, `imds`, `sts`, `denied`,
-//! `ssm`, `org`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`,
+//! `ssm`, `org`, `lastgood`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`,
 //! `logging`. `error` wraps the lower modules' errors; nothing below `cli` imports `cli`.
 
 pub mod agent;
@@ -24,6 +24,7 @@ pub mod fileio;
 pub mod files;
 pub mod http;
 pub mod imds;
+pub mod lastgood;
 pub mod logging;
 pub mod org;
 pub mod partitions;

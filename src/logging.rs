@@ -27,6 +27,7 @@ pub mod message_id {
     pub const CONFIG_INVALID: &str = "74b6a815469c4c1d9443af1c74d8ad0c";
     pub const CONFIG_UNAVAILABLE: &str = "0d7e3f5b9c2a4e1f8b6d3a9c5e7f1b24";
     pub const CONFIG_LOADED: &str = "e2b7c94d1f6a4b3c8d5e9f0a1b2c3d4e";
+    pub const CONFIG_KEPT: &str = "44f55e8e4c7a4979841377f3b85a2976";
     pub const FILE_WRITTEN: &str = "b481de301f7a4f88b24d6b10df7a9128";
     pub const FILE_WRITE_FAILED: &str = "5ac53c6b58ea471e909fc5f83a155c4d";
     pub const PROFILE_REMOVED: &str = "d14a71c7f7b4460ea8c1dd0586a8505d";

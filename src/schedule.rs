@@ -112,6 +112,32 @@ pub fn reload_delay(every: Duration, first: bool, random_unit: f64) -> Duration 
     every.mul_f64(if first { 0.5 + r } else { 0.9 + 0.2 * r })
 }
 
+/// How long the first read of a config in SSM waits without a kept copy, for `--start-spread
+/// spread`, from `random_unit` (0..1): uniform over the spread, so that a fleet started
+/// together reaches Parameter Store spread over it.
+pub fn start_wait(spread: Duration, random_unit: f64) -> Duration {
+    spread.mul_f64(random_unit.clamp(0.0, 1.0))
+}
+
+/// The shortest spread of a daemon's first read of SSM when it started from the kept copy:
+/// nothing waits for that read, so it may be spread wide enough for a fleet of 10,000 booting
+/// within a minute to stay under Parameter Store's default 40 reads a second.
+pub const KEPT_READ_SPREAD: Duration = Duration::from_secs(600);
+
+/// When a daemon that started from the kept copy reads SSM first: a uniform point of
+/// `--start-spread` or `KEPT_READ_SPREAD`, whichever is longer.
+pub fn start_read_delay(spread: Duration, random_unit: f64) -> Duration {
+    start_wait(spread.max(KEPT_READ_SPREAD), random_unit)
+}
+
+/// Between a kept-copy daemon's failed reads of SSM (each one already retried under
+/// `ssm::POLICY`): full jitter over 30 s doubling to 5 minutes, until a read succeeds.
+pub const KEPT_RETRY: crate::retry::Policy = crate::retry::Policy {
+    initial: Duration::from_secs(30),
+    max: Duration::from_secs(300),
+    deadline: Duration::MAX,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +295,27 @@ mod tests {
                 reload_delay(every, first, random),
                 Duration::from_secs(want),
                 "{first} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_read_of_ssm_is_spread() {
+        let s = Duration::from_secs;
+        // (spread, random, wait without a copy, first read from a copy)
+        let table = [
+            (0, 0.0, 0, 0),
+            (0, 0.5, 0, 300),
+            (120, 0.5, 60, 300),
+            (1200, 0.5, 600, 600),
+            (1200, 2.0, 1200, 1200),
+        ];
+        for (spread, random, wait, read) in table {
+            assert_eq!(start_wait(s(spread), random), s(wait), "{spread} {random}");
+            assert_eq!(
+                start_read_delay(s(spread), random),
+                s(read),
+                "{spread} {random}"
             );
         }
     }

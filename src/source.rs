@@ -5,19 +5,32 @@
 //! (as root, nobody else may be able to change it) and parsed by `config`; a parameter is read
 //! by `ssm` with the instance-profile credentials. Every command loads its config through
 //! `load` here; it verifies nothing about the instance (that is `agent`'s job).
+//!
+//! `run` and the daemon load through `load_kept` instead, which keeps the last good config
+//! from SSM on disk (`lastgood`) and decides how a start meets a Parameter Store that a whole
+//! fleet is reading at once: the daemon starts from the kept copy at once and reads SSM later
+//! (`schedule::start_read_delay`); without a copy (a new instance) the first read waits
+//! `--start-spread` and is retried under `START_POLICY`, long enough for a throttled fleet to
+//! converge; `run` reads SSM and falls back to the copy when SSM throttles or is down, never
+//! when the parameter is missing, forbidden or invalid.
 
 use crate::config::{self, Config};
 use crate::creds::TemporaryCredentials;
 use crate::error::Error;
 use crate::fileio;
 use crate::imds::{Identity, Imds};
+use crate::lastgood::Copy;
 use crate::logging::message_id;
-use crate::ssm::{self, split_arn, SSM_PREFIX};
+use crate::retry::Policy;
+use crate::schedule;
+use crate::ssm::{self, split_arn, FetchError, SSM_PREFIX};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use tracing::info;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tracing::{info, warn};
 
 /// What `--config` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +148,46 @@ pub struct Loaded {
     pub version: Option<i64>,
     /// The identity IMDS gave, when reading the config needed it (a parameter in SSM).
     pub identity: Option<Identity>,
+    /// The kept copy the config came from, when SSM was not read (or could not be).
+    pub kept: Option<Copy>,
 }
+
+/// How `run` and the daemon read a config from SSM, and keep what they read.
+#[derive(Clone, Debug)]
+pub struct Keep {
+    /// The kept copy (`lastgood::path`).
+    pub file: PathBuf,
+    /// `--start-spread`: the first read without a kept copy waits a random part of it.
+    pub spread: Duration,
+    /// The daemon, which may start from the copy and read SSM later; else `run` (one shot).
+    pub daemon: bool,
+}
+
+/// Which read `load_kept` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// The first of the process: the kept copy may stand in for SSM.
+    Start,
+    /// The first, but the copy must not be used (it names another instance).
+    StartWithoutCopy,
+    /// A reload of the daemon: SSM only (the running config is the fallback).
+    Reload,
+}
+
+/// How long the first read of a process without a kept copy retries throttling, 5xx and
+/// network errors: until a fleet booting at once has been served at Parameter Store's
+/// default 40 reads a second (10,000 instances need over four minutes), the waits growing to
+/// a minute so that the throttled instances do not multiply the load
+/// (`examples/fleet_sim.rs` measures it; docs/benchmarks.md has the numbers).
+pub const START_POLICY: Policy = Policy {
+    initial: Duration::from_secs(5),
+    max: Duration::from_secs(60),
+    deadline: Duration::from_secs(600),
+};
+
+/// The part of the unit's start budget (`TimeoutStartSec=`) that comes after the config is
+/// read (boot jitter, STS): what the daemon asks systemd to add to its own waits.
+const AFTER_READ: Duration = Duration::from_secs(540);
 
 /// Loads and validates the config from `source`. A file must be trusted (`fileio::check_trusted`)
 /// and parse; a parameter in SSM is read through `imds` with the instance-profile
@@ -146,17 +198,158 @@ pub async fn load(source: &Source, http: &SharedHttpClient, imds: &Imds) -> Resu
             config: load_file(path)?,
             version: None,
             identity: None,
+            kept: None,
         }),
         Source::Ssm(parameter) => {
             let identity = read_identity(imds).await?;
             let instance = instance_credentials(imds, &identity).await?;
-            let (config, version) = fetch(http, &instance, &identity, parameter).await?;
+            let (config, fetched) =
+                fetch(http, &instance, &identity, parameter, ssm::POLICY).await?;
+            let version = fetched.version;
             Ok(Loaded {
                 config,
                 version: Some(version),
                 identity: Some(identity),
+                kept: None,
             })
         }
+    }
+}
+
+/// `load` for `run` and the daemon: a config from SSM is kept on disk after every good read,
+/// and at `Read::Start` the kept copy (same parameter name, still valid) stands in for SSM:
+/// the daemon starts from it without reading SSM (it reads later, spread), `run` uses it only
+/// when SSM throttles or fails otherwise transiently. Without a copy the first read waits a
+/// random part of `keep.spread` and retries under `START_POLICY`.
+pub async fn load_kept(
+    source: &Source,
+    http: &SharedHttpClient,
+    imds: &Imds,
+    keep: &Keep,
+    read: Read,
+) -> Result<Loaded, Error> {
+    let Source::Ssm(parameter) = source else {
+        return load(source, http, imds).await;
+    };
+    let identity = read_identity(imds).await?;
+    let name = parameter.resolve(&identity);
+    let kept = match read {
+        Read::Start => kept_copy(&keep.file, &name),
+        Read::StartWithoutCopy | Read::Reload => None,
+    };
+    let from_copy = |(copy, config): (Copy, Config), identity: Identity| Loaded {
+        config,
+        version: Some(copy.parameter_version),
+        identity: Some(identity),
+        kept: Some(copy),
+    };
+    if keep.daemon {
+        if let Some(kept) = kept {
+            log_kept(&kept.0, "SSM is read later");
+            return Ok(from_copy(kept, identity));
+        }
+    }
+    let first = read != Read::Reload;
+    let policy = if first && kept.is_none() {
+        let wait = schedule::start_wait(keep.spread, fastrand::f64());
+        if keep.daemon {
+            // Type=notify: systemd counts the wait and the retries against TimeoutStartSec.
+            let usec = (wait + START_POLICY.deadline + AFTER_READ).as_micros();
+            let usec = u32::try_from(usec).unwrap_or(u32::MAX);
+            let extend = [sd_notify::NotifyState::ExtendTimeoutUsec(usec)];
+            if let Err(err) = sd_notify::notify(&extend) {
+                tracing::debug!("sd_notify: {err}");
+            }
+        }
+        if !wait.is_zero() {
+            info!(
+                "waiting {:.1} s before reading ssm:{name} (--start-spread {} s; no kept copy)",
+                wait.as_secs_f64(),
+                keep.spread.as_secs()
+            );
+            tokio::time::sleep(wait).await;
+        }
+        START_POLICY
+    } else {
+        ssm::POLICY
+    };
+    let instance = instance_credentials(imds, &identity).await?;
+    match fetch(http, &instance, &identity, parameter, policy).await {
+        Ok((config, fetched)) => {
+            let copy = Copy::new(
+                &name,
+                fetched.version,
+                &fetched.text,
+                OffsetDateTime::now_utc(),
+            );
+            if let Err(err) = copy.write(&keep.file) {
+                warn!(file = %keep.file.display(), "keeping a copy of the config: {err}");
+            }
+            Ok(Loaded {
+                config,
+                version: Some(fetched.version),
+                identity: Some(identity),
+                kept: None,
+            })
+        }
+        Err(Error::ConfigUnavailable { parameter, source }) => match (source.as_ref(), kept) {
+            // Throttling, 5xx, the network: the parameter itself may be fine.
+            (FetchError::Failed { .. }, Some(kept)) => {
+                let err = Error::ConfigUnavailable { parameter, source };
+                warn!(message_id = message_id::CONFIG_UNAVAILABLE, "{err}");
+                log_kept(&kept.0, "SSM could not be read");
+                Ok(from_copy(kept, identity))
+            }
+            _ => Err(Error::ConfigUnavailable { parameter, source }),
+        },
+        Err(err) => Err(err),
+    }
+}
+
+/// The kept copy for `name` and its config, when there is one and it is valid; a copy that
+/// cannot be used is ignored with the reason.
+fn kept_copy(file: &Path, name: &str) -> Option<(Copy, Config)> {
+    let ignored = |why: &str| {
+        warn!(file = %file.display(), "ignoring the kept copy of the config: {why}");
+    };
+    let copy = match Copy::read(file, name) {
+        Ok(copy) => copy?,
+        Err(why) => {
+            ignored(&why);
+            return None;
+        }
+    };
+    let label = format!("{SSM_PREFIX}{name}");
+    match config::parse(&copy.text, Path::new(&label)) {
+        Ok(config) => Some((copy, config)),
+        Err(errors) => {
+            ignored(&format!("it is no longer a valid config: {errors}"));
+            None
+        }
+    }
+}
+
+fn log_kept(copy: &Copy, why: &str) {
+    let age = copy.age(OffsetDateTime::now_utc()).as_secs();
+    warn!(
+        message_id = message_id::CONFIG_KEPT,
+        parameter = %copy.parameter,
+        version = copy.parameter_version,
+        age_seconds = age,
+        "using the kept copy of ssm:{} (version {}, read {} ago) until SSM answers: {why}",
+        copy.parameter,
+        copy.parameter_version,
+        humantime(age)
+    );
+}
+
+/// `age` seconds as people say it: `45 s`, `12 min`, `3 h`, `2 d`.
+fn humantime(age: u64) -> String {
+    match age {
+        0..120 => format!("{age} s"),
+        120..7200 => format!("{} min", age / 60),
+        7200..172_800 => format!("{} h", age / 3600),
+        _ => format!("{} d", age / 86_400),
     }
 }
 
@@ -190,16 +383,17 @@ fn load_file(path: &Path) -> Result<Config, Error> {
     })
 }
 
-/// Reads the config from SSM Parameter Store and parses it. Returns the config and the
-/// parameter's version.
+/// Reads the config from SSM Parameter Store under `policy` and parses it. Returns the config
+/// and what was read.
 async fn fetch(
     http: &SharedHttpClient,
     instance: &TemporaryCredentials,
     identity: &Identity,
     parameter: &Parameter,
-) -> Result<(Config, i64), Error> {
+    policy: Policy,
+) -> Result<(Config, ssm::Fetched), Error> {
     let name = parameter.resolve(identity);
-    let fetched = ssm::fetch(http.clone(), instance, identity, &name, ssm::POLICY)
+    let fetched = ssm::fetch(http.clone(), instance, identity, &name, policy)
         .await
         .map_err(|source| Error::ConfigUnavailable {
             parameter: name.clone(),
@@ -220,7 +414,7 @@ async fn fetch(
         fetched.version,
         config.roles.len()
     );
-    Ok((config, fetched.version))
+    Ok((config, fetched))
 }
 
 #[cfg(test)]

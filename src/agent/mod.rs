@@ -32,10 +32,11 @@ use crate::error::Error;
 use crate::fileio::{self, Owner};
 use crate::files::{self, Destination};
 use crate::imds::{self, Identity, Imds};
+use crate::lastgood::Copy;
 use crate::logging::message_id;
 use crate::org;
 use crate::retry::Policy;
-use crate::source::{self, Loaded, Source};
+use crate::source::{self, Keep, Loaded, Read, Source};
 use crate::sts::{self, Sts};
 use crate::{shared, ssm};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -93,6 +94,8 @@ pub struct Agent {
     pub source: Source,
     /// The SSM parameter's version, for a config from Parameter Store.
     pub version: Option<i64>,
+    /// The kept copy of the SSM config this agent runs on, until SSM is read (`lastgood`).
+    pub kept: Option<Copy>,
     /// Where the profiles go: `[credentials]`' files and each `[[user]]`'s.
     pub destinations: Vec<Destination>,
     http: SharedHttpClient,
@@ -119,37 +122,67 @@ impl Agent {
     /// A config in SSM Parameter Store needs the identity (placeholders, region) and the
     /// instance-profile credentials first; it is verified against the identity all the same.
     pub async fn start(source: &Source, wait: Duration) -> Result<Agent, Error> {
-        Agent::start_discovering(source, wait, Rediscover::IfStale).await
+        Agent::start_discovering(source, wait, Rediscover::IfStale, None).await
+    }
+
+    /// `start` for `run` and the daemon: a config from SSM is kept on disk, and the kept copy
+    /// may stand in for SSM (`source::load_kept`). A kept copy that names another instance
+    /// role or account is set aside and SSM read instead.
+    pub async fn boot(source: &Source, wait: Duration, keep: &Keep) -> Result<Agent, Error> {
+        let read = Some((keep, Read::Start));
+        Agent::start_discovering(source, wait, Rediscover::IfStale, read).await
     }
 
     /// `start` for a reload of the daemon: discovered sets are listed anew unless the cache
-    /// is younger than 80% of the rediscovery interval (see `Rediscover`).
-    pub async fn reload(source: &Source, wait: Duration) -> Result<Agent, Error> {
-        Agent::start_discovering(source, wait, Rediscover::Now).await
+    /// is younger than 80% of the rediscovery interval (see `Rediscover`); a config from SSM
+    /// is read from SSM (and kept).
+    pub async fn reload(source: &Source, wait: Duration, keep: &Keep) -> Result<Agent, Error> {
+        Agent::start_discovering(source, wait, Rediscover::Now, Some((keep, Read::Reload))).await
     }
 
     async fn start_discovering(
         source: &Source,
         wait: Duration,
         rediscover: Rediscover,
+        keep: Option<(&Keep, Read)>,
     ) -> Result<Agent, Error> {
         let http = crate::http::client();
         let imds = Imds::new(http.clone(), wait);
-        let Loaded {
-            config,
-            version,
-            identity,
-        } = source::load(source, &http, &imds).await?;
-        let destinations = Destination::resolve_all(&config)?;
-        let identity = match identity {
-            Some(identity) => identity,
-            None => source::read_identity(&imds).await?,
+        let mut keep = keep;
+        let (config, version, identity, kept, destinations) = loop {
+            let Loaded {
+                config,
+                version,
+                identity,
+                kept,
+            } = match keep {
+                Some((keep, read)) => source::load_kept(source, &http, &imds, keep, read).await?,
+                None => source::load(source, &http, &imds).await?,
+            };
+            let destinations = Destination::resolve_all(&config)?;
+            let identity = match identity {
+                Some(identity) => identity,
+                None => source::read_identity(&imds).await?,
+            };
+            match (verify_identity(&config, &identity), keep) {
+                (Ok(()), _) => break (config, version, identity, kept, destinations),
+                // A kept copy that names another instance role or account (an image made on
+                // another instance): set it aside and read SSM.
+                (Err(Error::IdentityRefused { mismatch, .. }), Some((k, _))) if kept.is_some() => {
+                    warn!(
+                        "ignoring the kept copy of the config: it does not fit this instance \
+                         ({mismatch}); reading SSM"
+                    );
+                    keep = Some((k, Read::StartWithoutCopy));
+                }
+                (Err(err), _) => return Err(err),
+            }
         };
-        verify_identity(&config, &identity)?;
         let mut agent = Agent {
             config,
             source: source.clone(),
             version,
+            kept,
             destinations,
             http,
             imds,

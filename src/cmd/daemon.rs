@@ -11,8 +11,13 @@
 //! between refreshes, never in the middle of a write. systemd's notify protocol reports
 //! readiness (after the first complete write), a one-line STATUS and watchdog pings.
 //! After every refresh the state file that `status` reads is rewritten.
+//!
+//! A config from SSM is kept on disk (`lastgood`). A daemon that starts from the kept copy
+//! (`Agent::boot`) reads SSM first at a spread point (`schedule::start_read_delay`), then
+//! after each failed read again on `schedule::KEPT_RETRY`, and takes the parameter as a
+//! reload would as soon as a read succeeds.
 
-use super::Wait;
+use super::{Spread, Wait};
 use crate::agent::{Agent, BootJitter};
 use crate::clock::{self, Wake};
 use crate::endpoint::{Endpoint, Served, Serving};
@@ -21,7 +26,7 @@ use crate::files::Destination;
 use crate::logging::message_id;
 use crate::retry::Policy;
 use crate::schedule::{self, Failure, Settings};
-use crate::source::Source;
+use crate::source::{Keep, Source};
 use crate::sts::{self, Assumed};
 use crate::tracking::Tracked;
 use clap::Args;
@@ -41,6 +46,8 @@ use tracing::{debug, error, info, warn};
 pub struct Daemon {
     #[command(flatten)]
     pub wait: Wait,
+    #[command(flatten)]
+    pub spread: Spread,
 }
 
 struct Signals {
@@ -99,14 +106,14 @@ struct Inflight {
 
 impl Daemon {
     pub async fn run(&self, source: &Source) -> Result<(), Error> {
-        daemon(source, self.wait.duration()).await
+        daemon(source, self.wait.duration(), &self.spread.keep(true)).await
     }
 }
 
-async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
+async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Error> {
     // Installed first, so that a SIGTERM during the first run is not fatal mid-write.
     let mut signals = Signals::new().map_err(Error::io("installing signal handlers"))?;
-    let mut agent = Arc::new(Agent::start(source, wait).await?);
+    let mut agent = Arc::new(Agent::boot(source, wait, keep).await?);
     let serving = Serving::start(&agent.config, &agent.destinations)
         .await
         .map_err(Error::Endpoint)?;
@@ -119,7 +126,21 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
     // that other events never push the pings back.
     let mut watchdog: Option<Interval> = None;
     let mut reloading: Option<Reloading> = None;
-    let mut next_reload = reload_at(&agent, true);
+    let mut next_reload = match &agent.kept {
+        Some(copy) => {
+            let delay = schedule::start_read_delay(keep.spread, fastrand::f64());
+            info!(
+                "reading ssm:{} in {:.0} s (spread over max(--start-spread, {} s))",
+                copy.parameter,
+                delay.as_secs_f64(),
+                schedule::KEPT_READ_SPREAD.as_secs()
+            );
+            Some(Instant::now() + delay)
+        }
+        None => reload_at(&agent, true),
+    };
+    // Failed reads of SSM in a row while the daemon runs on the kept copy.
+    let mut kept_failures = 0;
 
     loop {
         let next = match inflight {
@@ -188,14 +209,19 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                             running.trigger = Trigger::Signal;
                         }
                     }
-                    None => reloading = Some(start_reload(source, wait, trigger)),
+                    None => reloading = Some(start_reload(source, wait, keep, trigger)),
                 }
                 continue;
             }
             Event::Reloaded(trigger, result) => {
                 let again = reloading.take().is_some_and(|r| r.again);
                 match result {
-                    Ok(new) if trigger == Trigger::Timer && same_config(&agent, &new) => {
+                    // Even an unchanged config replaces a kept copy: SSM has answered.
+                    Ok(new)
+                        if trigger == Trigger::Timer
+                            && agent.kept.is_none()
+                            && same_config(&agent, &new) =>
+                    {
                         debug!("reloaded {}: unchanged", agent.config.path.display());
                     }
                     Ok(new) => {
@@ -214,6 +240,16 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                             serving.configure(&new.config);
                         }
                         new.keep_sources_of(&agent);
+                        if let Some(copy) = &agent.kept {
+                            info!(
+                                message_id = message_id::CONFIG_KEPT,
+                                "ssm:{} answered (version {}); the kept copy (version {}) is \
+                                 no longer in use",
+                                copy.parameter,
+                                new.version.unwrap_or_default(),
+                                copy.parameter_version
+                            );
+                        }
                         agent = Arc::new(*new);
                         info!(
                             message_id = message_id::CONFIG_LOADED,
@@ -246,9 +282,17 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                         );
                     }
                 }
-                next_reload = reload_at(&agent, false);
+                next_reload = match &agent.kept {
+                    Some(_) => {
+                        kept_failures += 1;
+                        let delay = schedule::KEPT_RETRY.delay(kept_failures, fastrand::f64());
+                        info!("reading SSM again in {:.0} s", delay.as_secs_f64());
+                        Some(Instant::now() + delay)
+                    }
+                    None => reload_at(&agent, false),
+                };
                 if again {
-                    reloading = Some(start_reload(source, wait, trigger));
+                    reloading = Some(start_reload(source, wait, keep, trigger));
                 } else if trigger == Trigger::Signal {
                     notify(&[NotifyState::Ready]);
                 }
@@ -286,11 +330,11 @@ fn refused_because(err: &Error) -> &'static str {
     }
 }
 
-fn start_reload(source: &Source, wait: Duration, trigger: Trigger) -> Reloading {
-    let source = source.clone();
+fn start_reload(source: &Source, wait: Duration, keep: &Keep, trigger: Trigger) -> Reloading {
+    let (source, keep) = (source.clone(), keep.clone());
     Reloading {
         trigger,
-        task: tokio::spawn(async move { Agent::reload(&source, wait).await.map(Box::new) }),
+        task: tokio::spawn(async move { Agent::reload(&source, wait, &keep).await.map(Box::new) }),
         again: false,
     }
 }

@@ -10,6 +10,8 @@ pub mod policy;
 pub mod run;
 pub mod status;
 
+use crate::lastgood;
+use crate::source::Keep;
 use clap::Args;
 use std::time::Duration;
 
@@ -24,5 +26,35 @@ pub struct Wait {
 impl Wait {
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.wait)
+    }
+}
+
+/// `--start-spread`, for the commands that may run at boot with a config in SSM.
+#[derive(Debug, Args)]
+pub struct Spread {
+    /// With a config in SSM Parameter Store and no kept copy of it yet: wait a random part of
+    /// SECONDS (0 to 1800) before the first read, so that a fleet booting together stays under
+    /// the account's Parameter Store throughput (40 reads/s by default). The daemon starts
+    /// from a kept copy at once and reads SSM within max(SECONDS, 600) instead.
+    #[arg(
+        long,
+        env = "EC2_ASSUME_ROLE_START_SPREAD",
+        default_value_t = 0,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(0..=1800)
+    )]
+    pub start_spread: u64,
+}
+
+impl Spread {
+    /// How `run` (`daemon` false) or the daemon reads and keeps a config from SSM: the kept
+    /// copy in systemd's `$STATE_DIRECTORY`.
+    pub fn keep(&self, daemon: bool) -> Keep {
+        let state_directory = std::env::var("STATE_DIRECTORY").ok();
+        Keep {
+            file: lastgood::path(state_directory.as_deref()),
+            spread: Duration::from_secs(self.start_spread),
+            daemon,
+        }
     }
 }

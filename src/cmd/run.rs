@@ -1,7 +1,7 @@
 //! `ec2-assume-role run`: verify the identity, assume every role once, write the profiles,
 //! and say how it went in one summary event (the journal and stderr).
 
-use super::Wait;
+use super::{Spread, Wait};
 use crate::agent::{Agent, RoleOutcome};
 use crate::error::Error;
 use crate::logging::{message_id, SUMMARY};
@@ -11,15 +11,19 @@ use std::collections::BTreeSet;
 use tracing::info;
 
 /// Verify the instance identity, assume every role once and write the profiles.
+/// A config from SSM is kept on disk; when SSM throttles or is down the kept copy is used.
 #[derive(Debug, Args)]
 pub struct Run {
     #[command(flatten)]
     pub wait: Wait,
+    #[command(flatten)]
+    pub spread: Spread,
 }
 
 impl Run {
     pub async fn run(&self, source: &Source) -> Result<(), Error> {
-        let agent = Agent::start(source, self.wait.duration()).await?;
+        let keep = self.spread.keep(false);
+        let agent = Agent::boot(source, self.wait.duration(), &keep).await?;
         let all: Vec<usize> = (0..agent.config.roles.len()).collect();
         let outcomes = agent.refresh(&all, &BTreeSet::new()).await?;
         let mut unwritten = agent.write_profiles_config()?;

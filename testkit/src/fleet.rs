@@ -6,10 +6,13 @@
 //! daemon makes, and the daemon's batching (a role due within min(60 s, a tenth of its
 //! interval) of a wakeup is refreshed in that wakeup). It counts AssumeRole calls per target
 //! account in 1 s buckets and reports the peak, the mean and whether the peak stays within
-//! `budget`. With `ssm_reload` the config is in SSM Parameter Store: every instance reads it at
-//! boot (before the boot jitter, which is in the config) and then on the daemon's reload timer,
-//! and the GetParameter calls of the whole fleet (one account: the parameter's) are counted
-//! against `ssm_budget`. Pure arithmetic with seeded RNGs: the same parameters give the same
+//! `budget`. With `ssm_reload` the config is in SSM Parameter Store: every instance reads it
+//! (`boot` models how, throttling and the agent's retries included: `--ssm-before` the agent
+//! before the kept copy, else today's with `--ssm-kept` of the fleet booting with a kept copy
+//! and `--start-spread`), its first AssumeRole calls wait for its config (and then the boot
+//! jitter, which is in the config), and it reads again on the daemon's reload timer; the
+//! GetParameter calls of the whole fleet (one account: the parameter's) are counted against
+//! `ssm_budget`. Pure arithmetic with seeded RNGs: the same parameters give the same
 //! numbers. With `discover_accounts` every instance also discovers a role set's accounts in
 //! AWS Organizations (see `discover`), and the Organizations calls of the whole organization
 //! are counted against `org_budget`. It never touches the network, a clock or a file.
@@ -65,6 +68,23 @@ pub struct Params {
     /// default throughput is 40).
     #[arg(long, default_value_t = 40)]
     pub ssm_budget: u32,
+    /// Model the agent before the kept copy and --start-spread (a minute's retries at start,
+    /// then exit 8 and systemd's restart 30 s later).
+    #[arg(long)]
+    pub ssm_before: bool,
+    /// Share of instances that boot with a kept copy of the config (a reboot, or an image
+    /// that has one); 0: a brand-new fleet.
+    #[arg(long, default_value_t = 0.0)]
+    pub ssm_kept: f64,
+    /// The agent's --start-spread, seconds.
+    #[arg(long, default_value_t = 0.0)]
+    pub start_spread: f64,
+    /// Write the calls per second per API over the first `--svg-seconds` as an SVG chart here
+    /// (the command line only; `simulate` writes nothing).
+    #[arg(long)]
+    pub svg: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 1200)]
+    pub svg_seconds: usize,
     /// Accounts in the organization a role set discovers (0: no discovery). Each discovery
     /// is a DescribeOrganization and then ListAccounts pages (or the OU walk, `--org-ous`).
     #[arg(long, default_value_t = 0)]
@@ -150,11 +170,37 @@ pub struct Report {
     pub ssm_peak: u64,
     pub ssm_peak_after_boot: u64,
     pub ssm_within_budget: bool,
+    /// GetParameter calls throttled (each tried again), seconds in which more calls were made
+    /// than `ssm_budget` allows, and processes that gave up (exit 8) and were restarted.
+    pub ssm_throttled: u64,
+    pub ssm_seconds_over_budget: u64,
+    pub ssm_exits: u64,
+    /// The longest an instance waited from boot for its config (its first AssumeRole calls
+    /// follow, after the boot jitter); `None` when one was still waiting at the end.
+    pub ssm_last_config: Option<f64>,
+    pub ssm_waiting: u64,
+    /// Calls per second: GetParameter made and accepted, and AssumeRole to the busiest
+    /// target account (what `chart` draws).
+    pub series: Series,
     /// With `--discover-accounts`: the Organizations numbers; with `--org-shared`, the
     /// fleet's reads of the shared list (against `ssm_budget`) instead.
     pub discovery: Option<Discovery>,
     /// With `--org-shared`: the publisher's Organizations numbers.
     pub publisher: Option<Discovery>,
+}
+
+/// Calls per second over the simulated time.
+#[derive(Clone, Default, PartialEq)]
+pub struct Series {
+    pub ssm_made: Vec<u64>,
+    pub ssm_accepted: Vec<u64>,
+    pub sts_peak_account: Vec<u64>,
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Series({} s)", self.ssm_made.len())
+    }
 }
 
 /// What the fleet's discoveries did to AWS Organizations.
@@ -188,11 +234,13 @@ pub struct Discovery {
 /// zero rather than trusted.
 /// `retry_delay(attempt, draw)` is the delay after the `attempt`-th throttled try of one
 /// Organizations call (`ec2_assume_role::retry::Policy::delay`).
+/// `agent` is the agent's reading of a config in SSM (`boot::Agent`).
 pub fn simulate(
     p: &Params,
     next_refresh: impl Fn(OffsetDateTime, OffsetDateTime, f64) -> OffsetDateTime,
     reload_delay: impl Fn(std::time::Duration, bool, f64) -> std::time::Duration,
     retry_delay: impl Fn(u32, f64) -> std::time::Duration,
+    agent: &crate::boot::Agent,
 ) -> Report {
     let mut rng = fastrand::Rng::with_seed(p.seed);
     let accounts = p.accounts.max(1) as usize;
@@ -201,10 +249,21 @@ pub fn simulate(
     let horizon = seconds(p.hours) * 3600.0;
     let buckets = horizon.ceil() as usize + 1;
     let mut per_second = vec![0u64; accounts * buckets];
-    let mut ssm_per_second = vec![0u64; buckets];
-    // Its own RNG, so that modelling SSM leaves the STS numbers of a seed as they were.
-    let mut ssm_rng = fastrand::Rng::with_seed(p.seed ^ 0x55d5);
     let ssm_reload = seconds(p.ssm_reload);
+    // Its own RNG, so that modelling SSM leaves the STS draws of a seed as they were.
+    let ssm = (ssm_reload > 0.0).then(|| {
+        let fleet = crate::boot::Fleet {
+            instances: p.instances as usize,
+            boot_window: window,
+            spread: seconds(p.start_spread),
+            kept: p.ssm_kept.clamp(0.0, 1.0),
+            reload: ssm_reload,
+            budget: u64::from(p.ssm_budget),
+            horizon,
+            seed: p.seed ^ 0x55d5,
+        };
+        crate::boot::simulate(&fleet, agent)
+    });
     let mut boot_end: f64 = 0.0;
     let (mut boot_calls, mut refresh_calls) = (0u64, 0u64);
 
@@ -221,18 +280,15 @@ pub fn simulate(
 
     // (last refresh, next refresh) of each role on the current instance.
     let mut schedule: Vec<(f64, f64)> = Vec::with_capacity(p.roles as usize);
-    for _ in 0..p.instances {
+    for i in 0..p.instances as usize {
         let booted = rng.f64() * window;
+        // With the config in SSM, the first AssumeRole waits for it (an instance of the SSM
+        // model, whose boot is as uniform as this one's).
+        let booted = match &ssm {
+            Some(o) => o.config_at[i].unwrap_or(f64::INFINITY),
+            None => booted,
+        };
         let start = booted + rng.f64() * jitter;
-        if ssm_reload > 0.0 {
-            let every = std::time::Duration::from_secs_f64(ssm_reload);
-            let (mut read, mut first) = (booted, true);
-            while read <= horizon {
-                ssm_per_second[read as usize] += 1;
-                read += reload_delay(every, first, ssm_rng.f64()).as_secs_f64();
-                first = false;
-            }
-        }
         if start > horizon {
             continue;
         }
@@ -318,14 +374,37 @@ pub fn simulate(
             )
         }
     };
-    let ssm_peak = ssm_per_second.iter().copied().max().unwrap_or(0);
+    let (ssm_made, ssm_accepted) = ssm
+        .as_ref()
+        .map(|o| (o.made.clone(), o.accepted.clone()))
+        .unwrap_or_default();
+    let ssm_peak = ssm_made.iter().copied().max().unwrap_or(0);
     let boot_window_end = window.ceil() as usize;
-    let ssm_peak_after_boot = ssm_per_second
+    let ssm_peak_after_boot = ssm_made
         .iter()
         .skip(boot_window_end + 1)
         .copied()
         .max()
         .unwrap_or(0);
+    let ssm_budget = u64::from(p.ssm_budget);
+    let waits: Vec<Option<f64>> = ssm
+        .as_ref()
+        .map(|o| {
+            o.booted
+                .iter()
+                .zip(&o.config_at)
+                .map(|(b, c)| c.map(|c| c - b))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ssm_waiting = waits.iter().filter(|w| w.is_none()).count() as u64;
+    let ssm_last_config =
+        (ssm_waiting == 0).then(|| waits.iter().flatten().copied().fold(0.0, f64::max));
+    let sts_peak_account = per_second
+        .chunks(buckets)
+        .nth(peak_account as usize)
+        .unwrap_or_default()
+        .to_vec();
     Report {
         total_calls,
         boot_calls,
@@ -338,10 +417,20 @@ pub fn simulate(
         peak_all_accounts,
         mean: total_calls as f64 / accounts as f64 / horizon.max(1.0),
         within_budget: peak <= u64::from(p.budget),
-        ssm_calls: ssm_per_second.iter().sum(),
+        ssm_calls: ssm_made.iter().sum(),
         ssm_peak,
         ssm_peak_after_boot,
-        ssm_within_budget: ssm_peak <= u64::from(p.ssm_budget),
+        ssm_within_budget: ssm_peak <= ssm_budget,
+        ssm_throttled: ssm.as_ref().map_or(0, |o| o.throttled),
+        ssm_seconds_over_budget: ssm_made.iter().filter(|&&n| n > ssm_budget).count() as u64,
+        ssm_exits: ssm.as_ref().map_or(0, |o| o.exits),
+        ssm_last_config,
+        ssm_waiting,
+        series: Series {
+            ssm_made,
+            ssm_accepted,
+            sts_peak_account,
+        },
         discovery,
         publisher,
     }

@@ -5,6 +5,8 @@
 //! forwards anything anywhere. It must not depend on ec2-assume-role (it is that crate's
 //! dev-dependency): what it needs of the agent, such as the refresh schedule, is passed in.
 
+pub mod boot;
+pub mod chart;
 pub mod fleet;
 pub mod http;
 pub mod imds;

@@ -4,18 +4,43 @@
 
 use ec2_assume_role::config::Daemon;
 use ec2_assume_role::retry::Policy;
-use ec2_assume_role::schedule::{next_refresh, reload_delay, Settings};
+use ec2_assume_role::schedule::{
+    next_refresh, reload_delay, start_read_delay, start_wait, Settings, KEPT_RETRY,
+};
+use ec2_assume_role::{source, ssm};
 use std::time::Duration;
+use testkit::boot::{Agent, Retry};
 use testkit::fleet::{Discovery, Params, Report};
 
-/// The simulation on the daemon's schedule with its default settings, as the example runs it.
+/// The simulation on the daemon's schedule with its default settings, and its reading of a
+/// config in SSM, as the example runs it.
 fn simulate(p: &Params) -> Report {
     let settings = Settings::from(&Daemon::default());
+    let (read, start) = (ssm::POLICY, source::START_POLICY);
+    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    let agent = Agent {
+        before: p.ssm_before,
+        read: Retry {
+            delay: &|attempt, draw| read.delay(attempt, draw),
+            deadline: read.deadline.as_secs_f64(),
+        },
+        start: Retry {
+            delay: &|attempt, draw| start.delay(attempt, draw),
+            deadline: start.deadline.as_secs_f64(),
+        },
+        start_wait: &|spread, draw| start_wait(seconds(spread), draw),
+        kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
+        kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
+        reload_delay: &reload_delay,
+        // The unit's RestartSec=.
+        restart_secs: 30.0,
+    };
     testkit::fleet::simulate(
         p,
         |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
         reload_delay,
         |attempt, draw| ORG_RETRY.delay(attempt, draw),
+        &agent,
     )
 }
 
@@ -130,11 +155,12 @@ fn a_config_in_ssm_is_read_at_boot_then_every_reload_interval() {
         ..small()
     };
     let r = simulate(&p);
-    // Modelling SSM draws from its own RNG: the STS numbers are those of the same seed.
-    assert_eq!(r.total_calls, local.total_calls);
-    assert_eq!(r.peak, local.peak);
+    // Every instance has its config (some throttled a while) and assumes its roles after it.
+    assert_eq!(r.ssm_last_config.map(|_| r.ssm_waiting), Some(0), "{r:?}");
+    assert_eq!(r.boot_calls, local.boot_calls);
+    assert!(r.total_calls.abs_diff(local.total_calls) * 100 < local.total_calls);
     // One read at boot, the next 450 to 1350 s later, then every 810 to 990 s: 11 to 14 in 3 h.
-    let per_instance = r.ssm_calls as f64 / 2_000.0;
+    let per_instance = (r.ssm_calls - r.ssm_throttled) as f64 / 2_000.0;
     assert!((11.0..=14.0).contains(&per_instance), "{per_instance}");
     // 2,000 boot reads within 60 s average 33/s; afterwards they spread over 900 s.
     assert!(r.ssm_peak >= 33, "{r:?}");
@@ -305,4 +331,138 @@ fn a_shared_list_keeps_organizations_to_one_publisher() {
     .unwrap();
     assert_eq!(high.throttled, 0, "{high:?}");
     assert!(high.last_wait.unwrap() <= 61.0, "{high:?}");
+}
+
+/// 4,000 instances booting within 60 s against 16 reads a second: the ratio of 10,000 within
+/// 60 s to Parameter Store's default 40, a quarter of the size.
+fn ssm_boot(before: bool, kept: f64, spread: f64) -> Report {
+    simulate(&Params {
+        instances: 4_000,
+        roles: 2,
+        accounts: 2,
+        hours: 1.0,
+        ssm_reload: 900.0,
+        ssm_budget: 16,
+        ssm_before: before,
+        ssm_kept: kept,
+        start_spread: spread,
+        ..small()
+    })
+}
+
+#[test]
+fn the_ssm_boot_burst_converges_without_exits_and_a_kept_copy_stays_under_the_quota() {
+    let before = ssm_boot(true, 0.0, 0.0);
+    // The old agent: a minute's retries, then exit 8 and a restart; most instances exit.
+    assert!(before.ssm_exits > 1_000, "{before:?}");
+    assert!(before.ssm_seconds_over_budget > 200, "{before:?}");
+
+    // A new fleet, no copy anywhere: nobody exits, far fewer tries are throttled, and the
+    // last config comes about when 16 a second can serve 4,000 (250 s), not much later.
+    let new = ssm_boot(false, 0.0, 0.0);
+    assert_eq!(new.ssm_exits, 0, "{new:?}");
+    assert!(
+        new.ssm_throttled * 3 < before.ssm_throttled,
+        "{new:?} {before:?}"
+    );
+    let last = new.ssm_last_config.expect("every instance has its config");
+    assert!((250.0..330.0).contains(&last), "{new:?}");
+
+    // A fleet that boots with the copy (a reboot): profiles at once, and its reads spread
+    // over the kept read's 600 s stay under the quota, as does a new fleet's --start-spread.
+    let kept = ssm_boot(false, 1.0, 0.0);
+    assert_eq!(kept.ssm_last_config, Some(0.0), "{kept:?}");
+    assert_eq!(
+        (kept.ssm_throttled, kept.ssm_seconds_over_budget),
+        (0, 0),
+        "{kept:?}"
+    );
+    assert!(kept.ssm_peak <= 16, "{kept:?}");
+    let spread = ssm_boot(false, 0.0, 600.0);
+    assert_eq!(spread.ssm_seconds_over_budget, 0, "{spread:?}");
+    let last = spread
+        .ssm_last_config
+        .expect("every instance has its config");
+    assert!((550.0..=600.0).contains(&last), "{spread:?}");
+}
+
+/// The chart the example writes is well-formed SVG (parsed by Python's XML parser), with a
+/// panel per API and each quota's line.
+#[test]
+fn the_chart_is_well_formed_svg_with_each_quota() {
+    let r = ssm_boot(false, 0.0, 0.0);
+    let panels = [
+        testkit::chart::Panel {
+            title: "SSM GetParameter".into(),
+            lines: vec![testkit::chart::Line {
+                label: "calls made",
+                color: "#1f77b4",
+                values: &r.series.ssm_made,
+            }],
+            quota: Some(("quota 16 calls/s".into(), 16.0)),
+        },
+        testkit::chart::Panel {
+            title: "STS AssumeRole <busiest> & co".into(),
+            lines: vec![testkit::chart::Line {
+                label: "calls made",
+                color: "#9467bd",
+                values: &r.series.sts_peak_account,
+            }],
+            quota: Some(("budget 600 calls/s".into(), 600.0)),
+        },
+    ];
+    let svg = testkit::chart::svg("4,000 instances", 900, &panels);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chart.svg");
+    std::fs::write(&file, &svg).unwrap();
+    // The charts in docs/ (scripts/ssm-boot-charts.sh) parse too, each with its quota.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for name in ["before", "after", "after-kept"] {
+        let chart = docs.join(format!("ssm-boot-{name}.svg"));
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])",
+            ])
+            .arg(&chart)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            chart.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::read_to_string(&chart)
+            .unwrap()
+            .contains("quota 40 calls/s"));
+    }
+    let check = "import sys, xml.etree.ElementTree as ET\n\
+                 root = ET.parse(sys.argv[1]).getroot()\n\
+                 ns = '{http://www.w3.org/2000/svg}'\n\
+                 assert root.tag == ns + 'svg', root.tag\n\
+                 lines = root.findall(ns + 'polyline')\n\
+                 texts = [t.text for t in root.iter(ns + 'text')]\n\
+                 print(len(lines), '|'.join(texts))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", check])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("2 "), "{stdout}");
+    for label in [
+        "quota 16 calls/s",
+        "budget 600 calls/s",
+        "STS AssumeRole <busiest> & co",
+        "calls per second",
+        "seconds after the first instance booted",
+    ] {
+        assert!(stdout.contains(label), "{label}: {stdout}");
+    }
 }

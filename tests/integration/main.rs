@@ -20,6 +20,7 @@ mod process;
 mod run;
 mod scale;
 mod ssm;
+mod ssm_kept;
 mod status;
 mod sts_faults;
 mod users;

@@ -121,6 +121,11 @@ impl TestDir {
         self.home().join(".aws/config")
     }
 
+    /// `$STATE_DIRECTORY` for the binary (the kept copy of a config from SSM is there).
+    pub fn state_dir(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.path().join("config.toml")
     }
@@ -184,6 +189,8 @@ impl TestDir {
             .env("AWS_SESSION_TOKEN", "AmbientBogusSessionToken")
             .env("AWS_PROFILE", "ambient")
             .env("AWS_CONFIG_FILE", self.path().join("ambient/config"))
+            // systemd's, for StateDirectory=: where the kept copy of an SSM config goes.
+            .env("STATE_DIRECTORY", self.state_dir())
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.path().join("ambient/credentials"),
