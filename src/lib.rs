@@ -7,7 +7,8 @@
 //! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
 //! a config) → `source`, `files`, `yaml`, `discovery` → `config`, `imds`, `sts`, `denied`,
 //! `ssm`, `org`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`,
-//! `logging`. `error` wraps the lower modules' errors; nothing below `cli` imports `cli`.
+//! `logging`, `metrics`. `error` wraps the lower modules' errors; nothing below `cli` imports
+//! `cli`.
 
 pub mod agent;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod files;
 pub mod http;
 pub mod imds;
 pub mod logging;
+pub mod metrics;
 pub mod org;
 pub mod policy;
 pub mod retry;

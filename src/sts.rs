@@ -199,6 +199,7 @@ impl Sts {
                 request_id: None,
                 retryable: false,
             })?;
+        let started = Instant::now();
         let out = client
             .assume_role()
             .role_arn(&req.role_arn)
@@ -208,8 +209,9 @@ impl Sts {
             .set_source_identity(req.source_identity.clone())
             .set_tags((!tags.is_empty()).then_some(tags))
             .send()
-            .await
-            .map_err(|err| self.classify(err, req))?;
+            .await;
+        crate::metrics::sts_request(started.elapsed(), out.is_ok());
+        let out = out.map_err(|err| self.classify(err, req))?;
         let request_id = out.request_id().map(str::to_owned);
         let bad = |detail: &str| bad_response(detail, request_id.clone());
         let creds = out
