@@ -404,10 +404,14 @@ fn check_request(req: &Request<Incoming>) -> Result<(), Refusal> {
 /// `/metrics`: the request rules, and a peer on loopback (an IPv4-mapped one too).
 fn check_metrics(req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Refusal> {
     check_request(req)?;
-    if !peer.ip().to_canonical().is_loopback() {
+    if !metrics_allowed(peer.ip()) {
         return Err(Refusal::MetricsNotLoopback);
     }
     Ok(())
+}
+
+fn metrics_allowed(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
 }
 
 fn metrics() -> Response<Full<Bytes>> {
@@ -536,6 +540,23 @@ mod tests {
         assert!(!constant_time_eq(b"abcd", b"abce"));
         assert!(!constant_time_eq(b"abcd", b"abc"));
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn metrics_are_for_loopback_peers_only() {
+        for (peer, allowed) in [
+            ("127.0.0.1", true),
+            ("127.1.2.3", true),
+            ("::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("169.254.170.2", false),
+            ("169.254.170.23", false),
+            ("fd00:ec2::23", false),
+            ("10.0.0.9", false),
+            ("::ffff:10.0.0.9", false),
+        ] {
+            assert_eq!(metrics_allowed(peer.parse().unwrap()), allowed, "{peer}");
+        }
     }
 
     #[test]

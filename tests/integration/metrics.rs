@@ -173,7 +173,9 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     // The profile that was assumed: its expiry is the one in the credentials file.
     let text = creds(&t);
     let expires = value(&text, PROFILE_1, "x_security_token_expires").unwrap();
-    let expires = OffsetDateTime::parse(&expires, &Rfc3339).unwrap().unix_timestamp() as f64;
+    let expires = OffsetDateTime::parse(&expires, &Rfc3339)
+        .unwrap()
+        .unix_timestamp() as f64;
     let p1 = [("profile", PROFILE_1)];
     assert_eq!(m.value("profile_expiry_timestamp_seconds", &p1), expires);
     let left = m.value("profile_expires_in_seconds", &p1);
@@ -181,7 +183,9 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     let last = m.value("profile_last_refresh_success_timestamp_seconds", &p1);
     assert!((unix_now() - last).abs() < 30.0, "{last}");
     assert_eq!(m.value("profile_refreshes_total", &p1), 1.0);
-    assert!(!(m.samples.iter()).any(|(n, l, _)| n.contains("failures") && l["profile"] == PROFILE_1));
+    assert!(
+        !(m.samples.iter()).any(|(n, l, _)| n.contains("failures") && l["profile"] == PROFILE_1)
+    );
 
     // The denied one: one failure by code, no credentials, never a success.
     let p2 = [("profile", PROFILE_2)];
@@ -189,7 +193,10 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     assert_eq!(m.value("profile_refresh_failures_total", &denied), 1.0);
     assert_eq!(m.value("profile_expiry_timestamp_seconds", &p2), 0.0);
     assert_eq!(m.value("profile_expires_in_seconds", &p2), 0.0);
-    assert_eq!(m.value("profile_last_refresh_success_timestamp_seconds", &p2), 0.0);
+    assert_eq!(
+        m.value("profile_last_refresh_success_timestamp_seconds", &p2),
+        0.0
+    );
 
     // The histogram counts every AssumeRole the fake answered, by outcome.
     let calls = t.sts.assume_role_calls();
@@ -204,7 +211,10 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     assert_eq!(m.value(&format!("{h}_bucket"), &inf), 1.0);
     let sum = m.value(&format!("{h}_sum"), &success);
     assert!(sum > 0.0 && sum < 10.0, "{sum}");
-    assert_eq!(m.value("config_reloads_total", &[("outcome", "success")]), 0.0);
+    assert_eq!(
+        m.value("config_reloads_total", &[("outcome", "success")]),
+        0.0
+    );
     assert_eq!(m.value("config_last_reload_successful", &[]), 1.0);
 
     // The file: world-readable for node_exporter, in a directory made 0755, no temp left.
@@ -232,14 +242,23 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     assert_eq!(s.value("profile_refresh_failures_total", &denied), 1.0);
     assert_eq!(s.value(&format!("{h}_count"), &success), 1.0);
     let scraped_left = s.value("profile_expires_in_seconds", &p1);
-    assert!(scraped_left <= left && scraped_left > 0.0, "{scraped_left} {left}");
+    assert!(
+        scraped_left <= left && scraped_left > 0.0,
+        "{scraped_left} {left}"
+    );
     std::thread::sleep(Duration::from_millis(1100));
     let later = parse_body(&t, &http(port, "GET /metrics HTTP/1.1").2);
     assert!(later.value("profile_expires_in_seconds", &p1) < scraped_left);
 
     // The other rules still hold for /metrics, and the credentials still need a token.
-    assert_eq!(http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0").0, 405);
-    assert_eq!(http(port, "GET /metrics HTTP/1.1\r\nX-Forwarded-For: 10.0.0.9").0, 400);
+    assert_eq!(
+        http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0").0,
+        405
+    );
+    assert_eq!(
+        http(port, "GET /metrics HTTP/1.1\r\nX-Forwarded-For: 10.0.0.9").0,
+        400
+    );
     let uri = format!("GET /v1/credentials/{PROFILE_1} HTTP/1.1");
     assert_eq!(http(port, &uri).0, 401);
     let bogus = format!("{uri}\r\nAuthorization: {}", "0".repeat(64));
@@ -252,7 +271,10 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     let m = wait_metrics(&t, &d, |m| {
         m.get("config_reloads_total", &[("outcome", "success")]) == Some(1.0)
     });
-    assert_eq!(m.value("config_reloads_total", &[("outcome", "failure")]), 0.0);
+    assert_eq!(
+        m.value("config_reloads_total", &[("outcome", "failure")]),
+        0.0
+    );
     t.write_config(&format!(
         "{}\n[[role]]\nprofile = \"\"\n",
         metrics_config(&t, &BOTH, &endpoint)
@@ -261,7 +283,10 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     let m = wait_metrics(&t, &d, |m| {
         m.get("config_reloads_total", &[("outcome", "failure")]) == Some(1.0)
     });
-    assert_eq!(m.value("config_reloads_total", &[("outcome", "success")]), 1.0);
+    assert_eq!(
+        m.value("config_reloads_total", &[("outcome", "success")]),
+        1.0
+    );
     assert_eq!(m.value("config_last_reload_successful", &[]), 0.0);
     assert_eq!(m.value("profile_refreshes_total", &p1), 1.0);
     assert!(d.is_running());
@@ -290,7 +315,10 @@ fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
         m.get("profile_refresh_failures_total", &failed).is_some()
     });
     assert!(m.value("imds_failures_total", &[("code", "Unavailable")]) >= 1.0);
-    let before = m.value("profile_last_refresh_success_timestamp_seconds", &[("profile", PROFILE_1)]);
+    let before = m.value(
+        "profile_last_refresh_success_timestamp_seconds",
+        &[("profile", PROFILE_1)],
+    );
 
     t.imds.configure(|c| c.fail_first = 0);
     let p1 = [("profile", PROFILE_1)];
@@ -317,14 +345,15 @@ fn a_metrics_file_that_cannot_be_written_stops_the_start_naming_the_key() {
         &["writing the metrics file ([daemon] metrics_file)", &missing],
     );
     assert!(!path.exists(), "{}", out.stderr);
-    assert!(t.sts.assume_role_calls().is_empty(), "it stopped before any STS call");
+    assert!(
+        t.sts.assume_role_calls().is_empty(),
+        "it stopped before any STS call"
+    );
 
     // A path that cannot be one is a config error naming the key and line.
     t.write_config(&config(&t, &BOTH, "metrics_file = \"/var/lib/ear.txt\""));
-    t.cmd(&["check"]).expect_saying(
-        4,
-        &["daemon.metrics_file", "does not end in .prom"],
-    );
+    t.cmd(&["check"])
+        .expect_saying(4, &["daemon.metrics_file", "does not end in .prom"]);
 }
 
 /// README's alert rule: valid YAML, a Prometheus rule group whose expression uses a metric the
