@@ -187,7 +187,8 @@ pub fn refreshed(profile: &str, tracked: &Profile) {
 }
 
 /// Forgets the profiles not in `configured` (after a reload removed them).
-pub fn retain_profiles(configured: &BTreeSet<&str>) {
+pub fn retain_profiles<'a>(configured: impl IntoIterator<Item = &'a str>) {
+    let configured: BTreeSet<&str> = configured.into_iter().collect();
     with(|v| v.profiles.retain(|p, _| configured.contains(p.as_str())));
 }
 

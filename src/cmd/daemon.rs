@@ -248,14 +248,7 @@ async fn daemon(source: &Source, wait: Duration) -> Result<(), Error> {
                             }
                         }
                         tracked.keep_configured(&agent.config.roles);
-                        metrics::retain_profiles(
-                            &agent
-                                .config
-                                .roles
-                                .iter()
-                                .map(|r| r.profile.as_str())
-                                .collect(),
-                        );
+                        metrics::retain_profiles(agent.config.roles.iter().map(|r| &*r.profile));
                         metrics_file.reconfigure(&agent);
                         inflight = start(&agent, &tracked, BootJitter::No);
                     }

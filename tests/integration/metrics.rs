@@ -333,6 +333,34 @@ fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
 }
 
 #[test]
+fn a_config_in_ssm_that_cannot_be_read_counts_as_an_ssm_failure_and_a_failed_reload() {
+    use crate::ssm::{put, NAME, TEMPLATE};
+    let t = TestDir::new();
+    put(&t, NAME, &metrics_config(&t, &BOTH, ""));
+    let mut d = t.cmd_config(TEMPLATE, &["daemon"]).spawn();
+    wait_written(&t, &d, &BOTH);
+    let m = wait_metrics(&t, &d, |m| {
+        m.get("profile_refreshes_total", &[("profile", PROFILE_2)]) == Some(1.0)
+    });
+    assert!(!m.samples.iter().any(|(n, _, _)| n.contains("ssm_failures")));
+
+    t.ssm.deny(NAME);
+    d.signal("HUP");
+    let denied = [
+        ("operation", "GetParameter"),
+        ("code", "AccessDeniedException"),
+    ];
+    let m = wait_metrics(&t, &d, |m| m.get("ssm_failures_total", &denied).is_some());
+    assert_eq!(m.value("ssm_failures_total", &denied), 1.0);
+    assert_eq!(
+        m.value("config_reloads_total", &[("outcome", "failure")]),
+        1.0
+    );
+    assert_eq!(m.value("config_last_reload_successful", &[]), 0.0);
+    assert!(d.is_running());
+}
+
+#[test]
 fn a_metrics_file_that_cannot_be_written_stops_the_start_naming_the_key() {
     let t = TestDir::new();
     // Only the file's own directory is created, never one above it.
