@@ -7,6 +7,7 @@
 //! still do. README's alerting rule is valid YAML with the metric it names.
 
 use crate::daemon::{config, creds, start, wait_written, BOTH};
+use crate::endpoint::free_port;
 use crate::util::{mode, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_2};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -126,11 +127,6 @@ fn http(port: u16, head: &str) -> (u16, String, String) {
     (status, head.to_owned(), body.to_owned())
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
-}
-
 fn unix_now() -> f64 {
     OffsetDateTime::now_utc().unix_timestamp() as f64
 }
@@ -211,10 +207,7 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     assert_eq!(m.value(&format!("{h}_bucket"), &inf), 1.0);
     let sum = m.value(&format!("{h}_sum"), &success);
     assert!(sum > 0.0 && sum < 10.0, "{sum}");
-    assert_eq!(
-        m.value("config_reloads_total", &[("outcome", "success")]),
-        0.0
-    );
+    assert_eq!(reloads(&m), (0.0, 0.0));
     assert_eq!(m.value("config_last_reload_successful", &[]), 1.0);
 
     // The file: world-readable for node_exporter, in a directory made 0755, no temp left.
@@ -268,28 +261,23 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     // SIGHUP with a valid config: a successful reload; with an invalid one: a failed one,
     // and the gauge says the daemon runs on the config before it.
     d.signal("HUP");
-    let m = wait_metrics(&t, &d, |m| {
-        m.get("config_reloads_total", &[("outcome", "success")]) == Some(1.0)
-    });
-    assert_eq!(
-        m.value("config_reloads_total", &[("outcome", "failure")]),
-        0.0
-    );
+    let m = wait_metrics(&t, &d, |m| reloads(m) == (1.0, 0.0));
+    assert_eq!(m.value("config_last_reload_successful", &[]), 1.0);
     t.write_config(&format!(
         "{}\n[[role]]\nprofile = \"\"\n",
         metrics_config(&t, &BOTH, &endpoint)
     ));
     d.signal("HUP");
-    let m = wait_metrics(&t, &d, |m| {
-        m.get("config_reloads_total", &[("outcome", "failure")]) == Some(1.0)
-    });
-    assert_eq!(
-        m.value("config_reloads_total", &[("outcome", "success")]),
-        1.0
-    );
+    let m = wait_metrics(&t, &d, |m| reloads(m) == (1.0, 1.0));
     assert_eq!(m.value("config_last_reload_successful", &[]), 0.0);
     assert_eq!(m.value("profile_refreshes_total", &p1), 1.0);
     assert!(d.is_running());
+}
+
+/// The (successful, refused) config reloads.
+fn reloads(m: &Parsed) -> (f64, f64) {
+    let n = |outcome| m.value("config_reloads_total", &[("outcome", outcome)]);
+    (n("success"), n("failure"))
 }
 
 fn parse_body(t: &TestDir, body: &str) -> Parsed {
@@ -352,10 +340,7 @@ fn a_config_in_ssm_that_cannot_be_read_counts_as_an_ssm_failure_and_a_failed_rel
     ];
     let m = wait_metrics(&t, &d, |m| m.get("ssm_failures_total", &denied).is_some());
     assert_eq!(m.value("ssm_failures_total", &denied), 1.0);
-    assert_eq!(
-        m.value("config_reloads_total", &[("outcome", "failure")]),
-        1.0
-    );
+    assert_eq!(reloads(&m), (0.0, 1.0));
     assert_eq!(m.value("config_last_reload_successful", &[]), 0.0);
     assert!(d.is_running());
 }
