@@ -1,10 +1,11 @@
 //! The daemon's Prometheus metrics (`[daemon] metrics_file`, and `/metrics` on the credential
-//! endpoint), read with a real Prometheus parser (prometheus_client's, from the test venv):
+//! endpoint), read with a real Prometheus parser (prometheus_client's, from the test venv) and
+//! linted by Prometheus' own `promtool check metrics` (naming conventions included):
 //! per-profile expiry and refresh counts after one role succeeds and one is denied, the STS
 //! latency histogram against the calls the fake counted, an IMDS outage, SIGHUP reloads good
 //! and bad; the file is replaced atomically and readable by node_exporter; a path that cannot
 //! be written stops the start naming the key; `/metrics` needs no token but the credentials
-//! still do. README's alerting rule is valid YAML with the metric it names.
+//! still do. README's alerting rule passes `promtool check rules` and names the metric.
 
 use crate::daemon::{config, creds, start, wait_written, BOTH};
 use crate::endpoint::free_port;
@@ -77,6 +78,38 @@ fn parse(t: &TestDir, file: &Path) -> Parsed {
         types: parsed["types"].clone(),
         samples,
     }
+}
+
+/// promtool from Debian's prometheus package, which scripts/test.sh extracts into
+/// `.promtool` (`EAR_TEST_PROMTOOL` names another). Missing is a failure, as for the venv.
+fn promtool() -> PathBuf {
+    let path = std::env::var_os("EAR_TEST_PROMTOOL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".promtool/usr/bin/promtool")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh once (it extracts promtool into .promtool), or \
+         point EAR_TEST_PROMTOOL at one",
+        path.display()
+    );
+    path
+}
+
+/// `promtool check metrics` on the text in `file`: no problem, not even a lint warning.
+fn assert_promtool_accepts(file: &Path) {
+    let out = std::process::Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).expect("the metrics"))
+        .output()
+        .expect("running promtool");
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {}\n{said}",
+        out.status
+    );
 }
 
 fn metrics_path(t: &TestDir) -> PathBuf {
@@ -210,8 +243,10 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     assert_eq!(reloads(&m), (0.0, 0.0));
     assert_eq!(m.value("config_last_reload_successful", &[]), 1.0);
 
-    // The file: world-readable for node_exporter, in a directory made 0755, no temp left.
+    // The file: lint-free, world-readable for node_exporter, in a directory made 0755, no
+    // temp left.
     let file = metrics_path(&t);
+    assert_promtool_accepts(&file);
     assert_eq!(mode(&file), 0o644);
     assert_eq!(mode(file.parent().unwrap()), 0o755);
     let names: Vec<String> = std::fs::read_dir(file.parent().unwrap())
@@ -230,6 +265,7 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     );
     let scraped = t.path().join("scraped.prom");
     std::fs::write(&scraped, &body).unwrap();
+    assert_promtool_accepts(&scraped);
     let s = parse(&t, &scraped);
     assert_eq!(s.value("profile_expiry_timestamp_seconds", &p1), expires);
     assert_eq!(s.value("profile_refresh_failures_total", &denied), 1.0);
@@ -369,8 +405,8 @@ fn a_metrics_file_that_cannot_be_written_stops_the_start_naming_the_key() {
         .expect_saying(4, &["daemon.metrics_file", "does not end in .prom"]);
 }
 
-/// README's alert rule: valid YAML, a Prometheus rule group whose expression uses a metric the
-/// daemon exports and fires under 10 minutes.
+/// README's alert rule: a rule group `promtool check rules` accepts, whose expression uses a
+/// metric the daemon exports and fires under 10 minutes.
 #[test]
 fn the_readme_alert_rule_is_a_rule_group_on_the_expiry_metric() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
@@ -383,6 +419,16 @@ fn the_readme_alert_rule_is_a_rule_group_on_the_expiry_metric() {
     let t = TestDir::new();
     let file = t.path().join("rules.yml");
     std::fs::write(&file, rules).unwrap();
+    let out = std::process::Command::new(promtool())
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("running promtool");
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("SUCCESS: 1 rules found"),
+        "{said}"
+    );
     let script = "import json, sys, yaml\n\
         doc = yaml.safe_load(open(sys.argv[1]))\n\
         print(json.dumps(doc))\n";
