@@ -232,7 +232,10 @@ pub async fn serve(
     let mut bound = Vec::with_capacity(listeners.len());
     for listener in listeners {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        info!("credential endpoint listening on http://{local}{PREFIX}PROFILE");
+        info!(
+            "credential endpoint listening on http://{local}{PREFIX}PROFILE (metrics: \
+             http://{local}{METRICS_PATH})"
+        );
         bound.push(local);
         let (endpoint, connections) = (Arc::clone(&endpoint), Arc::clone(&connections));
         tokio::spawn(accept_loop(listener, endpoint, connections));

@@ -322,6 +322,24 @@ fn parse_body(t: &TestDir, body: &str) -> Parsed {
     parse(t, &file)
 }
 
+/// A reader of the file (node_exporter) polls it from another thread while the daemon
+/// rewrites it: every read is a whole file. Returns the reads and the distinct versions seen.
+fn read_whole_files_until(path: PathBuf, stop: std::sync::mpsc::Receiver<()>) -> (usize, usize) {
+    let last = "ec2_assume_role_config_last_reload_successful 1\n";
+    let mut versions = std::collections::BTreeSet::new();
+    let mut reads = 0;
+    while stop.try_recv().is_err() {
+        let text = std::fs::read_to_string(&path).expect("the metrics file is always there");
+        assert!(
+            text.starts_with("# HELP ") && text.ends_with(last),
+            "torn:\n{text}"
+        );
+        versions.insert(text);
+        reads += 1;
+    }
+    (reads, versions.len())
+}
+
 #[test]
 fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
     let t = TestDir::new();
@@ -332,6 +350,11 @@ fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
     wait_metrics(&t, &d, |m| {
         m.get("profile_refreshes_total", &[("profile", PROFILE_2)]) == Some(1.0)
     });
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let reader = {
+        let path = metrics_path(&t);
+        std::thread::spawn(move || read_whole_files_until(path, stopped))
+    };
 
     t.imds.configure(|c| c.fail_first = usize::MAX);
     let failed = [("profile", PROFILE_1), ("code", "ImdsUnavailable")];
@@ -354,6 +377,12 @@ fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
     let refreshes = m.value("profile_refreshes_total", &p1);
     let failures = m.value("profile_refresh_failures_total", &failed);
     assert!(refreshes >= failures + 2.0, "{refreshes} {failures}");
+    stop.send(()).unwrap();
+    let (reads, versions) = reader.join().expect("no torn read");
+    assert!(
+        reads > 100 && versions >= 3,
+        "{reads} reads, {versions} versions"
+    );
 }
 
 #[test]
