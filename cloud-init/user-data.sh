@@ -128,6 +128,9 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=no
 ReadWritePaths=/home /root
+# [daemon] metrics_file in node_exporter's textfile directory (Debian's, Ubuntu's); `-`:
+# it may not exist.
+ReadWritePaths=-/var/lib/prometheus/node-exporter
 PrivateTmp=yes
 PrivateDevices=yes
 PrivateMounts=yes

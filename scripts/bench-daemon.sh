@@ -9,6 +9,7 @@
 #        BENCH_DAEMON_STS=fake scripts/bench-daemon.sh 5000 10   (testkit's fake STS, no added
 #        latency, instead of moto, which slows down as it keeps every session: 5,000 roles take
 #        it minutes; the fake's session tokens are shorter than moto's and AWS's)
+#        BENCH_DAEMON_METRICS=1 ...   (with [daemon] metrics_file, and its size printed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 roles=${1:-100}
@@ -30,7 +31,9 @@ fake) start_fakes "$work" fake 0 ;;
 *) echo "bench-daemon: BENCH_DAEMON_STS is moto or fake" >&2; exit 2 ;;
 esac
 
-bench_config "$work" "$roles" > "$work/config.toml"
+metrics=
+[ "${BENCH_DAEMON_METRICS:-0}" = 1 ] && metrics="metrics_file = \"$work/metrics/ec2-assume-role.prom\""
+bench_config "$work" "$roles" "$metrics" > "$work/config.toml"
 mkdir -p "$work/home"
 
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
@@ -51,7 +54,8 @@ before=$(switches); sleep "$idle"; after=$(switches)
 per_hour=$(( (after - before) * 3600 / idle ))
 
 python3 - "$work/state.json" "$roles" "$rss" "$hwm" "$threads" "$idle" "$((after - before))" "$per_hour" \
-    "${BENCH_DAEMON_STS:-moto}" "$(stat -c %s "$work/home/.aws/credentials")" "$(stat -c %s "$work/state.json")" <<'PY'
+    "${BENCH_DAEMON_STS:-moto}" "$(stat -c %s "$work/home/.aws/credentials")" "$(stat -c %s "$work/state.json")" \
+    "$(stat -c %s "$work/metrics/ec2-assume-role.prom" 2>/dev/null || echo none)" <<'PY'
 import json, sys
 from datetime import datetime
 state, roles, rss, hwm, threads, idle, sw, per_hour = sys.argv[1:9]
@@ -61,7 +65,7 @@ intervals = [(t(v["next_refresh"]) - t(v["last_refresh"])).total_seconds() for v
 mean = sum(intervals) / len(intervals)
 print(f"roles                         {roles} (profiles tracked: {len(p)}), STS: {sys.argv[9]}")
 print(f"resident memory               {int(rss)/1024:.1f} MiB (peak {int(hwm)/1024:.1f} MiB), {threads} threads")
-print(f"files                         credentials {sys.argv[10]} bytes, state {sys.argv[11]} bytes")
+print(f"files                         credentials {sys.argv[10]} bytes, state {sys.argv[11]} bytes, metrics {sys.argv[12]} bytes")
 print(f"wakeups while idle            {sw} context switches in {idle} s = {per_hour} per hour")
 print(f"refresh interval (default)    mean {mean/60:.1f} min, min {min(intervals)/60:.1f}, max {max(intervals)/60:.1f} (1 h credentials)")
 print(f"STS calls per role per hour   {3600/mean:.2f} (daemon) vs 12 (cron every 5 minutes)")

@@ -90,12 +90,13 @@ start_fakes() {
     esac
 }
 
-# bench_config WORK ROLES: the benchmarks' config on stdout: the reference instance role, the
-# credentials file in WORK/home, the state file in WORK, and ROLES roles p1.. in accounts 1..
+# bench_config WORK ROLES [DAEMON_LINE]: the benchmarks' config on stdout: the reference instance
+# role, the credentials file in WORK/home, the state file in WORK (and DAEMON_LINE in [daemon]),
+# and ROLES roles p1.. in accounts 1..
 bench_config() {
     printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
     printf '[credentials]\nfile = "%s/home/.aws/credentials"\n' "$1"
-    printf '[daemon]\nstate_file = "%s/state.json"\n' "$1"
+    printf '[daemon]\nstate_file = "%s/state.json"\n%s\n' "$1" "${3:-}"
     for i in $(seq "$2"); do
         printf '[[role]]\nprofile = "p%d"\nrole_arn = "arn:aws:iam::%012d:role/PerformSecurityAudit"\n' "$i" "$i"
     done

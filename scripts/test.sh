@@ -8,11 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
-PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0')
+PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0')   # the metrics tests' parser
 NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0')   # the AWS SDK for JavaScript v3, a real client
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
+# promtool (checks the metrics and README's alert rule) from Debian's prometheus package,
+# extracted, not installed: installing would set up a Prometheus server.
+PROMTOOL_VERSION=2.42.0
 venv=${EAR_TEST_VENV:-$PWD/.venv}
 node_dir=${EAR_TEST_NODE:-$PWD/.node}
+promtool_dir=${EAR_TEST_PROMTOOL_DIR:-$PWD/.promtool}
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -41,6 +45,20 @@ for pkg in "${NODE_PACKAGES[@]}"; do
     fi
 done
 
+if ! "$promtool_dir/usr/bin/promtool" --version 2>&1 | grep -q "version $PROMTOOL_VERSION+"; then
+    say "promtool $PROMTOOL_VERSION from Debian's prometheus package into $promtool_dir"
+    deb=$(mktemp -d)
+    (cd "$deb" && { apt-get download -qq prometheus 2>/dev/null ||
+        { apt-get update -qq && apt-get download -qq prometheus; }; })
+    case $(dpkg-deb -f "$deb"/prometheus_*.deb Version) in
+        "$PROMTOOL_VERSION"+*) ;;
+        *) echo "test.sh: Debian's prometheus is not $PROMTOOL_VERSION; update PROMTOOL_VERSION" >&2; exit 1 ;;
+    esac
+    rm -rf "$promtool_dir" && mkdir -p "$promtool_dir"
+    dpkg-deb --fsys-tarfile "$deb"/prometheus_*.deb | tar -x -C "$promtool_dir" ./usr/bin/promtool
+    rm -rf "$deb"
+fi
+
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     say "rustup component add rustfmt clippy"
     rustup component add rustfmt clippy
@@ -56,7 +74,8 @@ cargo fmt --all --check
 say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
-EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir cargo test --workspace
+EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/bin/promtool \
+    cargo test --workspace
 say "packaging: static musl binaries, RPM install/upgrade/erase, unit checks (scripts/test-packaging.sh)"
 scripts/test-packaging.sh
 say "boot: systemd + cloud-init in systemd-nspawn, three ways (scripts/test-boot.sh)"

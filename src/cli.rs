@@ -22,7 +22,8 @@ Exit codes:
      nothing was written and STS was not called
   6  IMDS did not answer (or the instance has no instance-profile credentials) before the
      --wait deadline, or it refused IMDSv2; nothing was written
-  7  the credentials or AWS config file could not be written; it was left as it was
+  7  the credentials or AWS config file could not be written; it was left as it was. For
+     `daemon`: or [daemon] metrics_file could not be written at start
   8  the config could not be read from SSM Parameter Store (no such parameter, access
      denied, or SSM unreachable until the retry deadline); nothing was written";
 

@@ -18,6 +18,11 @@
 //! refused; and it listens only where the SDKs accept plain HTTP (loopback, and the ECS and
 //! EKS container hosts; `config::rules::check_listen`).
 //!
+//! `GET /metrics` serves the daemon's Prometheus metrics (`metrics`) without a token, to
+//! loopback peers only (403 to any other, such as a container on a bridge): they hold no
+//! secret, and a scraper on the instance need not read a token; a container must not list
+//! every owner's profiles. The other rules (GET only, the URI limit, no proxy) hold for it.
+//!
 //! Built on hyper's HTTP/1 server (already linked for the SDK's client), not hand-written.
 
 use crate::creds::{rfc3339, TemporaryCredentials};
@@ -39,6 +44,8 @@ use tracing::{info, warn};
 
 /// The path of a profile's credentials.
 pub const PREFIX: &str = "/v1/credentials/";
+/// The path of the Prometheus metrics.
+pub const METRICS_PATH: &str = "/metrics";
 /// Longest request URI accepted (a profile name is at most 64 bytes).
 pub const MAX_URI: usize = 256;
 /// hyper's read buffer, which bounds the request line and headers together.
@@ -225,7 +232,10 @@ pub async fn serve(
     let mut bound = Vec::with_capacity(listeners.len());
     for listener in listeners {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        info!("credential endpoint listening on http://{local}{PREFIX}PROFILE");
+        info!(
+            "credential endpoint listening on http://{local}{PREFIX}PROFILE (metrics: \
+             http://{local}{METRICS_PATH})"
+        );
         bound.push(local);
         let (endpoint, connections) = (Arc::clone(&endpoint), Arc::clone(&connections));
         tokio::spawn(accept_loop(listener, endpoint, connections));
@@ -277,6 +287,7 @@ enum Refusal {
     BadToken,
     OtherOwner,
     NotFound,
+    MetricsNotLoopback,
 }
 
 impl Refusal {
@@ -286,7 +297,7 @@ impl Refusal {
             Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
             Refusal::Proxied => StatusCode::BAD_REQUEST,
             Refusal::NoToken | Refusal::BadToken => StatusCode::UNAUTHORIZED,
-            Refusal::OtherOwner => StatusCode::FORBIDDEN,
+            Refusal::OtherOwner | Refusal::MetricsNotLoopback => StatusCode::FORBIDDEN,
             Refusal::NotFound => StatusCode::NOT_FOUND,
         }
     }
@@ -300,6 +311,7 @@ impl Refusal {
             Refusal::BadToken => "an unknown authorization token",
             Refusal::OtherOwner => "another owner's profile",
             Refusal::NotFound => "a profile not configured or not assumed yet",
+            Refusal::MetricsNotLoopback => "metrics to a peer not on loopback",
         }
     }
 }
@@ -307,6 +319,15 @@ impl Refusal {
 impl Endpoint {
     fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let path = req.uri().path();
+        if path == METRICS_PATH {
+            return match check_metrics(req, peer) {
+                Ok(()) => metrics(),
+                Err(refusal) => {
+                    self.log_once(peer.ip(), path, refusal);
+                    refused(refusal.status())
+                }
+            };
+        }
         let profile = path.strip_prefix(PREFIX).unwrap_or(path);
         match self.check(req) {
             Ok(served) => ok(&served),
@@ -318,19 +339,8 @@ impl Endpoint {
     }
 
     fn check(&self, req: &Request<Incoming>) -> Result<Served, Refusal> {
-        if req.method() != Method::GET {
-            return Err(Refusal::Method);
-        }
-        let uri = req.uri();
-        let length = uri.path_and_query().map_or(0, |p| p.as_str().len())
-            + uri.authority().map_or(0, |a| a.as_str().len());
-        if length > MAX_URI {
-            return Err(Refusal::UriTooLong);
-        }
+        check_request(req)?;
         let headers = req.headers();
-        if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
-            return Err(Refusal::Proxied);
-        }
         let mut tokens = headers.get_all(AUTHORIZATION).iter();
         let token = match (tokens.next(), tokens.next()) {
             (Some(token), None) => token.as_bytes(),
@@ -374,6 +384,47 @@ impl Endpoint {
             );
         }
     }
+}
+
+/// What every request must be: a GET, within the URI limit, not through a proxy.
+fn check_request(req: &Request<Incoming>) -> Result<(), Refusal> {
+    if req.method() != Method::GET {
+        return Err(Refusal::Method);
+    }
+    let uri = req.uri();
+    let length = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if length > MAX_URI {
+        return Err(Refusal::UriTooLong);
+    }
+    let headers = req.headers();
+    if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+        return Err(Refusal::Proxied);
+    }
+    Ok(())
+}
+
+/// `/metrics`: the request rules, and a peer on loopback (an IPv4-mapped one too).
+fn check_metrics(req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Refusal> {
+    check_request(req)?;
+    if !metrics_allowed(peer.ip()) {
+        return Err(Refusal::MetricsNotLoopback);
+    }
+    Ok(())
+}
+
+fn metrics_allowed(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
+}
+
+fn metrics() -> Response<Full<Bytes>> {
+    let text = crate::metrics::render(time::OffsetDateTime::now_utc());
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 fn ok(served: &Served) -> Response<Full<Bytes>> {
@@ -492,6 +543,23 @@ mod tests {
         assert!(!constant_time_eq(b"abcd", b"abce"));
         assert!(!constant_time_eq(b"abcd", b"abc"));
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn metrics_are_for_loopback_peers_only() {
+        for (peer, allowed) in [
+            ("127.0.0.1", true),
+            ("127.1.2.3", true),
+            ("::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("169.254.170.2", false),
+            ("169.254.170.23", false),
+            ("fd00:ec2::23", false),
+            ("10.0.0.9", false),
+            ("::ffff:10.0.0.9", false),
+        ] {
+            assert_eq!(metrics_allowed(peer.parse().unwrap()), allowed, "{peer}");
+        }
     }
 
     #[test]

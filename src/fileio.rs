@@ -21,6 +21,10 @@
 //!   not its target, silently detaching the user's setup, so we refuse and say so.
 //! - With an owner and not running as root we cannot chown, so unless the owner is us we
 //!   refuse rather than leave the user a file they do not own.
+//! - A file for other programs to read (`Readers::Everyone`: the metrics file that
+//!   node_exporter reads) is 0644, and its directory keeps its mode (a new one is 0755):
+//!   narrowing it to 0700 would lock that program out. A directory group or others can write
+//!   (and that is not sticky) is refused for it instead. Never for a secret.
 
 use nix::errno::Errno;
 use nix::fcntl::{self, AtFlags, Flock, FlockArg, OFlag};
@@ -121,6 +125,8 @@ pub enum FileError {
         found: u32,
         expected: u32,
     },
+    #[error("{} is writable by group or others (mode {mode:o}); refusing to write a file that others read there (chmod go-w it)", path.display())]
+    WritableDirectory { path: PathBuf, mode: u32 },
     #[error("{}: writing files owned by {owner} needs root; running as uid {uid}", path.display())]
     NotRoot {
         path: PathBuf,
@@ -200,6 +206,25 @@ pub fn check_trusted(path: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
+/// Who may read a file that `update_for` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readers {
+    /// Its owner only: mode 0600 in a directory narrowed to 0700 (credentials, tokens, state).
+    Owner,
+    /// Everyone: mode 0644, the directory's mode left as it is (0755 when created). For a
+    /// file other programs read, never for a secret.
+    Everyone,
+}
+
+impl Readers {
+    fn file_mode(self) -> u32 {
+        match self {
+            Readers::Owner => 0o600,
+            Readers::Everyone => 0o644,
+        }
+    }
+}
+
 /// Locks `path`'s directory, reads `path` (missing = empty), calls `transform`, and when the
 /// bytes it returns differ from the old ones replaces the file atomically. Returns the value
 /// `transform` returned alongside the bytes. To write nothing, return the old bytes.
@@ -209,6 +234,16 @@ pub fn check_trusted(path: &Path) -> Result<(), FileError> {
 pub fn update<T>(
     path: &Path,
     owner: Option<&Owner>,
+    transform: impl Fn(&[u8]) -> (Vec<u8>, T),
+) -> Result<T, FileError> {
+    update_for(path, owner, Readers::Owner, transform)
+}
+
+/// `update` for a file that `readers` may read (`Readers::Everyone`: mode 0644).
+pub fn update_for<T>(
+    path: &Path,
+    owner: Option<&Owner>,
+    readers: Readers,
     transform: impl Fn(&[u8]) -> (Vec<u8>, T),
 ) -> Result<T, FileError> {
     let name = path
@@ -231,6 +266,7 @@ pub fn update<T>(
         expected: owner.map_or(euid, |o| o.uid),
         chown: owner.filter(|_| root).map(|o| (o.uid, o.gid)),
         root,
+        readers,
     };
 
     let dir = open_dir(dir_path, &policy)?;
@@ -308,6 +344,7 @@ struct Policy {
     /// Set when we are root and have an owner: chown what we create to it.
     chown: Option<(Uid, Gid)>,
     root: bool,
+    readers: Readers,
 }
 
 impl Policy {
@@ -328,7 +365,11 @@ impl Policy {
 
 fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
     let strict = policy.chown.is_some();
-    let created = match DirBuilder::new().mode(0o700).create(dir_path) {
+    let dir_mode = match policy.readers {
+        Readers::Owner => 0o700,
+        Readers::Everyone => 0o755,
+    };
+    let created = match DirBuilder::new().mode(dir_mode).create(dir_path) {
         Ok(()) => true,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
         Err(e) => return Err(io_err("creating directory", dir_path)(e)),
@@ -356,8 +397,8 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
             fchown(&dir, Some(uid.as_raw()), Some(gid.as_raw()))
                 .map_err(io_err("changing the owner of", dir_path))?;
         }
-        // The umask may have narrowed the mode; 0700 is what we promise.
-        dir.set_permissions(Permissions::from_mode(0o700))
+        // The umask may have narrowed the mode; 0700 (0755) is what we promise.
+        dir.set_permissions(Permissions::from_mode(dir_mode))
             .map_err(io_err("setting the mode of", dir_path))?;
     }
     let meta = dir.metadata().map_err(io_err("inspecting", dir_path))?;
@@ -372,6 +413,16 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
             found: meta.uid(),
             expected,
         });
+    }
+    if policy.readers == Readers::Everyone {
+        // Left as it is (others must read the file), but not where others could swap it.
+        if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
+            return Err(FileError::WritableDirectory {
+                path: dir_path.into(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
+        return Ok(dir);
     }
     if meta.mode() & 0o077 != 0 && meta.uid() == expected {
         dir.set_permissions(Permissions::from_mode(0o700))
@@ -468,8 +519,9 @@ fn fix_metadata(file: &File, path: &Path, policy: &Policy) -> Result<(), FileErr
                 .map_err(io_err("changing the owner of", path))?;
         }
     }
-    if meta.mode() & 0o7777 != 0o600 {
-        file.set_permissions(Permissions::from_mode(0o600))
+    let want = policy.readers.file_mode();
+    if meta.mode() & 0o7777 != want {
+        file.set_permissions(Permissions::from_mode(want))
             .map_err(io_err("setting the mode of", path))?;
     }
     Ok(())
@@ -495,7 +547,7 @@ fn replace(
                 .map_err(io_err("changing the owner of", &temp_path))?;
         }
         // Set before the first byte, whatever the umask says.
-        temp.set_permissions(Permissions::from_mode(0o600))
+        temp.set_permissions(Permissions::from_mode(policy.readers.file_mode()))
             .map_err(io_err("setting the mode of", &temp_path))?;
         temp.write_all(bytes)
             .map_err(io_err("writing", &temp_path))?;
@@ -860,6 +912,49 @@ mod tests {
     }
 
     #[test]
+    fn a_file_for_everyone_is_0644_and_its_directory_keeps_its_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let everyone = |path: &Path, bytes: &'static [u8]| {
+            update_for(path, None, Readers::Everyone, set(bytes))
+        };
+        // A new directory is 0755, so that the reader (node_exporter) reaches the file.
+        let path = tmp.path().join("textfile/metrics.prom");
+        everyone(&path, b"a 1\n").unwrap();
+        assert_eq!(mode(path.parent().unwrap()), 0o755);
+        assert_eq!(mode(&path), 0o644);
+        // An existing 0750 one stays 0750 (not narrowed as for credentials); a 0600 file that
+        // is already there becomes 0644 even when its bytes do not change.
+        let dir = tmp.path().join("group");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o750)).unwrap();
+        let path = dir.join("metrics.prom");
+        std::fs::write(&path, b"a 1\n").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o600)).unwrap();
+        everyone(&path, b"a 1\n").unwrap();
+        assert_eq!((mode(&dir), mode(&path)), (0o750, 0o644));
+        everyone(&path, b"a 2\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"a 2\n");
+        assert_eq!(mode(&path), 0o644);
+        assert!(temp_files(&dir).is_empty());
+        // One that others could write is refused, and nothing is written there.
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, Permissions::from_mode(0o777)).unwrap();
+        let err = everyone(&open.join("metrics.prom"), b"a 1\n").unwrap_err();
+        assert!(
+            matches!(err, FileError::WritableDirectory { mode: 0o777, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("chmod go-w"), "{err}");
+        assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+        assert_eq!(mode(&open), 0o777);
+        // A sticky one (as /tmp) is fine: others cannot replace our entries in it.
+        std::fs::set_permissions(&open, Permissions::from_mode(0o1777)).unwrap();
+        everyone(&open.join("metrics.prom"), b"a 1\n").unwrap();
+        assert_eq!(mode(&open.join("metrics.prom")), 0o644);
+    }
+
+    #[test]
     fn temp_names_we_create_are_recognised_as_ours() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = File::open(tmp.path()).unwrap();
@@ -898,6 +993,7 @@ mod tests {
             expected: unistd::geteuid(),
             chown: None,
             root: false,
+            readers: Readers::Owner,
         };
 
         let err = replace(

@@ -69,6 +69,18 @@ pub enum Error {
     Malformed { path: String, detail: String },
 }
 
+impl Error {
+    /// The variant's name, for the metrics (`imds_failures_total{code}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Unavailable { .. } => "Unavailable",
+            Error::TokenRefused { .. } => "TokenRefused",
+            Error::Disabled(_) => "Disabled",
+            Error::Malformed { .. } => "Malformed",
+        }
+    }
+}
+
 /// The outcome of one read, classified for the retry policy.
 #[derive(Debug)]
 enum ReadError {
@@ -144,6 +156,14 @@ impl Imds {
     }
 
     async fn get(&self, path: &str) -> Result<String, Error> {
+        let result = self.get_uncounted(path).await;
+        if let Err(err) = &result {
+            crate::metrics::imds_failed(err.kind());
+        }
+        result
+    }
+
+    async fn get_uncounted(&self, path: &str) -> Result<String, Error> {
         // The SDK's switch for "no IMDS here" (the AWS CLI and SDKs honour it too): a process
         // started with it must not reach the metadata service, not even the default address.
         if let Ok(value) = std::env::var("AWS_EC2_METADATA_DISABLED") {

@@ -6,8 +6,9 @@
 //! Dependencies run one way, from the edge down: `cli` → `cmd::*` (one file per command) →
 //! `agent` (the one-shot job), `tracking` (the daemon's bookkeeping), `policy` (the IAM side of
 //! a config) → `source`, `files`, `yaml`, `discovery` → `config`, `imds`, `sts`, `denied`,
-//! `ssm`, `org`, `lastgood`, `credfile`, `fileio`, `schedule`, `state`, `clock`, `retry`, `http`, `creds`,
-//! `logging`. `error` wraps the lower modules' errors; nothing below `cli` imports `cli`.
+//! `ssm`, `org`, `lastgood`, `partitions`, `credfile`, `fileio`, `schedule`, `state`, `clock`,
+//! `retry`, `http`, `creds`, `logging`, `metrics`. `error` wraps the lower modules' errors;
+//! nothing below `cli` imports `cli`.
 
 pub mod agent;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod http;
 pub mod imds;
 pub mod lastgood;
 pub mod logging;
+pub mod metrics;
 pub mod org;
 pub mod partitions;
 pub mod policy;

@@ -168,7 +168,10 @@ where
     let doing = "reading or writing the shared account list";
     crate::http::call_retried(policy, operation, doing, f)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            crate::metrics::ssm_failed(operation, &e.code);
+            e.to_string()
+        })
 }
 
 /// The values of parts `from..from + 10` that exist.

@@ -69,6 +69,16 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// SSM's error code (the metrics' `ssm_failures_total{code}`).
+    pub fn code(&self) -> &str {
+        match self {
+            FetchError::NotFound { .. } => "ParameterNotFound",
+            FetchError::Denied { code, .. } | FetchError::Failed { code, .. } => code,
+        }
+    }
+}
+
 /// How long a read of the parameter keeps retrying throttling, 5xx and network errors. SSM's
 /// default throughput is shared by a whole account, so a fleet booting at once is throttled
 /// until the burst has spread out.
@@ -115,7 +125,10 @@ pub async fn fetch(
             },
         )
         .await
-        .map_err(|(err, _)| err)?;
+        .map_err(|(err, _)| {
+            crate::metrics::ssm_failed("GetParameter", err.code());
+            err
+        })?;
     let failed = |message: &str| FetchError::Failed {
         name: name.to_owned(),
         region: region.clone(),

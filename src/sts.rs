@@ -211,6 +211,7 @@ impl Sts {
                 request_id: None,
                 retryable: false,
             })?;
+        let started = Instant::now();
         let out = client
             .assume_role()
             .role_arn(&req.role_arn)
@@ -222,8 +223,9 @@ impl Sts {
             .set_policy(req.policy.clone())
             .set_policy_arns(policy_arns(&req.policy_arns))
             .send()
-            .await
-            .map_err(|err| self.classify(err, req))?;
+            .await;
+        crate::metrics::sts_request(started.elapsed(), out.is_ok());
+        let out = out.map_err(|err| self.classify(err, req))?;
         let request_id = out.request_id().map(str::to_owned);
         let bad = |detail: &str| bad_response(detail, request_id.clone());
         let creds = out

@@ -46,6 +46,11 @@ impl Tracked {
         self.profiles.get(profile).and_then(|p| p.expiration)
     }
 
+    /// What is known of `profile`, if it is tracked.
+    pub fn profile(&self, profile: &str) -> Option<&Profile> {
+        self.profiles.get(profile)
+    }
+
     /// Which of `profiles` have credentials that expired by `now`, as far as we know.
     pub fn expired<'a>(
         &self,

@@ -10,7 +10,10 @@
 //! the last good one kept. A reload runs in a task like the STS calls. SIGTERM and SIGINT stop
 //! between refreshes, never in the middle of a write. systemd's notify protocol reports
 //! readiness (after the first complete write), a one-line STATUS and watchdog pings.
-//! After every refresh the state file that `status` reads is rewritten.
+//! After every refresh the state file that `status` reads is rewritten, and so is
+//! `[daemon] metrics_file` (Prometheus metrics, `metrics`), which is also rewritten after every
+//! reload and every `METRICS_INTERVAL`, so that its seconds until expiry stay current. The
+//! first write of it is at start: a path that cannot be written stops the daemon there.
 //!
 //! A config from SSM is kept on disk (`lastgood`). A daemon that starts from the kept copy
 //! (`Agent::boot`) reads SSM first at a spread point (`schedule::start_read_delay`), then
@@ -20,10 +23,13 @@
 use super::{Spread, Wait};
 use crate::agent::{Agent, BootJitter};
 use crate::clock::{self, Wake};
+use crate::config::METRICS_INTERVAL;
 use crate::endpoint::{Endpoint, Served, Serving};
 use crate::error::Error;
+use crate::fileio::{self, FileError, Readers};
 use crate::files::Destination;
 use crate::logging::message_id;
+use crate::metrics;
 use crate::retry::Policy;
 use crate::schedule::{self, Failure, Settings};
 use crate::source::{Keep, Source};
@@ -32,6 +38,7 @@ use crate::tracking::Tracked;
 use clap::Args;
 use sd_notify::NotifyState;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -74,6 +81,7 @@ enum Event {
     Reloaded(Trigger, Result<Box<Agent>, Error>),
     Stop(&'static str),
     Watchdog,
+    Metrics,
 }
 
 /// What asked for a reload.
@@ -118,6 +126,7 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
         .await
         .map_err(Error::Endpoint)?;
     let endpoint = serving.as_ref().map(|s| s.endpoint.as_ref());
+    let mut metrics_file = MetricsFile::start(&agent)?;
     let mut tracked = Tracked::new();
     // Only the first refresh of the process waits the boot jitter.
     let mut inflight = start(&agent, &tracked, BootJitter::Wait);
@@ -158,6 +167,7 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
             _ = signals.term.recv() => Event::Stop("SIGTERM"),
             _ = signals.int.recv() => Event::Stop("SIGINT"),
             _ = tick(&mut watchdog) => Event::Watchdog,
+            _ = tick(&mut metrics_file.timer) => Event::Metrics,
         };
         match event {
             Event::Due(wake) => {
@@ -177,6 +187,7 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
                     continue;
                 };
                 let written = finish(&agent, &mut tracked, done, result, endpoint);
+                metrics_file.write(&agent);
                 if !ready {
                     // The first refresh is `run`: if nothing at all could be done, exit as
                     // `run` would, and let systemd's restart policy take over.
@@ -222,9 +233,11 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
                             && agent.kept.is_none()
                             && same_config(&agent, &new) =>
                     {
+                        metrics::config_reloaded(true);
                         debug!("reloaded {}: unchanged", agent.config.path.display());
                     }
                     Ok(new) => {
+                        metrics::config_reloaded(true);
                         if let Some(stale) = inflight.take() {
                             // Started under the old config; its roles stay due.
                             stale.task.abort();
@@ -271,9 +284,12 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
                             }
                         }
                         tracked.keep_configured(&agent.config.roles);
+                        metrics::retain_profiles(agent.config.roles.iter().map(|r| &*r.profile));
+                        metrics_file.reconfigure(&agent);
                         inflight = start(&agent, &tracked, BootJitter::No);
                     }
                     Err(err) => {
+                        metrics::config_reloaded(false);
                         err.report();
                         error!(
                             message_id = message_id::CONFIG_INVALID,
@@ -282,6 +298,7 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
                         );
                     }
                 }
+                metrics_file.write(&agent);
                 next_reload = match &agent.kept {
                     Some(_) => {
                         kept_failures += 1;
@@ -311,6 +328,10 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
             }
             Event::Watchdog => {
                 notify(&[NotifyState::Watchdog]);
+                continue;
+            }
+            Event::Metrics => {
+                metrics_file.write(&agent);
                 continue;
             }
         }
@@ -473,6 +494,11 @@ fn finish(
             }
         }
     }
+    for &i in &due {
+        if let Some(profile) = tracked.profile(&roles[i].profile) {
+            metrics::refreshed(&roles[i].profile, profile);
+        }
+    }
     // Roles no longer configured are no longer tracked.
     tracked.keep_configured(roles);
     write_state(agent, tracked, now);
@@ -516,6 +542,77 @@ fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
         // `status` falls back to the credentials file; the daemon's job is not affected.
         warn!(file = %path.display(), "writing the state file: {err}");
     }
+}
+
+/// `[daemon] metrics_file`: rewritten after each refresh and reload, and on a timer. A
+/// failure after the start is logged when it begins and when it ends, not every minute.
+struct MetricsFile {
+    /// Every `METRICS_INTERVAL` while a file is configured.
+    timer: Option<Interval>,
+    failing: bool,
+}
+
+impl MetricsFile {
+    /// The first write, before any refresh: a path that cannot be written is a start error
+    /// naming the key, as a bad `[endpoint] listen` is.
+    fn start(agent: &Agent) -> Result<MetricsFile, Error> {
+        let mut file = MetricsFile {
+            timer: None,
+            failing: false,
+        };
+        file.reconfigure(agent);
+        if let Some(path) = &agent.config.daemon.metrics_file {
+            write_metrics(path).map_err(|source| Error::FileNotWritten {
+                what: "metrics file ([daemon] metrics_file)",
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(file)
+    }
+
+    /// After a reload: the timer runs only while a file is configured (no idle wakeups
+    /// otherwise).
+    fn reconfigure(&mut self, agent: &Agent) {
+        match (&agent.config.daemon.metrics_file, &self.timer) {
+            (Some(_), None) => {
+                let mut ticks =
+                    tokio::time::interval_at(Instant::now() + METRICS_INTERVAL, METRICS_INTERVAL);
+                ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                self.timer = Some(ticks);
+            }
+            (None, Some(_)) => self.timer = None,
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, agent: &Agent) {
+        let Some(path) = &agent.config.daemon.metrics_file else {
+            return;
+        };
+        match write_metrics(path) {
+            Err(err) if !self.failing => {
+                self.failing = true;
+                warn!(
+                    file = %path.display(),
+                    "writing the metrics file ([daemon] metrics_file): {err}; retrying after \
+                     each refresh and every {} s",
+                    METRICS_INTERVAL.as_secs()
+                );
+            }
+            Ok(()) if self.failing => {
+                self.failing = false;
+                info!(file = %path.display(), "the metrics file is written again");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The metrics as of now, written atomically, readable by everyone (node_exporter).
+fn write_metrics(path: &Path) -> Result<(), FileError> {
+    let text = metrics::render(OffsetDateTime::now_utc()).into_bytes();
+    fileio::update_for(path, None, Readers::Everyone, |_| (text.clone(), ()))
 }
 
 fn notify(states: &[NotifyState]) {

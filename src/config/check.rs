@@ -388,6 +388,10 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|v| self.check(v, "daemon.state_file", |s| absolute_file(s)))
             .unwrap_or(built_in.state_file);
+        let metrics_file = raw
+            .metrics_file
+            .as_ref()
+            .and_then(|v| self.check(v, "daemon.metrics_file", |s| metrics_file(s)));
         let reload_interval_seconds = self.integer(
             raw.reload_interval_seconds.as_ref(),
             "daemon.reload_interval_seconds",
@@ -400,6 +404,7 @@ impl Checker<'_> {
             safety_window_seconds,
             remove_expired: raw.remove_expired.unwrap_or(built_in.remove_expired),
             state_file,
+            metrics_file,
             reload_interval_seconds,
         }
     }

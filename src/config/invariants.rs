@@ -186,6 +186,7 @@ pub fn render(config: &Config) -> String {
                 ),
                 ("remove_expired", Some(Value::Boolean(d.remove_expired))),
                 ("state_file", Some(path(&d.state_file))),
+                ("metrics_file", d.metrics_file.as_deref().map(path)),
             ]))),
         ),
         (

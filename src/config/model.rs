@@ -179,6 +179,9 @@ pub struct Daemon {
     pub remove_expired: bool,
     /// The daemon's state, read by `status`.
     pub state_file: PathBuf,
+    /// Prometheus metrics for node_exporter's textfile collector (`metrics`), rewritten after
+    /// every refresh and reload and every `METRICS_INTERVAL`; `None`: no file.
+    pub metrics_file: Option<PathBuf>,
     /// Reload the config this often (jittered), as on SIGHUP; `Some(0)` never. `None` leaves
     /// it to the source: an SSM parameter is re-read every `DEFAULT_SSM_RELOAD_SECONDS`, a
     /// local file only on SIGHUP.
@@ -193,6 +196,10 @@ pub const DEFAULT_SSM_RELOAD_SECONDS: u64 = 900;
 /// Reloading more often than this only costs API calls (and SSM throughput).
 pub(super) const MIN_RELOAD_SECONDS: u64 = 5;
 
+/// How often the daemon rewrites `[daemon] metrics_file` when nothing else does, so that its
+/// seconds until expiry (and the file's age, which node_exporter exports) stay current.
+pub const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub const DEFAULT_STATE_FILE: &str = "/run/ec2-assume-role/state.json";
 
 impl Default for Daemon {
@@ -203,6 +210,7 @@ impl Default for Daemon {
             safety_window_seconds: 300,
             remove_expired: true,
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            metrics_file: None,
             reload_interval_seconds: None,
         }
     }

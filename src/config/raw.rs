@@ -71,6 +71,7 @@ table!(RawDaemon {
     safety_window_seconds: Option<Spanned<Integer>>,
     remove_expired: Option<bool>,
     state_file: Text,
+    metrics_file: Text,
     reload_interval_seconds: Option<Spanned<Integer>>,
 });
 

@@ -258,6 +258,19 @@ pub(super) fn absolute_file(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
 }
 
+/// `[daemon] metrics_file`: an absolute file path; node_exporter's textfile collector reads
+/// only `*.prom` files, so another name would be written and never read.
+pub(super) fn metrics_file(s: &str) -> Result<PathBuf, String> {
+    let path = absolute_file(s)?;
+    if path.extension().is_none_or(|e| e != "prom") {
+        return Err(format!(
+            "{s:?} does not end in .prom; node_exporter's textfile collector reads only *.prom \
+             files (for example /var/lib/node_exporter/textfile_collector/ec2-assume-role.prom)"
+        ));
+    }
+    Ok(path)
+}
+
 /// The portable shape of a user name (what useradd accepts by default): a letter or `_`, then
 /// letters, digits, `_ . -`, an optional trailing `$`, at most 32 characters.
 pub(super) fn check_user_name(s: &str) -> Result<(), String> {

@@ -200,6 +200,10 @@ fn every_rule_names_line_and_key() {
         (daemon("reload_interval_seconds = -1"), Some(5), Some("daemon.reload_interval_seconds"), "-1 is out of range".into()),
         (daemon("reload_interval_seconds = 86401"), Some(5), Some("daemon.reload_interval_seconds"), "86401 is out of range".into()),
         (daemon("state_file = \"state.json\""), Some(5), Some("daemon.state_file"), "is not an absolute path".into()),
+        (daemon("metrics_file = \"ear.prom\""), Some(5), Some("daemon.metrics_file"), "\"ear.prom\" is not an absolute path".into()),
+        (daemon("metrics_file = \"/var/lib/node_exporter/\""), Some(5), Some("daemon.metrics_file"), "names a directory".into()),
+        (daemon("metrics_file = \"/var/lib/node_exporter/ear.txt\""), Some(5), Some("daemon.metrics_file"), "does not end in .prom; node_exporter's textfile collector reads only *.prom files".into()),
+        (daemon("metrics_file = 1"), Some(5), Some("daemon.metrics_file"), "expected a string".into()),
         (daemon("remove_expired = 1"), Some(5), Some("daemon.remove_expired"), "expected a boolean".into()),
         (daemon("refresh = 0.5"), Some(5), Some("daemon.refresh"), "unknown key `refresh`".into()),
         (credentials("file = \"/a/c\"\nconfig_file = \"/a/c\""), Some(6), Some("credentials.config_file"), "would be both".into()),
@@ -368,6 +372,7 @@ jitter = 0.05
 safety_window_seconds = 600
 remove_expired = false
 state_file = "/var/lib/ec2-assume-role/state.json"
+metrics_file = "/var/lib/node_exporter/textfile_collector/ec2-assume-role.prom"
 reload_interval_seconds = 600
 
 [defaults]
@@ -409,6 +414,9 @@ region = "us-gov-west-1"
                 safety_window_seconds: 600,
                 remove_expired: false,
                 state_file: "/var/lib/ec2-assume-role/state.json".into(),
+                metrics_file: Some(
+                    "/var/lib/node_exporter/textfile_collector/ec2-assume-role.prom".into(),
+                ),
                 reload_interval_seconds: Some(600),
             },
             sts: StsOptions::default(),
@@ -433,7 +441,7 @@ region = "us-gov-west-1"
                     policy: None,
                     policy_arns: vec![],
                     endpoints: Endpoints::default(),
-                    line: 25,
+                    line: 26,
                 },
                 Role {
                     profile: "default".into(),
@@ -452,7 +460,7 @@ region = "us-gov-west-1"
                     policy: None,
                     policy_arns: vec![],
                     endpoints: Endpoints::default(),
-                    line: 32,
+                    line: 33,
                 },
             ],
             discovered: vec![],

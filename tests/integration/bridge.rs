@@ -225,17 +225,22 @@ fn a_container_on_a_bridge_gets_its_owners_profiles_and_no_other() {
     );
 
     // The same token cannot open nobody's profile; nobody's token can.
-    let status = |profile: &str, token: &Path| {
+    let status_of = |uri: &str, token: &Path| {
         let out = in_container(
             &ns.container,
             "import os, urllib.request, urllib.error\n\
              req = urllib.request.Request(os.environ['URI'], headers={'Authorization': open(os.environ['TOKEN']).read()})\n\
              try:\n    print(urllib.request.urlopen(req, timeout=5).status)\n\
              except urllib.error.HTTPError as e:\n    print(e.code)",
-            &[("URI", &uri(profile)), ("TOKEN", token.to_str().unwrap())],
+            &[("URI", uri), ("TOKEN", token.to_str().unwrap())],
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
+    let status = |profile: &str, token: &Path| status_of(&uri(profile), token);
     assert_eq!(status(PROFILE_2, &root_token), "403");
     assert_eq!(status(PROFILE_2, &tokens.join("nobody.token")), "200");
+    // The metrics (every owner's profiles) are for loopback peers only, token or not.
+    let metrics = uri(PROFILE_1).replace(&format!("/v1/credentials/{PROFILE_1}"), "/metrics");
+    assert!(metrics.ends_with("/metrics"), "{metrics}");
+    assert_eq!(status_of(&metrics, &root_token), "403");
 }

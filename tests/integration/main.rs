@@ -14,6 +14,7 @@ mod endpoint;
 mod export;
 mod fleet_sim;
 mod hardening;
+mod metrics;
 mod network;
 mod policy;
 mod process;

@@ -11,12 +11,12 @@ use crate::util::{
 use std::time::Duration;
 use testkit::imds::ACCESS_KEY_ID;
 
-const TEMPLATE: &str = "ssm:/ec2-assume-role/{account_id}/{region}/config";
+pub(crate) const TEMPLATE: &str = "ssm:/ec2-assume-role/{account_id}/{region}/config";
 /// `TEMPLATE` for the fake instance (account 000000000000 in us-east-1).
-const NAME: &str = "/ec2-assume-role/000000000000/us-east-1/config";
+pub(crate) const NAME: &str = "/ec2-assume-role/000000000000/us-east-1/config";
 
 /// Puts `text` (with `CREDENTIALS_FILE` filled, as `TestDir::write_config` does) at `name`.
-fn put(t: &TestDir, name: &str, text: &str) {
+pub(crate) fn put(t: &TestDir, name: &str, text: &str) {
     let text = text.replace(
         "CREDENTIALS_FILE",
         &t.credentials_path().display().to_string(),
