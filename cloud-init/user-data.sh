@@ -82,6 +82,7 @@ cat > "$UNIT.tmp" <<'EOF'
 # A credentials file outside /home and /root needs a drop-in: ReadWritePaths=/that/dir
 [Unit]
 Description=Assume IAM roles and keep their AWS profiles fresh
+Documentation=man:ec2-assume-role(1)
 Wants=network-online.target
 # STS rejects a request signed more than 5 minutes off: wait for the clock where a
 # service (chrony, systemd-time-wait-sync) pulls time-sync.target in.

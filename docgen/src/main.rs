@@ -116,7 +116,7 @@ fn man_page(
     }
     roff.control("SH", ["SEE ALSO"]);
     let mut refs: Vec<String> = see_also.to_vec();
-    refs.push(format!("/usr/share/doc/{BIN}/README.md"));
+    refs.push(format!("the README in /usr/share/doc/{BIN}/"));
     roff.text([roman(refs.join(", "))]);
     roff.control("SH", ["VERSION"])
         .text([roman(format!("v{version}"))]);
