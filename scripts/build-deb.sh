@@ -8,7 +8,7 @@
 # Usage: scripts/build-deb.sh VERSION ARCH SRC OUT
 #   VERSION: the upstream version (the package is VERSION-1); ARCH: amd64 or arm64;
 #   SRC: what the RPM's _sourcedir holds: ec2-assume-role-VERSION-{x86_64,aarch64},
-#   config.toml, ec2-assume-role.service, README.md, and man/ and completions/ as in dist/;
+#   ec2-assume-role-VERSION-docs.tar.gz, config.toml, ec2-assume-role.service, README.md;
 #   OUT: where ec2-assume-role_VERSION-1_ARCH.deb goes (its path is printed).
 # Maintainer: $DEB_MAINTAINER, else the last commit's author. Reproducible: every timestamp is
 # $SOURCE_DATE_EPOCH, else the last commit's time.
@@ -24,15 +24,18 @@ case $arch in
 esac
 NAME=ec2-assume-role
 bin=$src/$NAME-$version-$cpu
-for f in "$bin" "$src/config.toml" "$src/$NAME.service" "$src/README.md" "$src/man/$NAME.1" \
-    "$src/completions/$NAME.bash" "$src/completions/_$NAME" "$src/completions/$NAME.fish"; do
+docs=$src/$NAME-$version-docs.tar.gz
+for f in "$bin" "$docs" "$src/config.toml" "$src/$NAME.service" "$src/README.md"; do
     [ -f "$f" ] || die "missing $f"
 done
 maintainer=${DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>')}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 
-stage=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-deb.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-deb.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+stage=$tmp/stage
+mkdir -p "$tmp/docs" "$stage"
+tar -xzf "$docs" -C "$tmp/docs"
 doc=$stage/usr/share/doc/$NAME
 d() { install -d -m 0755 "$stage/$1"; }
 f() { install -D -m "$1" "$2" "$stage/$3"; }
@@ -41,12 +44,12 @@ f 0755 "$bin" usr/bin/$NAME
 f 0644 "$src/$NAME.service" lib/systemd/system/$NAME.service
 f 0644 "$src/config.toml" etc/$NAME/config.toml
 d usr/share/man/man1
-for page in "$src"/man/*.1; do
+for page in "$tmp"/docs/man/*.1; do
     gzip -9n < "$page" > "$stage/usr/share/man/man1/${page##*/}.gz"
 done
-f 0644 "$src/completions/$NAME.bash" usr/share/bash-completion/completions/$NAME
-f 0644 "$src/completions/_$NAME" usr/share/zsh/vendor-completions/_$NAME
-f 0644 "$src/completions/$NAME.fish" usr/share/fish/vendor_completions.d/$NAME.fish
+f 0644 "$tmp/docs/completions/$NAME.bash" usr/share/bash-completion/completions/$NAME
+f 0644 "$tmp/docs/completions/_$NAME" usr/share/zsh/vendor-completions/_$NAME
+f 0644 "$tmp/docs/completions/$NAME.fish" usr/share/fish/vendor_completions.d/$NAME.fish
 f 0644 packaging/deb/copyright "usr/share/doc/$NAME/copyright"
 f 0644 packaging/deb/lintian-overrides usr/share/lintian/overrides/$NAME
 gzip -9n < "$src/README.md" > "$doc/README.md.gz"
