@@ -362,7 +362,7 @@ build_rpm() {
     local src=$work/rpmsrc
     mkdir -p "$src"
     cp "$bin" "$src/ec2-assume-role-$version-x86_64"
-    cp packaging/config.toml README.md "$unit" "$src/"
+    cp packaging/config.toml README.md "$unit" "dist/ec2-assume-role-$version-docs.tar.gz" "$src/"
     rpmbuild -bb --quiet --define "_sourcedir $src" --define "_topdir $work/rpmbuild" \
         --define "ver $version" --target x86_64 packaging/rpm/ec2-assume-role.spec
 }
