@@ -59,7 +59,8 @@ fn write_all(out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The command as the binary parses it, built (global options propagated to subcommands).
+/// The command as the binary parses it, built (global options propagated to subcommands),
+/// for the man pages: its `help` subcommand gets no page of its own.
 fn command() -> clap::Command {
     let mut cmd = cli::command().disable_help_subcommand(true);
     cmd.build();
@@ -163,7 +164,8 @@ fn completions() -> Vec<(String, Vec<u8>)> {
     .into_iter()
     .map(|(shell, name)| {
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut command(), BIN, &mut script);
+        // All of it, `help` too: the completions offer what the binary accepts.
+        clap_complete::generate(shell, &mut cli::command(), BIN, &mut script);
         (name, script)
     })
     .collect()
