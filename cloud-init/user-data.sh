@@ -1,17 +1,21 @@
 #!/bin/bash
-# EC2 launch user-data that installs ec2-assume-role: it downloads the static binary from URL,
-# verifies it against SHA256, installs it to /usr/bin, writes /etc/ec2-assume-role/config.toml
+# EC2 launch user-data that installs ec2-assume-role: it picks the static binary for the
+# instance's architecture (`uname -m`: x86_64, or aarch64 on Graviton), so one user-data serves
+# a mixed fleet, downloads it from that URL, verifies it against that SHA-256, installs it to
+# /usr/bin, writes /etc/ec2-assume-role/config.toml
 # (the README's reference story: edit it), writes the profiles once, then installs and starts
 # the systemd service that keeps them fresh. Your own commands go at the end: they run only
 # once the profiles are written, so they can use them (`aws --profile audit-111111111111 ...`).
-# It must never leave a half-set-up machine: a failed download or checksum stops it before
-# anything is installed, with the reason on stderr (/var/log/cloud-init-output.log) and in
+# It must never leave a half-set-up machine: an architecture it has no binary for, a failed
+# download or checksum stops it before anything is installed, with the reason on stderr (/var/log/cloud-init-output.log) and in
 # the journal (`journalctl -t ec2-assume-role-setup`).
 set -euo pipefail
 
-# The release binary for this instance's architecture, and its SHA-256 (from SHA256SUMS).
-URL="https://example.com/ec2-assume-role/releases/0.1.0/ec2-assume-role-x86_64-unknown-linux-musl"
-SHA256="0000000000000000000000000000000000000000000000000000000000000000"
+# The release binary of each architecture, and its SHA-256 (from SHA256SUMS).
+URL_X86_64="https://example.com/ec2-assume-role/releases/0.1.0/ec2-assume-role-0.1.0-x86_64"
+SHA256_X86_64="0000000000000000000000000000000000000000000000000000000000000000"
+URL_AARCH64="https://example.com/ec2-assume-role/releases/0.1.0/ec2-assume-role-0.1.0-aarch64"
+SHA256_AARCH64="0000000000000000000000000000000000000000000000000000000000000000"
 
 BIN=/usr/bin/ec2-assume-role
 CONFIG=/etc/ec2-assume-role/config.toml
@@ -29,6 +33,12 @@ fail() {
     exit 1
 }
 
+arch=$(uname -m)
+case $arch in
+    x86_64) URL=$URL_X86_64 SHA256=$SHA256_X86_64 ;;
+    aarch64) URL=$URL_AARCH64 SHA256=$SHA256_AARCH64 ;;
+    *) fail "no ec2-assume-role binary for this architecture ($arch): there are x86_64 and aarch64 ones" ;;
+esac
 [[ $SHA256 =~ ^[0-9a-f]{64}$ ]] || fail "SHA256 must be 64 lowercase hex digits, not '$SHA256'"
 
 # Download beside the target so that the final mv is an atomic rename on one file system.
@@ -82,6 +92,7 @@ cat > "$UNIT.tmp" <<'EOF'
 # A credentials file outside /home and /root needs a drop-in: ReadWritePaths=/that/dir
 [Unit]
 Description=Assume IAM roles and keep their AWS profiles fresh
+Documentation=man:ec2-assume-role(1)
 Wants=network-online.target
 # STS rejects a request signed more than 5 minutes off: wait for the clock where a
 # service (chrony, systemd-time-wait-sync) pulls time-sync.target in.

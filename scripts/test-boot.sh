@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The boot test (issue 5): boots a Debian bookworm container with real systemd and cloud-init
-# (systemd-nspawn, NoCloud seed) three ways: the bash user-data (cloud-init/user-data.sh),
-# the #cloud-config (cloud-init/cloud-config.yaml), and the RPM installed with `rpm --root`.
-# The binary is served by a local HTTP server; the fake IMDSv2 and moto (as STS) run on the
+# (systemd-nspawn, NoCloud seed) four ways: the bash user-data (cloud-init/user-data.sh),
+# the #cloud-config (cloud-init/cloud-config.yaml), the RPM installed with `rpm --root`, and
+# the .deb that a user-data downloads and installs with dpkg (then `man ec2-assume-role` must
+# show the exit codes). Before the boots, both user-data files run in a chroot that says it
+# is aarch64, then riscv64 (a stand-in `uname`): the first must fetch the aarch64 binary, the
+# second stop before any download. The release's binaries and .deb (scripts/release.sh,
+# scripts/build-deb.sh) are served by a local HTTP server; the fake IMDSv2 and moto (as STS) run on the
 # host's loopback, which the container shares (cloud-init's network config is disabled). It
 # then proves from each container's journal and files that the profiles were written, that
 # user-data commands could use them, and that the unit ran before cloud-final with no
@@ -16,8 +20,8 @@
 set -euo pipefail
 
 SUITE=bookworm
-# procps: /bin/kill for ExecReload; curl: the user-data's download.
-PACKAGES=systemd,systemd-sysv,dbus,cloud-init,procps,curl
+# procps: /bin/kill for ExecReload; curl: the user-data's download; man-db: `man`.
+PACKAGES=systemd,systemd-sysv,dbus,cloud-init,procps,curl,man-db
 ROLE_ASSUMED=c710c1bb6f6f49b388c44f7c07d37158
 PROFILES=(audit-111111111111 audit-222222222222)
 
@@ -45,7 +49,6 @@ fi
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "$0: run as root (apt-get, mmdebstrap, nspawn)" >&2; exit 2; }
 repo=$PWD
-target=${CARGO_TARGET_DIR:-$repo/target}
 work=$(mktemp -d /tmp/ec2-assume-role-boot.XXXXXX)
 pids=()
 cleanup() {
@@ -65,14 +68,13 @@ ensure_debian_packages systemd-container mmdebstrap shellcheck rpm python3
 scripts/test.sh --setup   # the venv with moto
 venv=${EAR_TEST_VENV:-$repo/.venv}
 
-say "cargo build --release (the binary served to the boots)"
-cargo build --release --quiet --bin ec2-assume-role
-# The static musl release build when scripts/release.sh made one, else the host build (the
-# rootfs is Debian 12 like the host, so its glibc matches).
+# The release, as users get it: quick when scripts/test-packaging.sh just built it.
+say "scripts/release.sh (the binaries and docs served to the boots)"
+scripts/release.sh > "$work/release.log" 2>&1 || { cat "$work/release.log"; exit 1; }
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 bin=$repo/dist/ec2-assume-role-$version-x86_64
-[ -f "$bin" ] || bin=$target/release/ec2-assume-role
-say "serving $bin"
+bin_a64=$repo/dist/ec2-assume-role-$version-aarch64
+say "serving $bin and $bin_a64"
 
 # --- the rootfs, cached by its mmdebstrap arguments -------------------------------------
 # ec2-user with a 0700 home, as on Amazon Linux; cloud-init: NoCloud only (never the EC2
@@ -100,12 +102,23 @@ fi
 start_fakes "$work" moto "$venv"
 imds=$IMDS_URL
 mkdir -p "$work/www"
-cp "$bin" "$work/www/ec2-assume-role"
+cp "$bin" "$bin_a64" "$work/www/"
+# The .deb, built as scripts/build-deb.sh says (scripts/test-packaging.sh checks its own).
+debsrc=$work/debsrc
+mkdir -p "$debsrc"
+cp "$bin" "dist/ec2-assume-role-$version-docs.tar.gz" packaging/config.toml README.md \
+    packaging/systemd/ec2-assume-role.service "$debsrc/"
+deb=$(scripts/build-deb.sh "$version" amd64 "$debsrc" "$work/www")
 www_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$www_port" > "$work/www.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do listening "http://127.0.0.1:$www_port" && break; sleep 0.1; done
-url=http://127.0.0.1:$www_port/ec2-assume-role
+url=http://127.0.0.1:$www_port/${bin##*/}
 sha=$(sha256sum "$bin" | cut -d' ' -f1)
+url_a64=http://127.0.0.1:$www_port/${bin_a64##*/}
+sha_a64=$(sha256sum "$bin_a64" | cut -d' ' -f1)
+deb_url=http://127.0.0.1:$www_port/${deb##*/}
+deb_sha=$(sha256sum "$deb" | cut -d' ' -f1)
+zeros=$(printf '%064d' 0)
 
 # --- checks that need no boot -----------------------------------------------------------
 unit=packaging/systemd/ec2-assume-role.service
@@ -128,16 +141,37 @@ for f in yaml.safe_load(open("/tmp/cloud-config.yaml"))["write_files"]:
 check "cloud-config.yaml: its unit is $unit" diff <(written /etc/systemd/system/ec2-assume-role.service) "$unit"
 check "cloud-config.yaml: its config is user-data.sh's" diff <(written /etc/ec2-assume-role/config.toml) <(heredoc CONFIG)
 
-# A failed download or checksum must leave nothing installed: run the script in a chroot
-# (it shares the host's loopback, so it reaches the HTTP server).
-nothing_installed() {   # nothing_installed URL SHA256 EXPECTED_MESSAGE
+# seed FILE [X86_64_URL X86_64_SHA256 AARCH64_URL AARCH64_SHA256]: FILE with each
+# architecture's URL and SHA-256 set, by default to the served binaries'.
+seed() {
+    sed -E "s#^( *)URL_X86_64=\".*\"#\1URL_X86_64=\"${2:-$url}\"#; s#^( *)SHA256_X86_64=\".*\"#\1SHA256_X86_64=\"${3:-$sha}\"#
+        s#^( *)URL_AARCH64=\".*\"#\1URL_AARCH64=\"${4:-$url_a64}\"#; s#^( *)SHA256_AARCH64=\".*\"#\1SHA256_AARCH64=\"${5:-$sha_a64}\"#" "$1"
+}
+# The install script of a user-data: user-data.sh itself, or the cloud-config's runcmd script.
+install_script() {
+    case $1 in
+    bash) cat cloud-init/user-data.sh ;;
+    cloud-config) chroot "$scratch" python3 -c 'import yaml
+print(yaml.safe_load(open("/tmp/cloud-config.yaml"))["runcmd"][1][-1])' ;;
+    esac
+}
+requests() { grep -c '"GET ' "$work/www.log" || true; }
+# A wrong architecture, download or checksum must leave nothing installed: run the script in
+# a chroot (it shares the host's loopback, so it reaches the HTTP server) whose stand-in
+# `uname` (first on PATH) says MACHINE.
+nothing_installed() {   # nothing_installed KIND MACHINE EXPECTED_MESSAGE [seed's URLs and SHA256s]
+    local kind=$1 machine=$2 expected=$3
+    shift 3
     rm -f "$scratch/usr/bin/ec2-assume-role" "$scratch/etc/systemd/system/ec2-assume-role.service"
-    sed -E "s#^URL=\".*\"#URL=\"$1\"#; s#^SHA256=\".*\"#SHA256=\"$2\"#" cloud-init/user-data.sh > "$scratch/tmp/user-data"
-    if chroot "$scratch" /bin/bash /tmp/user-data 2>"$work/ud.err"; then
+    # shellcheck disable=SC2016  # the stand-in's own $1 and $@
+    printf '#!/bin/sh\n[ "$1" = -m ] && { echo %s; exit 0; }\nexec /usr/bin/uname "$@"\n' "$machine" > "$scratch/usr/local/bin/uname"
+    chmod 0755 "$scratch/usr/local/bin/uname"
+    seed <(install_script "$kind") "$@" > "$scratch/tmp/user-data"
+    if chroot "$scratch" /bin/bash -euo pipefail /tmp/user-data 2>"$work/ud.err"; then
         echo "the user-data succeeded"; return 1
     fi
     cat "$work/ud.err"
-    grep -q "$3.*nothing was installed" "$work/ud.err" || return 1
+    grep -qF "$expected" "$work/ud.err" && grep -q 'nothing was installed' "$work/ud.err" || return 1
     local leftovers="" f
     for f in "$scratch"/usr/bin/{ec2-assume-role,.ec2-assume-role.*} "$scratch"/etc/ec2-assume-role \
         "$scratch"/etc/systemd/system/ec2-assume-role.service; do
@@ -146,9 +180,22 @@ nothing_installed() {   # nothing_installed URL SHA256 EXPECTED_MESSAGE
     [ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
 }
 check "user-data.sh: a checksum mismatch installs nothing" \
-    nothing_installed "$url" "$(printf '%064d' 0)" "checksum mismatch"
+    nothing_installed bash x86_64 "checksum mismatch for $url" "$url" "$zeros"
 check "user-data.sh: a failed download installs nothing" \
-    nothing_installed "$url.missing" "$sha" "downloading .* failed"
+    nothing_installed bash x86_64 "downloading $url.missing failed" "$url.missing"
+# aarch64 (Graviton): the aarch64 URL, checked against the aarch64 SHA-256, which here is
+# wrong, so that the message shows which file it fetched whether or not this machine could
+# run it; the x86_64 URL is missing.
+for kind in bash cloud-config; do
+    check "$kind: on aarch64 it fetches the aarch64 binary and checks the aarch64 SHA-256" \
+        nothing_installed "$kind" aarch64 "checksum mismatch for $url_a64: expected $zeros, got $sha_a64" \
+        "$url.missing" "$sha" "$url_a64" "$zeros"
+    before=$(requests)
+    check "$kind: on riscv64 it stops with a clear message before anything is installed" \
+        nothing_installed "$kind" riscv64 "no ec2-assume-role binary for this architecture (riscv64): there are x86_64 and aarch64 ones"
+    check "$kind: on riscv64 it downloaded nothing" test "$(requests)" = "$before"
+done
+rm -f "$scratch/usr/local/bin/uname"
 
 # --- the boots --------------------------------------------------------------------------
 # Prepare ROOT for a boot: every endpoint the SDK could use points at a loopback fake, for
@@ -270,9 +317,6 @@ common_checks() {   # common_checks NAME ROOT
     check "$1: the service is enabled, survives a reload, never restarted" agent_running "$2"
     check "$1: no ordering cycle (console and journal)" no_cycle "$2" "$1"
 }
-seed() {   # seed FILE [SHA256]: FILE with URL and SHA256 set to the served binary's
-    sed -E "s#^( *)URL=\".*\"#\1URL=\"$url\"#; s#^( *)SHA256=\".*\"#\1SHA256=\"${2:-$sha}\"#" "$1"
-}
 
 # 1. bash user-data; then a second boot, where the enabled unit must come before cloud-final.
 root=$work/bash
@@ -293,7 +337,7 @@ check "bash-reboot: no ordering cycle (console and journal)" no_cycle "$root" ba
 root=$work/bad-checksum
 cp -a "$base" "$root"
 prepare "$root"
-{ seed cloud-init/user-data.sh "$(printf '%064d' 0)"; echo "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
+{ seed cloud-init/user-data.sh "$url" "$zeros"; echo "$USE_PROFILES"; } > "$root/var/lib/cloud/seed/nocloud/user-data"
 boot bad-checksum "$root"
 check "bad-checksum: the journal says why and that nothing was installed" \
     sh -c "journalctl -D '$root/var/log/journal' --no-pager -o cat -t ec2-assume-role-setup | grep 'checksum mismatch.*nothing was installed'"
@@ -318,7 +362,7 @@ build_rpm() {
     local src=$work/rpmsrc
     mkdir -p "$src"
     cp "$bin" "$src/ec2-assume-role-$version-x86_64"
-    cp packaging/config.toml README.md "$unit" "$src/"
+    cp packaging/config.toml README.md "$unit" "dist/ec2-assume-role-$version-docs.tar.gz" "$src/"
     rpmbuild -bb --quiet --define "_sourcedir $src" --define "_topdir $work/rpmbuild" \
         --define "ver $version" --target x86_64 packaging/rpm/ec2-assume-role.spec
 }
@@ -339,6 +383,41 @@ if [ -n "$rpm_file" ]; then
     common_checks rpm "$root"
     check "rpm: the unit was ready before cloud-final started" agent_before_cloud_final "$root"
 fi
+
+# 4. The .deb, downloaded and installed by a bash user-data as a Debian or Ubuntu fleet would:
+# the admin's config first, so dpkg (told to keep it) starts the service with it; the
+# postinst starts it, and the user-data's next commands find the profiles.
+root=$work/deb
+cp -a "$base" "$root"
+prepare "$root"
+{
+    echo '#!/bin/bash'
+    echo 'set -euo pipefail'
+    echo "curl --fail --silent --show-error --output /tmp/ec2-assume-role.deb '$deb_url'"
+    echo "echo '$deb_sha  /tmp/ec2-assume-role.deb' | sha256sum --check --quiet"
+    echo 'mkdir -p /etc/ec2-assume-role'
+    echo "cat > /etc/ec2-assume-role/config.toml <<'EOF'"
+    heredoc CONFIG
+    echo 'EOF'
+    echo 'DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold -i /tmp/ec2-assume-role.deb'
+    echo "$USE_PROFILES"
+    echo 'man ec2-assume-role > /var/tmp/boot-test/man.txt 2>&1'
+} > "$root/var/lib/cloud/seed/nocloud/user-data"
+boot deb "$root"
+common_checks deb "$root"
+check "deb: dpkg says install ok installed $version-1" test \
+    "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status} ${Version}' ec2-assume-role 2>&1)" = "install ok installed $version-1"
+check "deb: the admin's config was kept (the example is beside it as .dpkg-dist)" \
+    sh -c "cmp '$root/etc/ec2-assume-role/config.toml' - && cmp '$root/etc/ec2-assume-role/config.toml.dpkg-dist' packaging/config.toml" < <(heredoc CONFIG)
+man_shows_exit_codes() {
+    local f=$1/var/tmp/boot-test/man.txt code
+    [ -s "$f" ] || { echo "no output from man ec2-assume-role"; cat "$f" 2>/dev/null; return 1; }
+    sed -n '/^EXIT STATUS/,/^SEE ALSO/p' "$f"
+    grep -q '^EXIT STATUS' "$f" || return 1
+    for code in 0 1 2 3 4 5 6 7 8; do grep -Eq "^ +$code +[a-zA-Z]" "$f" || { echo "no exit code $code"; return 1; }; done
+    grep -q 'the config file is invalid' "$f"
+}
+check "deb: man ec2-assume-role in the container shows the exit codes" man_shows_exit_codes "$root"
 
 score=$(systemd-analyze security --offline=true --root="$work/bash" ec2-assume-role.service 2>/dev/null \
     | sed -n 's/.*Overall exposure level for ec2-assume-role.service: \([0-9.]*\).*/\1/p')

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The packaging proof, run by CI: builds the release binaries (scripts/release.sh) and the RPMs
-# (packaging/rpm/ec2-assume-role.spec) for x86_64 and aarch64, versions 1.0.0 and 1.0.1, runs
-# rpmlint, then installs, edits, upgrades and erases the package with `rpm --root` in a
-# scratch Debian root (mmdebstrap: it has the /bin/sh and systemctl the scriptlets need) and
-# checks files, modes, the preset, the enable symlink, .rpmnew and .rpmsave, what the
-# scriptlets ask of a running systemd, `systemd-analyze verify` (any output fails) and `check`
-# with the installed binary and config; the aarch64 binary runs under qemu-aarch64-static.
+# The packaging proof, run by CI: builds the release binaries, man pages and completions
+# (scripts/release.sh), the RPMs (packaging/rpm/ec2-assume-role.spec) for x86_64 and aarch64
+# and the .debs (scripts/build-deb.sh) for amd64 and arm64, versions 1.0.0 and 1.0.1, runs
+# rpmlint and lintian, then installs, edits, upgrades and erases the RPM with `rpm --root`,
+# and installs, edits, upgrades, removes and purges the .deb with `dpkg --root`, each in a
+# scratch Debian root (mmdebstrap: it has the /bin/sh, systemctl and deb-systemd-helper the
+# scriptlets need) and checks files, modes, the preset, the enable symlink, .rpmnew,
+# .rpmsave and .dpkg-dist, what the scriptlets ask of a running systemd, `systemd-analyze
+# verify` (any output fails), `check` with the installed binary and config, the man page
+# and the bash, zsh and fish completions; the aarch64 binary runs under qemu-aarch64-static.
 # It must never touch the host's /usr, /etc or systemd: everything past the build happens in
 # the scratch root (rpm and `check` chroot into it), it mounts nothing itself, and it reaches
 # only the Debian mirror (apt, mmdebstrap). Needs root (chroot, apt).
@@ -15,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(rpm rpmlint mmdebstrap cpio systemd qemu-user-static)
+# zsh, fish: to load the completions the packages ship.
+DEBIAN_PACKAGES=(rpm rpmlint lintian mmdebstrap cpio systemd qemu-user-static zsh fish)
 NAME=ec2-assume-role
 UNIT=$NAME.service
 CONFIG=/etc/$NAME/config.toml
@@ -49,7 +53,11 @@ version=$(sed -n "s/^[0-9a-f]*  $NAME-\(.*\)-x86_64\$/\1/p" dist/SHA256SUMS)
 bin_x86_64=dist/$NAME-$version-x86_64
 bin_aarch64=dist/$NAME-$version-aarch64
 sums_ok() { (cd dist && sha256sum --quiet -c SHA256SUMS); }
-check "dist/SHA256SUMS matches both binaries" sums_ok
+check "dist/SHA256SUMS matches both binaries and the docs tarball" sums_ok
+# What the packages must install: the docs tarball's man pages and completions.
+docs=$work/docs
+mkdir -p "$docs"
+tar -xzf "dist/$NAME-$version-docs.tar.gz" -C "$docs"
 # 7 MB: issue 12's budget for the static binary with aws-sdk-organizations linked in
 # (5.8 MB before it; sizes per crate in docs/benchmarks.md).
 for b in "$bin_x86_64" "$bin_aarch64"; do
@@ -67,6 +75,7 @@ build_rpms() {
         src=$work/src-$ver
         mkdir -p "$src"
         cp packaging/config.toml "packaging/systemd/$UNIT" README.md "$src/"
+        cp "dist/$NAME-$version-docs.tar.gz" "$src/$NAME-$ver-docs.tar.gz"
         [ "$ver" = 1.0.0 ] || printf '# The example as shipped in %s.\n' "$ver" >> "$src/config.toml"
         for arch in x86_64 aarch64; do
             cp "dist/$NAME-$version-$arch" "$src/$NAME-$ver-$arch"
@@ -85,7 +94,7 @@ done
 
 lint() {
     local out rc=0
-    out=$(rpmlint -r "packaging/rpm/$NAME.rpmlintrc" "packaging/rpm/$NAME.spec" "$rpms"/*/*.rpm 2>&1) || rc=$?
+    out=$(rpmlint -c packaging/rpm/rpmlint.toml -r "packaging/rpm/$NAME.rpmlintrc" "packaging/rpm/$NAME.spec" "$rpms"/*/*.rpm 2>&1) || rc=$?
     printf '%s\n' "$out" | sed 's/^/     rpmlint: /'
     [ "$rc" -eq 0 ] && grep -q ' 0 errors, 0 warnings' <<<"$out"
 }
@@ -116,6 +125,13 @@ make_root() {
         cp packaging/config.toml "$root/tmp/config.toml"
 }
 step "mmdebstrap a scratch root" make_root
+# The .deb's tests get a root of their own, with Debian's presets: deb-systemd-helper
+# enables through `systemctl preset`, and Debian and Ubuntu have no 'disable *'.
+deb_root() {
+    cp -a "$root" "$work/debroot" &&
+        rm "$work/debroot/usr/lib/systemd/system-preset/99-default-disable.preset"
+}
+step "copy the scratch root for the .deb (Debian's presets)" deb_root
 check "aarch64: check --config packaging/config.toml passes under qemu" \
     chroot "$root" qemu-aarch64-static "/usr/local/bin/$NAME-aarch64" --log stderr check --config /tmp/config.toml
 
@@ -165,6 +181,23 @@ check "installed: the preset enabled the service despite 'disable *' ($wanted_by
 check "installed: the installed binary accepts the installed config (chrooted check)" \
     chroot "$root" "$NAME" --log stderr check
 check "installed: systemd-analyze verify --root on the unit prints nothing" verify_quiet
+# man_installed: every page of dist/man, gzipped into ROOT/usr/share/man/man1.
+man_installed() {
+    local page
+    for page in "$docs"/man/*.1; do
+        is "/usr/share/man/man1/${page##*/}.gz" 644 || return 1
+        zcat "$root/usr/share/man/man1/${page##*/}.gz" | cmp -s - "$page" || return 1
+    done
+}
+check "installed: the man pages of the docs tarball ($(find "$docs/man" -name '*.1' | wc -l)), 0644" man_installed
+# completions_installed ZSH_DIR: dist's completions where each shell looks for them (zsh's
+# directory differs: site-functions on Amazon Linux, vendor-completions on Debian).
+completions_installed() {
+    is "/usr/share/bash-completion/completions/$NAME" 644 "$docs/completions/$NAME.bash" &&
+        is "$1/_$NAME" 644 "$docs/completions/_$NAME" &&
+        is "/usr/share/fish/vendor_completions.d/$NAME.fish" 644 "$docs/completions/$NAME.fish"
+}
+check "installed: completions for bash, zsh and fish" completions_installed /usr/share/zsh/site-functions
 
 printf '# edited by the admin\n' >> "$root$CONFIG"
 cp "$root$CONFIG" "$work/edited.toml"
@@ -205,6 +238,149 @@ check "live upgrade: daemon-reload twice, try-restart; no preset (the admin's ch
     "${RPM_CHANGE[@]}" -Uvh "$rpms/x86_64/$NAME-1.0.1-1.x86_64.rpm"
 check "live erase: disable --now, daemon-reload" asks "-q --no-reload disable --now $UNIT"$'\n'"daemon-reload" \
     "${RPM_CHANGE[@]}" -e "$NAME"
+
+# --- the .deb ----------------------------------------------------------------------------
+# The same two releases, amd64 and arm64, from the same binaries and the RPMs' sources.
+debs=$work/debs
+build_debs() {
+    local ver arch
+    for ver in 1.0.0 1.0.1; do
+        for arch in amd64 arm64; do
+            scripts/build-deb.sh "$ver" "$arch" "$work/src-$ver" "$debs" >/dev/null || return 1
+        done
+    done
+}
+step "scripts/build-deb.sh 1.0.0 and 1.0.1 for amd64 and arm64" build_debs
+deb_arch_is() { [ "$(dpkg-deb -f "$debs/${NAME}_$2-1_$1.deb" Architecture)" = "$1" ]; }
+for arch in amd64 arm64; do
+    for ver in 1.0.0 1.0.1; do
+        check "${NAME}_$ver-1_$arch.deb is built for $arch" deb_arch_is "$arch" "$ver"
+    done
+done
+deb_reproducible() {
+    scripts/build-deb.sh 1.0.0 amd64 "$work/src-1.0.0" "$work/debs-again" >/dev/null &&
+        cmp "$debs/${NAME}_1.0.0-1_amd64.deb" "$work/debs-again/${NAME}_1.0.0-1_amd64.deb"
+}
+check "build-deb.sh is reproducible: a second build is the same bytes" deb_reproducible
+# Every tag, info and pedantic ones too; the overrides in packaging/deb/lintian-overrides each
+# say why. Any line of output but an override's fails.
+deb_lint() {
+    local out
+    out=$(lintian --pedantic --display-info --show-overrides "$debs"/*.deb 2>&1 | grep -v '^running with root privileges' || true)
+    printf '%s\n' "$out" | sed 's/^/     lintian: /'
+    ! grep -v '^[NO]: ' <<<"$out" | grep -q .
+}
+step "lintian (pedantic, info): nothing but explained overrides (the 4 .debs)" deb_lint
+a64deb=$work/arm64-deb
+dpkg-deb -x "$debs/${NAME}_1.0.0-1_arm64.deb" "$a64deb"
+check "the arm64 .deb carries dist's aarch64 binary" cmp -s "$a64deb/usr/bin/$NAME" "$bin_aarch64"
+
+root=$work/debroot
+DPKG=(dpkg --root="$root")
+deb_status() { [ "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status} ${Version}' "$NAME" 2>&1)" = "$1" ]; }
+deb_conffiles() { [ "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}' "$NAME" | awk 'NF {print $1}')" = "$CONFIG" ]; }
+deb_verify() { [ -z "$("${DPKG[@]}" --verify "$NAME" 2>&1)" ]; }
+docs_installed() {
+    is "/usr/share/doc/$NAME/copyright" 644 packaging/deb/copyright &&
+        zcat "$root/usr/share/doc/$NAME/README.md.gz" | cmp -s - README.md &&
+        zcat "$root/usr/share/doc/$NAME/changelog.Debian.gz" | grep -q "^$NAME ($1-1) "
+}
+
+step "dpkg --root -i 1.0.0 (amd64) into a root" "${DPKG[@]}" -i "$debs/${NAME}_1.0.0-1_amd64.deb"
+check "deb installed: dpkg says install ok installed 1.0.0-1" deb_status "install ok installed 1.0.0-1"
+check "deb installed: dpkg --verify (md5sums) finds nothing changed" deb_verify
+check "deb installed: /usr/bin/$NAME 0755, dist's x86_64 binary" is "/usr/bin/$NAME" 755 "$bin_x86_64"
+check "deb installed: the unit 0644 in /lib/systemd/system, packaging/systemd/$UNIT" is "/lib/systemd/system/$UNIT" 644 "packaging/systemd/$UNIT"
+check "deb installed: $CONFIG 0644, packaging/config.toml" is "$CONFIG" 644 packaging/config.toml
+check "deb installed: $CONFIG is the only conffile" deb_conffiles
+check "deb installed: no preset (Debian enables on install)" gone "$PRESET"
+check "deb installed: postinst enabled the service ($wanted_by)" enabled
+check "deb installed: the man pages of the docs tarball, 0644" man_installed
+check "deb installed: completions for bash, zsh (vendor-completions) and fish" completions_installed /usr/share/zsh/vendor-completions
+check "deb installed: copyright, README.md.gz, changelog.Debian.gz (1.0.0-1)" docs_installed 1.0.0
+check "deb installed: the installed binary accepts the installed config (chrooted check)" \
+    chroot "$root" "$NAME" --log stderr check
+check "deb installed: systemd-analyze verify --root on the unit prints nothing" verify_quiet
+# The completions, loaded by the shells themselves from where the package put them.
+bash_completes() {
+    local got
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    got=$(bash -c '. "$1"; fn=$(complete -p ec2-assume-role | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+        COMP_WORDS=(ec2-assume-role cr); COMP_CWORD=1; COMP_LINE="ec2-assume-role cr"; COMP_POINT=${#COMP_LINE}
+        "$fn" ec2-assume-role cr ec2-assume-role; printf "%s\n" "${COMPREPLY[@]}"' _ "$root/usr/share/bash-completion/completions/$NAME")
+    echo "bash completes 'ec2-assume-role cr' to: $got"
+    [ "$got" = credential-process ]
+}
+fish_completes() {
+    local got
+    got=$(fish -c "source $root/usr/share/fish/vendor_completions.d/$NAME.fish; complete -C 'ec2-assume-role da'" | cut -f1)
+    echo "fish completes 'ec2-assume-role da' to: $got"
+    [ "$got" = daemon ]
+}
+check "deb installed: bash completes 'ec2-assume-role cr' to credential-process" bash_completes
+check "deb installed: fish completes 'ec2-assume-role da' to daemon" fish_completes
+check "deb installed: zsh parses _$NAME (zsh -n)" zsh -n "$root/usr/share/zsh/vendor-completions/_$NAME"
+
+# An edited conffile and a new example: dpkg would ask, so the upgrade says what unattended
+# installs say (--force-confdef --force-confold: keep the admin's file, and put the new
+# example beside it as .dpkg-dist).
+printf '# edited by the admin\n' >> "$root$CONFIG"
+cp "$root$CONFIG" "$work/deb-edited.toml"
+step "dpkg -i 1.0.1 --force-confdef --force-confold over the edited config" \
+    "${DPKG[@]}" --force-confdef --force-confold -i "$debs/${NAME}_1.0.1-1_amd64.deb"
+check "deb upgraded: dpkg says 1.0.1-1" deb_status "install ok installed 1.0.1-1"
+check "deb upgraded: the edited config survived" cmp -s "$root$CONFIG" "$work/deb-edited.toml"
+check "deb upgraded: config.toml.dpkg-dist is 1.0.1's example" cmp -s "$root$CONFIG.dpkg-dist" "$work/src-1.0.1/config.toml"
+check "deb upgraded: the service is still enabled" enabled
+
+# The state the service leaves (StateDirectory=), which only a purge removes.
+mkdir -p "$root/var/lib/$NAME" && echo '{}' > "$root/var/lib/$NAME/discovery.json"
+step "dpkg -r (remove)" "${DPKG[@]}" -r "$NAME"
+check "deb removed: dpkg says deinstall ok config-files" deb_status "deinstall ok config-files 1.0.1-1"
+check "deb removed: the edited config is kept, as it was" cmp -s "$root$CONFIG" "$work/deb-edited.toml"
+check "deb removed: the binary, unit, man page and completions are gone" gone "/usr/bin/$NAME" \
+    "/lib/systemd/system/$UNIT" "/usr/share/man/man1/$NAME.1.gz" "/usr/share/bash-completion/completions/$NAME"
+check "deb removed: the state directory is kept" test -f "$root/var/lib/$NAME/discovery.json"
+step "dpkg -P (purge)" "${DPKG[@]}" -P "$NAME"
+check "deb purged: dpkg knows no $NAME" deb_status "dpkg-query: no packages found matching $NAME"
+check "deb purged: the config, its .dpkg-dist and /etc/$NAME are gone" gone "$CONFIG" "$CONFIG.dpkg-dist" "/etc/$NAME"
+check "deb purged: the state directory /var/lib/$NAME is gone" gone "/var/lib/$NAME"
+check "deb purged: the enable symlink and deb-systemd-helper's state are gone" not_enabled
+check "deb purged: deb-systemd-helper's state is gone" \
+    gone "/var/lib/systemd/deb-systemd-helper-enabled/$UNIT.dsh-also"
+
+# arm64 into this amd64 root (dpkg must be told), its binary under qemu with the packaged config.
+step "dpkg -i --force-architecture the arm64 1.0.0" "${DPKG[@]}" --force-architecture -i "$debs/${NAME}_1.0.0-1_arm64.deb"
+check "deb arm64: the installed aarch64 binary accepts the installed config under qemu" \
+    chroot "$root" qemu-aarch64-static "/usr/bin/$NAME" --log stderr check
+check "deb arm64: the service is enabled" enabled
+step "deb arm64: dpkg -P" "${DPKG[@]}" -P "$NAME"
+
+# The same on a running system: the stand-in systemctl records what the scripts ask of
+# systemd. deb-systemd-invoke asks first whether the unit is enabled (the real one answers,
+# offline) and active (no: nothing runs it here); deb-systemd-helper's offline
+# `--root=/ preset` goes to the real one too.
+mkdir -p "$root/run/systemd/system"
+mv "$root/usr/bin/systemctl" "$root/usr/bin/systemctl.real"
+cat > "$root/usr/bin/systemctl" <<'STANDIN'
+#!/bin/sh
+case " $* " in
+*" is-enabled "*) exec /usr/bin/systemctl.real --root=/ "$@" ;;
+*" is-active "*) exit 3 ;;
+*" --version "* | *" --root="*) exec /usr/bin/systemctl.real "$@" ;;
+esac
+echo "$*" >> /systemctl.log
+STANDIN
+chmod 0755 "$root/usr/bin/systemctl"
+check "deb live install: daemon-reload, start" asks "--system daemon-reload"$'\n'"--quiet --system start $UNIT" \
+    "${DPKG[@]}" -i "$debs/${NAME}_1.0.0-1_amd64.deb"
+check "deb live upgrade: daemon-reload, restart (no stop before)" \
+    asks "--system daemon-reload"$'\n'"--quiet --system restart $UNIT" \
+    "${DPKG[@]}" --force-confdef --force-confold -i "$debs/${NAME}_1.0.1-1_amd64.deb"
+check "deb live remove: stop, daemon-reload" asks "stop $UNIT"$'\n'"--system daemon-reload" \
+    "${DPKG[@]}" -r "$NAME"
+check "deb live purge: daemon-reload (deb-systemd-helper, for the enable symlink it removed)" \
+    asks "daemon-reload" "${DPKG[@]}" -P "$NAME"
 
 nothing_mounted() { ! findmnt -rn -o TARGET | grep -qF "$work"; }
 check "nothing is left mounted under $work" nothing_mounted

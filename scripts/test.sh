@@ -67,7 +67,7 @@ fi
 [ "${1:-}" = --setup ] && exit 0
 
 say "shellcheck"
-shellcheck -S style scripts/*.sh tests/integration/*.sh .ci/run cloud-init/user-data.sh
+shellcheck -S style scripts/*.sh tests/integration/*.sh .ci/run cloud-init/user-data.sh packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm
 # --workspace / --all: testkit/ (the fakes) too.
 say "cargo fmt --all --check"
 cargo fmt --all --check
@@ -76,7 +76,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/bin/promtool \
     cargo test --workspace
-say "packaging: static musl binaries, RPM install/upgrade/erase, unit checks (scripts/test-packaging.sh)"
+say "packaging: static musl binaries, man pages, RPM and .deb install/upgrade/remove, unit checks (scripts/test-packaging.sh)"
 scripts/test-packaging.sh
-say "boot: systemd + cloud-init in systemd-nspawn, three ways (scripts/test-boot.sh)"
+say "boot: systemd + cloud-init in systemd-nspawn, four ways (scripts/test-boot.sh)"
 scripts/test-boot.sh

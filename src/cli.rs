@@ -1,7 +1,8 @@
 //! The command line: the global options, the subcommands (each defined in its own file under
 //! `cmd/`), and the exit codes they document. `run` sets up logging and the async runtime
-//! and runs the chosen command. Every exit code is listed in `--help` and in README.md; once
-//! published, a number never changes meaning (`error::Exit`).
+//! and runs the chosen command. Every exit code is listed in `--help`, in README.md and in the
+//! man page (docgen/ renders `command()` and `EXIT_CODES`); once published, a number never
+//! changes meaning (`error::Exit`).
 
 use crate::cmd::{check, credential_process, daemon, export, policy, run, status};
 use crate::error::Error;
@@ -9,7 +10,9 @@ use crate::logging;
 use crate::source::Source;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
+/// The exit codes, as `--help` shows them: a heading, then one `  N  meaning` entry per code,
+/// continued on lines indented further (docgen/ reads this layout for the man page).
+pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every configured profile was written
   1  any other error (see the message)
@@ -72,11 +75,16 @@ pub enum Command {
     Policy(policy::Policy),
 }
 
+/// The command line's definition, with the exit codes under every subcommand's `--help` as
+/// under the top one's: what `parse` parses and docgen/ renders.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|c| c.after_help(EXIT_CODES))
+}
+
 /// Parses the process's command line (exiting with clap's message and code 2 when it is
-/// wrong), with the exit codes under every subcommand's `--help` as under the top one's.
+/// wrong).
 pub fn parse() -> Cli {
-    let command = Cli::command().mut_subcommands(|c| c.after_help(EXIT_CODES));
-    let matches = command.get_matches();
+    let matches = command().get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
