@@ -506,23 +506,16 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
         ));
     }
     // Spot checks the SDK's data would have to change to break.
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" sts.eu-central-1.amazonaws.com")));
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" sts.eusc-de-east-1.amazonaws.eu")));
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" sts.cn-north-1.amazonaws.com.cn")));
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" sts-fips.eu-central-1.api.aws")));
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" sts-fips.us-west-2.amazonaws.com")));
-    assert!(table
-        .iter()
-        .any(|l| l.ends_with(" organizations-fips.us-east-1.amazonaws.com")));
+    for host in [
+        "sts.eu-central-1.amazonaws.com",
+        "sts.eusc-de-east-1.amazonaws.eu",
+        "sts.cn-north-1.amazonaws.com.cn",
+        "sts-fips.eu-central-1.api.aws",
+        "sts-fips.us-west-2.amazonaws.com",
+        "organizations-fips.us-east-1.amazonaws.com",
+    ] {
+        let called = table.iter().any(|l| l.ends_with(&format!(" {host}")));
+        assert!(called, "no row called {host}:\n{}", table.join("\n"));
+    }
     println!("{}", table.join("\n"));
 }
