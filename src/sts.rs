@@ -269,6 +269,50 @@ impl Sts {
     }
 }
 
+/// The endpoint `AssumeRole` goes to for `region` with `endpoints`, as the SDK's own rules
+/// resolve it, `sdk` (the environment and the AWS config file, as `aws_config` loads them)
+/// giving the settings `endpoints` leaves unset; or the URL that overrides them
+/// (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`), said as such. For `check`.
+pub fn endpoint_of(region: &str, endpoints: Endpoints, sdk: &aws_types::SdkConfig) -> String {
+    use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let overridden = std::env::var("AWS_ENDPOINT_URL_STS")
+        .ok()
+        .filter(|_| !ignore)
+        .map(|url| (url, "AWS_ENDPOINT_URL_STS"))
+        .or_else(|| {
+            sdk.endpoint_url()
+                .map(|url| (url.to_owned(), "AWS_ENDPOINT_URL"))
+        });
+    if let Some((url, by)) = overridden {
+        return format!("{url} (set by {by})");
+    }
+    let params = Params::builder()
+        .region(region)
+        .use_fips(endpoints.fips.or(sdk.use_fips()).unwrap_or(false))
+        .use_dual_stack(
+            endpoints
+                .dual_stack
+                .or(sdk.use_dual_stack())
+                .unwrap_or(false),
+        )
+        .build();
+    let resolved = params.map_err(|e| e.to_string()).and_then(|params| {
+        let resolver = DefaultResolver::new();
+        let mut future = std::pin::pin!(resolver.resolve_endpoint(&params));
+        // The rules are pure: the future is ready when first polled.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(future.as_mut(), &mut cx) {
+            std::task::Poll::Ready(endpoint) => endpoint
+                .map(|e| e.url().to_owned())
+                .map_err(|e| e.to_string()),
+            std::task::Poll::Pending => Err("the SDK's endpoint rules did not answer".into()),
+        }
+    });
+    resolved.unwrap_or_else(|why| format!("none ({why})"))
+}
+
 /// `PolicyArns` as STS takes them; `None` for none (the parameter is then not sent).
 fn policy_arns(arns: &[String]) -> Option<Vec<PolicyDescriptorType>> {
     (!arns.is_empty()).then(|| {

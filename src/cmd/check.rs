@@ -1,6 +1,7 @@
-//! `ec2-assume-role check`: validate the config, and with `--imds` the instance identity too;
-//! write nothing and call no STS. A config in SSM Parameter Store can only be read through
-//! IMDS, so its check always verifies the identity as well.
+//! `ec2-assume-role check`: validate the config, and with `--imds` the instance identity too,
+//! and say where each role's STS calls will go; write nothing and call no STS. A config in SSM
+//! Parameter Store can only be read through IMDS, so its check always verifies the identity as
+//! well.
 
 use super::Wait;
 use crate::agent::{self, Agent};
@@ -15,7 +16,8 @@ use crate::source::{self, Source};
 use clap::Args;
 use tracing::info;
 
-/// Validate the config (and, with --imds, the instance identity); write nothing.
+/// Validate the config (and, with --imds, the instance identity), show each role's STS
+/// endpoint; write nothing.
 #[derive(Debug, Args)]
 pub struct Check {
     /// Also read the instance identity through IMDSv2 and check it against [instance].
@@ -29,21 +31,24 @@ pub struct Check {
 impl Check {
     pub async fn run(&self, source: &Source) -> Result<(), Error> {
         let wait = self.wait.duration();
-        let (config, files) = match source {
+        let (config, files, region) = match source {
             Source::File(_) => {
                 let http = crate::http::client();
                 let imds = Imds::new(http.clone(), wait);
                 let config = source::load(source, &http, &imds).await?.config;
                 let files = Destination::resolve_all(&config)?;
+                let mut region = None;
                 if self.imds {
                     let identity = source::read_identity(&imds).await?;
                     agent::verify_identity(&config, &identity)?;
+                    region = Some(identity.region);
                 }
-                (config, files)
+                (config, files, region)
             }
             Source::Ssm(_) => {
                 let agent = Agent::start(source, wait).await?;
-                (agent.config, agent.destinations)
+                let region = agent.identity.region.clone();
+                (agent.config, agent.destinations, Some(region))
             }
         };
         info!(
@@ -56,7 +61,54 @@ impl Check {
             list(&files)
         );
         show_discovered(&config);
+        show_endpoints(&config, region.as_deref()).await;
         Ok(())
+    }
+}
+
+/// One line per STS endpoint the roles' `AssumeRole` calls go to, with the profiles that go
+/// there: what FIPS and dual-stack settings (ours, the environment's, the AWS config file's)
+/// come to, before any call. A role without a region of its own goes to the instance's,
+/// known only with `--imds`.
+async fn show_endpoints(config: &Config, instance_region: Option<&str>) {
+    // The SDK's settings as any SDK client on this host reads them; the region is given so
+    // that nothing is asked of IMDS, and no credentials are looked for.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::from_static("us-east-1"))
+        .no_credentials()
+        .load()
+        .await;
+    let mut endpoints: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut unknown = Vec::new();
+    for role in &config.roles {
+        let Some(region) = role.region.as_deref().or(instance_region) else {
+            unknown.push(role.profile.as_str());
+            continue;
+        };
+        let endpoint = crate::sts::endpoint_of(region, role.endpoints, &sdk);
+        match endpoints.iter_mut().find(|(e, _)| *e == endpoint) {
+            Some((_, profiles)) => profiles.push(&role.profile),
+            None => endpoints.push((endpoint, vec![&role.profile])),
+        }
+    }
+    for (endpoint, profiles) in &endpoints {
+        info!(target: SUMMARY, "STS endpoint {endpoint}: {}", few(profiles));
+    }
+    if !unknown.is_empty() {
+        info!(
+            target: SUMMARY,
+            "STS endpoint in the instance's region (check --imds resolves it): {}",
+            few(&unknown)
+        );
+    }
+}
+
+/// `a, b, c` or, past 5, `a, b, c, d, e and 7 more`.
+fn few(profiles: &[&str]) -> String {
+    let shown = profiles[..profiles.len().min(5)].join(", ");
+    match profiles.len() {
+        n if n > 5 => format!("{shown} and {} more", n - 5),
+        _ => shown,
     }
 }
 

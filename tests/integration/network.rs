@@ -35,6 +35,15 @@ fn an_ipv6_only_instance_works_against_fakes_on_v6_loopback() {
     );
     assert!(t.sts_url.starts_with("http://[::1]:"), "{}", t.sts_url);
     t.write_config(REFERENCE_CONFIG);
+    let check = t.cmd(&["check"]).expect_exit(0);
+    let line = check.stderr_line("STS endpoint");
+    assert!(
+        line.contains(&format!(
+            "STS endpoint {} (set by AWS_ENDPOINT_URL_STS): {PROFILE_1}, {PROFILE_2}",
+            t.sts_url
+        )),
+        "{line}"
+    );
     t.cmd(&["run"]).expect_exit(0);
     assert_eq!(t.sts.assume_role_calls().len(), 2);
     assert_eq!(t.imds.tokenless_gets(), 0);
@@ -445,8 +454,29 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
             envs.retain(|(k, _)| *k != "AWS_CONFIG_FILE");
             envs.push(("AWS_CONFIG_FILE", path.display().to_string()));
         }
-        seen.lock().unwrap().clear();
         let cfg = config.display().to_string();
+        let want = row.host(row.fips, row.dual_stack);
+        if !row.organizations {
+            // `check` says the same before any call.
+            let out = ns
+                .command(
+                    &script,
+                    &["--config", &cfg, "--log", "stderr", "check"],
+                    &envs,
+                )
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                said.contains(&format!("STS endpoint https://{want}: p\n")),
+                "{} {} keys {:?} env {:?}: check said\n{said}",
+                row.partition,
+                row.region,
+                row.keys,
+                row.env
+            );
+        }
+        seen.lock().unwrap().clear();
         let child = ns
             .command(
                 &script,
@@ -466,7 +496,6 @@ fn fips_and_dual_stack_endpoints_in_every_partition_are_the_sdks() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let first = seen.lock().unwrap().first().copied();
-        let want = row.host(row.fips, row.dual_stack);
         let Some(called) = first else {
             let _ = child.0.kill();
             let out = std::mem::replace(&mut child.0, Command::new("true").spawn().unwrap())
