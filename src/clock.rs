@@ -2,7 +2,8 @@
 //! monotonic clock that ordinary timers use stops during suspend and knows nothing of the clock
 //! step a time-sync daemon makes at boot. A `timerfd` on CLOCK_REALTIME with an absolute
 //! deadline fires at the right wall time after a suspend, and TFD_TIMER_CANCEL_ON_SET wakes us
-//! when the clock is stepped, so the caller recomputes its schedule instead of trusting it.
+//! when the clock is stepped, so the caller recomputes its schedule instead of trusting it,
+//! once the steps add up to `STEP_THRESHOLD` (`Steps`).
 
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
@@ -81,6 +82,57 @@ async fn wait(timer: AsyncFd<Timer>) -> Wake {
     }
 }
 
+/// A step of the wall clock smaller than this keeps the schedule: it is well under the
+/// shortest `safety_window_seconds` (30 s), so no credential can expire unrefreshed for it.
+/// Some hosts set the clock by a millisecond many times a second (a hypervisor's time sync,
+/// seen on the machines the tests run on: every 100 ms); refreshing every profile at each of
+/// those would call STS without end.
+pub const STEP_THRESHOLD: Duration = Duration::from_secs(10);
+
+/// How far the wall clock has been set since the schedule was last computed: the change of
+/// wall time minus monotonic time, accumulated, so that many small steps that add up to a
+/// large one still count.
+#[derive(Debug, Clone, Copy)]
+pub struct Steps {
+    /// Wall minus monotonic, in nanoseconds, when the schedule was last computed.
+    at_schedule: i128,
+    origin: std::time::Instant,
+}
+
+impl Default for Steps {
+    fn default() -> Steps {
+        let origin = std::time::Instant::now();
+        Steps {
+            at_schedule: offset(origin, OffsetDateTime::now_utc(), origin),
+            origin,
+        }
+    }
+}
+
+fn offset(origin: std::time::Instant, wall: OffsetDateTime, now: std::time::Instant) -> i128 {
+    wall.unix_timestamp_nanos() - now.duration_since(origin).as_nanos() as i128
+}
+
+impl Steps {
+    /// After the clock was set: the step since the schedule was computed, if it is
+    /// `STEP_THRESHOLD` or more (the caller then computes the schedule anew, and this counts
+    /// from there); `None` for a smaller one, which keeps counting.
+    pub fn large_step(&mut self) -> Option<Duration> {
+        self.large_step_at(OffsetDateTime::now_utc(), std::time::Instant::now())
+    }
+
+    fn large_step_at(&mut self, wall: OffsetDateTime, now: std::time::Instant) -> Option<Duration> {
+        let current = offset(self.origin, wall, now);
+        let step = Duration::from_nanos(
+            u64::try_from((current - self.at_schedule).unsigned_abs()).unwrap_or(u64::MAX),
+        );
+        (step >= STEP_THRESHOLD).then(|| {
+            self.at_schedule = current;
+            step
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +144,32 @@ mod tests {
         assert_eq!(sleep_until(at).await, Wake::Deadline);
         assert!(OffsetDateTime::now_utc() >= at);
         assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn small_steps_keep_the_schedule_until_they_add_up() {
+        let (wall, now) = (OffsetDateTime::now_utc(), std::time::Instant::now());
+        let mut steps = Steps {
+            at_schedule: offset(now, wall, now),
+            origin: now,
+        };
+        let later = |ms: u64| now + Duration::from_millis(ms);
+        let at = |ms: i64| wall + time::Duration::milliseconds(ms);
+        // 1 s of monotonic time, and the wall clock 1 ms off it: kept.
+        assert_eq!(steps.large_step_at(at(1_001), later(1_000)), None);
+        // Ten thousand such steps later the clock is 9.999 s off: still kept...
+        assert_eq!(steps.large_step_at(at(19_999), later(10_000)), None);
+        // ...and at 10 s off the schedule goes: the step is told, and counting starts anew.
+        assert_eq!(
+            steps.large_step_at(at(20_000), later(10_000)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(steps.large_step_at(at(20_500), later(10_000)), None);
+        // A boot-time step back of an hour.
+        assert_eq!(
+            steps.large_step_at(at(20_000 - 3_600_000), later(10_000)),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[tokio::test]

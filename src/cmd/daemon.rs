@@ -150,6 +150,8 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
     };
     // Failed reads of SSM in a row while the daemon runs on the kept copy.
     let mut kept_failures = 0;
+    // How far the wall clock has been set since the schedule was computed.
+    let mut steps = clock::Steps::default();
 
     loop {
         let next = match inflight {
@@ -172,11 +174,17 @@ async fn daemon(source: &Source, wait: Duration, keep: &Keep) -> Result<(), Erro
         match event {
             Event::Due(wake) => {
                 if wake == Wake::ClockChanged {
+                    let Some(step) = steps.large_step() else {
+                        // A small correction (`clock::STEP_THRESHOLD`): the plan holds.
+                        continue;
+                    };
                     // Every planned time was computed on the old clock (a boot-time step can
                     // be hours): refresh everything now and schedule anew on the new one.
                     warn!(
-                        "the system clock was set; refreshing every profile and recomputing \
-                         the schedule"
+                        step_seconds = step.as_secs(),
+                        "the system clock was set ({} s off the schedule's clock); refreshing \
+                         every profile and recomputing the schedule",
+                        step.as_secs()
                     );
                     tracked.all_due();
                 }
