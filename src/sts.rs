@@ -298,19 +298,25 @@ pub fn endpoint_of(region: &str, endpoints: Endpoints, sdk: &aws_types::SdkConfi
                 .unwrap_or(false),
         )
         .build();
-    let resolved = params.map_err(|e| e.to_string()).and_then(|params| {
-        let resolver = DefaultResolver::new();
-        let mut future = std::pin::pin!(resolver.resolve_endpoint(&params));
-        // The rules are pure: the future is ready when first polled.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match std::future::Future::poll(future.as_mut(), &mut cx) {
-            std::task::Poll::Ready(endpoint) => endpoint
-                .map(|e| e.url().to_owned())
-                .map_err(|e| e.to_string()),
-            std::task::Poll::Pending => Err("the SDK's endpoint rules did not answer".into()),
-        }
-    });
+    let resolved = params
+        .map_err(|e| e.to_string())
+        .and_then(|params| resolved(DefaultResolver::new().resolve_endpoint(&params)));
     resolved.unwrap_or_else(|why| format!("none ({why})"))
+}
+
+/// The URL an SDK endpoint resolver's answer names, or why there is none. The endpoint rules
+/// are pure (no I/O), so the future is ready when first polled.
+pub fn resolved(
+    future: aws_smithy_runtime_api::client::endpoint::EndpointFuture<'_>,
+) -> Result<String, String> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(future.as_mut(), &mut cx) {
+        std::task::Poll::Ready(endpoint) => endpoint
+            .map(|e| e.url().to_owned())
+            .map_err(|e| e.to_string()),
+        std::task::Poll::Pending => Err("the SDK's endpoint rules did not answer".into()),
+    }
 }
 
 /// `PolicyArns` as STS takes them; `None` for none (the parameter is then not sent).

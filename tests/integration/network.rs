@@ -16,7 +16,6 @@
 use crate::util::{ip, story_with, TestDir, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_2};
 use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use std::fs::File;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -249,14 +248,9 @@ fn sdk_organizations_host(region: &str, fips: bool, dual_stack: bool) -> String 
     host_of(org::ResolveEndpoint::resolve_endpoint(&resolver, &params))
 }
 
-/// The host of the endpoint a resolver's future (ready at once: no I/O) gives.
+/// The host of the endpoint a resolver's future gives.
 fn host_of(future: aws_smithy_runtime_api::client::endpoint::EndpointFuture<'_>) -> String {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let std::task::Poll::Ready(endpoint) = future.as_mut().poll(&mut cx) else {
-        panic!("the SDK's endpoint resolver waited");
-    };
-    let url = endpoint.unwrap().url().to_owned();
+    let url = ec2_assume_role::sts::resolved(future).unwrap();
     url.trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned()

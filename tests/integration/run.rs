@@ -644,17 +644,13 @@ fn session_policies_are_sent_and_a_packed_size_refusal_is_explained() {
          \"arn:aws:iam::{{account_id}}:policy/AuditNarrow\"]\n"
     ));
     t.cmd(&["run"]).expect_exit(0);
-    let calls = t.sts.assume_role_calls();
-    let call = |arn: &str| {
-        calls
-            .iter()
-            .find(|c| c.param("RoleArn") == Some(arn))
-            .unwrap()
-    };
+    let (plain, narrowed) = (
+        &t.sts.assume_role_calls_for(ROLE_1)[0],
+        &t.sts.assume_role_calls_for(ROLE_2)[0],
+    );
     for absent in ["Policy", "PolicyArns.member.1.arn"] {
-        assert_eq!(call(ROLE_1).param(absent), None, "{absent}");
+        assert_eq!(plain.param(absent), None, "{absent}");
     }
-    let narrowed = call(ROLE_2);
     assert_eq!(
         narrowed.param("Policy"),
         Some(
