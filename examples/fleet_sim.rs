@@ -1,6 +1,6 @@
 //! Fleet simulator, the command line: how hard does a fleet of ec2-assume-role daemons hit
 //! STS? It runs `testkit::fleet::simulate` (whose `//!` says what is modelled) on the real
-//! schedule, `ec2_assume_role::schedule::next_refresh` with the default `[daemon]` settings and
+//! schedule, `ec2_assume_role::daemon::schedule::next_refresh` with the default `[daemon]` settings and
 //! `schedule::reload_delay`, and prints the calls, the peaks per target account and whether
 //! they stay within `--budget` (and `--ssm-budget`, and with `--discover-accounts` the
 //! Organizations calls within `--org-budget` after boot, throttled calls retried on the
@@ -24,12 +24,12 @@
 //!   --ssm-reload 900 --svg docs/ssm-boot-after.svg
 
 use clap::Parser;
+use ec2_assume_role::aws::retry::Policy;
 use ec2_assume_role::config::Daemon;
-use ec2_assume_role::retry::Policy;
-use ec2_assume_role::schedule::{
-    next_refresh, reload_delay, start_read_delay, start_wait, Settings, KEPT_RETRY,
+use ec2_assume_role::daemon::schedule::{
+    next_refresh, reload_delay, start_read_delay, Settings, KEPT_RETRY,
 };
-use ec2_assume_role::{source, ssm};
+use ec2_assume_role::{agent::source, aws::ssm};
 use std::process::ExitCode;
 use std::time::Duration;
 use testkit::boot::{self, Retry};
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             delay: &|attempt, draw| start.delay(attempt, draw),
             deadline: start.deadline.as_secs_f64(),
         },
-        start_wait: &|spread, draw| start_wait(seconds(spread), draw),
+        start_wait: &|spread, draw| source::start_wait(seconds(spread), draw),
         kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
         kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
         reload_delay: &reload_delay,

@@ -6,8 +6,8 @@
 //! the file through `fileio`, as the daemon does (a new file, then a rewrite of it). Prints
 //! the best of `RUNS` and the size; asserts nothing. Everything lives in a temporary directory.
 
-use ec2_assume_role::fileio::{self, Readers};
-use ec2_assume_role::metrics::{encode, ProfileValues, Values};
+use ec2_assume_role::base::metrics::{encode, ProfileValues, Values};
+use ec2_assume_role::store::fileio::{self, Readers};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

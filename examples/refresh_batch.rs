@@ -14,13 +14,13 @@
 //! whole file, however few of its profiles are due). Each timing is the best of `RUNS`.
 //! Everything lives in a temporary directory; the only endpoints are the fakes on 127.0.0.1.
 
+use ec2_assume_role::agent::files::Destination;
+use ec2_assume_role::agent::source::Source;
 use ec2_assume_role::agent::{Agent, BootJitter};
-use ec2_assume_role::creds::Secret;
-use ec2_assume_role::files::Destination;
-use ec2_assume_role::retry::Policy;
-use ec2_assume_role::schedule::Settings;
-use ec2_assume_role::source::Source;
-use ec2_assume_role::tracking::Tracked;
+use ec2_assume_role::aws::retry::Policy;
+use ec2_assume_role::base::creds::Secret;
+use ec2_assume_role::daemon::schedule::Settings;
+use ec2_assume_role::daemon::tracking::Tracked;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

@@ -4,10 +4,10 @@
 //! man page (docgen/ renders `command()` and `EXIT_CODES`); once published, a number never
 //! changes meaning (`error::Exit`).
 
+use crate::agent::error::Error;
+use crate::agent::source::Source;
+use crate::base::logging;
 use crate::cmd::{check, credential_process, daemon, export, policy, run, status};
-use crate::error::Error;
-use crate::logging;
-use crate::source::Source;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The exit codes, as `--help` shows them: a heading, then one `  N  meaning` entry per code,

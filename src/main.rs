@@ -1,7 +1,7 @@
 //! The `ec2-assume-role` binary: parse the command line, run it, and exit with the documented
 //! code of the error it ended with, after reporting that error once.
 
-use ec2_assume_role::{cli, error::Exit, logging};
+use ec2_assume_role::{agent::error::Exit, base::logging, cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -174,7 +174,7 @@ fn completions() -> Vec<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ec2_assume_role::error::Exit;
+    use ec2_assume_role::agent::error::Exit;
 
     /// Every exit code the binary can end with, in order. The match makes this list fail to
     /// compile when `Exit` gains a variant, until the variant is added here.

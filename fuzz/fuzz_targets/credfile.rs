@@ -4,7 +4,7 @@
 //! sections removed). The first input byte chooses the plan, the rest is the file.
 #![no_main]
 
-use ec2_assume_role::credfile::{invariants, FileKind, Plan, Section};
+use ec2_assume_role::store::credfile::{invariants, FileKind, Plan, Section};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
 

@@ -275,7 +275,7 @@ pub(super) async fn assume_all(
         // A role without a region of its own is assumed in the instance's, which the config
         // could not check: one of another partition can never work (STS would only say it
         // does not know the signature).
-        let region_partition = crate::partitions::of_region(&request.region).map(|p| &p.id);
+        let region_partition = crate::base::partitions::of_region(&request.region).map(|p| &p.id);
         if role.region.is_none() && region_partition.is_some_and(|p| *p != role.partition) {
             outcomes[k] = Some(Err(sts::Error {
                 code: "WrongPartition".into(),

@@ -24,22 +24,22 @@
 //! This file holds the agent and its start; `assume` the AssumeRole side (batches, chains,
 //! sources), `write` the file side, `discover` the accounts from AWS Organizations.
 
+use crate::agent::error::Error;
+use crate::aws::imds::{self, Identity, Imds};
+use crate::aws::org;
+use crate::aws::retry::Policy;
+use crate::aws::sts::{self, Sts};
+use crate::base::creds::{rfc3339, TemporaryCredentials};
+use crate::base::logging::message_id;
 use crate::config::{Config, DiscoveredSet, Placeholders, Role};
-use crate::credfile::{self, FileKind, Plan, Section};
-use crate::creds::{rfc3339, TemporaryCredentials};
-use crate::discovery;
-use crate::error::Error;
-use crate::fileio::{self, Owner};
-use crate::files::{self, Destination};
-use crate::imds::{self, Identity, Imds};
-use crate::lastgood::Copy;
-use crate::logging::message_id;
-use crate::org;
-use crate::retry::Policy;
-use crate::source::{self, Keep, Loaded, Read, Source};
-use crate::sts::{self, Sts};
-use crate::{shared, ssm};
+use crate::store::credfile::{self, FileKind, Plan, Section};
+use crate::store::discovery;
+use crate::store::fileio::{self, Owner};
+use crate::store::lastgood::Copy;
+use crate::{aws::shared, aws::ssm};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use files::Destination;
+use source::{Keep, Loaded, Read, Source};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,9 @@ use tracing::{error, info, warn};
 
 mod assume;
 mod discover;
+pub mod error;
+pub mod files;
+pub mod source;
 mod write;
 
 /// How old the cache of a discovered set may be and still be used instead of asking
@@ -146,7 +149,7 @@ impl Agent {
         rediscover: Rediscover,
         keep: Option<(&Keep, Read)>,
     ) -> Result<Agent, Error> {
-        let http = crate::http::client();
+        let http = crate::aws::http::client();
         let imds = Imds::new(http.clone(), wait);
         let mut keep = keep;
         let (config, version, identity, kept, destinations) = loop {

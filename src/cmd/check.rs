@@ -4,15 +4,15 @@
 //! well.
 
 use super::Wait;
+use crate::agent::error::Error;
+use crate::agent::files::Destination;
+use crate::agent::source::{self, Source};
 use crate::agent::{self, Agent};
+use crate::aws::imds::Imds;
+use crate::base::creds::rfc3339;
+use crate::base::logging::SUMMARY;
 use crate::config::Config;
-use crate::creds::rfc3339;
-use crate::discovery;
-use crate::error::Error;
-use crate::files::Destination;
-use crate::imds::Imds;
-use crate::logging::SUMMARY;
-use crate::source::{self, Source};
+use crate::store::discovery;
 use clap::Args;
 use tracing::info;
 
@@ -33,7 +33,7 @@ impl Check {
         let wait = self.wait.duration();
         let (config, files, region) = match source {
             Source::File(_) => {
-                let http = crate::http::client();
+                let http = crate::aws::http::client();
                 let imds = Imds::new(http.clone(), wait);
                 let config = source::load(source, &http, &imds).await?.config;
                 let files = Destination::resolve_all(&config)?;
@@ -85,7 +85,7 @@ async fn show_endpoints(config: &Config, instance_region: Option<&str>) {
             unknown.push(role.profile.as_str());
             continue;
         };
-        let endpoint = crate::sts::endpoint_of(region, role.endpoints, &sdk);
+        let endpoint = crate::aws::sts::endpoint_of(region, role.endpoints, &sdk);
         match endpoints.iter_mut().find(|(e, _)| *e == endpoint) {
             Some((_, profiles)) => profiles.push(&role.profile),
             None => endpoints.push((endpoint, vec![&role.profile])),

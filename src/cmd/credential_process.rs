@@ -6,15 +6,15 @@
 //! stdout carries that JSON and nothing else; logs go where `--log` says. It never writes a
 //! file: keeping files fresh is the daemon's job.
 
+use crate::agent::error::Error;
+use crate::agent::files::Destination;
+use crate::agent::source::{self, Source};
 use crate::agent::Agent;
+use crate::aws::imds::Imds;
+use crate::base::creds::{rfc3339, Secret, TemporaryCredentials};
 use crate::config::Config;
-use crate::credfile::{self, FileKind};
-use crate::creds::{rfc3339, Secret, TemporaryCredentials};
-use crate::error::Error;
-use crate::fileio;
-use crate::files::Destination;
-use crate::imds::Imds;
-use crate::source::{self, Source};
+use crate::store::credfile::{self, FileKind};
+use crate::store::fileio;
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;
@@ -76,7 +76,7 @@ pub async fn fresh(
     if let Some(creds) = cache.and_then(|f| cached_in(f, profile)) {
         return Ok(creds);
     }
-    let http = crate::http::client();
+    let http = crate::aws::http::client();
     let config = source::load(source, &http, &Imds::new(http.clone(), wait))
         .await?
         .config;

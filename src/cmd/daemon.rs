@@ -21,20 +21,20 @@
 //! reload would as soon as a read succeeds.
 
 use super::{Spread, Wait};
+use crate::agent::error::Error;
+use crate::agent::files::Destination;
+use crate::agent::source::{Keep, Source};
 use crate::agent::{Agent, BootJitter};
-use crate::clock::{self, Wake};
+use crate::aws::retry::Policy;
+use crate::aws::sts::{self, Assumed};
+use crate::base::logging::message_id;
+use crate::base::metrics;
 use crate::config::METRICS_INTERVAL;
-use crate::endpoint::{Endpoint, Served, Serving};
-use crate::error::Error;
-use crate::fileio::{self, FileError, Readers};
-use crate::files::Destination;
-use crate::logging::message_id;
-use crate::metrics;
-use crate::retry::Policy;
-use crate::schedule::{self, Failure, Settings};
-use crate::source::{Keep, Source};
-use crate::sts::{self, Assumed};
-use crate::tracking::Tracked;
+use crate::daemon::clock::{self, Wake};
+use crate::daemon::endpoint::{Endpoint, Served, Serving};
+use crate::daemon::schedule::{self, Failure, Settings};
+use crate::daemon::tracking::Tracked;
+use crate::store::fileio::{self, FileError, Readers};
 use clap::Args;
 use sd_notify::NotifyState;
 use std::collections::BTreeSet;
@@ -504,7 +504,15 @@ fn finish(
     }
     for &i in &due {
         if let Some(profile) = tracked.profile(&roles[i].profile) {
-            metrics::refreshed(&roles[i].profile, profile);
+            // A failure counts under its last error's code.
+            let failed = (profile.failures > 0)
+                .then(|| profile.last_error.as_ref().map_or("Unknown", |e| &*e.code));
+            metrics::refreshed(
+                &roles[i].profile,
+                failed,
+                profile.expiration,
+                profile.last_refresh,
+            );
         }
     }
     // Roles no longer configured are no longer tracked.

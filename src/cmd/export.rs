@@ -7,10 +7,10 @@
 //! where `credential-process` takes them: the daemon's fresh ones, else the role assumed now.
 //! stdout carries only that; nothing is written, and an error prints nothing there.
 
+use crate::agent::error::Error;
+use crate::agent::source::Source;
+use crate::base::creds::{rfc3339, TemporaryCredentials};
 use crate::cmd::credential_process::{fresh, json, print};
-use crate::creds::{rfc3339, TemporaryCredentials};
-use crate::error::Error;
-use crate::source::Source;
 use clap::{Args, ValueEnum};
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ fn safe(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::creds::Secret;
+    use crate::base::creds::Secret;
     use time::macros::datetime;
 
     fn creds(secret: &str) -> TemporaryCredentials {

@@ -10,8 +10,8 @@ pub mod policy;
 pub mod run;
 pub mod status;
 
-use crate::lastgood;
-use crate::source::Keep;
+use crate::agent::source::Keep;
+use crate::store::lastgood;
 use clap::Args;
 use std::time::Duration;
 

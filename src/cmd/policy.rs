@@ -4,10 +4,10 @@
 //! loads the config and prints. For a config file it must never call IMDS or STS, and it
 //! writes nothing but stdout.
 
-use crate::error::Error;
-use crate::imds::Imds;
+use crate::agent::error::Error;
+use crate::agent::source::{self, Source};
+use crate::aws::imds::Imds;
 use crate::policy::{self, Options};
-use crate::source::{self, Source};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::time::Duration;
@@ -111,7 +111,7 @@ impl Policy {
                 "--role-name chooses the target role of --template target".into(),
             ));
         }
-        let http = crate::http::client();
+        let http = crate::aws::http::client();
         let imds = Imds::new(http.clone(), IMDS_WAIT);
         let config = source::load(source, &http, &imds).await?.config;
         // Role sets discovered from AWS Organizations: their role in any account of it.

@@ -2,10 +2,10 @@
 //! and say how it went in one summary event (the journal and stderr).
 
 use super::{Spread, Wait};
+use crate::agent::error::Error;
+use crate::agent::source::Source;
 use crate::agent::{Agent, RoleOutcome};
-use crate::error::Error;
-use crate::logging::{message_id, SUMMARY};
-use crate::source::Source;
+use crate::base::logging::{message_id, SUMMARY};
 use clap::Args;
 use std::collections::BTreeSet;
 use tracing::info;

@@ -8,17 +8,17 @@
 //! value of a section may be printed, logged or serialised. With `--json`, stdout carries one
 //! JSON document and nothing else (logs and notes go to stderr).
 
+use crate::agent::error::Error;
+use crate::agent::files::Destination;
+use crate::agent::source::{self, Source};
+use crate::aws::imds::Imds;
+use crate::base::creds::rfc3339;
 use crate::config::Config;
 use crate::config::DEFAULT_USER;
-use crate::credfile::{self, FileKind, Section};
-use crate::creds::rfc3339;
-use crate::discovery;
-use crate::error::Error;
-use crate::fileio;
-use crate::files::Destination;
-use crate::imds::Imds;
-use crate::source::{self, Source};
-use crate::state::{LastError, State};
+use crate::store::credfile::{self, FileKind, Section};
+use crate::store::discovery;
+use crate::store::fileio;
+use crate::store::state::{LastError, State};
 use clap::Args;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -192,7 +192,7 @@ const IMDS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Status {
     pub async fn run(&self, source: &Source) -> Result<(), Error> {
-        let http = crate::http::client();
+        let http = crate::aws::http::client();
         let imds = Imds::new(http.clone(), IMDS_WAIT);
         let config = source::load(source, &http, &imds).await?.config;
         // Discovered role sets as last discovered: status never calls AWS Organizations.
@@ -492,7 +492,7 @@ fn time_or_null<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{LastError, Profile};
+    use crate::store::state::{LastError, Profile};
     use std::collections::BTreeMap;
     use time::macros::datetime;
 
@@ -675,7 +675,7 @@ mod tests {
                 .chain(case.section.map(|e| section("p", e)))
                 .collect();
             let state = State {
-                version: crate::state::VERSION,
+                version: crate::store::state::VERSION,
                 pid: 1,
                 updated: Some(NOW),
                 credentials_file: "/c".into(),
@@ -744,7 +744,7 @@ mod tests {
     #[test]
     fn json_fields_are_stable_utc_and_null_when_unknown() {
         let state = State {
-            version: crate::state::VERSION,
+            version: crate::store::state::VERSION,
             pid: 1,
             updated: None,
             credentials_file: "/c".into(),

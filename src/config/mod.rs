@@ -14,13 +14,16 @@
 //! parser's promises, for proptest and cargo-fuzz). This file only reads the file and runs
 //! the steps in order.
 
+mod assemble;
 mod chain;
 mod check;
 mod diagnostic;
 mod model;
 mod raw;
 mod role_set;
+mod roles;
 mod rules;
+mod tables;
 mod template;
 mod toml_error;
 
@@ -31,6 +34,8 @@ mod tests;
 
 pub use diagnostic::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use rules::split_arn;
+pub use template::Placeholders;
 
 use check::Checker;
 use diagnostic::{line_of, Lines};

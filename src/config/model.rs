@@ -5,7 +5,7 @@
 
 use super::diagnostic::ConfigError;
 use super::rules::check_session_name;
-use super::template::{fill, parse_template};
+use super::template::{fill, parse_template, Placeholders};
 use std::path::PathBuf;
 
 pub const DEFAULT_PATH: &str = "/etc/ec2-assume-role/config.toml";
@@ -288,13 +288,6 @@ pub struct Endpoints {
 
 /// What `{account_id}` in a `policy_arns` entry stands for.
 pub const POLICY_ACCOUNT_PLACEHOLDER: &str = "{account_id}";
-
-/// Values for the `role_session_name` placeholders (`{profile}` comes from the role).
-#[derive(Debug, Clone, Copy)]
-pub struct Placeholders<'a> {
-    pub instance_id: &'a str,
-    pub account_id: &'a str,
-}
 
 impl Config {
     /// Whether some role goes to destination `user`, counting the roles of discovered sets

@@ -3,9 +3,10 @@
 //! (`role_set[1].accounts[3]`). It must never accept a profile template that would give two
 //! accounts the same profile, nor a role path a `[[role]]`'s `role_arn` could not hold.
 
-use super::check::{CheckedRole, Checker, Defaults};
+use super::check::Checker;
 use super::model::{Config, DiscoveredSet, Endpoints, Organization, Role};
 use super::raw::{RawOrganization, RawRoleSet};
+use super::roles::{CheckedRole, Defaults};
 use super::rules::{
     check_account_id, check_partition, check_profile, parse_role_arn, valid, WORST_CASE_ACCOUNT_ID,
 };
@@ -262,7 +263,7 @@ impl Checker<'_> {
 /// (`NAME/1`, `NAME/2`, ...) can be put under: SSM's characters, no `aws`/`ssm` prefix, room
 /// for the part suffix within SSM's 1,011 characters.
 pub(super) fn check_shared_parameter(s: &str) -> Result<(), String> {
-    let (name, _) = crate::ssm::split_arn(s)?;
+    let (name, _) = super::rules::split_arn(s)?;
     let hint = "an SSM parameter name from the root, such as /ec2-assume-role/accounts/audit";
     if !name.starts_with('/') {
         return Err(format!("is not {hint}"));

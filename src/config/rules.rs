@@ -81,11 +81,11 @@ pub(super) fn check_account_id(s: &str) -> Result<(), String> {
 }
 
 pub(super) fn check_partition(partition: &str) -> Result<(), String> {
-    match crate::partitions::by_id(partition) {
+    match crate::base::partitions::by_id(partition) {
         Some(_) => Ok(()),
         None => Err(format!(
             "unknown partition {partition:?}; the partitions are {}",
-            crate::partitions::ids()
+            crate::base::partitions::ids()
         )),
     }
 }
@@ -220,26 +220,26 @@ pub(super) fn check_tag(key: &str, value: &str) -> Result<(), String> {
 }
 
 /// A region some partition lists or its pattern matches (the SDK's partition data:
-/// `crate::partitions`), e.g. us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1.
+/// `crate::base::partitions`), e.g. us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1.
 pub(super) fn check_region(s: &str) -> Result<(), String> {
-    match crate::partitions::of_region(s) {
+    match crate::base::partitions::of_region(s) {
         Some(_) => Ok(()),
         None => Err(format!(
             "{s:?} is not a region name in any partition ({}); expected one like us-east-1, \
              us-gov-west-1 or eusc-de-east-1",
-            crate::partitions::ids()
+            crate::base::partitions::ids()
         )),
     }
 }
 
 /// `region` is in `partition`; if not, why (a role can only be assumed in its own partition).
 pub(super) fn check_region_in(region: &str, partition: &str) -> Result<(), String> {
-    match crate::partitions::of_region(region) {
+    match crate::base::partitions::of_region(region) {
         Some(p) if p.id != partition => Err(format!(
             "region {region:?} is in partition {:?}, but the role is in {partition:?}; give a \
              region of {partition} (e.g. {})",
             p.id,
-            crate::partitions::by_id(partition)
+            crate::base::partitions::by_id(partition)
                 .map_or("", |p| p.outputs.implicit_global_region.as_str())
         )),
         _ => Ok(()),
@@ -413,4 +413,22 @@ pub(super) fn check_policy_arn(s: &str, partition: &str) -> Result<(), String> {
         return Err("{account_id} (the role's account) is the only placeholder".into());
     }
     Ok(())
+}
+
+/// `(name, region)` of a parameter ARN (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`), or
+/// `(name, None)` for a plain name. A parameter shared from another account is read by ARN.
+pub fn split_arn(name: &str) -> Result<(&str, Option<&str>), String> {
+    if !name.starts_with("arn:") {
+        return Ok((name, None));
+    }
+    let fields: Vec<&str> = name.splitn(6, ':').collect();
+    match fields[..] {
+        [_, _, "ssm", region, _, resource] if !region.is_empty() => {
+            match resource.strip_prefix("parameter") {
+                Some(rest) if rest.starts_with('/') => Ok((rest, Some(region))),
+                _ => Err("an SSM parameter ARN ends in :parameter/NAME".into()),
+            }
+        }
+        _ => Err("not an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)".into()),
+    }
 }

@@ -2,7 +2,12 @@
 //! `{profile}`) parsed into pieces, and filled. It must never check the filled name (that is
 //! `rules::check_session_name`'s) nor decide which values fill it.
 
-use super::model::Placeholders;
+/// Values for the `role_session_name` placeholders (`{profile}` comes from the role).
+#[derive(Debug, Clone, Copy)]
+pub struct Placeholders<'a> {
+    pub instance_id: &'a str,
+    pub account_id: &'a str,
+}
 
 #[derive(Debug, PartialEq)]
 pub(super) enum Piece<'a> {

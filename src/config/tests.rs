@@ -8,7 +8,7 @@ mod endpoint;
 mod properties;
 mod users;
 
-use super::rules::{check_profile, check_region, check_user_name};
+use super::rules::{check_profile, check_region, check_user_name, split_arn};
 use super::*;
 use std::path::PathBuf;
 
@@ -797,4 +797,13 @@ policy_arns = ["arn:aws:iam::{{account_id}}:policy/Narrow"]
     );
     let plain = parse(&full(""), Path::new("/c")).unwrap();
     assert_eq!(plain.roles[0].endpoints, Endpoints::default());
+}
+
+#[test]
+fn an_arn_names_its_own_region() {
+    assert_eq!(
+        split_arn("arn:aws:ssm:us-east-2:111111111111:parameter/shared/ear"),
+        Ok(("/shared/ear", Some("us-east-2")))
+    );
+    assert_eq!(split_arn("/plain"), Ok(("/plain", None)));
 }

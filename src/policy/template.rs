@@ -4,7 +4,9 @@
 //! StackSet over an OU, and one for the instance role with its instance profile. Built from
 //! the policies of `super`; a pure function of the config, like them.
 
-use super::*;
+use super::documents::*;
+use super::yaml::{map, s, strings, Node};
+use crate::config::Config;
 
 fn reference(name: &str) -> Node {
     map([("Ref", s(name))])

@@ -229,11 +229,11 @@ pub struct Discovery {
 }
 
 /// Runs the simulation on the daemon's schedule: `next_refresh(issued, expires, draw)` and
-/// `reload_delay(every, first, draw)` are `ec2_assume_role::schedule`'s functions of those
+/// `reload_delay(every, first, draw)` are `ec2_assume_role::daemon::schedule`'s functions of those
 /// names (with the daemon's settings), `draw` uniform in [0, 1). Parameters out of range (negative or non-finite times) are clamped to
 /// zero rather than trusted.
 /// `retry_delay(attempt, draw)` is the delay after the `attempt`-th throttled try of one
-/// Organizations call (`ec2_assume_role::retry::Policy::delay`).
+/// Organizations call (`ec2_assume_role::aws::retry::Policy::delay`).
 /// `agent` is the agent's reading of a config in SSM (`boot::Agent`).
 pub fn simulate(
     p: &Params,

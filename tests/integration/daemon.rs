@@ -11,7 +11,7 @@ use crate::util::{
     section, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
     ROLE_2,
 };
-use ec2_assume_role::state::State;
+use ec2_assume_role::store::state::State;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -2,12 +2,12 @@
 //! prints, on the same schedule) with small fleets and checks that its numbers add up and
 //! that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
 
+use ec2_assume_role::aws::retry::Policy;
 use ec2_assume_role::config::Daemon;
-use ec2_assume_role::retry::Policy;
-use ec2_assume_role::schedule::{
-    next_refresh, reload_delay, start_read_delay, start_wait, Settings, KEPT_RETRY,
+use ec2_assume_role::daemon::schedule::{
+    next_refresh, reload_delay, start_read_delay, Settings, KEPT_RETRY,
 };
-use ec2_assume_role::{source, ssm};
+use ec2_assume_role::{agent::source, aws::ssm};
 use std::time::Duration;
 use testkit::boot::{Agent, Retry};
 use testkit::fleet::{Discovery, Params, Report};
@@ -28,7 +28,7 @@ fn simulate(p: &Params) -> Report {
             delay: &|attempt, draw| start.delay(attempt, draw),
             deadline: start.deadline.as_secs_f64(),
         },
-        start_wait: &|spread, draw| start_wait(seconds(spread), draw),
+        start_wait: &|spread, draw| source::start_wait(seconds(spread), draw),
         kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
         kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
         reload_delay: &reload_delay,

@@ -2,7 +2,7 @@
 //! random points while it rewrites a large credentials file, over and over.
 
 use crate::util::{Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
-use ec2_assume_role::credfile::{self, FileKind, Plan};
+use ec2_assume_role::store::credfile::{self, FileKind, Plan};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -250,7 +250,7 @@ fn sdk_organizations_host(region: &str, fips: bool, dual_stack: bool) -> String 
 
 /// The host of the endpoint a resolver's future gives.
 fn host_of(future: aws_smithy_runtime_api::client::endpoint::EndpointFuture<'_>) -> String {
-    let url = ec2_assume_role::sts::resolved(future).unwrap();
+    let url = ec2_assume_role::aws::sts::resolved(future).unwrap();
     url.trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned()

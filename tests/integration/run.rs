@@ -8,7 +8,7 @@ use crate::util::{
     assert_no_secrets, assert_profile_written, mode, section, story, story_with, value, TestDir,
     PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
 };
-use ec2_assume_role::logging::message_id;
+use ec2_assume_role::base::logging::message_id;
 use std::time::Duration;
 use testkit::imds::{self, ImdsConfig};
 use testkit::sts::Script;

@@ -4,8 +4,8 @@
 
 use crate::util::{assert_no_secrets, wait_for};
 use crate::util::{Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2};
-use ec2_assume_role::creds::rfc3339;
-use ec2_assume_role::state::{self, LastError, Profile, State};
+use ec2_assume_role::base::creds::rfc3339;
+use ec2_assume_role::store::state::{self, LastError, Profile, State};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

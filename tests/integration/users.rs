@@ -303,7 +303,7 @@ fn one_users_full_disk_never_stops_the_others_writes() {
 #[test]
 fn the_daemon_keeps_every_users_file_fresh_with_one_call_per_role_per_refresh() {
     use crate::util::wait_for;
-    use ec2_assume_role::state::State;
+    use ec2_assume_role::store::state::State;
     use std::time::Duration;
     let t = users_story();
     t.sts.set_lifetime(Duration::from_secs(12));

@@ -7,7 +7,7 @@
 //! times only, never a credential.
 
 use crate::config::{Config, DiscoveredSet};
-use crate::fileio::{self, FileError};
+use crate::store::fileio::{self, FileError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -16,7 +16,6 @@
 //! own locking, atomics and (for `prometheus`) protobuf to the static binary for nothing we
 //! use; a real parser checks the output in the tests (`tests/integration/metrics.rs`).
 
-use crate::state::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -163,17 +162,21 @@ pub fn config_reloaded(ok: bool) {
     });
 }
 
-/// A refresh of `profile` just ended, and `tracked` is what the daemon now knows of it: a
-/// failure (`failures > 0`) counts under its last error's code.
-pub fn refreshed(profile: &str, tracked: &Profile) {
+/// A refresh of `profile` just ended: `failed` is the error code it failed with (counted
+/// under that code), `expiration` and `last_success` what the daemon now knows of it.
+pub fn refreshed(
+    profile: &str,
+    failed: Option<&str>,
+    expiration: Option<OffsetDateTime>,
+    last_success: Option<OffsetDateTime>,
+) {
     with(|v| {
         let p = match v.profiles.get_mut(profile) {
             Some(p) => p,
             None => v.profiles.entry(profile.to_owned()).or_default(),
         };
         p.refreshes += 1;
-        if tracked.failures > 0 {
-            let code = tracked.last_error.as_ref().map_or("Unknown", |e| &e.code);
+        if let Some(code) = failed {
             match p.failures.get_mut(code) {
                 Some(n) => *n += 1,
                 None => {
@@ -181,8 +184,8 @@ pub fn refreshed(profile: &str, tracked: &Profile) {
                 }
             }
         }
-        p.expiration = tracked.expiration.map(OffsetDateTime::unix_timestamp);
-        p.last_success = tracked.last_refresh.map(OffsetDateTime::unix_timestamp);
+        p.expiration = expiration.map(OffsetDateTime::unix_timestamp);
+        p.last_success = last_success.map(OffsetDateTime::unix_timestamp);
     });
 }
 

@@ -141,7 +141,7 @@ mod tests {
     /// read from cargo's registry sources (present wherever this crate was built).
     #[test]
     fn the_data_is_the_sdks() {
-        let lock = include_str!("../Cargo.lock");
+        let lock = include_str!("../../Cargo.lock");
         let version = lock
             .split("[[package]]")
             .find(|p| p.contains("name = \"aws-sdk-sts\""))
@@ -215,7 +215,7 @@ mod tests {
                     .use_dual_stack(dual)
                     .build()
                     .unwrap();
-                let url = crate::sts::resolved(resolver.resolve_endpoint(&params))
+                let url = crate::aws::sts::resolved(resolver.resolve_endpoint(&params))
                     .unwrap_or_else(|e| panic!("{region}: {e}"));
                 let host = url.trim_start_matches("https://").trim_end_matches('/');
                 let suffix = if dual {

@@ -9,12 +9,12 @@
 //! This module never formats a credential: the errors it wraps carry paths, ARNs, profile
 //! names, error codes and messages only.
 
+use crate::aws::imds::{self, Identity};
+use crate::aws::ssm::FetchError;
+use crate::base::logging::message_id;
 use crate::config::ConfigErrors;
-use crate::fileio::FileError;
-use crate::imds::{self, Identity};
-use crate::logging::message_id;
 use crate::policy::PolicyError;
-use crate::ssm::FetchError;
+use crate::store::fileio::FileError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing::error;

@@ -14,16 +14,16 @@
 //! converge; `run` reads SSM and falls back to the copy when SSM throttles or is down, never
 //! when the parameter is missing, forbidden or invalid.
 
+use crate::agent::error::Error;
+use crate::aws::imds::{Identity, Imds};
+use crate::aws::retry::Policy;
+use crate::aws::ssm::{self, FetchError, SSM_PREFIX};
+use crate::base::creds::TemporaryCredentials;
+use crate::base::logging::message_id;
+use crate::config::split_arn;
 use crate::config::{self, Config};
-use crate::creds::TemporaryCredentials;
-use crate::error::Error;
-use crate::fileio;
-use crate::imds::{Identity, Imds};
-use crate::lastgood::Copy;
-use crate::logging::message_id;
-use crate::retry::Policy;
-use crate::schedule;
-use crate::ssm::{self, split_arn, FetchError, SSM_PREFIX};
+use crate::store::fileio;
+use crate::store::lastgood::Copy;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ pub async fn load_kept(
     }
     let first = read != Read::Reload;
     let policy = if first && kept.is_none() {
-        let wait = schedule::start_wait(keep.spread, fastrand::f64());
+        let wait = start_wait(keep.spread, fastrand::f64());
         if keep.daemon {
             // Type=notify: systemd counts the wait and the retries against TimeoutStartSec.
             let usec = (wait + START_POLICY.deadline + AFTER_READ).as_micros();
@@ -415,6 +415,13 @@ async fn fetch(
         config.roles.len()
     );
     Ok((config, fetched))
+}
+
+/// How long the first read of a config in SSM waits without a kept copy, for `--start-spread
+/// spread`, from `random_unit` (0..1): uniform over the spread, so that a fleet started
+/// together reaches Parameter Store spread over it.
+pub fn start_wait(spread: Duration, random_unit: f64) -> Duration {
+    spread.mul_f64(random_unit.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]

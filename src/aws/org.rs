@@ -7,9 +7,9 @@
 //! Organizations endpoint of the partition (`AWS_ENDPOINT_URL_ORGANIZATIONS` overrides it).
 //! It only reads the organization; it never writes, and never logs more than account ids.
 
+use crate::aws::retry::Policy;
+use crate::base::creds::TemporaryCredentials;
 use crate::config::Endpoints;
-use crate::creds::TemporaryCredentials;
-use crate::retry::Policy;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::types::{Account, AccountState, AccountStatus, ChildType};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -29,7 +29,7 @@ pub struct Query<'a> {
 /// Why the accounts could not be listed. `code` is Organizations' error code
 /// (`AccessDeniedException`, `TooManyRequestsException`, `AWSOrganizationsNotInUseException`,
 /// ...) or one of ours (`Timeout`, `Network`, `BadResponse`).
-pub type Error = crate::http::CallError;
+pub type Error = crate::aws::http::CallError;
 
 /// Organizations at boot, when a fleet asks at once: back off further than for STS.
 pub const POLICY: Policy = Policy {
@@ -41,7 +41,7 @@ pub const POLICY: Policy = Policy {
 /// The Region whose endpoint serves Organizations in `partition`: it is a global service
 /// with one endpoint per partition, which the SDK's rules pick from any Region of it.
 pub fn region_of(partition: &str) -> &'static str {
-    crate::partitions::by_id(partition)
+    crate::base::partitions::by_id(partition)
         .map_or("us-east-1", |p| p.outputs.implicit_global_region.as_str())
 }
 
@@ -55,7 +55,7 @@ pub async fn discover(
     policy: Policy,
 ) -> Result<Vec<String>, Error> {
     let config =
-        crate::http::instance_profile_config(http, signer, region_of(partition), endpoints)
+        crate::aws::http::instance_profile_config(http, signer, region_of(partition), endpoints)
             .load()
             .await;
     let client = aws_sdk_organizations::Client::new(&config);
@@ -162,7 +162,7 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
     let doing = "listing the organization's accounts";
-    crate::http::call_retried(policy, operation, doing, f).await
+    crate::aws::http::call_retried(policy, operation, doing, f).await
 }
 
 #[cfg(test)]

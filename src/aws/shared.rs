@@ -11,9 +11,9 @@
 //! instance's Region unless the name is an ARN. Hand-written: no crate splits a list over SSM
 //! parameters; the format is ours.
 
+use crate::aws::retry::Policy;
+use crate::base::creds::{rfc3339, TemporaryCredentials};
 use crate::config::Endpoints;
-use crate::creds::{rfc3339, TemporaryCredentials};
-use crate::retry::Policy;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::collections::BTreeMap;
@@ -131,7 +131,7 @@ pub fn decode(name: &str, values: &BTreeMap<usize, String>) -> Result<Published,
 
 /// `(name, region)`: the parameter's own Region when `name` is an ARN, else `region`.
 fn place<'a>(name: &'a str, region: &'a str) -> &'a str {
-    crate::ssm::split_arn(name)
+    crate::config::split_arn(name)
         .ok()
         .and_then(|(_, r)| r)
         .unwrap_or(region)
@@ -143,7 +143,7 @@ async fn client(
     region: &str,
     endpoints: Endpoints,
 ) -> aws_sdk_ssm::Client {
-    let config = crate::http::instance_profile_config(http, signer, region, endpoints)
+    let config = crate::aws::http::instance_profile_config(http, signer, region, endpoints)
         .load()
         .await;
     aws_sdk_ssm::Client::new(&config)
@@ -166,10 +166,10 @@ where
     >,
 {
     let doing = "reading or writing the shared account list";
-    crate::http::call_retried(policy, operation, doing, f)
+    crate::aws::http::call_retried(policy, operation, doing, f)
         .await
         .map_err(|e| {
-            crate::metrics::ssm_failed(operation, &e.code);
+            crate::base::metrics::ssm_failed(operation, &e.code);
             e.to_string()
         })
 }

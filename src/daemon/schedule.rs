@@ -9,6 +9,7 @@
 //! exponentially with jitter, longer for AccessDenied than for throttling, and faster as expiry
 //! nears, so that the still-valid credentials get replaced before they run out.
 
+use crate::agent::source::start_wait;
 use crate::config;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -112,13 +113,6 @@ pub fn reload_delay(every: Duration, first: bool, random_unit: f64) -> Duration 
     every.mul_f64(if first { 0.5 + r } else { 0.9 + 0.2 * r })
 }
 
-/// How long the first read of a config in SSM waits without a kept copy, for `--start-spread
-/// spread`, from `random_unit` (0..1): uniform over the spread, so that a fleet started
-/// together reaches Parameter Store spread over it.
-pub fn start_wait(spread: Duration, random_unit: f64) -> Duration {
-    spread.mul_f64(random_unit.clamp(0.0, 1.0))
-}
-
 /// The shortest spread of a daemon's first read of SSM when it started from the kept copy:
 /// nothing waits for that read, so it may be spread wide enough for a fleet of 10,000 booting
 /// within a minute to stay under Parameter Store's default 40 reads a second.
@@ -132,7 +126,7 @@ pub fn start_read_delay(spread: Duration, random_unit: f64) -> Duration {
 
 /// Between a kept-copy daemon's failed reads of SSM (each one already retried under
 /// `ssm::POLICY`): full jitter over 30 s doubling to 5 minutes, until a read succeeds.
-pub const KEPT_RETRY: crate::retry::Policy = crate::retry::Policy {
+pub const KEPT_RETRY: crate::aws::retry::Policy = crate::aws::retry::Policy {
     initial: Duration::from_secs(30),
     max: Duration::from_secs(300),
     deadline: Duration::MAX,

@@ -174,7 +174,7 @@ mod tests {
         assert!(!report.contains("FwoGZX"), "{report}");
         assert!(report.contains("withheld"), "{report}");
         assert!(
-            report.contains(&format!("src/logging.rs:{}", here.line())),
+            report.contains(&format!("src/base/logging.rs:{}", here.line())),
             "{report}"
         );
 

@@ -4,11 +4,11 @@
 //! `daemon`, `status`, `credential-process`) asks here, so they always agree. It resolves
 //! paths and looks users up; it never opens a file.
 
+use crate::agent::error::Error;
+use crate::agent::source::Source;
 use crate::config::{Config, ConfigError, ConfigErrors, User, DEFAULT_USER};
-use crate::error::Error;
-use crate::fileio::Owner;
-use crate::source::Source;
-use crate::state::Origin;
+use crate::store::fileio::Owner;
+use crate::store::state::Origin;
 use std::path::{Path, PathBuf};
 
 /// The cache file's name, beside the credentials file.

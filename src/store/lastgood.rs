@@ -7,7 +7,7 @@
 //! in part. It holds the parameter's text as is (a `SecureString` may hold an `external_id`),
 //! so it is never logged and never readable by anyone but root.
 
-use crate::fileio::{self, FileError};
+use crate::store::fileio::{self, FileError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;

@@ -8,7 +8,7 @@
 //! This module must never touch an unmanaged section unless the plan explicitly says
 //! `replace_unmanaged`, and must never put a secret in a `Debug` output.
 
-use crate::creds::{rfc3339, TemporaryCredentials};
+use crate::base::creds::{rfc3339, TemporaryCredentials};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
@@ -534,7 +534,7 @@ pub mod invariants {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::creds::Secret;
+    use crate::base::creds::Secret;
 
     /// `{M}` in a case stands for the marker, to keep the table readable.
     fn expand(s: &[u8]) -> Vec<u8> {

@@ -13,9 +13,9 @@
 //! Nothing here logs a secret or echoes an answer: errors carry the STS error code, message
 //! and request id, or what was wrong with the answer, only.
 
+use crate::aws::retry::Policy;
+use crate::base::creds::{Secret, TemporaryCredentials};
 use crate::config::Endpoints;
-use crate::creds::{Secret, TemporaryCredentials};
-use crate::retry::Policy;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::RequestId;
@@ -131,7 +131,7 @@ impl Sts {
         signer: &str,
     ) -> Sts {
         let config =
-            crate::http::instance_profile_config(http, instance, region, Endpoints::default())
+            crate::aws::http::instance_profile_config(http, instance, region, Endpoints::default())
                 // The SDK would sign the next call with STS's clock after a skew refusal. We would
                 // then write credentials whose expiry the refresh schedule measures on the wrong
                 // clock, for AWS clients on this instance that sign with it too and fail: better
@@ -158,7 +158,9 @@ impl Sts {
                     let result = self.assume_once(&client, req).await;
                     match &result {
                         Ok(_) => self.pace.succeeded(),
-                        Err(e) if crate::retry::is_throttling(&e.code) => self.pace.throttled(),
+                        Err(e) if crate::aws::retry::is_throttling(&e.code) => {
+                            self.pace.throttled()
+                        }
                         Err(_) => {}
                     }
                     result
@@ -224,7 +226,7 @@ impl Sts {
             .set_policy_arns(policy_arns(&req.policy_arns))
             .send()
             .await;
-        crate::metrics::sts_request(started.elapsed(), out.is_ok());
+        crate::base::metrics::sts_request(started.elapsed(), out.is_ok());
         let out = out.map_err(|err| self.classify(err, req))?;
         let request_id = out.request_id().map(str::to_owned);
         let bad = |detail: &str| bad_response(detail, request_id.clone());
@@ -251,7 +253,7 @@ impl Sts {
             return Err(bad(&format!(
                 "its credentials expired at {}, before they arrived (is the clock of this \
                  instance right?)",
-                crate::creds::rfc3339(expiration)
+                crate::base::creds::rfc3339(expiration)
             )));
         }
         Ok(Assumed {
@@ -430,7 +432,7 @@ impl Sts {
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>, req: &Request) -> Error {
         let mut error = classify(&err);
         if let Some(hint) =
-            crate::denied::explain(&error.code, &error.message, &req.role_arn, &self.signer)
+            crate::aws::denied::explain(&error.code, &error.message, &req.role_arn, &self.signer)
         {
             error.message = format!("{}; {hint}", error.message);
         }
@@ -461,7 +463,7 @@ impl Sts {
                 let advice = skew_advice(skew);
                 if !self.skew_warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        message_id = crate::logging::message_id::CLOCK_SKEW,
+                        message_id = crate::base::logging::message_id::CLOCK_SKEW,
                         role_arn = %req.role_arn,
                         error_code = %error.code,
                         skew_seconds = skew,
@@ -544,7 +546,7 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
         // message quotes the element it found instead, attributes and all, after " got ":
         // cut that off (an answer is never echoed), and say what kind of document it was.
         SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
-            let chain = crate::imds::chain(ctx.err());
+            let chain = crate::aws::imds::chain(ctx.err());
             let detail = chain.split(" got ").next().unwrap_or_default();
             let kind = ctx.raw().headers().get("content-type").unwrap_or("none");
             bad_response(&format!("{detail} (Content-Type: {kind})"), request_id)
@@ -556,7 +558,7 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
                 Some(m) => m.to_owned(),
                 None => format!("HTTP {status}, and no AWS error in the body"),
             };
-            let retryable = crate::retry::is_retryable(&code, status);
+            let retryable = crate::aws::retry::is_retryable(&code, status);
             Error {
                 code,
                 message,
@@ -566,13 +568,13 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
         }
         SdkError::TimeoutError(_) => Error {
             code: "Timeout".into(),
-            message: crate::imds::chain(err),
+            message: crate::aws::imds::chain(err),
             request_id,
             retryable: true,
         },
         SdkError::DispatchFailure(_) => Error {
             code: "Network".into(),
-            message: crate::imds::chain(err),
+            message: crate::aws::imds::chain(err),
             request_id,
             retryable: true,
         },
@@ -580,7 +582,7 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
             &format!("it is longer than {MAX_ANSWER_BYTES} bytes"),
             request_id,
         ),
-        _ => bad_response(&crate::imds::chain(err), request_id),
+        _ => bad_response(&crate::aws::imds::chain(err), request_id),
     }
 }
 

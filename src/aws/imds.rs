@@ -7,9 +7,9 @@
 //! default. At boot the metadata service and the instance profile can lag, so reads are
 //! retried under one deadline. Paths are pinned here, in one place.
 
+use crate::aws::retry::Policy;
+use crate::base::creds::{Secret, TemporaryCredentials};
 use crate::config;
-use crate::creds::{Secret, TemporaryCredentials};
-use crate::retry::Policy;
 use aws_config::imds::client::error::{ImdsError, TokenError};
 use aws_config::provider_config::ProviderConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -158,7 +158,7 @@ impl Imds {
     async fn get(&self, path: &str) -> Result<String, Error> {
         let result = self.get_uncounted(path).await;
         if let Err(err) = &result {
-            crate::metrics::imds_failed(err.kind());
+            crate::base::metrics::imds_failed(err.kind());
         }
         result
     }

@@ -5,10 +5,10 @@
 //! the journal line a failure gets.
 
 use crate::agent::RoleOutcome;
+use crate::base::creds::rfc3339;
 use crate::config::Role;
-use crate::creds::rfc3339;
-use crate::schedule::{self, Failure, Settings};
-use crate::state::{self, LastError, Origin, Profile, State};
+use crate::daemon::schedule::{self, Failure, Settings};
+use crate::store::state::{self, LastError, Origin, Profile, State};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -306,7 +306,7 @@ mod tests {
     }
 
     fn sts_error(code: &str, retryable: bool) -> RoleOutcome {
-        RoleOutcome::Failed(crate::sts::Error {
+        RoleOutcome::Failed(crate::aws::sts::Error {
             code: code.into(),
             message: "no".into(),
             request_id: None,

@@ -25,8 +25,8 @@
 //!
 //! Built on hyper's HTTP/1 server (already linked for the SDK's client), not hand-written.
 
-use crate::creds::{rfc3339, TemporaryCredentials};
-use crate::fileio::{self, Owner};
+use crate::base::creds::{rfc3339, TemporaryCredentials};
+use crate::store::fileio::{self, Owner};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -418,11 +418,11 @@ fn metrics_allowed(peer: IpAddr) -> bool {
 }
 
 fn metrics() -> Response<Full<Bytes>> {
-    let text = crate::metrics::render(time::OffsetDateTime::now_utc());
+    let text = crate::base::metrics::render(time::OffsetDateTime::now_utc());
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        HeaderValue::from_static(crate::base::metrics::CONTENT_TYPE),
     );
     response
 }
@@ -462,7 +462,7 @@ impl Serving {
     /// the one the daemon runs as; each `[[user]]`) a new token, one per owner, then listens.
     pub async fn start(
         config: &crate::config::Config,
-        destinations: &[crate::files::Destination],
+        destinations: &[crate::agent::files::Destination],
     ) -> Result<Option<Serving>, String> {
         let Some(settings) = &config.endpoint else {
             return Ok(None);

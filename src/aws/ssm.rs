@@ -5,9 +5,10 @@
 //! module fetches the text; `config` parses it. It never logs the parameter's value, which may
 //! be a `SecureString` holding an `external_id`.
 
-use crate::creds::TemporaryCredentials;
-use crate::imds::Identity;
-use crate::retry::Policy;
+use crate::aws::imds::Identity;
+use crate::aws::retry::Policy;
+use crate::base::creds::TemporaryCredentials;
+use crate::config::split_arn;
 use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -16,24 +17,6 @@ use std::time::Duration;
 
 /// The prefix that makes `--config` an SSM parameter rather than a path.
 pub const SSM_PREFIX: &str = "ssm:";
-
-/// `(name, region)` of a parameter ARN (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`), or
-/// `(name, None)` for a plain name. A parameter shared from another account is read by ARN.
-pub fn split_arn(name: &str) -> Result<(&str, Option<&str>), String> {
-    if !name.starts_with("arn:") {
-        return Ok((name, None));
-    }
-    let fields: Vec<&str> = name.splitn(6, ':').collect();
-    match fields[..] {
-        [_, _, "ssm", region, _, resource] if !region.is_empty() => {
-            match resource.strip_prefix("parameter") {
-                Some(rest) if rest.starts_with('/') => Ok((rest, Some(region))),
-                _ => Err("an SSM parameter ARN ends in :parameter/NAME".into()),
-            }
-        }
-        _ => Err("not an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)".into()),
-    }
-}
 
 /// A parameter's value as read.
 pub struct Fetched {
@@ -99,9 +82,10 @@ pub async fn fetch(
 ) -> Result<Fetched, FetchError> {
     let (_, arn_region) = split_arn(name).unwrap_or((name, None));
     let region = arn_region.unwrap_or(&identity.region).to_owned();
-    let config = crate::http::instance_profile_config(http, instance, &region, Default::default())
-        .load()
-        .await;
+    let config =
+        crate::aws::http::instance_profile_config(http, instance, &region, Default::default())
+            .load()
+            .await;
     let client = aws_sdk_ssm::Client::new(&config);
     let attempt = || async {
         client
@@ -126,7 +110,7 @@ pub async fn fetch(
         )
         .await
         .map_err(|(err, _)| {
-            crate::metrics::ssm_failed("GetParameter", err.code());
+            crate::base::metrics::ssm_failed("GetParameter", err.code());
             err
         })?;
     let failed = |message: &str| FetchError::Failed {
@@ -155,7 +139,7 @@ fn classify(
     region: &str,
     role: &str,
 ) -> (FetchError, bool) {
-    let (code, message, retryable) = crate::http::sdk_failure(&err);
+    let (code, message, retryable) = crate::aws::http::sdk_failure(&err);
     let name = name.to_owned();
     match code.as_str() {
         "ParameterNotFound" => (
@@ -183,19 +167,5 @@ fn classify(
             },
             retryable,
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_arn_names_its_own_region() {
-        assert_eq!(
-            split_arn("arn:aws:ssm:us-east-2:111111111111:parameter/shared/ear"),
-            Ok(("/shared/ear", Some("us-east-2")))
-        );
-        assert_eq!(split_arn("/plain"), Ok(("/plain", None)));
     }
 }

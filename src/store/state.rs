@@ -8,7 +8,7 @@
 //! says what it describes: the config it was written for and the files its profiles go to.
 //! `status` uses it only when both are its own (`State::mismatch`).
 
-use crate::fileio;
+use crate::store::fileio;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

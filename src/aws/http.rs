@@ -5,8 +5,8 @@
 //! off, because `retry::Policy` is the one policy; fixed timeouts. And what a failed call of
 //! those services was (`sdk_failure`).
 
+use crate::base::creds::TemporaryCredentials;
 use crate::config::Endpoints;
-use crate::creds::TemporaryCredentials;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::{tls, Builder};
@@ -79,13 +79,13 @@ where
     match err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let retryable = crate::retry::is_retryable(&code, ctx.raw().status().as_u16());
+            let retryable = crate::aws::retry::is_retryable(&code, ctx.raw().status().as_u16());
             let message = ctx.err().message().unwrap_or_default().to_owned();
             (code, message, retryable)
         }
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::imds::chain(err), true),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::imds::chain(err), true),
-        _ => ("BadResponse".into(), crate::imds::chain(err), false),
+        SdkError::TimeoutError(_) => ("Timeout".into(), crate::aws::imds::chain(err), true),
+        SdkError::DispatchFailure(_) => ("Network".into(), crate::aws::imds::chain(err), true),
+        _ => ("BadResponse".into(), crate::aws::imds::chain(err), false),
     }
 }
 
@@ -104,7 +104,7 @@ pub struct CallError {
 /// (`sdk_failure`), each retry logged as `{doing} failed; retrying: ...`. Organizations and
 /// the shared account list's SSM calls go through it.
 pub async fn call_retried<T, E, F, Fut>(
-    policy: crate::retry::Policy,
+    policy: crate::aws::retry::Policy,
     operation: &'static str,
     doing: &str,
     f: F,
