@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what the tests need (quickly when it
 # is already there), then cargo fmt --check, clippy with warnings as errors, every cargo test,
-# the packaging proof (release binaries, RPM) and the boot tests (nspawn + cloud-init).
+# the docs' links (scripts/docs.sh), the packaging proof (release binaries, RPM) and the boot
+# tests (nspawn + cloud-init).
 # Tests reach only loopback; the journald test needs root (for unshare -m), as CI has.
 # `scripts/test.sh --setup` installs and stops there (scripts/demo.sh uses it).
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0')   # the metrics tests' parser
 NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0')   # the AWS SDK for JavaScript v3, a real client
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
-# promtool (checks the metrics and README's alert rule) from Debian's prometheus package,
+# promtool (checks the metrics and the alert rule in docs/operations.md) from Debian's prometheus package,
 # extracted, not installed: installing would set up a Prometheus server.
 PROMTOOL_VERSION=2.42.0
 venv=${EAR_TEST_VENV:-$PWD/.venv}
@@ -76,6 +77,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/bin/promtool \
     cargo test --workspace
+say "docs: the mdBook from docs/ and README.md, every internal link and anchor checked (scripts/docs.sh)"
+scripts/docs.sh
 say "packaging: static musl binaries, man pages, RPM and .deb install/upgrade/remove, unit checks (scripts/test-packaging.sh)"
 scripts/test-packaging.sh
 say "boot: systemd + cloud-init in systemd-nspawn, four ways (scripts/test-boot.sh)"
