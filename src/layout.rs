@@ -491,26 +491,46 @@ const TREES: &[&str] = &[
     "testdata",
 ];
 
-/// The repository paths (under `TREES`) and `a::b` module paths in backticks in `doc`.
+/// The repository paths (under `TREES`) and `a::b` module paths that `doc` names: in
+/// backticks, or first on a line of a fenced block (a source map).
 fn named_in(doc: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut files, mut modules) = (BTreeSet::new(), BTreeSet::new());
-    for (i, quoted) in doc.split('`').enumerate() {
+    let mut prose = String::new();
+    for (i, part) in doc.split("```").enumerate() {
+        if i % 2 == 0 {
+            prose.push_str(part);
+            continue;
+        }
+        for line in part.lines() {
+            let word = line.split_whitespace().next().unwrap_or_default();
+            if let Some(file) = repository_path(word) {
+                files.insert(file);
+            }
+        }
+    }
+    for (i, quoted) in prose.split('`').enumerate() {
         if i % 2 == 0 {
             continue;
         }
-        let word = quoted.trim_end_matches('/');
-        let dir = word.split('/').next().unwrap();
-        if word.contains('/') && TREES.contains(&dir) && !word.contains([' ', '*']) {
-            files.insert(word.to_owned());
-        } else if word.contains("::")
-            && word
+        if let Some(file) = repository_path(quoted) {
+            files.insert(file);
+        } else if quoted.contains("::")
+            && quoted
                 .split("::")
                 .all(|s| is_ident(s) && s.chars().all(|c| !c.is_ascii_uppercase()))
         {
-            modules.insert(word.to_owned());
+            modules.insert(quoted.to_owned());
         }
     }
     (files, modules)
+}
+
+/// `word` as a path under one of `TREES` (a folder's trailing `/` dropped), if it is one.
+fn repository_path(word: &str) -> Option<String> {
+    let word = word.trim_end_matches('/');
+    let dir = word.split('/').next().unwrap();
+    (word.contains('/') && TREES.contains(&dir) && !word.contains([' ', '*']))
+        .then(|| word.to_owned())
 }
 
 #[test]
