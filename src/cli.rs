@@ -1,8 +1,8 @@
 //! The command line: the global options, the subcommands (each defined in its own file under
 //! `cmd/`), and the exit codes they document. `run` sets up logging and the async runtime
-//! and runs the chosen command. Every exit code is listed in `--help`, in README.md and in the
+//! and runs the chosen command. Every exit code is listed in `--help`, in docs/operations.md and in the
 //! man page (docgen/ renders `command()` and `EXIT_CODES`); once published, a number never
-//! changes meaning (`error::Exit`).
+//! changes meaning (`agent::error::Exit`).
 
 use crate::agent::error::Error;
 use crate::agent::source::Source;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing::error;
 
-/// Documented exit codes (`--help` and README.md list them); once published, a number never
+/// Documented exit codes (`--help`, the man page and docs/operations.md list them); once published, a number never
 /// changes meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -270,7 +270,7 @@ impl Error {
 mod tests {
     use super::*;
 
-    /// The exit code, MESSAGE_ID and state-file code of each kind agree with README.md.
+    /// The exit code, MESSAGE_ID and state-file code of each kind agree with docs/operations.md.
     #[test]
     fn each_kind_has_its_documented_exit_code_and_message_id() {
         let disabled = || imds::Error::Disabled("true".into());

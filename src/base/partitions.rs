@@ -178,7 +178,7 @@ mod tests {
         let ours: serde_json::Value = serde_json::from_str(DATA).unwrap();
         assert_eq!(
             ours, sdk,
-            "src/partitions.json differs from {file:?}: copy it again"
+            "src/base/partitions.json differs from {file:?}: copy it again"
         );
     }
 
