@@ -117,7 +117,9 @@ async fn main() {
             }
             let origin = Destination::origin(&agent.destinations, &agent.source);
             let state = tracked.state(&agent.config.roles, origin, now);
-            state.write(&state_file).expect("writing the state file");
+            state
+                .write(&state_file, None)
+                .expect("writing the state file");
             let stated = t.elapsed();
             for (b, d) in best.iter_mut().zip([assumed, written, stated]) {
                 *b = (*b).min(d);

@@ -9,6 +9,8 @@ use crate::agent::source::Source;
 use crate::config::{Config, ConfigError, ConfigErrors, User, DEFAULT_USER};
 use crate::store::fileio::Owner;
 use crate::store::state::Origin;
+use nix::unistd::Uid;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The cache file's name, beside the credentials file.
@@ -173,11 +175,33 @@ impl Destination {
     }
 
     /// What a state file written for these destinations and `source` says it describes.
-    pub fn origin(all: &[Destination], source: &Source) -> Origin {
+    pub fn origin<'a>(all: impl IntoIterator<Item = &'a Destination>, source: &Source) -> Origin {
         Origin {
             config: source.absolute(),
-            files: all.iter().map(|d| d.files.credentials.clone()).collect(),
+            files: all
+                .into_iter()
+                .map(|d| d.files.credentials.clone())
+                .collect(),
         }
+    }
+
+    /// The destinations of each owner other than `uid` (the daemon's user), by owner name:
+    /// those get a state file of their own (`State::owner_path`).
+    pub fn by_other_owner(
+        all: &[Destination],
+        uid: Uid,
+    ) -> BTreeMap<&str, (&Owner, Vec<&Destination>)> {
+        let mut owners: BTreeMap<&str, (&Owner, Vec<&Destination>)> = BTreeMap::new();
+        for dest in all {
+            if let Some(owner) = dest.files.owner.as_ref().filter(|o| o.uid != uid) {
+                owners
+                    .entry(&owner.name)
+                    .or_insert((owner, Vec::new()))
+                    .1
+                    .push(dest);
+            }
+        }
+        owners
     }
 }
 

@@ -35,6 +35,7 @@ use crate::daemon::endpoint::{Endpoint, Served, Serving};
 use crate::daemon::schedule::{self, Failure, Settings};
 use crate::daemon::tracking::Tracked;
 use crate::store::fileio::{self, FileError, Readers};
+use crate::store::state::State;
 use clap::Args;
 use sd_notify::NotifyState;
 use std::collections::BTreeSet;
@@ -554,9 +555,21 @@ fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
     let origin = Destination::origin(&agent.destinations, &agent.source);
     let state = tracked.state(&agent.config.roles, origin, now);
     let path = &agent.config.daemon.state_file;
-    if let Err(err) = state.write(path) {
-        // `status` falls back to the credentials file; the daemon's job is not affected.
+    // `status` falls back to the credentials file; the daemon's job is not affected.
+    if let Err(err) = state.write(path, None) {
         warn!(file = %path.display(), "writing the state file: {err}");
+    }
+    // Each other owner's profiles, in a file of their own that `status` run as them reads.
+    let owners = Destination::by_other_owner(&agent.destinations, nix::unistd::geteuid());
+    for (name, (owner, dests)) in owners {
+        let roles = agent.config.roles.iter();
+        let theirs = roles.filter(|r| dests.iter().any(|d| r.goes_to(&d.name)));
+        let profiles = theirs.map(|r| r.profile.as_str()).collect();
+        let own = state.of(&profiles, Destination::origin(dests, &agent.source));
+        let path = State::owner_path(path, name);
+        if let Err(err) = own.write(&path, Some(owner)) {
+            warn!(file = %path.display(), "writing {name}'s state file: {err}");
+        }
     }
 }
 

@@ -214,12 +214,16 @@ pub enum Readers {
     /// Everyone: mode 0644, the directory's mode left as it is (0755 when created). For a
     /// file other programs read, never for a secret.
     Everyone,
+    /// Its owner only (mode 0600), in a directory that other users must still enter, left as
+    /// it is (0755 when created): the runtime directory, which holds each owner's own state
+    /// file and token beside the daemon's state file.
+    OwnerInSharedDirectory,
 }
 
 impl Readers {
     fn file_mode(self) -> u32 {
         match self {
-            Readers::Owner => 0o600,
+            Readers::Owner | Readers::OwnerInSharedDirectory => 0o600,
             Readers::Everyone => 0o644,
         }
     }
@@ -367,7 +371,7 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
     let strict = policy.chown.is_some();
     let dir_mode = match policy.readers {
         Readers::Owner => 0o700,
-        Readers::Everyone => 0o755,
+        Readers::Everyone | Readers::OwnerInSharedDirectory => 0o755,
     };
     let created = match DirBuilder::new().mode(dir_mode).create(dir_path) {
         Ok(()) => true,
@@ -414,8 +418,9 @@ fn open_dir(dir_path: &Path, policy: &Policy) -> Result<File, FileError> {
             expected,
         });
     }
-    if policy.readers == Readers::Everyone {
-        // Left as it is (others must read the file), but not where others could swap it.
+    if policy.readers != Readers::Owner {
+        // Left as it is (others must read the file, or enter the directory), but not where
+        // others could swap it.
         if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
             return Err(FileError::WritableDirectory {
                 path: dir_path.into(),

@@ -7,10 +7,16 @@
 //! Several configs may share a state file (the default path is the same for all), so the file
 //! says what it describes: the config it was written for and the files its profiles go to.
 //! `status` uses it only when both are its own (`State::mismatch`).
+//!
+//! The daemon's file is its own user's, mode 0600: it names every user's profiles. Each other
+//! owner of profiles gets a file of their own beside it (`owner_path`: `state.alice.json`),
+//! theirs and mode 0600, holding only their profiles and files (`State::of`), so that `status`
+//! run by that user answers without sudo and shows nothing of anyone else's. The directory is
+//! left for others to enter (`Readers::OwnerInSharedDirectory`).
 
-use crate::store::fileio;
+use crate::store::fileio::{self, Owner, Readers};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -92,12 +98,29 @@ impl State {
         }
     }
 
-    /// Replaces the state file atomically.
-    pub fn write(&self, path: &Path) -> Result<(), fileio::FileError> {
+    /// Replaces the state file atomically: mode 0600, owned by `owner` (the running user
+    /// when `None`), in a directory others may still enter.
+    pub fn write(&self, path: &Path, owner: Option<&Owner>) -> Result<(), fileio::FileError> {
         // Serialising these plain types cannot fail; an empty file would be read as "no state".
         let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
         json.push(b'\n');
-        fileio::update(path, None, |_| (json.clone(), ()))
+        let readers = Readers::OwnerInSharedDirectory;
+        fileio::update_for(path, owner, readers, |_| (json.clone(), ()))
+    }
+
+    /// This state cut down to `profiles`, as one owner's file describes it: `origin` is that
+    /// owner's files, `credentials_file` the first of them.
+    pub fn of(&self, profiles: &BTreeSet<&str>, origin: Origin) -> State {
+        State {
+            credentials_file: origin.files.first().cloned().unwrap_or_default(),
+            config: Some(origin.config),
+            files: origin.files,
+            profiles: (self.profiles.iter())
+                .filter(|(name, _)| profiles.contains(name.as_str()))
+                .map(|(name, p)| (name.clone(), p.clone()))
+                .collect(),
+            ..self.clone()
+        }
     }
 
     /// Reads the state file; `Ok(None)` when there is none, `Err` with the reason when there
@@ -116,6 +139,17 @@ impl State {
             )),
             Err(err) => Err(format!("{}: not a state file: {err}", path.display())),
         }
+    }
+
+    /// The state file of `owner`'s profiles, beside the daemon's `path`: `state.json` gives
+    /// `state.alice.json`.
+    pub fn owner_path(path: &Path, owner: &str) -> PathBuf {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let name = match path.extension() {
+            Some(ext) => format!("{stem}.{owner}.{}", ext.to_string_lossy()),
+            None => format!("{stem}.{owner}"),
+        };
+        path.with_file_name(name)
     }
 
     /// Whether the daemon that wrote this file is still running.
@@ -158,7 +192,7 @@ mod tests {
                 }),
             },
         );
-        state.write(&path).unwrap();
+        state.write(&path, None).unwrap();
         assert_eq!(State::read(&path).unwrap(), Some(state.clone()));
         assert!(state.daemon_alive());
         std::fs::write(&path, b"{").unwrap();
@@ -227,5 +261,66 @@ mod tests {
         .unwrap();
         let state = State::read(&path).unwrap().unwrap();
         assert_eq!((state.pid, state.config, state.files), (42, None, vec![]));
+    }
+
+    /// An owner's file sits beside the daemon's and holds only that owner's profiles and
+    /// files; writing either leaves the directory for others to enter.
+    #[test]
+    fn each_owner_gets_a_file_of_their_own_profiles_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let p = Path::new;
+        assert_eq!(
+            State::owner_path(p("/run/e/state.json"), "alice"),
+            p("/run/e/state.alice.json")
+        );
+        assert_eq!(
+            State::owner_path(p("/run/e/state"), "bob"),
+            p("/run/e/state.bob")
+        );
+
+        let profile = |arn: &str| Profile {
+            role_arn: arn.into(),
+            ..Profile::default()
+        };
+        let all = State {
+            version: VERSION,
+            pid: 42,
+            config: Some("/etc/c.toml".into()),
+            credentials_file: "/root/.aws/credentials".into(),
+            files: vec![
+                "/root/.aws/credentials".into(),
+                "/home/alice/.aws/credentials".into(),
+            ],
+            profiles: [("root-p", "arn:1"), ("alice-p", "arn:2")]
+                .map(|(n, a)| (n.to_owned(), profile(a)))
+                .into(),
+            ..State::default()
+        };
+        let alice = Origin {
+            config: "/etc/c.toml".into(),
+            files: vec!["/home/alice/.aws/credentials".into()],
+        };
+        let hers = all.of(&["alice-p"].into(), alice.clone());
+        assert_eq!(hers.profiles.keys().collect::<Vec<_>>(), ["alice-p"]);
+        assert_eq!(hers.files, alice.files);
+        assert_eq!(hers.credentials_file, p("/home/alice/.aws/credentials"));
+        assert_eq!((hers.pid, hers.mismatch(&alice)), (42, None));
+        assert!(!serde_json::to_string(&hers).unwrap().contains("root"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        for path in [
+            run.join("state.json"),
+            State::owner_path(&run.join("state.json"), "alice"),
+        ] {
+            all.write(&path, None).unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                (mode(&path), mode(&run)),
+                (0o600, 0o755),
+                "{}",
+                path.display()
+            );
+        }
     }
 }

@@ -251,7 +251,7 @@ fn the_state_file_shows_failures_and_an_overdue_refresh() {
             ),
         ]),
     };
-    daemon.write(&state_path(&t)).unwrap();
+    daemon.write(&state_path(&t), None).unwrap();
 
     let doc = status_json(&t, 0);
     assert_eq!(doc["ok"], true, "still unexpired: {doc:#}");
