@@ -3,7 +3,7 @@
 //! each call: in `run`, in the daemon over several refreshes of short-lived credentials, in
 //! `credential-process`, and when the hub is refused.
 
-use crate::daemon::{key_id, start, state};
+use crate::util::daemon::{key_id, start, state};
 use crate::util::{
     assert_profile_written, value, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
 };

@@ -5,148 +5,17 @@
 //! under a minute; tests poll the files (the daemon must not). No test may leave a daemon
 //! running: `Running` kills it on drop.
 
-use crate::util::notify::{Notification, NotifySocket};
-use crate::util::procfs;
-use crate::util::{
-    section, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
-    ROLE_2,
+use crate::util::daemon::{
+    config, creds, expiry, key_id, logged, plus, sleep_until, start, start_notified, start_with,
+    state, state_path, story, wait_ready, wait_refreshed, wait_written, BOTH, LIFETIME,
 };
-use ec2_assume_role::store::state::State;
+use crate::util::notify::Notification;
+use crate::util::procfs;
+use crate::util::{section, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_1, ROLE_2};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use testkit::sts::{Outage, Script};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// Long enough for a refresh half-way, short enough for several within a test.
-pub(crate) const LIFETIME: Duration = Duration::from_secs(12);
-
-pub(crate) const BOTH: [(&str, &str); 2] = [(PROFILE_1, ROLE_1), (PROFILE_2, ROLE_2)];
-
-/// The reference config with `roles` only and a `[daemon]` table whose state file is in the
-/// test dir (never the default under /run), plus `daemon_extra` lines.
-pub(crate) fn config(t: &TestDir, roles: &[(&str, &str)], daemon_extra: &str) -> String {
-    let head = REFERENCE_CONFIG
-        .split("[[role]]")
-        .next()
-        .unwrap_or(REFERENCE_CONFIG);
-    let mut text = head.to_owned();
-    for (profile, arn) in roles {
-        text.push_str(&format!(
-            "[[role]]\nprofile = \"{profile}\"\nrole_arn = \"{arn}\"\n\n"
-        ));
-    }
-    text.push_str(&format!(
-        "[daemon]\nstate_file = \"{}\"\n{daemon_extra}\n",
-        state_path(t).display()
-    ));
-    text
-}
-
-fn state_path(t: &TestDir) -> PathBuf {
-    t.path().join("run/state.json")
-}
-
-/// Both reference roles, with credentials that live `lifetime`.
-pub(crate) fn story(lifetime: Duration, daemon_extra: &str) -> TestDir {
-    let t = TestDir::new();
-    t.sts.set_lifetime(lifetime);
-    t.write_config(&config(&t, &BOTH, daemon_extra));
-    t
-}
-
-pub(crate) fn start(t: &TestDir, envs: &[(&str, &str)]) -> Running {
-    start_with(t, &["daemon"], envs)
-}
-
-/// The daemon with systemd's notify socket in the test dir (`NOTIFY_SOCKET`), plus `envs`.
-fn start_notified(t: &TestDir, envs: &[(&str, &str)]) -> (NotifySocket, Running) {
-    let socket = NotifySocket::bind(t.path().join("notify.sock"));
-    let notify = socket.path().display().to_string();
-    let mut all = vec![("NOTIFY_SOCKET", notify.as_str())];
-    all.extend_from_slice(envs);
-    let d = start(t, &all);
-    (socket, d)
-}
-
-/// Reads the socket up to READY=1; fails, showing the daemon's stderr, when it does not come.
-fn wait_ready(socket: &NotifySocket, d: &Running) {
-    let got = socket.recv_until(|n| n.has("READY=1"), Duration::from_secs(15));
-    assert!(
-        got.iter().any(|n| n.has("READY=1")),
-        "{}",
-        d.stderr_so_far()
-    );
-}
-
-fn start_with(t: &TestDir, args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut cmd = t.cmd(args);
-    for (name, val) in envs {
-        cmd.env(name, val);
-    }
-    cmd.spawn()
-}
-
-pub(crate) fn creds(t: &TestDir) -> String {
-    t.read(t.credentials_path())
-}
-
-pub(crate) fn key_id(text: &str, profile: &str) -> Option<String> {
-    value(text, profile, "aws_access_key_id")
-}
-
-fn expiry(text: &str, profile: &str) -> Option<OffsetDateTime> {
-    let v = value(text, profile, "x_security_token_expires")?;
-    Some(
-        OffsetDateTime::parse(&v, &Rfc3339)
-            .unwrap_or_else(|e| panic!("[{profile}] x_security_token_expires = {v}: {e}")),
-    )
-}
-
-pub(crate) fn state(t: &TestDir) -> Option<State> {
-    State::read(&state_path(t)).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Waits until the file holds every profile of `roles` (the first write), or fails showing
-/// the daemon's stderr.
-pub(crate) fn wait_written(t: &TestDir, d: &Running, roles: &[(&str, &str)]) {
-    let written = wait_for(Duration::from_secs(15), || {
-        let text = creds(t);
-        roles.iter().all(|(p, _)| key_id(&text, p).is_some())
-    });
-    assert!(written, "no first write:\n{}", d.stderr_so_far());
-}
-
-/// Waits until every profile of `BOTH` holds another key than in `before`, or fails showing
-/// the daemon's stderr.
-pub(crate) fn wait_refreshed(t: &TestDir, d: &Running, before: &str, within: Duration) {
-    let refreshed = wait_for(within, || {
-        let text = creds(t);
-        BOTH.iter()
-            .all(|(p, _)| key_id(&text, p).is_some() && key_id(&text, p) != key_id(before, p))
-    });
-    assert!(refreshed, "not refreshed:\n{}", d.stderr_so_far());
-}
-
-/// Sleeps until the wall clock reads `at` (at once when it is past).
-fn sleep_until(at: OffsetDateTime) {
-    if let Ok(left) = Duration::try_from(at - OffsetDateTime::now_utc()) {
-        std::thread::sleep(left);
-    }
-}
-
-/// The stderr lines at `level` (`WARN`) that contain `needle`.
-pub(crate) fn logged(stderr: &str, level: &str, needle: &str) -> bool {
-    stderr
-        .lines()
-        .any(|l| l.contains(&format!(" {level} ")) && l.contains(needle))
-}
-
-/// A wall-clock instant plus a std duration.
-fn plus(at: OffsetDateTime, d: Duration) -> OffsetDateTime {
-    at + time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
-}
 
 #[test]
 fn short_lived_credentials_are_refreshed_before_they_expire() {

@@ -3,8 +3,9 @@
 //! pages it takes, the cache that carries a boot through an outage, and the daemon adding and
 //! removing profiles as accounts come and go.
 
-use crate::daemon::{key_id, start};
-use crate::util::{wait_for, TestDir, REFERENCE_CONFIG};
+use crate::util::daemon::{key_id, start};
+use crate::util::organizations::{cache, config_with};
+use crate::util::{wait_for, TestDir};
 use std::time::Duration;
 use testkit::imds as testkit_imds;
 use testkit::organizations::{AccountState, Outage, MANAGEMENT_ACCOUNT_ID, ROOT_ID};
@@ -17,28 +18,6 @@ fn org_config(t: &TestDir, organization: &str, extra: &str) -> String {
          role_arn = \"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader\"\n"
     );
     config_with(t, &reader, organization, extra)
-}
-
-/// The reference story's head, `roles` (TOML), a role set over the organization whose
-/// `[role_set.organization]` table is `organization`, the cache and state in `t`, and
-/// `extra` lines of `[daemon]`.
-pub fn config_with(t: &TestDir, roles: &str, organization: &str, extra: &str) -> String {
-    let head = REFERENCE_CONFIG
-        .split("[[role]]")
-        .next()
-        .unwrap_or_default();
-    format!(
-        "{head}{roles}\n\
-         [[role_set]]\nrole_name = \"PerformSecurityAudit\"\nprofile = \"audit-{{account_id}}\"\n\
-         [role_set.organization]\n{organization}\n\n\
-         [discovery]\ncache_file = \"{}\"\n\n[daemon]\nstate_file = \"{}\"\n{extra}\n",
-        cache(t).display(),
-        t.path().join("run/state.json").display()
-    )
-}
-
-pub fn cache(t: &TestDir) -> std::path::PathBuf {
-    t.path().join("lib/accounts.json")
 }
 
 /// 222..., 333... active, 444... suspended, 555... excluded by the config.

@@ -22,7 +22,7 @@
 //! - It checks no IAM policy: that the right principal signs is shown by which account's
 //!   organization answers, not by a denial.
 
-use crate::discovery::cache;
+use crate::util::organizations::cache;
 use crate::util::{mode, venv, TestDir};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -140,7 +140,7 @@ print(json.dumps(org))
 /// The reference story's head, `roles` (TOML), and a role set over the organization whose
 /// `[role_set.organization]` table is `organization`.
 fn config(t: &TestDir, roles: &str, organization: &str) -> String {
-    crate::discovery::config_with(t, roles, organization, "")
+    crate::util::organizations::config_with(t, roles, organization, "")
 }
 
 /// The accounts with an `audit-ACCOUNT` profile in the credentials file.

@@ -3,18 +3,13 @@
 //! file, a long-running boto3 session outlives several refreshes, and every way to ask
 //! wrongly is refused with a bare status, logged once, never with the token.
 
-use crate::daemon::{config, start, BOTH, LIFETIME};
+use crate::util::daemon::{config, start, BOTH, LIFETIME};
+use crate::util::free_port;
 use crate::util::{wait_for, Running, TestDir, PROFILE_1, PROFILE_2};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A port free on loopback now.
-pub(crate) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
-}
 
 struct Served {
     t: TestDir,

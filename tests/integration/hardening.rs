@@ -1,9 +1,8 @@
 //! Faults the agent must survive without losing or corrupting anything (issue 7): killed at
 //! random points while it rewrites a large credentials file, over and over.
 
+use crate::util::user_bytes;
 use crate::util::{Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
-use ec2_assume_role::store::credfile::{self, FileKind, Plan};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,20 +15,6 @@ fn large_user_file() -> Vec<u8> {
         ));
     }
     text.into_bytes()
-}
-
-/// The file without our sections: what must never change.
-pub(crate) fn user_bytes(text: &[u8]) -> Vec<u8> {
-    credfile::apply(
-        text,
-        &Plan {
-            kind: FileKind::Credentials,
-            write: &[],
-            configured: &BTreeSet::new(),
-            replace_unmanaged: false,
-        },
-    )
-    .text
 }
 
 fn temp_files(t: &TestDir) -> Vec<String> {
@@ -473,7 +458,7 @@ fn the_daemon_retries_after_a_full_disk_is_freed() {
         (PROFILE_1, crate::util::ROLE_1),
         (PROFILE_2, crate::util::ROLE_2),
     ];
-    t.write_config(&crate::daemon::config(&t, &both, ""));
+    t.write_config(&crate::util::daemon::config(&t, &both, ""));
     t.create(
         "home/.aws/credentials",
         "[default]\naws_access_key_id = AKIAUSER\n",

@@ -7,8 +7,8 @@
 //! be written stops the start naming the key; `/metrics` needs no token but the credentials
 //! still do. README's alerting rule passes `promtool check rules` and names the metric.
 
-use crate::daemon::{config, creds, start, wait_written, BOTH};
-use crate::endpoint::free_port;
+use crate::util::daemon::{config, creds, start, wait_written, BOTH};
+use crate::util::free_port;
 use crate::util::{mode, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_2};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -343,7 +343,7 @@ fn read_whole_files_until(path: PathBuf, stop: std::sync::mpsc::Receiver<()>) ->
 #[test]
 fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
     let t = TestDir::new();
-    t.sts.set_lifetime(crate::daemon::LIFETIME);
+    t.sts.set_lifetime(crate::util::daemon::LIFETIME);
     t.write_config(&metrics_config(&t, &BOTH, ""));
     let d = t.cmd(&["daemon", "--wait", "2"]).spawn();
     wait_written(&t, &d, &BOTH);
@@ -387,7 +387,7 @@ fn an_imds_outage_counts_as_imds_failures_and_failed_refreshes_until_it_ends() {
 
 #[test]
 fn a_config_in_ssm_that_cannot_be_read_counts_as_an_ssm_failure_and_a_failed_reload() {
-    use crate::ssm::{put, NAME, TEMPLATE};
+    use crate::util::ssm::{put, NAME, TEMPLATE};
     let t = TestDir::new();
     put(&t, NAME, &metrics_config(&t, &BOTH, ""));
     let mut d = t.cmd_config(TEMPLATE, &["daemon"]).spawn();

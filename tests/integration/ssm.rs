@@ -4,25 +4,13 @@
 //! parameter, `FILE:LINE: key` errors naming the parameter, and the daemon's reloads on SIGHUP
 //! and on its timer that keep the last good config when the parameter breaks.
 
-use super::daemon::{config, creds, logged, wait_written};
+use crate::util::daemon::{config, creds, logged, wait_written};
+use crate::util::ssm::{put, NAME, TEMPLATE};
 use crate::util::{
     value, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
 };
 use std::time::Duration;
 use testkit::imds::ACCESS_KEY_ID;
-
-pub(crate) const TEMPLATE: &str = "ssm:/ec2-assume-role/{account_id}/{region}/config";
-/// `TEMPLATE` for the fake instance (account 000000000000 in us-east-1).
-pub(crate) const NAME: &str = "/ec2-assume-role/000000000000/us-east-1/config";
-
-/// Puts `text` (with `CREDENTIALS_FILE` filled, as `TestDir::write_config` does) at `name`.
-pub(crate) fn put(t: &TestDir, name: &str, text: &str) {
-    let text = text.replace(
-        "CREDENTIALS_FILE",
-        &t.credentials_path().display().to_string(),
-    );
-    t.ssm.put(name, &text);
-}
 
 #[test]
 fn run_reads_the_config_from_ssm_with_the_instance_key() {

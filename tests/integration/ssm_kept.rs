@@ -6,7 +6,7 @@
 //! parameter is never masked by it; the spread is bounded and checked on the command line;
 //! and under systemd the daemon asks for the start time a read without a copy may take.
 
-use super::daemon::{config, creds, logged, wait_written};
+use crate::util::daemon::{config, creds, logged, wait_written};
 use crate::util::notify::NotifySocket;
 use crate::util::{mode, value, wait_for, TestDir, PROFILE_1, PROFILE_2, ROLE_1, ROLE_2};
 use std::time::Duration;

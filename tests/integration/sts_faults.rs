@@ -4,10 +4,10 @@
 //! valid AssumeRole responses, and refusals explained (issue 12). Each story says what the user sees (exit code, log line) and
 //! what the file holds afterwards.
 
-use crate::daemon::{
+use crate::util::daemon::{
     config, creds, logged, start, state, story, wait_refreshed, wait_written, BOTH, LIFETIME,
 };
-use crate::hardening::user_bytes;
+use crate::util::user_bytes;
 use crate::util::{assert_no_secrets, assert_profile_written};
 use crate::util::{
     section, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,

@@ -468,7 +468,7 @@ fn each_users_endpoint_token_opens_only_its_own_profiles() {
             tokens.display()
         );
     t.write_config(&text);
-    let d = crate::daemon::start(&t, &[]);
+    let d = crate::util::daemon::start(&t, &[]);
     let up = crate::util::wait_for(std::time::Duration::from_secs(20), || {
         ["nobody", "daemon"]
             .iter()
