@@ -46,7 +46,7 @@ pub fn state_path(t: &TestDir) -> PathBuf {
 }
 
 /// Both reference roles, with credentials that live `lifetime`.
-pub fn story(lifetime: Duration, daemon_extra: &str) -> TestDir {
+pub fn short_lived(lifetime: Duration, daemon_extra: &str) -> TestDir {
     let t = TestDir::new();
     t.sts.set_lifetime(lifetime);
     t.write_config(&config(&t, &BOTH, daemon_extra));

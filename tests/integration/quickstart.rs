@@ -4,8 +4,10 @@
 //! it these tests fail and say so (never a silent skip). Everything stays on loopback.
 
 use crate::util::{
-    story_on_moto, venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, SESSION,
+    assert_no_secrets, assert_profile_written, mode, story, story_on_moto, value, venv, TestDir,
+    PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
 };
+use testkit::imds;
 use testkit::moto::Moto;
 
 #[test]
@@ -63,39 +65,37 @@ fn profiles_from_the_fake_sts_work_with_the_aws_cli() {
     assert_eq!(call.access_key_id, Some(issued.access_key_id));
 }
 
-/// The config as a SecureString in moto's Parameter Store (KMS-encrypted there), put with
-/// boto3 as an operator would, then read by the agent with `--config ssm:` and decryption.
 #[test]
-fn config_from_a_moto_secure_string_then_the_aws_cli() {
-    let moto = Moto::start(&venv());
-    let mut t = TestDir::new();
-    t.sts_url = moto.url().to_owned();
-    t.ssm_url = moto.url().to_owned();
-    let text = REFERENCE_CONFIG.replace(
-        "CREDENTIALS_FILE",
-        &t.credentials_path().display().to_string(),
-    );
-    t.python(&format!(
-        "import boto3\n\
-         boto3.client('ssm', region_name='us-east-1').put_parameter(\
-         Name='/ec2-assume-role/000000000000/config', Type='SecureString', Value={text:?})"
-    ))
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
-    .expect_exit(0);
+fn run_writes_both_profiles_signed_with_the_instance_key() {
+    let t = story();
+    let out = t.cmd(&["run"]).expect_exit(0);
 
-    let out = t
-        .cmd_config("ssm:/ec2-assume-role/{account_id}/config", &["run"])
-        .expect_exit(0);
+    assert_profile_written(&t, PROFILE_1, ROLE_1);
+    assert_profile_written(&t, PROFILE_2, ROLE_2);
+    let config = t.read(t.aws_config_path());
+    for profile in [PROFILE_1, PROFILE_2] {
+        let name = format!("profile {profile}");
+        assert_eq!(
+            value(&config, &name, "region").as_deref(),
+            Some("us-east-1")
+        );
+    }
+    assert_eq!(mode(t.credentials_path()), 0o600);
+    assert_eq!(mode(t.aws_config_path()), 0o600);
+    assert_eq!(mode(t.home().join(".aws")), 0o700);
 
-    assert!(
-        out.stderr
-            .contains("read the config from ssm:/ec2-assume-role/000000000000/config (version 1"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        t.caller_arn(PROFILE_2),
-        format!("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/{SESSION}")
-    );
+    let calls = t.sts.assume_role_calls();
+    assert_eq!(calls.len(), 2, "STS calls: {calls:#?}");
+    let mut arns: Vec<&str> = calls.iter().filter_map(|c| c.param("RoleArn")).collect();
+    arns.sort_unstable();
+    assert_eq!(arns, [ROLE_1, ROLE_2]);
+    for call in &calls {
+        assert_eq!(call.access_key_id.as_deref(), Some(imds::ACCESS_KEY_ID));
+        assert_eq!(call.param("RoleSessionName"), Some(SESSION));
+        assert_eq!(call.param("DurationSeconds"), Some("3600"));
+    }
+    assert!(t.imds.gets() > 0);
+    assert_eq!(t.imds.tokenless_gets(), 0, "{:#?}", t.imds.requests());
+    assert!(out.stderr.contains(PROFILE_1) && out.stderr.contains(PROFILE_2));
+    assert_no_secrets(&t, &out.stderr);
 }

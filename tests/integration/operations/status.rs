@@ -2,8 +2,10 @@
 //! `status`, as a person at a shell or a monitoring script would. Only JSON may reach stdout
 //! with `--json`, and no secret may reach either stream.
 
-use crate::util::{assert_no_secrets, wait_for};
-use crate::util::{Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2};
+use crate::util::{
+    assert_no_secrets, wait_for, Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
+    ROLE_2,
+};
 use ec2_assume_role::base::creds::rfc3339;
 use ec2_assume_role::store::state::{self, LastError, Profile, State};
 use serde_json::Value;

@@ -5,12 +5,11 @@
 //! what the file holds afterwards.
 
 use crate::util::daemon::{
-    config, creds, logged, start, state, story, wait_refreshed, wait_written, BOTH, LIFETIME,
+    config, creds, logged, short_lived, start, state, wait_refreshed, wait_written, BOTH, LIFETIME,
 };
-use crate::util::user_bytes;
-use crate::util::{assert_no_secrets, assert_profile_written};
 use crate::util::{
-    section, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+    assert_no_secrets, assert_profile_written, section, story, user_bytes, wait_for, TestDir,
+    PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
 };
 use std::time::{Duration, Instant};
 use testkit::imds::{self, ImdsConfig};
@@ -216,7 +215,7 @@ fn a_clock_that_stays_skewed_fails_run_at_the_deadline_naming_the_skew() {
 
 #[test]
 fn the_daemon_keeps_the_old_section_through_clock_skew_and_recovers() {
-    let t = story(Duration::from_secs(16), "");
+    let t = short_lived(Duration::from_secs(16), "");
     let d = start(&t, &[]);
     wait_written(&t, &d, &BOTH);
     let before = creds(&t);
@@ -334,4 +333,51 @@ fn access_denied_names_both_policies_and_the_one_sts_blames() {
         assert!(failure.contains(says), "{says:?} not in {failure}");
     }
     assert_no_secrets(&t, &out.stderr);
+}
+
+#[test]
+fn access_denied_fails_that_role_only() {
+    let t = story();
+    t.sts.script(ROLE_2, Script::AccessDenied);
+
+    let out = t.cmd(&["run"]).expect_exit(3);
+    assert_profile_written(&t, PROFILE_1, ROLE_1);
+    let creds = t.read(t.credentials_path());
+    assert!(section(&creds, PROFILE_2).is_none(), "{creds}");
+    let failure = out.stderr_line("AccessDenied");
+    assert!(
+        failure.contains(PROFILE_2) && failure.contains(ROLE_2),
+        "{failure}"
+    );
+    // AccessDenied is final: no retry.
+    let denied = t.sts.assume_role_calls();
+    assert_eq!(
+        denied
+            .iter()
+            .filter(|c| c.param("RoleArn") == Some(ROLE_2))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_until_success() {
+    // (script, the role it hits, calls STS then sees for that role)
+    for (script, arn, profile, calls) in [
+        (Script::Throttle(4), ROLE_1, PROFILE_1, 5),
+        (Script::ServerError(2), ROLE_2, PROFILE_2, 3),
+    ] {
+        let t = story();
+        t.sts.script(arn, script);
+        t.cmd(&["run"]).expect_exit(0);
+        let made = t.sts.assume_role_calls();
+        let count = |a: &str| {
+            made.iter()
+                .filter(|c| c.param("RoleArn") == Some(a))
+                .count()
+        };
+        assert_eq!(count(arn), calls, "{script:?}");
+        assert_eq!(count(ROLE_1) + count(ROLE_2), calls + 1, "{script:?}");
+        assert_profile_written(&t, profile, arn);
+    }
 }

@@ -4,8 +4,7 @@
 //! wrongly is refused with a bare status, logged once, never with the token.
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
-use crate::util::free_port;
-use crate::util::{wait_for, Running, TestDir, PROFILE_1, PROFILE_2};
+use crate::util::{free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;

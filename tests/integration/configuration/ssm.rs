@@ -7,10 +7,11 @@
 use crate::util::daemon::{config, creds, logged, wait_written};
 use crate::util::ssm::{put, NAME, TEMPLATE};
 use crate::util::{
-    value, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+    value, venv, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
 };
 use std::time::Duration;
 use testkit::imds::ACCESS_KEY_ID;
+use testkit::moto::Moto;
 
 #[test]
 fn run_reads_the_config_from_ssm_with_the_instance_key() {
@@ -241,4 +242,41 @@ fn check_and_status_read_the_parameter_too() {
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(t.ssm.calls().len(), 4);
+}
+
+/// The config as a SecureString in moto's Parameter Store (KMS-encrypted there), put with
+/// boto3 as an operator would, then read by the agent with `--config ssm:` and decryption.
+#[test]
+fn config_from_a_moto_secure_string_then_the_aws_cli() {
+    let moto = Moto::start(&venv());
+    let mut t = TestDir::new();
+    t.sts_url = moto.url().to_owned();
+    t.ssm_url = moto.url().to_owned();
+    let text = REFERENCE_CONFIG.replace(
+        "CREDENTIALS_FILE",
+        &t.credentials_path().display().to_string(),
+    );
+    t.python(&format!(
+        "import boto3\n\
+         boto3.client('ssm', region_name='us-east-1').put_parameter(\
+         Name='/ec2-assume-role/000000000000/config', Type='SecureString', Value={text:?})"
+    ))
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .expect_exit(0);
+
+    let out = t
+        .cmd_config("ssm:/ec2-assume-role/{account_id}/config", &["run"])
+        .expect_exit(0);
+
+    assert!(
+        out.stderr
+            .contains("read the config from ssm:/ec2-assume-role/000000000000/config (version 1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        t.caller_arn(PROFILE_2),
+        format!("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/{SESSION}")
+    );
 }

@@ -8,8 +8,9 @@
 //! still do. README's alerting rule passes `promtool check rules` and names the metric.
 
 use crate::util::daemon::{config, creds, start, wait_written, BOTH};
-use crate::util::free_port;
-use crate::util::{mode, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_2};
+use crate::util::{
+    free_port, mode, value, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_2,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,8 +1,7 @@
 //! Faults the agent must survive without losing or corrupting anything (issue 7): killed at
 //! random points while it rewrites a large credentials file, over and over.
 
-use crate::util::user_bytes;
-use crate::util::{Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
+use crate::util::{user_bytes, Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -89,33 +88,6 @@ fn kill_9_at_random_points_never_leaves_a_partial_file() {
     // The next complete run removes the temp files that killed runs left behind.
     t.cmd(&["run"]).expect_exit(0);
     assert_eq!(temp_files(&t), Vec::<String>::new());
-}
-
-#[test]
-fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
-    use testkit::imds::ImdsConfig;
-    // The token dies after the first GET (iam/info): the next GET gets 401.
-    let t = TestDir::with_imds(ImdsConfig {
-        revoke_tokens_after_gets: Some(1),
-        ..ImdsConfig::default()
-    });
-    t.write_config(REFERENCE_CONFIG);
-    t.cmd(&["run", "--wait", "20"]).expect_exit(0);
-    let puts = t
-        .imds
-        .requests()
-        .iter()
-        .filter(|r| r.method == "PUT")
-        .count();
-    assert!(
-        puts >= 2,
-        "no new token was fetched after the 401 ({puts} PUTs)"
-    );
-    assert_eq!(
-        t.imds.tokenless_gets(),
-        0,
-        "never a request without a token"
-    );
 }
 
 /// A home owned by `nobody` (the unprivileged user whose profiles we write, and who might be
@@ -249,47 +221,6 @@ fn the_credentials_file_goes_to_its_owner_and_is_never_world_readable() {
     assert!(t
         .read(t.credentials_path())
         .starts_with("[mine]\naws_access_key_id = AKIAMINE\n"));
-}
-
-#[test]
-fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
-    use testkit::imds::ImdsConfig;
-    let creds_path = "/latest/meta-data/iam/security-credentials/EC2_PerformSecurityAudit";
-    let cases: [(&str, &str, String); 6] = [
-        ("truncated credentials", creds_path, r#"{"Code":"Success","AccessKeyId":"ASIA"#.into()),
-        (
-            "credentials of the wrong type",
-            creds_path,
-            r#"{"Code":"Success","AccessKeyId":7,"SecretAccessKey":"s","Token":"t","Expiration":"x"}"#.into(),
-        ),
-        (
-            "credentials that failed",
-            creds_path,
-            r#"{"Code":"Failure","AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2026-01-01T00:00:00Z"}"#.into(),
-        ),
-        ("identity document not JSON", "/latest/dynamic/instance-identity/document", "<html>".into()),
-        ("instance profile of the wrong type", "/latest/meta-data/iam/info", r#"{"InstanceProfileArn":[]}"#.into()),
-        ("a huge body", "/latest/meta-data/iam/info", "x".repeat(4 << 20)),
-    ];
-    for (what, path, body) in cases {
-        let t = TestDir::with_imds(ImdsConfig {
-            bodies: vec![(path.to_owned(), body)],
-            ..ImdsConfig::default()
-        });
-        t.write_config(REFERENCE_CONFIG);
-        let out = t.cmd(&["run", "--wait", "5"]).expect_exit(6);
-        assert!(
-            out.stderr.contains("is not what EC2 sends"),
-            "{what}: unclear error:\n{}",
-            out.stderr
-        );
-        assert!(t.sts.calls().is_empty(), "{what}: STS was called");
-        assert!(
-            !t.credentials_path().exists(),
-            "{what}: something was written"
-        );
-        assert!(out.stderr.len() < 4096, "{what}: the body was echoed");
-    }
 }
 
 #[test]
