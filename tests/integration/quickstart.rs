@@ -1,7 +1,8 @@
-//! End to end: the reference story against moto's STS (and the fake IMDS), then the real AWS
-//! CLI and boto3 use the written profiles; and the same story with the config in a moto
-//! SecureString parameter put there by boto3. Needs the venv scripts/test.sh installs; without
-//! it these tests fail and say so (never a silent skip). Everything stays on loopback.
+//! README's quick start, the reference story: `run` writes both profiles, each signed for with
+//! the instance profile's key, right under our marker, with the AWS config beside them; then
+//! the same story against moto's STS (and the fake IMDS), and the real AWS CLI and boto3 use
+//! the written profiles. Needs the venv scripts/test.sh installs; without it these tests fail
+//! and say so (never a silent skip). Everything stays on loopback.
 
 use crate::util::{
     assert_no_secrets, assert_profile_written, mode, story, story_on_moto, value, venv, TestDir,

@@ -2,6 +2,7 @@
 //! the hub's (`source_profile = "hub"`), proven from the fake STS's record of which key signed
 //! each call: in `run`, in the daemon over several refreshes of short-lived credentials, in
 //! `credential-process`, and when the hub is refused.
+//! Backs docs/accounts.md (chaining).
 
 use crate::util::daemon::{key_id, start, state};
 use crate::util::{

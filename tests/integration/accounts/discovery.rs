@@ -2,6 +2,7 @@
 //! testkit's fake Organizations: which accounts get profiles, who signs the listing, the
 //! pages it takes, the cache that carries a boot through an outage, and the daemon adding and
 //! removing profiles as accounts come and go.
+//! Backs docs/accounts.md (Organizations discovery).
 
 use crate::util::daemon::{key_id, start};
 use crate::util::organizations::{age_cache, cache, org_config, organization, profiles, ALL};

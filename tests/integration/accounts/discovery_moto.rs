@@ -4,6 +4,7 @@
 //! and the AWS CLI and boto3 use the profiles. The expectations come from what the setup
 //! created, never from a listing. Everything stays on loopback (moto on 127.0.0.1, the fake
 //! IMDS).
+//! Backs docs/accounts.md (Organizations discovery).
 //!
 //! What moto 5.2.5 does here, as read in its source and checked by these tests:
 //! - It serves all four calls the agent makes (DescribeOrganization, ListAccounts,

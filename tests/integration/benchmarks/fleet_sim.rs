@@ -1,6 +1,7 @@
 //! Runs the fleet simulation (`testkit::fleet`, the same `simulate` examples/fleet_sim.rs
 //! prints, on the same schedule) with small fleets and checks that its numbers add up and
 //! that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
+//! Backs docs/benchmarks.md (the fleet simulation).
 
 use ec2_assume_role::aws::retry::Policy;
 use ec2_assume_role::config::Daemon;
@@ -68,7 +69,7 @@ fn small() -> Params {
 }
 
 #[test]
-fn calls_add_up() {
+fn the_boot_and_refresh_calls_add_up_per_account_with_a_consistent_mean_and_peak() {
     let p = small();
     let r = simulate(&p);
     let role_instances = u64::from(p.instances) * u64::from(p.roles);

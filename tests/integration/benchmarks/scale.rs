@@ -1,6 +1,7 @@
 //! Fleet scale (issue 6): role sets expand to one profile per account, STS calls stay within
 //! `[sts] max_concurrency`, the first call waits the boot jitter, and a thousand roles against
 //! an STS that throttles above a rate are all written, slowed down rather than failed.
+//! Backs docs/benchmarks.md.
 
 use crate::util::{section, TestDir};
 use std::time::{Duration, Instant};

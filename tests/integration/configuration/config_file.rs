@@ -1,8 +1,10 @@
-//! `ec2-assume-role run` and `check`, the real binary against the fake IMDS and STS: the
-//! reference story and the role options STS gets, IMDS at boot, slow, v1-only or down, the
-//! wrong instance role or account, one role's failure, the user's bytes around our sections,
-//! removed and unmanaged profiles, every bad config (exit 4, file, line and key), `--help`'s
-//! exit codes, journald's events, and no secret in any log.
+//! The config file (docs/configuration.md), the real binary against the fake IMDS and STS:
+//! the role options reach STS as the SDK sends them (session policies too, and a packed-size
+//! refusal explained), a role of another partition needs a region of its own, every bad config
+//! exits 4 naming file, line and key before any call, a missing one is named, `check`
+//! validates and writes nothing; and what the credentials file keeps: the user's bytes around
+//! our sections, a removed role's section gone, an unmanaged profile of the same name kept
+//! unless `replace_unmanaged`.
 
 use crate::util::{
     assert_profile_written, section, story, value, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG,

@@ -1,8 +1,10 @@
-//! The config in SSM Parameter Store (`--config ssm:NAME`), the real binary against the fake
-//! IMDS, STS and SSM: the name's placeholders filled from IMDS, the parameter read with the
-//! instance-profile key and decryption, clear errors (and exit 8) for a missing or forbidden
-//! parameter, `FILE:LINE: key` errors naming the parameter, and the daemon's reloads on SIGHUP
-//! and on its timer that keep the last good config when the parameter breaks.
+//! The config in SSM Parameter Store (`--config ssm:NAME`, docs/configuration.md), the real
+//! binary against the fake IMDS, STS and SSM: the name's placeholders filled from IMDS, the
+//! parameter read with the instance-profile key and decryption, clear errors (and exit 8) for
+//! a missing or forbidden parameter, `FILE:LINE: key` errors naming the parameter, and the
+//! daemon's reloads on SIGHUP and on its timer that keep the last good config when the
+//! parameter breaks; and end to end, a SecureString boto3 put in moto, read by the binary,
+//! then the AWS CLI uses the profiles.
 
 use crate::util::daemon::{config, creds, logged, wait_written};
 use crate::util::ssm::{put, NAME, TEMPLATE};

@@ -5,6 +5,7 @@
 //! of another parameter, or one that no longer parses, is ignored; a missing or forbidden
 //! parameter is never masked by it; the spread is bounded and checked on the command line;
 //! and under systemd the daemon asks for the start time a read without a copy may take.
+//! Backs docs/configuration.md (config in SSM).
 
 use crate::util::daemon::{config, creds, logged, wait_written};
 use crate::util::notify::NotifySocket;

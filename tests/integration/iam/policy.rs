@@ -3,6 +3,7 @@
 //! under cfn-lint, and the proof that they work: deployed with boto3 into moto's
 //! CloudFormation in each account, then the agent runs against moto's STS and the AWS CLI uses
 //! its profiles in the accounts where the templates created the roles. All on loopback.
+//! Backs docs/iam.md.
 
 use crate::util::{
     story_on_moto, venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,

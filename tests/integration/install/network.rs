@@ -4,6 +4,7 @@
 //! dual-stack on or off (in our config, the environment or the AWS config file), checked
 //! against the Rust SDK's own endpoint resolution, for STS and for a role set's AWS
 //! Organizations.
+//! Backs docs/install.md (IPv6 and FIPS instances).
 //!
 //! The last two need addresses and names that are not the machine's: each runs in a network
 //! namespace the test makes, with only its loopback up, so every packet stays in it. The

@@ -1,9 +1,9 @@
-//! `ec2-assume-role daemon`, the real binary against the fakes: refreshes on the schedule the
-//! STS `Expiration` sets, outages, expired-credential removal, SIGHUP reloads, SIGTERM and
-//! SIGINT, systemd's notify protocol on a real datagram socket, the state file, and no secret
-//! in the logs. The fake STS issues credentials that live seconds, so every story fits in well
-//! under a minute; tests poll the files (the daemon must not). No test may leave a daemon
-//! running: `Running` kills it on drop.
+//! `ec2-assume-role daemon` (docs/operations.md), the real binary against the fakes: refreshes
+//! on the schedule the STS `Expiration` sets, outages (one role's 5xx stalls nothing else),
+//! expired-credential removal, SIGHUP reloads, SIGTERM and SIGINT, systemd's notify protocol
+//! and watchdog on a real datagram socket, and the state file. The fake STS issues credentials
+//! that live seconds, so every story fits in well under a minute; tests poll the files (the
+//! daemon must not). No test may leave a daemon running: `Running` kills it on drop.
 
 use crate::util::daemon::{
     config, creds, expiry, key_id, logged, plus, short_lived, sleep_until, start, start_notified,

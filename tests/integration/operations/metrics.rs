@@ -6,6 +6,7 @@
 //! and bad; the file is replaced atomically and readable by node_exporter; a path that cannot
 //! be written stops the start naming the key; `/metrics` needs no token but the credentials
 //! still do. README's alerting rule passes `promtool check rules` and names the metric.
+//! Backs docs/operations.md (metrics).
 
 use crate::util::daemon::{config, creds, start, wait_written, BOTH};
 use crate::util::{

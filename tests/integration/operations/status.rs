@@ -1,6 +1,7 @@
 //! `status` stories: run the binary (or write the files a daemon would leave), then ask
 //! `status`, as a person at a shell or a monitoring script would. Only JSON may reach stdout
 //! with `--json`, and no secret may reach either stream.
+//! Backs docs/operations.md (status).
 
 use crate::util::{
     assert_no_secrets, wait_for, Output, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,

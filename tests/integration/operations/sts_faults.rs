@@ -1,8 +1,10 @@
-//! STS faults and malformed STS answers (issue 7), the real binary against the fake STS: calls
-//! that hang past the attempt timeout, `ExpiredToken` after the instance-profile credentials
-//! rotated, requests refused because the instance's clock is off, 200 answers that are not
-//! valid AssumeRole responses, and refusals explained (issue 12). Each story says what the user sees (exit code, log line) and
-//! what the file holds afterwards.
+//! STS faults and malformed STS answers (issue 7), the real binary against the fake STS:
+//! AccessDenied failing that role only, throttling and server errors retried until success,
+//! calls that hang past the attempt timeout, `ExpiredToken` after the instance-profile
+//! credentials rotated, requests refused because the instance's clock is off, 200 answers that
+//! are not valid AssumeRole responses, and refusals explained (issue 12). Each story says what
+//! the user sees (exit code, log line) and what the file holds afterwards. Backs
+//! docs/operations.md (exit codes, logs) and docs/troubleshooting.md.
 
 use crate::util::daemon::{
     config, creds, logged, short_lived, start, state, wait_refreshed, wait_written, BOTH, LIFETIME,

@@ -1,5 +1,9 @@
-//! Faults the agent must survive without losing or corrupting anything (issue 7): killed at
-//! random points while it rewrites a large credentials file, over and over.
+//! The credentials file is the user's and never lost or corrupted (docs/security.md, issue 7):
+//! killed at random points while it rewrites a large file, over and over; a hostile user or a
+//! symlinked `.aws` cannot turn it against another file; the file goes to its owner and is
+//! never world-readable; an editor's atomic saves and a second agent at once are never lost; a
+//! full or read-only disk leaves the old file whole and the daemon retries once it is freed;
+//! a config others can change is refused when running as root.
 
 use crate::util::{user_bytes, Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //! through its default route. Everything happens in two network namespaces this test makes,
 //! "host" and "container"; no address or packet is ever in the machine's own namespace. The
 //! fakes (IMDS, STS) listen on the host namespace's loopback. Needs root, as CI has.
+//! Backs docs/users.md (containers).
 
 use crate::util::{
     ip, venv, wait_for, BIN, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,

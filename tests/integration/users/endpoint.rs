@@ -2,6 +2,7 @@
 //! each profile through the container credential provider protocol with the owner's token
 //! file, a long-running boto3 session outlives several refreshes, and every way to ask
 //! wrongly is refused with a bare status, logged once, never with the token.
+//! Backs docs/users.md (the credential endpoint).
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
 use crate::util::{free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2};

@@ -1,6 +1,7 @@
 //! `export`: one profile's credentials as the lines of `aws configure export-credentials`,
 //! which a shell evaluates and a real AWS client then uses; from the daemon's fresh
 //! credentials without a call, else assumed now; nothing but them on stdout.
+//! Backs docs/users.md (export).
 
 use crate::util::{TestDir, PROFILE_1, REFERENCE_CONFIG, ROLE_1};
 

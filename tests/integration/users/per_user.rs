@@ -2,6 +2,7 @@
 //! run however many files it goes to, each file owned by its user and read back by the AWS
 //! CLI as that user's, one user's broken home never stopping the others' writes, and `status`
 //! showing each file. These stories need root (to write files owned by other users), as CI has.
+//! Backs docs/users.md (several users).
 
 use crate::util::{
     assert_no_secrets, section, value, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,

@@ -1,5 +1,6 @@
 //! `credential-process` and `credential_process = true`: AWS clients get the credentials
 //! through the `credential_process` protocol instead of static keys in the credentials file.
+//! Backs docs/users.md (credential_process).
 
 use crate::util::procfs::{self, Seen};
 use crate::util::{
