@@ -5,8 +5,8 @@
 //! and say so (never a silent skip). Everything stays on loopback.
 
 use crate::util::{
-    assert_no_secrets, assert_profile_written, mode, story, story_on_moto, value, venv, TestDir,
-    PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
+    assert_no_secrets, assert_profile_written, mode, story, story_on_moto, value, venv, PROFILE_1,
+    PROFILE_2, ROLE_1, ROLE_2, SESSION,
 };
 use testkit::imds;
 use testkit::moto::Moto;
@@ -43,8 +43,7 @@ fn reference_story_with_moto_then_the_aws_cli_and_boto3() {
 /// The fake STS is good enough for a real client too: the CLI signs with the written keys.
 #[test]
 fn profiles_from_the_fake_sts_work_with_the_aws_cli() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.cmd(&["run"]).expect_exit(0);
 
     let out = t

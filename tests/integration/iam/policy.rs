@@ -6,7 +6,8 @@
 //! Backs docs/iam.md.
 
 use crate::util::{
-    story_on_moto, venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
+    story, story_on_moto, venv, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+    SESSION,
 };
 use serde_json::{json, Value};
 use testkit::moto::Moto;
@@ -42,8 +43,7 @@ fn json_of(stdout: &str) -> Value {
 
 #[test]
 fn the_reference_story_policies_without_imds_or_sts() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
 
     let out = t.cmd(&["policy"]).expect_exit(0);
 

@@ -19,8 +19,7 @@ use testkit::sts::{Bad, Outage, Script, STS_CLOCK_AHEAD};
 
 #[test]
 fn an_sts_call_that_hangs_times_out_and_is_retried() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.sts.script(ROLE_1, Script::Hang(1));
     let started = Instant::now();
     let out = t.cmd(&["run"]).expect_exit(0);
@@ -162,8 +161,7 @@ fn a_clock_sts_calls_skewed_is_retried_and_named_with_its_skew() {
         "InvalidSignatureException",
         "RequestExpired",
     ] {
-        let t = TestDir::new();
-        t.write_config(REFERENCE_CONFIG);
+        let t = story();
         t.sts.script(ROLE_1, Script::Skewed(code, 2));
         let out = t.cmd(&["run"]).expect_exit(0);
 
@@ -185,8 +183,7 @@ fn a_clock_sts_calls_skewed_is_retried_and_named_with_its_skew() {
 
 #[test]
 fn a_clock_that_stays_skewed_fails_run_at_the_deadline_naming_the_skew() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let user = "[default]\naws_access_key_id = AKIAUSER\n";
     t.create("home/.aws/credentials", user);
     t.sts.break_with(Outage::Skewed);
@@ -265,8 +262,7 @@ fn malformed_sts_answers_fail_that_role_only_and_leave_its_old_section() {
         (Bad::EmptyAccessKeyId, "AccessKeyId is empty"),
     ];
     for (bad, says) in cases {
-        let t = TestDir::new();
-        t.write_config(REFERENCE_CONFIG);
+        let t = story();
         t.create("home/.aws/credentials", user);
         t.cmd(&["run"]).expect_exit(0);
         let before = t.read(t.credentials_path());
@@ -307,8 +303,7 @@ fn malformed_sts_answers_fail_that_role_only_and_leave_its_old_section() {
 
 #[test]
 fn access_denied_names_both_policies_and_the_one_sts_blames() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.sts.script(
         ROLE_2,
         Script::DeniedBecause(" because no identity-based policy allows the sts:AssumeRole action"),

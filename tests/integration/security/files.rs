@@ -5,7 +5,9 @@
 //! full or read-only disk leaves the old file whole and the daemon retries once it is freed;
 //! a config others can change is refused when running as root.
 
-use crate::util::{user_bytes, Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG};
+use crate::util::{
+    story, user_bytes, Output, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG,
+};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,8 +35,7 @@ fn temp_files(t: &TestDir) -> Vec<String> {
 
 #[test]
 fn kill_9_at_random_points_never_leaves_a_partial_file() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let user = large_user_file();
     t.create("home/.aws/credentials", &user);
     // One complete run first, so that every later kill interrupts a rewrite of our sections.
@@ -231,8 +232,7 @@ fn the_credentials_file_goes_to_its_owner_and_is_never_world_readable() {
 fn an_editors_atomic_saves_during_runs_are_never_lost() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.create(
         "home/.aws/credentials",
         "[default]\naws_access_key_id = AKIAUSER\n",
@@ -283,8 +283,7 @@ fn an_editors_atomic_saves_during_runs_are_never_lost() {
 
 #[test]
 fn two_agents_at_once_write_each_profile_exactly_once() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.create(
         "home/.aws/credentials",
         "[default]\naws_access_key_id = AKIAUSER\n",
@@ -336,8 +335,7 @@ fn with_disk_fault(t: &TestDir, mode: &str, args: &[&str], exit: i32) -> (Output
 #[test]
 fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
     for mode in ["full", "readonly"] {
-        let t = TestDir::new();
-        t.write_config(REFERENCE_CONFIG);
+        let t = story();
         // The old file: the user's profile and an older copy of ours, about 100 KB.
         let mut old = String::from("[default]\naws_access_key_id = AKIAUSER\n");
         for i in 0..2000 {
@@ -369,8 +367,7 @@ fn a_full_or_read_only_disk_leaves_the_old_file_whole() {
 fn a_config_others_can_change_is_refused_when_running_as_root() {
     use std::os::unix::fs::PermissionsExt;
     assert!(nix::unistd::geteuid().is_root(), "needs root, as CI has");
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = t.cmd(&["run"]).expect_exit(4);
     assert!(

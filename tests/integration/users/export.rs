@@ -3,12 +3,11 @@
 //! credentials without a call, else assumed now; nothing but them on stdout.
 //! Backs docs/users.md (export).
 
-use crate::util::{TestDir, PROFILE_1, REFERENCE_CONFIG, ROLE_1};
+use crate::util::{story, PROFILE_1, ROLE_1};
 
 #[test]
 fn a_shell_evaluates_the_lines_and_the_aws_cli_uses_them() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     t.cmd(&["run"]).expect_exit(0);
     let issued = t.sts.issued_for(ROLE_1).expect("issued by the run");
     let imds_before = t.imds.requests().len();
@@ -52,8 +51,7 @@ fn a_shell_evaluates_the_lines_and_the_aws_cli_uses_them() {
 
 #[test]
 fn without_fresh_credentials_the_role_is_assumed_and_nothing_written() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let out = t
         .cmd(&["export", "--profile", PROFILE_1, "--format", "process"])
         .expect_exit(0);
@@ -77,8 +75,7 @@ fn without_fresh_credentials_the_role_is_assumed_and_nothing_written() {
 
 #[test]
 fn an_unknown_profile_or_format_prints_nothing_on_stdout() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let out = t
         .cmd(&["export", "--profile", "nope"])
         .expect_saying(4, &["profile nope is not configured"]);

@@ -4,8 +4,8 @@
 
 use crate::util::procfs::{self, Seen};
 use crate::util::{
-    section, value, wait_for, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
-    SESSION,
+    section, story, value, wait_for, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG,
+    ROLE_1, SESSION,
 };
 use std::time::Duration;
 
@@ -96,8 +96,7 @@ fn credential_process_prints_only_json_from_fresh_credentials() {
 
 #[test]
 fn credential_process_assumes_the_role_when_nothing_is_fresh() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let out = t
         .cmd(&["credential-process", "--profile", PROFILE_1])
         .expect_exit(0);
@@ -113,8 +112,7 @@ fn credential_process_assumes_the_role_when_nothing_is_fresh() {
 
 #[test]
 fn credential_process_refuses_an_unknown_profile_and_another_instance_role() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let out = t
         .cmd(&["credential-process", "--profile", "nope"])
         .expect_exit(4);
@@ -135,8 +133,7 @@ fn credential_process_refuses_an_unknown_profile_and_another_instance_role() {
 
 #[test]
 fn aws_ec2_metadata_disabled_is_honoured() {
-    let t = TestDir::new();
-    t.write_config(REFERENCE_CONFIG);
+    let t = story();
     let out = t
         .cmd(&["run", "--wait", "2"])
         .env("AWS_EC2_METADATA_DISABLED", "true")
