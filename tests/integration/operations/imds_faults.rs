@@ -4,10 +4,7 @@
 //! token revoked mid-run and replaced, and malformed answers that are clear errors with
 //! nothing written. Backs the exit codes and logs of docs/operations.md.
 
-use crate::util::{
-    assert_profile_written, story_with, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1,
-    ROLE_2,
-};
+use crate::util::{assert_profile_written, story_with, PROFILE_1, PROFILE_2, ROLE_1, ROLE_2};
 use std::time::Duration;
 use testkit::imds::ImdsConfig;
 
@@ -78,11 +75,10 @@ fn imds_down_until_the_deadline_exits_6() {
 fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
     use testkit::imds::ImdsConfig;
     // The token dies after the first GET (iam/info): the next GET gets 401.
-    let t = TestDir::with_imds(ImdsConfig {
+    let t = story_with(ImdsConfig {
         revoke_tokens_after_gets: Some(1),
         ..ImdsConfig::default()
     });
-    t.write_config(REFERENCE_CONFIG);
     t.cmd(&["run", "--wait", "20"]).expect_exit(0);
     let puts = t
         .imds
@@ -122,11 +118,10 @@ fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
         ("a huge body", "/latest/meta-data/iam/info", "x".repeat(4 << 20)),
     ];
     for (what, path, body) in cases {
-        let t = TestDir::with_imds(ImdsConfig {
+        let t = story_with(ImdsConfig {
             bodies: vec![(path.to_owned(), body)],
             ..ImdsConfig::default()
         });
-        t.write_config(REFERENCE_CONFIG);
         let out = t.cmd(&["run", "--wait", "5"]).expect_exit(6);
         assert!(
             out.stderr.contains("is not what EC2 sends"),

@@ -10,8 +10,8 @@ use crate::util::daemon::{
     config, creds, logged, short_lived, start, state, wait_refreshed, wait_written, BOTH, LIFETIME,
 };
 use crate::util::{
-    assert_no_secrets, assert_profile_written, section, story, user_bytes, wait_for, TestDir,
-    PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+    assert_no_secrets, assert_profile_written, section, story, story_with, user_bytes, wait_for,
+    TestDir, PROFILE_1, PROFILE_2, ROLE_1, ROLE_2,
 };
 use std::time::{Duration, Instant};
 use testkit::imds::{self, ImdsConfig};
@@ -54,11 +54,10 @@ fn signers(t: &TestDir, role: &str) -> Vec<(String, u16)> {
 fn expired_instance_credentials_are_read_again_and_the_new_key_signs() {
     // IMDS still serves the old key on the first read, the rotated one after; STS already
     // refuses the old one.
-    let t = TestDir::with_imds(ImdsConfig {
+    let t = story_with(ImdsConfig {
         rotate_credentials_after_reads: Some(1),
         ..ImdsConfig::default()
     });
-    t.write_config(REFERENCE_CONFIG);
     t.sts.expire_key(imds::ACCESS_KEY_ID);
     let out = t.cmd(&["run"]).expect_exit(0);
 
