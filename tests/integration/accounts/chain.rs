@@ -6,7 +6,8 @@
 
 use crate::util::daemon::{key_id, start, state};
 use crate::util::{
-    assert_profile_written, value, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2,
+    assert_assumed_audit_role, assert_profile_written, value, TestDir, PROFILE_1, PROFILE_2,
+    REFERENCE_CONFIG, ROLE_1, ROLE_2,
 };
 use std::time::Duration;
 use testkit::imds as testkit_imds;
@@ -58,9 +59,7 @@ fn the_hub_signs_its_spokes_and_the_aws_cli_uses_them() {
     assert_profile_written(&t, "hub", HUB);
     assert_profile_written(&t, PROFILE_1, ROLE_1);
     assert_profile_written(&t, PROFILE_2, ROLE_2);
-    assert!(t
-        .caller_arn(PROFILE_1)
-        .starts_with("arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/"));
+    assert_assumed_audit_role(&t.caller_arn(PROFILE_1), "111111111111");
 
     let status = t.cmd(&["status"]).expect_exit(0);
     let row = |p: &str| {

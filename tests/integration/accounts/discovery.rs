@@ -6,7 +6,7 @@
 
 use crate::util::daemon::{key_id, start};
 use crate::util::organizations::{age_cache, cache, org_config, organization, profiles, ALL};
-use crate::util::{wait_for, TestDir};
+use crate::util::{assert_assumed_audit_role, wait_for, TestDir};
 use std::time::Duration;
 use testkit::imds as testkit_imds;
 use testkit::organizations::{Outage, MANAGEMENT_ACCOUNT_ID, ROOT_ID};
@@ -29,9 +29,7 @@ fn every_active_account_but_the_management_and_excluded_ones_gets_a_profile() {
             Some(testkit_imds::ACCESS_KEY_ID)
         );
     }
-    assert!(t
-        .caller_arn("audit-333333333333")
-        .starts_with("arn:aws:sts::333333333333:assumed-role/PerformSecurityAudit/"));
+    assert_assumed_audit_role(&t.caller_arn("audit-333333333333"), "333333333333");
     // The cache: 0600, the accounts as listed (the exclusion applies on use).
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(cache(&t)).unwrap();

@@ -24,7 +24,7 @@
 //!   organization answers, not by a denial.
 
 use crate::util::organizations::cache;
-use crate::util::{mode, venv, TestDir};
+use crate::util::{assert_assumed_audit_role, mode, venv, TestDir};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use testkit::moto::Moto;
@@ -178,10 +178,6 @@ fn caller_with_the_cli(t: &TestDir, account: &str) -> (String, String) {
     )
 }
 
-fn assumed_role_prefix(account: &str) -> String {
-    format!("arn:aws:sts::{account}:assumed-role/PerformSecurityAudit/")
-}
-
 /// The whole organization, listed with the instance credentials (moto's default account is
 /// the management account): more than 100 accounts, so two pages of ListAccounts; the
 /// closed, removed, excluded and management accounts get no profile, until
@@ -221,7 +217,7 @@ fn a_moto_organization_discovered_whole_then_used_by_the_aws_cli_and_boto3() {
     let deep = org.prod_accounts.last().expect("a prod account");
     let (account, arn) = caller_with_the_cli(&t, deep);
     assert_eq!(&account, deep);
-    assert!(arn.starts_with(&assumed_role_prefix(deep)), "{arn}");
+    assert_assumed_audit_role(&arn, deep);
     let top = org.root_accounts.last().expect("a root account");
     let out = t
         .python(&format!(
@@ -311,7 +307,7 @@ fn a_moto_ou_and_its_child_listed_by_a_reader_role_then_used_by_the_aws_cli() {
     let deep = org.prod_accounts.last().expect("a prod account");
     let (account, arn) = caller_with_the_cli(&t, deep);
     assert_eq!(&account, deep);
-    assert!(arn.starts_with(&assumed_role_prefix(deep)), "{arn}");
+    assert_assumed_audit_role(&arn, deep);
 
     t.cmd(&["check"]).expect_saying(
         0,
@@ -376,5 +372,5 @@ fn a_moto_publisher_shares_the_listing_and_a_reader_uses_it() {
     let deep = org.prod_accounts.last().expect("a prod account");
     let (account, arn) = caller_with_the_cli(&reader, deep);
     assert_eq!(&account, deep);
-    assert!(arn.starts_with(&assumed_role_prefix(deep)), "{arn}");
+    assert_assumed_audit_role(&arn, deep);
 }

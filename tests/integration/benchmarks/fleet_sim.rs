@@ -1,56 +1,13 @@
-//! Runs the fleet simulation (`testkit::fleet`, the same `simulate` examples/fleet_sim.rs
-//! prints, on the same schedule) with small fleets and checks that its numbers add up and
-//! that boot jitter does what it is for. Pure arithmetic: no network, clock or files.
-//! Backs docs/benchmarks.md (the fleet simulation).
+//! Runs the fleet simulation (examples/common/agent_schedule.rs: `testkit::fleet` on the
+//! agent's schedule, the one examples/fleet_sim.rs prints) with small fleets and checks that
+//! its numbers add up and that boot jitter does what it is for. Pure arithmetic: no network,
+//! clock or files. Backs docs/benchmarks.md (the fleet simulation).
 
-use ec2_assume_role::aws::retry::Policy;
-use ec2_assume_role::config::Daemon;
-use ec2_assume_role::daemon::schedule::{
-    next_refresh, reload_delay, start_read_delay, Settings, KEPT_RETRY,
-};
-use ec2_assume_role::{agent::source, aws::ssm};
-use std::time::Duration;
-use testkit::boot::{Agent, Retry};
+#[path = "../../../examples/common/agent_schedule.rs"]
+mod agent_schedule;
+
+use agent_schedule::simulate;
 use testkit::fleet::{Discovery, Params, Report};
-
-/// The simulation on the daemon's schedule with its default settings, and its reading of a
-/// config in SSM, as the example runs it.
-fn simulate(p: &Params) -> Report {
-    let settings = Settings::from(&Daemon::default());
-    let (read, start) = (ssm::POLICY, source::START_POLICY);
-    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
-    let agent = Agent {
-        before: p.ssm_before,
-        read: Retry {
-            delay: &|attempt, draw| read.delay(attempt, draw),
-            deadline: read.deadline.as_secs_f64(),
-        },
-        start: Retry {
-            delay: &|attempt, draw| start.delay(attempt, draw),
-            deadline: start.deadline.as_secs_f64(),
-        },
-        start_wait: &|spread, draw| source::start_wait(seconds(spread), draw),
-        kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
-        kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
-        reload_delay: &reload_delay,
-        // The unit's RestartSec=.
-        restart_secs: 30.0,
-    };
-    testkit::fleet::simulate(
-        p,
-        |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
-        reload_delay,
-        |attempt, draw| ORG_RETRY.delay(attempt, draw),
-        &agent,
-    )
-}
-
-/// Discovery's retries, as examples/fleet_sim.rs models them.
-const ORG_RETRY: Policy = Policy {
-    initial: Duration::from_millis(500),
-    max: Duration::from_secs(10),
-    deadline: Duration::MAX,
-};
 
 fn small() -> Params {
     Params {

@@ -9,7 +9,8 @@
 use crate::util::daemon::{config, creds, logged, wait_written};
 use crate::util::ssm::{put, NAME, TEMPLATE};
 use crate::util::{
-    value, venv, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1, ROLE_2, SESSION,
+    credential_process, value, venv, wait_for, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG,
+    ROLE_1, ROLE_2, SESSION,
 };
 use std::time::Duration;
 use testkit::imds::ACCESS_KEY_ID;
@@ -200,13 +201,7 @@ fn credential_process_serves_from_the_cache_without_reading_the_parameter() {
         ),
     );
     t.cmd_config(TEMPLATE, &["run"]).expect_exit(0);
-    let config = t.read(t.aws_config_path());
-    let command = value(
-        &config,
-        &format!("profile {PROFILE_1}"),
-        "credential_process",
-    )
-    .expect("a credential_process entry");
+    let command = credential_process(&t, PROFILE_1);
     assert!(
         command.contains(&format!("--config '{TEMPLATE}' --cache ")),
         "the template is passed on, quoted for the shell: {command}"

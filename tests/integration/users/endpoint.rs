@@ -5,7 +5,9 @@
 //! Backs docs/users.md (the credential endpoint).
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
-use crate::util::{free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2};
+use crate::util::{
+    assert_assumed_audit_role, free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -114,12 +116,7 @@ fn boto3_and_the_aws_cli_take_each_profile_from_the_endpoint() {
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", s.uri(PROFILE_1))
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &s.token_file)
         .expect_exit(0);
-    assert!(
-        out.stdout
-            .starts_with("arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/"),
-        "{}",
-        out.stdout
-    );
+    assert_assumed_audit_role(&out.stdout, "111111111111");
 
     let out =
         s.t.whoami(&[])
@@ -127,12 +124,7 @@ fn boto3_and_the_aws_cli_take_each_profile_from_the_endpoint() {
             .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .expect_exit(0);
-    assert!(
-        out.stdout
-            .starts_with("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/"),
-        "{}",
-        out.stdout
-    );
+    assert_assumed_audit_role(&out.stdout, "222222222222");
     // Served from memory: the endpoint made no AssumeRole of its own.
     let before = s.t.sts.assume_role_calls().len();
     for _ in 0..5 {
@@ -167,12 +159,7 @@ fn the_javascript_sdk_takes_a_profile_from_the_endpoint() {
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", s.uri(PROFILE_2))
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &s.token_file)
         .expect_exit(0);
-    assert!(
-        out.stdout
-            .starts_with("arn:aws:sts::222222222222:assumed-role/PerformSecurityAudit/"),
-        "{}",
-        out.stdout
-    );
+    assert_assumed_audit_role(&out.stdout, "222222222222");
 }
 
 #[test]

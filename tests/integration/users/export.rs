@@ -3,7 +3,7 @@
 //! credentials without a call, else assumed now; nothing but them on stdout.
 //! Backs docs/users.md (export).
 
-use crate::util::{story, PROFILE_1, ROLE_1};
+use crate::util::{assert_assumed_audit_role, story, PROFILE_1, ROLE_1};
 
 #[test]
 fn a_shell_evaluates_the_lines_and_the_aws_cli_uses_them() {
@@ -39,14 +39,7 @@ fn a_shell_evaluates_the_lines_and_the_aws_cli_uses_them() {
         )
         .wrapped(&["bash", "-c", "eval \"$EXPORTED\"; exec \"$@\"", "bash"])
         .expect_exit(0);
-    assert!(
-        caller
-            .stdout
-            .trim()
-            .starts_with("arn:aws:sts::111111111111:assumed-role/PerformSecurityAudit/"),
-        "{}",
-        caller.stdout
-    );
+    assert_assumed_audit_role(caller.stdout.trim(), "111111111111");
 }
 
 #[test]

@@ -4,8 +4,8 @@
 
 use crate::util::procfs::{self, Seen};
 use crate::util::{
-    section, story, value, wait_for, TestDir, MARKER, PROFILE_1, PROFILE_2, REFERENCE_CONFIG,
-    ROLE_1, SESSION,
+    credential_process, section, story, wait_for, TestDir, MARKER, PROFILE_1, PROFILE_2,
+    REFERENCE_CONFIG, ROLE_1, SESSION,
 };
 use std::time::Duration;
 
@@ -43,13 +43,7 @@ fn credential_process_mode_serves_the_aws_cli_and_boto3() {
     );
     let cache = t.read(t.home().join(".aws").join(CACHE));
     assert!(section(&cache, PROFILE_1).is_some() && section(&cache, PROFILE_2).is_some());
-    let config = t.read(t.aws_config_path());
-    let command = value(
-        &config,
-        &format!("profile {PROFILE_1}"),
-        "credential_process",
-    )
-    .expect("a credential_process entry");
+    let command = credential_process(&t, PROFILE_1);
     assert!(
         command.ends_with(&format!(
             "credential-process --config {} --cache {} --profile {PROFILE_1}",

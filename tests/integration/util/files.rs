@@ -85,3 +85,10 @@ pub fn user_bytes(text: &[u8]) -> Vec<u8> {
     )
     .text
 }
+
+/// The `credential_process` command the binary wrote for `profile` into the AWS config file.
+pub fn credential_process(t: &TestDir, profile: &str) -> String {
+    let config = t.read(t.aws_config_path());
+    value(&config, &format!("profile {profile}"), "credential_process")
+        .expect("a credential_process entry")
+}

@@ -26,7 +26,7 @@ mod testdir;
 mod wait;
 
 pub use command::{venv, Output, Running, BIN};
-pub use files::{assert_profile_written, mode, section, user_bytes, value};
+pub use files::{assert_profile_written, credential_process, mode, section, user_bytes, value};
 pub use net::{free_port, ip};
 pub use secrets::{assert_no_secrets, issued_secrets};
 pub use story::*;

@@ -48,3 +48,10 @@ pub fn story_with(imds: ImdsConfig) -> TestDir {
     t.write_config(REFERENCE_CONFIG);
     t
 }
+
+/// Asserts that `arn` (a caller identity, as an AWS client printed it) is the reference
+/// story's audit role assumed in `account`, whatever the session name.
+pub fn assert_assumed_audit_role(arn: &str, account: &str) {
+    let prefix = format!("arn:aws:sts::{account}:assumed-role/PerformSecurityAudit/");
+    assert!(arn.starts_with(&prefix), "not {prefix}...: {arn}");
+}
