@@ -73,7 +73,6 @@ fn imds_down_until_the_deadline_exits_6() {
 
 #[test]
 fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
-    use testkit::imds::ImdsConfig;
     // The token dies after the first GET (iam/info): the next GET gets 401.
     let t = story_with(ImdsConfig {
         revoke_tokens_after_gets: Some(1),
@@ -99,7 +98,6 @@ fn an_imds_token_revoked_mid_run_is_replaced_by_a_new_one() {
 
 #[test]
 fn malformed_imds_answers_are_clear_errors_and_nothing_is_written() {
-    use testkit::imds::ImdsConfig;
     let creds_path = "/latest/meta-data/iam/security-credentials/EC2_PerformSecurityAudit";
     let cases: [(&str, &str, String); 6] = [
         ("truncated credentials", creds_path, r#"{"Code":"Success","AccessKeyId":"ASIA"#.into()),
