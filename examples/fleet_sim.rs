@@ -23,56 +23,17 @@
 //!   --ssm-reload 900 --ssm-before --svg docs/ssm-boot-before.svg
 //!   --ssm-reload 900 --svg docs/ssm-boot-after.svg
 
-use clap::Parser;
-use ec2_assume_role::aws::retry::Policy;
-use ec2_assume_role::config::Daemon;
-use ec2_assume_role::daemon::schedule::{
-    next_refresh, reload_delay, start_read_delay, Settings, KEPT_RETRY,
-};
-use ec2_assume_role::{agent::source, aws::ssm};
-use std::process::ExitCode;
-use std::time::Duration;
-use testkit::boot::{self, Retry};
-use testkit::chart::{self, Line, Panel};
-use testkit::fleet::{simulate, Discovery, Params, Report};
+#[path = "common/agent_schedule.rs"]
+mod agent_schedule;
 
-/// systemd's `RestartSec=` in packaging/systemd/ec2-assume-role.service.
-const RESTART_SECS: f64 = 30.0;
+use clap::Parser;
+use std::process::ExitCode;
+use testkit::chart::{self, Line, Panel};
+use testkit::fleet::{Discovery, Params, Report};
 
 fn main() -> ExitCode {
     let p = Params::parse();
-    let settings = Settings::from(&Daemon::default());
-    // Discovery's retries: full jitter over 500 ms doubling to 10 s (the deadline is unused).
-    let org_retry = Policy {
-        initial: Duration::from_millis(500),
-        max: Duration::from_secs(10),
-        deadline: Duration::MAX,
-    };
-    let (read, start) = (ssm::POLICY, source::START_POLICY);
-    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
-    let agent = boot::Agent {
-        before: p.ssm_before,
-        read: Retry {
-            delay: &|attempt, draw| read.delay(attempt, draw),
-            deadline: read.deadline.as_secs_f64(),
-        },
-        start: Retry {
-            delay: &|attempt, draw| start.delay(attempt, draw),
-            deadline: start.deadline.as_secs_f64(),
-        },
-        start_wait: &|spread, draw| source::start_wait(seconds(spread), draw),
-        kept_read: &|spread, draw| start_read_delay(seconds(spread), draw),
-        kept_retry: &|attempt, draw| KEPT_RETRY.delay(attempt, draw),
-        reload_delay: &reload_delay,
-        restart_secs: RESTART_SECS,
-    };
-    let r = simulate(
-        &p,
-        |issued, expires, draw| next_refresh(issued, expires, &settings, draw),
-        reload_delay,
-        |attempt, draw| org_retry.delay(attempt, draw),
-        &agent,
-    );
+    let r = agent_schedule::simulate(&p);
     println!(
         "fleet: {} instances booting within {} s (+ up to {} s boot jitter), {} roles each over \
          {} target accounts, 1 h credentials, default schedule, {} h simulated, seed {}",

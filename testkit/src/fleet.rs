@@ -16,8 +16,8 @@
 //! numbers. With `discover_accounts` every instance also discovers a role set's accounts in
 //! AWS Organizations (see `discover`), and the Organizations calls of the whole organization
 //! are counted against `org_budget`. It never touches the network, a clock or a file.
-//! examples/fleet_sim.rs is its command line; the integration tests' `fleet_sim` module
-//! checks its numbers.
+//! examples/fleet_sim.rs is its command line; the integration tests' `benchmarks::fleet_sim`
+//! module checks its numbers.
 
 use clap::Parser;
 use std::cmp::Reverse;
@@ -27,8 +27,8 @@ use time::{Duration, OffsetDateTime};
 /// STS credentials' lifetime (`duration_seconds` default).
 const LIFETIME_SECS: f64 = 3600.0;
 
-/// The daemon's batch window (src/daemon/tracking.rs `BATCH_WINDOW`, private there): a wakeup also
-/// takes every role due within min(this, a tenth of its interval), at least one second.
+/// The daemon's batch window (src/daemon/tracking.rs `BATCH_WINDOW`, private there): a wakeup
+/// also takes every role due within min(this, a tenth of its interval), at least one second.
 const BATCH_WINDOW_SECS: f64 = 60.0;
 
 /// Any fixed instant: the schedule only looks at differences.

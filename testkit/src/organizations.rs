@@ -709,7 +709,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_organization_its_root_and_its_accounts_fields() {
+    async fn the_sdk_parses_the_organization_its_root_and_each_accounts_status_and_state() {
         let fake = FakeOrganizations::start();
         fake.add_account(ROOT_ID, "222222222222", "workload");
         let client = client(&fake, 1);

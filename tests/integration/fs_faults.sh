@@ -1,11 +1,11 @@
 #!/bin/bash
-# Test helper for hardening.rs: runs the agent (the remaining arguments) with ~/.aws on a
-# tiny tmpfs that is FULL or READ-ONLY, inside the private mount namespace that `unshare -m
-# --propagation private` gave it, then copies what the agent left there to OUT so the test
-# can inspect it after the namespace is gone. Mode DAEMON-FULL runs the agent (a daemon) in
-# the background instead: once it has written, the disk fills for 10 s and is freed again,
-# OUT/during gets the file as it was while full, and the daemon is stopped once it has
-# written new keys (or after 30 s). Refuses to mount anything in the host's namespace.
+# Test helper for security/files.rs and users/per_user.rs: runs the agent (the remaining arguments)
+# with ~/.aws on a tiny tmpfs that is FULL or READ-ONLY, inside the private mount namespace that
+# `unshare -m --propagation private` gave it, then copies what the agent left there to OUT so the
+# test can inspect it after the namespace is gone. Mode DAEMON-FULL runs the agent (a daemon) in the
+# background instead: once it has written, the disk fills for 10 s and is freed again, OUT/during
+# gets the file as it was while full, and the daemon is stopped once it has written new keys (or
+# after 30 s). Refuses to mount anything in the host's namespace.
 set -euo pipefail
 mode=$1 aws=$2 out=$3
 shift 3

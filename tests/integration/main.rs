@@ -1,28 +1,21 @@
 //! The integration tests, one binary (ripgrep's layout): the real `ec2-assume-role` binary
-//! against the loopback fakes of `testkit` (IMDS, STS, SSM) or moto, each test a short story
-//! (write a config, run the binary, read the files with real AWS clients, count the calls),
-//! plus the fleet simulation's arithmetic. These tests never reach anything off loopback:
-//! `util` fails closed.
+//! against the loopback fakes of `testkit` (IMDS, STS, SSM, Organizations) or moto, each test
+//! a short story (write a config, run the binary, read the files with real AWS clients, count
+//! the calls), plus the fleet simulation's arithmetic. These tests never reach anything off
+//! loopback: `util` fails closed.
+//!
+//! The modules follow the user docs' pages, so a page's promises are proven in one place:
+//! `quickstart` (README's quick start, the reference story), `configuration`, `accounts`,
+//! `users`, `iam`, `operations`, `security`, `install` and `benchmarks` (docs/*.md); `util` is
+//! the one helper set they all share.
 
-mod bridge;
-mod chain;
-mod daemon;
-mod discovery;
-mod discovery_moto;
-mod e2e_moto;
-mod endpoint;
-mod export;
-mod fleet_sim;
-mod hardening;
-mod metrics;
-mod network;
-mod policy;
-mod process;
-mod run;
-mod scale;
-mod ssm;
-mod ssm_kept;
-mod status;
-mod sts_faults;
+mod accounts;
+mod benchmarks;
+mod configuration;
+mod iam;
+mod install;
+mod operations;
+mod quickstart;
+mod security;
 mod users;
 mod util;

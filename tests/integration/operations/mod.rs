@@ -1,0 +1,10 @@
+//! Running the agent (docs/operations.md): the daemon and its refreshes, signals, systemd
+//! and state file; `status`; the Prometheus metrics; the logs (stderr, journald) and the
+//! exit codes, with what the user sees when IMDS or STS fails.
+
+mod daemon;
+mod imds_faults;
+mod logs;
+mod metrics;
+mod status;
+mod sts_faults;

@@ -1,0 +1,9 @@
+//! Several users, long-running programs and containers (docs/users.md): files for several
+//! users, the credential endpoint (on loopback and for containers on a bridge),
+//! `credential_process`, and `export`.
+
+mod bridge;
+mod endpoint;
+mod export;
+mod per_user;
+mod process;
