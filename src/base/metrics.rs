@@ -14,7 +14,7 @@
 //! Hand-written rather than the `prometheus` or `prometheus-client` crate: the format is a
 //! few lines per family and the families are fixed, while a registry crate would add its
 //! own locking, atomics and (for `prometheus`) protobuf to the static binary for nothing we
-//! use; a real parser checks the output in the tests (`tests/integration/metrics.rs`).
+//! use; a real parser checks the output in the tests (`tests/integration/operations/metrics.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -5,7 +5,7 @@
 //! latency histogram against the calls the fake counted, an IMDS outage, SIGHUP reloads good
 //! and bad; the file is replaced atomically and readable by node_exporter; a path that cannot
 //! be written stops the start naming the key; `/metrics` needs no token but the credentials
-//! still do. README's alerting rule passes `promtool check rules` and names the metric.
+//! still do. docs/operations.md's alerting rule passes `promtool check rules` and names the metric.
 //! Backs docs/operations.md (metrics).
 
 use crate::util::daemon::{config, creds, start, wait_written, BOTH};
@@ -436,15 +436,15 @@ fn a_metrics_file_that_cannot_be_written_stops_the_start_naming_the_key() {
         .expect_saying(4, &["daemon.metrics_file", "does not end in .prom"]);
 }
 
-/// README's alert rule: a rule group `promtool check rules` accepts, whose expression uses a
-/// metric the daemon exports and fires under 10 minutes.
+/// The alert rule docs/operations.md gives: a rule group `promtool check rules` accepts, whose
+/// expression uses a metric the daemon exports and fires under 10 minutes.
 #[test]
-fn the_readme_alert_rule_is_a_rule_group_on_the_expiry_metric() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
+fn the_documented_alert_rule_is_a_rule_group_on_the_expiry_metric() {
+    let page = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md");
+    let readme = std::fs::read_to_string(page).expect("docs/operations.md");
     let start = readme
         .find("```yaml\ngroups:")
-        .expect("README has a ```yaml block with the rule groups");
+        .expect("docs/operations.md has a ```yaml block with the rule groups");
     let rest = &readme[start + "```yaml\n".len()..];
     let rules = &rest[..rest.find("```").expect("the block ends")];
     let t = TestDir::new();

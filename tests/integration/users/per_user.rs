@@ -506,3 +506,120 @@ fn each_users_endpoint_token_opens_only_its_own_profiles() {
     assert_eq!(status(&daemon, PROFILE_2), 200);
     assert_eq!(status(&daemon, PROFILE_1), 403, "nobody's profile");
 }
+
+/// A `status` command run as `user` (setpriv from util-linux: uid, gid, no groups).
+fn status_as(t: &TestDir, user: &str) -> Value {
+    let uid = USERS
+        .iter()
+        .find(|(n, _)| *n == user)
+        .unwrap()
+        .1
+        .to_string();
+    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+    let out = t
+        .cmd(&["status", "--json"])
+        .wrapped(&["setpriv", &reuid, &regid, "--clear-groups"])
+        .expect_exit(0);
+    for other in USERS.iter().filter(|(n, _)| *n != user) {
+        assert!(
+            !out.stdout.contains(&format!("homes/{}", other.0)),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(!out
+        .stdout
+        .contains(&t.credentials_path().display().to_string()));
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// An owner of profiles runs `status` without sudo: the daemon's state file is root's, so it
+/// keeps one per owner beside it, and the owner sees their own profiles with the refresh
+/// times and nothing of anyone else's. The runtime directory stays enterable, so each owner
+/// reaches their own token there and no other.
+#[test]
+fn each_owner_runs_status_without_sudo_and_sees_only_their_own_profiles() {
+    let t = users_story();
+    let run = t.path().join("run");
+    let tokens = run.join("tokens");
+    let port = crate::util::free_port();
+    let text = t.read(t.config_path())
+        + &format!(
+            "\n[endpoint]\nlisten = [\"127.0.0.1:{port}\"]\ntoken_dir = \"{}\"\n",
+            tokens.display()
+        );
+    t.write_config(&text);
+    // The other users must reach the config and the runtime directory, as under /etc and /run.
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = crate::util::daemon::start(&t, &[]);
+    let written = crate::util::wait_for(std::time::Duration::from_secs(20), || {
+        ["nobody", "daemon"].iter().all(|u| {
+            run.join(format!("state.{u}.json")).exists()
+                && tokens.join(format!("{u}.token")).exists()
+        })
+    });
+    assert!(written, "{}", d.stderr_so_far());
+
+    let meta = |p: &PathBuf| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.uid(), m.mode() & 0o777)
+    };
+    assert_eq!(meta(&run.join("state.json")), (0, 0o600));
+    assert_eq!(meta(&run.join("state.nobody.json")), (65534, 0o600));
+    assert_eq!(meta(&run.join("state.daemon.json")), (1, 0o600));
+    assert_eq!(
+        meta(&run),
+        (0, 0o755),
+        "the runtime directory stays enterable"
+    );
+
+    for (user, profile, role) in [("nobody", PROFILE_1, ROLE_1), ("daemon", PROFILE_2, ROLE_2)] {
+        let doc = status_as(&t, user);
+        let rows = doc["profiles"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{user}: {doc:#}");
+        assert_eq!(
+            (&rows[0]["profile"], &rows[0]["role_arn"]),
+            (&profile.into(), &role.into())
+        );
+        assert_eq!(rows[0]["user"], user);
+        assert!(rows[0]["last_refresh"].is_string(), "{user}: {doc:#}");
+        assert!(rows[0]["next_refresh"].is_string(), "{user}: {doc:#}");
+        assert_eq!(doc["daemon"]["running"], true, "{user}: {doc:#}");
+        assert!(doc["daemon"]["state_file"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("state.{user}.json")));
+        let other = if user == "nobody" {
+            PROFILE_2
+        } else {
+            PROFILE_1
+        };
+        assert!(
+            !doc.to_string().contains(other),
+            "{user} sees {other}: {doc:#}"
+        );
+    }
+
+    // Each owner reads their own token through the runtime directory, and no other.
+    let cat_as = |uid: u32, file: &str| {
+        std::process::Command::new("setpriv")
+            .args([
+                format!("--reuid={uid}"),
+                format!("--regid={uid}"),
+                "--clear-groups".into(),
+            ])
+            .arg("cat")
+            .arg(tokens.join(file))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(cat_as(65534, "nobody.token"));
+    assert!(!cat_as(65534, "daemon.token"));
+
+    // Root still sees every file's rows.
+    let out = t.cmd(&["status", "--json"]).expect_exit(0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["profiles"].as_array().unwrap().len(), 5, "{doc:#}");
+}
