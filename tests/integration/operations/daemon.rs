@@ -151,13 +151,13 @@ fn credentials_that_expire_in_an_outage_are_removed_with_a_warning() {
         "removed before expiry"
     );
     assert!(creds(&t).starts_with("[mine]\naws_access_key_id = AKIAMINE\n"));
-    let stderr = d.stderr_so_far();
-    for (p, _) in BOTH {
-        assert!(
-            logged(&stderr, "WARN", &format!("removed profile {p}")),
-            "{stderr}"
-        );
-    }
+    // The warning follows the write: wait for it (the file can change before the line is read).
+    let warned = wait_for(Duration::from_secs(5), || {
+        let stderr = d.stderr_so_far();
+        BOTH.iter()
+            .all(|(p, _)| logged(&stderr, "WARN", &format!("removed profile {p}")))
+    });
+    assert!(warned, "{}", d.stderr_so_far());
 }
 
 #[test]
