@@ -9,6 +9,7 @@ mod chain;
 mod daemon;
 mod discovery;
 mod discovery_moto;
+mod doctor;
 mod e2e_moto;
 mod endpoint;
 mod export;
