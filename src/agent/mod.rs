@@ -204,7 +204,7 @@ impl Agent {
     }
 
     /// An agent for `doctor`, which tries the roles and writes nothing: the config is loaded
-    /// and the identity read by the caller (verified here all the same), nothing is
+    /// and the identity read and verified by the caller (refused here all the same), nothing is
     /// discovered (a discovered set's roles are not tried), IMDS is waited for at most
     /// `imds_wait` and each STS attempt given up after `attempt`.
     pub fn checking(
@@ -214,7 +214,7 @@ impl Agent {
         imds_wait: Duration,
         attempt: Duration,
     ) -> Result<Agent, Error> {
-        verify_identity(&config, &identity)?;
+        refuse_another(&config, &identity)?;
         let destinations = Destination::resolve_all(&config)?;
         let http = crate::aws::http::client();
         Ok(Agent {
@@ -316,13 +316,7 @@ fn log_failure(role: &Role, err: &sts::Error) {
 
 /// Checks the identity against the config's `[instance]`: before any STS call.
 pub fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Error> {
-    if let Err(mismatch) = imds::verify(&config.instance, identity) {
-        return Err(Error::IdentityRefused {
-            mismatch,
-            identity: Box::new(identity.clone()),
-            config: config.path.clone(),
-        });
-    }
+    refuse_another(config, identity)?;
     info!(
         message_id = message_id::IDENTITY_VERIFIED,
         instance_id = %identity.instance_id,
@@ -335,4 +329,13 @@ pub fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Error
         identity.role_name
     );
     Ok(())
+}
+
+/// `verify_identity` without the event that says it was verified.
+fn refuse_another(config: &Config, identity: &Identity) -> Result<(), Error> {
+    imds::verify(&config.instance, identity).map_err(|mismatch| Error::IdentityRefused {
+        mismatch,
+        identity: Box::new(identity.clone()),
+        config: config.path.clone(),
+    })
 }

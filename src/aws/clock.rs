@@ -54,11 +54,7 @@ pub async fn read(
     let now = OffsetDateTime::now_utc();
     let date: Option<String> = date.lock().unwrap_or_else(|e| e.into_inner()).take();
     let ahead = date.and_then(|d| skew_seconds(now, &d));
-    let refusal = match sent {
-        Ok(_) => None,
-        Err(err) => Some(err),
-    };
-    let Some(err) = refusal else {
+    let Some(err) = sent.err() else {
         return Ok(Reading {
             ahead,
             refused: None,

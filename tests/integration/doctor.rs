@@ -75,8 +75,9 @@ fn daemon_running(t: &TestDir, failing: &[&str]) {
     state.write(&state_path(t)).unwrap();
 }
 
-/// `doctor ARGS` as a user runs it in a clean shell: none of the variables that would shadow
-/// the profiles (the helpers set them all, to prove the binary ignores them).
+/// `doctor ARGS` as a user runs it in a clean shell: the variables that would shadow the
+/// profiles empty, which doctor takes as unset (the helpers set them all, to prove the binary
+/// ignores them).
 fn doctor(t: &TestDir, args: &[&str]) -> TestCommand {
     let all: Vec<&str> = ["doctor"].iter().chain(args).copied().collect();
     let mut cmd = t.cmd(&all);
@@ -88,7 +89,7 @@ fn doctor(t: &TestDir, args: &[&str]) -> TestCommand {
         "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_CONFIG_FILE",
     ] {
-        cmd.env_remove(var);
+        cmd.env(var, "");
     }
     cmd
 }
@@ -302,6 +303,24 @@ fn a_denied_role_fails_by_name_with_the_explanation_and_the_others_pass() {
     );
     // One try: doctor does not wait out a retry deadline.
     assert_eq!(t.sts.assume_role_calls_for(ROLE_2).len(), 1);
+}
+
+#[test]
+fn a_role_sts_never_answers_fails_within_seconds_not_a_retry_deadline() {
+    let t = TestDir::new();
+    story(&t, "", "");
+    t.sts.script(ROLE_2, Script::Hang(5));
+    let (out, took) = answered(&t, &doctor(&t, &[]), PROBLEMS);
+    assert_eq!(status_of(&out, &format!("role {PROFILE_1}")), '✓');
+    assert_failed(
+        &out,
+        &format!("role {PROFILE_2}"),
+        &["Timeout"],
+        "STS endpoint",
+    );
+    assert_eq!(t.sts.assume_role_calls_for(ROLE_2).len(), 1);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("doctor with a role's STS call hanging took {took:?}");
 }
 
 #[test]

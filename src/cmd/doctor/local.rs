@@ -147,7 +147,8 @@ pub fn environment(config: &Config, destinations: &[Destination]) -> Check {
             "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN".to_owned(),
         ));
     }
-    if let Some(profile) = var("AWS_PROFILE").filter(|p| !ours.contains(&p.as_str())) {
+    let picks = |p: &String| p == "default" || ours.contains(&p.as_str());
+    if let Some(profile) = var("AWS_PROFILE").filter(|p| !picks(p)) {
         problems.push((
             format!("AWS_PROFILE={profile} names a profile this config does not write"),
             "unset AWS_PROFILE, or set it to one of the configured profiles".to_owned(),

@@ -39,8 +39,16 @@ pub struct Instance {
 /// Check 1: IMDS answers over IMDSv2, with the identity and the instance-profile credentials.
 pub async fn imds(imds: &Imds) -> (Check, Option<Instance>) {
     let name = "IMDS";
-    let endpoint = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-        .unwrap_or_else(|_| "http://169.254.169.254".to_owned());
+    let ipv6 = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")
+        .is_ok_and(|mode| mode.eq_ignore_ascii_case("ipv6"));
+    let endpoint = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|_| {
+        let default = if ipv6 {
+            "http://[fd00:ec2::254]"
+        } else {
+            "http://169.254.169.254"
+        };
+        default.to_owned()
+    });
     let identity = match imds.identity().await {
         Ok(identity) => identity,
         Err(err) => return (imds_failed(name, &endpoint, &err), None),

@@ -359,12 +359,6 @@ impl TestCommand {
         self
     }
 
-    /// Leaves `name` out of the environment (a builder's default included).
-    pub fn env_remove(&mut self, name: &str) -> &mut TestCommand {
-        self.envs.retain(|(n, _)| n != name);
-        self
-    }
-
     /// Runs the command under `wrapper` (e.g. `timeout 60 unshare ... jd.sh OUT`).
     pub fn wrapped(&mut self, wrapper: &[&str]) -> &mut TestCommand {
         self.wrapper = wrapper.iter().map(OsString::from).collect();
