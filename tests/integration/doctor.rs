@@ -424,6 +424,57 @@ fn aws_profile_and_a_same_named_role_profile_shadow_the_profiles() {
 }
 
 #[test]
+fn static_keys_before_a_credential_process_shadow_it() {
+    let t = TestDir::new();
+    story(&t, "", "");
+    let text = t.read(t.config_path()).replace(
+        "[credentials]\n",
+        "[credentials]\ncredential_process = true\n",
+    );
+    std::fs::write(t.config_path(), text).unwrap();
+    t.create(
+        t.credentials_path(),
+        format!("{USER_SECTION}[{PROFILE_2}]\naws_access_key_id = AKIAOLD\n"),
+    );
+    std::fs::set_permissions(t.credentials_path(), PermissionsExt::from_mode(0o600)).unwrap();
+    let (out, _) = answered(&t, &doctor(&t, &[]), PROBLEMS);
+    assert_failed(
+        &out,
+        "AWS config files",
+        &[
+            &format!("[{PROFILE_2}]"),
+            "static keys",
+            "credential_process",
+        ],
+        &format!("remove [{PROFILE_2}]"),
+    );
+    assert!(!out.stdout.contains("AKIAOLD"), "a key was printed");
+}
+
+#[test]
+fn the_units_environment_is_read_from_systemd() {
+    let t = TestDir::new();
+    story(&t, "", "");
+    // A systemctl that answers as systemd would for a unit with Environment= lines.
+    let bin = t.path().join("bin");
+    t.create(
+        bin.join("systemctl"),
+        "#!/bin/sh\necho 'AWS_SHARED_CREDENTIALS_FILE=/srv/creds LANG=C'\n",
+    );
+    std::fs::set_permissions(bin.join("systemctl"), PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut cmd = doctor(&t, &[]);
+    cmd.env("PATH", path);
+    let (out, _) = answered(&t, &cmd, PROBLEMS);
+    assert_failed(
+        &out,
+        "systemd environment",
+        &["AWS_SHARED_CREDENTIALS_FILE", "ignores"],
+        "systemctl edit ec2-assume-role",
+    );
+}
+
+#[test]
 fn a_stopped_daemon_or_failing_profiles_fail_the_daemon_check() {
     let t = TestDir::new();
     story(&t, "", "");
