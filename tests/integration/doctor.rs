@@ -80,7 +80,10 @@ fn daemon_running(t: &TestDir, failing: &[&str]) {
 /// ignores them).
 fn doctor(t: &TestDir, args: &[&str]) -> TestCommand {
     let all: Vec<&str> = ["doctor"].iter().chain(args).copied().collect();
-    let mut cmd = t.cmd(&all);
+    clean(t.cmd(&all))
+}
+
+fn clean(mut cmd: TestCommand) -> TestCommand {
     for var in [
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -222,6 +225,34 @@ fn an_unanswered_token_request_suggests_the_hop_limit() {
     );
     assert!(t.sts.calls().is_empty());
     eprintln!("doctor with the token request unanswered took {took:?}");
+}
+
+#[test]
+fn a_config_in_ssm_is_read_after_imds_is_checked() {
+    let t = TestDir::new();
+    let text = format!(
+        "{REFERENCE_CONFIG}\n[daemon]\nstate_file = \"{}\"\n",
+        state_path(&t).display()
+    )
+    .replace(
+        "CREDENTIALS_FILE",
+        &t.credentials_path().display().to_string(),
+    );
+    let template = "ssm:/ec2-assume-role/{account_id}/config";
+    t.ssm.put("/ec2-assume-role/000000000000/config", &text);
+    let (out, _) = answered(&t, &clean(t.cmd_config(template, &["doctor"])), PROBLEMS);
+    let first: Vec<&str> = out.stdout.lines().take(2).collect();
+    assert!(first[0].starts_with("✓ IMDS:"), "{}", out.stdout);
+    assert!(first[1].starts_with("✓ config: ssm:"), "{}", out.stdout);
+    assert_eq!(status_of(&out, &format!("role {PROFILE_1}")), '✓');
+
+    let (out, _) = answered(
+        &t,
+        &clean(t.cmd_config("ssm:/missing", &["doctor"])),
+        PROBLEMS,
+    );
+    assert_failed(&out, "config", &["/missing"], "ec2-assume-role check");
+    assert_eq!(status_of(&out, "the rest"), '–');
 }
 
 #[test]

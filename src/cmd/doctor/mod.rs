@@ -63,18 +63,17 @@ async fn checks(source: &Source) -> Vec<Check> {
     let imds = remote::imds_client(&http);
     let mut checks = Vec::new();
     // A config in SSM is read through IMDS: IMDS is checked first then.
-    let (imds_check, instance) = match source {
-        Source::File(_) => (None, None),
-        Source::Ssm(_) => {
-            let (check, instance) = remote::imds(&imds).await;
-            (Some(check), instance)
-        }
-    };
+    let mut instance = None;
+    let imds_first = matches!(source, Source::Ssm(_));
+    if imds_first {
+        let (check, found) = remote::imds(&imds).await;
+        checks.push(check);
+        instance = found;
+    }
     let loaded = remote::load(source, &http, &imds).await;
     let config = match loaded {
         Ok(config) => config,
         Err(why) => {
-            checks.extend(imds_check);
             checks.push(Check::fail(
                 "config",
                 why,
@@ -93,11 +92,11 @@ async fn checks(source: &Source) -> Vec<Check> {
             if roles == 1 { "" } else { "s" }
         ),
     ));
-    let (imds_check, instance) = match imds_check {
-        Some(check) => (check, instance),
-        None => remote::imds(&imds).await,
-    };
-    checks.push(imds_check);
+    if !imds_first {
+        let (check, found) = remote::imds(&imds).await;
+        checks.push(check);
+        instance = found;
+    }
     match instance {
         None => {
             let why = remote::skipped_after_imds();

@@ -321,12 +321,12 @@ fn role_fix(err: &sts::Error) -> String {
     }
 }
 
-/// The instance as the checks after IMDS need it, or why they are skipped.
+/// Why the checks that need the instance are skipped when IMDS failed.
 pub fn skipped_after_imds() -> &'static str {
     "IMDS did not answer, so there is no instance identity or credentials"
 }
 
-/// `run`'s identity-reading code with doctor's short wait.
+/// The IMDSv2 client every command reads the identity with, with doctor's short wait.
 pub fn imds_client(http: &SharedHttpClient) -> Imds {
     Imds::new(http.clone(), IMDS_WAIT)
 }
