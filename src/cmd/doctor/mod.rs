@@ -3,15 +3,18 @@
 //! meaningless: the config, IMDS over IMDSv2, the instance identity, the clock against STS's,
 //! each role (one real AssumeRole, nothing written), each destination's files, what would
 //! shadow the profiles, the daemon, the endpoint and the metrics file (`remote` has the
-//! checks that ask AWS, `local` those of this machine, `report` the output).
+//! checks that ask AWS; `files`, `shadow` and `service` those of this machine; `report` the
+//! output).
 //!
 //! It must answer within 30 seconds whatever is wrong: every network call has a short
 //! deadline and none is retried past it, and the clock is checked before the roles. It must
 //! never write a file, signal the daemon or print a credential.
 
-mod local;
+mod files;
 mod remote;
 mod report;
+mod service;
+mod shadow;
 
 use crate::agent::error::Error;
 use crate::agent::files::Destination;
@@ -140,12 +143,12 @@ async fn checks(source: &Source) -> Vec<Check> {
             return checks;
         }
     };
-    checks.extend(destinations.iter().map(local::files));
-    checks.push(local::environment(&config, &destinations));
-    checks.push(local::systemd().await);
-    checks.push(local::shadowing(&config, &destinations));
-    checks.push(local::daemon(&config, source, &destinations));
-    checks.extend(local::endpoint(&config).await);
-    checks.extend(local::metrics(&config, OffsetDateTime::now_utc()));
+    checks.extend(destinations.iter().map(files::files));
+    checks.push(shadow::environment(&config, &destinations));
+    checks.push(shadow::systemd().await);
+    checks.push(shadow::shadowing(&config, &destinations));
+    checks.push(service::daemon(&config, source, &destinations));
+    checks.extend(service::endpoint(&config).await);
+    checks.extend(service::metrics(&config, OffsetDateTime::now_utc()));
     checks
 }
