@@ -274,11 +274,10 @@ impl Agent {
     /// rotate, so they are read every time).
     async fn sts(&self) -> Result<Arc<Sts>, Error> {
         let instance = source::instance_credentials(&self.imds, &self.identity).await?;
-        let region = &self.identity.region;
         let sts = Sts::new(
             self.http.clone(),
             &instance,
-            region,
+            &self.identity.region,
             &self.identity.role_arn(),
         )
         .await;

@@ -24,10 +24,13 @@ use report::{Check, Status};
 use std::io::Write;
 use time::OffsetDateTime;
 
-/// Find out why profiles are not there or not working: check IMDS, the identity, the clock,
-/// each role (nothing written), the files, what shadows the profiles, the daemon, the
-/// endpoint and the metrics file, and say how to fix each failure. Exit 0 when every check
-/// passes, 9 when any fails. Answers within 30 seconds.
+/// Find out why profiles are missing or do not work, and how to fix it; write nothing.
+///
+/// Checks, in order: the config, IMDS, the instance identity, the clock against STS's, each
+/// role (one AssumeRole each, nothing written), each destination's files, what would shadow
+/// the profiles for AWS clients, the daemon, the endpoint and the metrics file. Each is passed
+/// (✓), failed (✗, with the fix) or skipped (–, saying why). Answers within 30 seconds; exits
+/// 0 when every check passes, 9 when any fails.
 #[derive(Debug, Args)]
 pub struct Doctor {
     /// Print JSON (an array of {check, status, detail, fix}, and only that) on stdout.
