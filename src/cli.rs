@@ -7,7 +7,7 @@
 use crate::agent::error::Error;
 use crate::agent::source::Source;
 use crate::base::logging;
-use crate::cmd::{check, credential_process, daemon, export, policy, run, status};
+use crate::cmd::{check, credential_process, daemon, doctor, export, policy, run, status};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The exit codes, as `--help` shows them: a heading, then one `  N  meaning` entry per code,
@@ -28,7 +28,8 @@ Exit codes:
   7  the credentials or AWS config file could not be written; it was left as it was. For
      `daemon`: or [daemon] metrics_file could not be written at start
   8  the config could not be read from SSM Parameter Store (no such parameter, access
-     denied, or SSM unreachable until the retry deadline); nothing was written";
+     denied, or SSM unreachable until the retry deadline); nothing was written
+  9  `doctor` found problems (each failed check is printed with its fix)";
 
 /// Assumes IAM roles with this EC2 instance's own credentials (read through IMDSv2 only)
 /// and writes each as a named profile in a user's ~/.aws/credentials.
@@ -73,6 +74,7 @@ pub enum Command {
     CredentialProcess(credential_process::CredentialProcess),
     Export(export::Export),
     Policy(policy::Policy),
+    Doctor(doctor::Doctor),
 }
 
 /// The command line's definition, with the exit codes under every subcommand's `--help` as
@@ -108,6 +110,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::CredentialProcess(c) => c.run(source).await,
             Command::Export(c) => c.run(source).await,
             Command::Policy(c) => c.run(source).await,
+            Command::Doctor(c) => c.run(source).await,
         }
     })
 }

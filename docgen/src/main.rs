@@ -189,6 +189,7 @@ mod tests {
             Exit::ImdsUnavailable,
             Exit::FileNotWritten,
             Exit::ConfigUnavailable,
+            Exit::DoctorFoundProblems,
         ];
         for e in all {
             match e {
@@ -200,7 +201,8 @@ mod tests {
                 | Exit::IdentityRefused
                 | Exit::ImdsUnavailable
                 | Exit::FileNotWritten
-                | Exit::ConfigUnavailable => {}
+                | Exit::ConfigUnavailable
+                | Exit::DoctorFoundProblems => {}
             }
         }
         all.iter().map(|e| *e as u8).collect()

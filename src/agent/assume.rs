@@ -168,7 +168,7 @@ impl Agent {
                     // The source signs: its role ARN is what the target's trust policy sees.
                     let signer = &self.config.roles[source].role_arn;
                     let sts = Sts::new(self.http.clone(), &credentials, region, signer).await;
-                    let sts = Arc::new(sts);
+                    let sts = Arc::new(self.timed(sts));
                     let roles: Vec<&Role> =
                         members.iter().map(|&k| &self.config.roles[at[k]]).collect();
                     assume_all(&roles, &self.identity, &sts, policy, limit).await

@@ -33,6 +33,7 @@ pub enum Exit {
     ImdsUnavailable = 6,
     FileNotWritten = 7,
     ConfigUnavailable = 8,
+    DoctorFoundProblems = 9,
 }
 
 impl From<Exit> for ExitCode {
@@ -109,6 +110,9 @@ pub enum Error {
     /// `status`: some profile is missing or expired (the table says which).
     #[error("some profiles are missing or expired")]
     NotFresh,
+    /// `doctor`: some checks failed (each was printed with its fix).
+    #[error("{failed} of {total} checks failed")]
+    ChecksFailed { failed: usize, total: usize },
     /// Reading a file failed, or finding one (a home directory) did, while `doing`.
     #[error("{doing}: {source}")]
     File {
@@ -154,6 +158,7 @@ impl Error {
             Error::RolesFailed { .. } | Error::NotPublished { .. } | Error::NotFresh => {
                 Exit::SomeRolesFailed
             }
+            Error::ChecksFailed { .. } => Exit::DoctorFoundProblems,
             Error::Usage(_) => Exit::Usage,
             // Only the config can fix that: no option makes one template of both roles.
             Error::Policy(PolicyError::MixedRoles { .. }) => Exit::Other,
@@ -181,6 +186,7 @@ impl Error {
             | Error::FilesNotWritten { .. }
             | Error::NotPublished { .. }
             | Error::NotFresh
+            | Error::ChecksFailed { .. }
             | Error::File { .. }
             | Error::Io { .. }
             | Error::Usage(_)
@@ -199,7 +205,11 @@ impl Error {
             Exit::ConfigInvalid => "ConfigInvalid",
             Exit::ConfigUnavailable => "ConfigUnavailable",
             Exit::IdentityRefused => "IdentityRefused",
-            Exit::Ok | Exit::Other | Exit::Usage | Exit::SomeRolesFailed => "Internal",
+            Exit::Ok
+            | Exit::Other
+            | Exit::Usage
+            | Exit::SomeRolesFailed
+            | Exit::DoctorFoundProblems => "Internal",
         }
     }
 
@@ -234,7 +244,10 @@ impl Error {
             Error::FileNotWritten { path, .. } => {
                 error!(message_id = id, file = %path.display(), "{self}")
             }
-            Error::RolesFailed { .. } | Error::FilesNotWritten { .. } | Error::NotFresh => {}
+            Error::RolesFailed { .. }
+            | Error::FilesNotWritten { .. }
+            | Error::NotFresh
+            | Error::ChecksFailed { .. } => {}
             Error::Startup(_) => eprintln!("ec2-assume-role: {self}"),
             Error::ConfigUntrusted(_)
             | Error::OwnerUnknown { .. }
@@ -291,6 +304,15 @@ mod tests {
                 "Internal",
             ),
             (Error::NotFresh, 3, None, "Internal"),
+            (
+                Error::ChecksFailed {
+                    failed: 2,
+                    total: 9,
+                },
+                9,
+                None,
+                "Internal",
+            ),
             (
                 Error::ProfileNotConfigured {
                     profile: "p".into(),

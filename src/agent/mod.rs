@@ -111,6 +111,8 @@ pub struct Agent {
     /// On the fleet's publisher: the discovered role sets whose accounts could not be
     /// published to their shared parameter.
     pub unpublished: Vec<String>,
+    /// Each STS attempt is given up after this (`doctor`); `None`: the usual timeouts.
+    quick: Option<Duration>,
 }
 
 /// A source's credentials sign a dependent's call only with more than this left: a call and
@@ -193,11 +195,42 @@ impl Agent {
             sources: Mutex::default(),
             undiscovered: Vec::new(),
             unpublished: Vec::new(),
+            quick: None,
         };
         if !agent.config.discovered.is_empty() {
             agent.discover(rediscover).await?;
         }
         Ok(agent)
+    }
+
+    /// An agent for `doctor`, which tries the roles and writes nothing: the config is loaded
+    /// and the identity read and verified by the caller (refused here all the same), nothing is
+    /// discovered (a discovered set's roles are not tried), IMDS is waited for at most
+    /// `imds_wait` and each STS attempt given up after `attempt`.
+    pub fn checking(
+        config: Config,
+        source: &Source,
+        identity: Identity,
+        imds_wait: Duration,
+        attempt: Duration,
+    ) -> Result<Agent, Error> {
+        refuse_another(&config, &identity)?;
+        let destinations = Destination::resolve_all(&config)?;
+        let http = crate::aws::http::client();
+        Ok(Agent {
+            config,
+            source: source.clone(),
+            version: None,
+            kept: None,
+            destinations,
+            imds: Imds::new(http.clone(), imds_wait),
+            http,
+            identity,
+            sources: Mutex::default(),
+            undiscovered: Vec::new(),
+            unpublished: Vec::new(),
+            quick: Some(attempt),
+        })
     }
 
     /// Assumes the roles at `indices` of the config and writes them in one update of the
@@ -241,15 +274,22 @@ impl Agent {
     /// rotate, so they are read every time).
     async fn sts(&self) -> Result<Arc<Sts>, Error> {
         let instance = source::instance_credentials(&self.imds, &self.identity).await?;
-        Ok(Arc::new(
-            Sts::new(
-                self.http.clone(),
-                &instance,
-                &self.identity.region,
-                &self.identity.role_arn(),
-            )
-            .await,
-        ))
+        let sts = Sts::new(
+            self.http.clone(),
+            &instance,
+            &self.identity.region,
+            &self.identity.role_arn(),
+        )
+        .await;
+        Ok(Arc::new(self.timed(sts)))
+    }
+
+    /// `sts` with `doctor`'s short attempts, for an agent that is `checking`.
+    fn timed(&self, sts: Sts) -> Sts {
+        match self.quick {
+            Some(attempt) => sts.quick(attempt),
+            None => sts,
+        }
     }
 
     /// Every destination's credentials file (or cache file), in destination order.
@@ -275,13 +315,7 @@ fn log_failure(role: &Role, err: &sts::Error) {
 
 /// Checks the identity against the config's `[instance]`: before any STS call.
 pub fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Error> {
-    if let Err(mismatch) = imds::verify(&config.instance, identity) {
-        return Err(Error::IdentityRefused {
-            mismatch,
-            identity: Box::new(identity.clone()),
-            config: config.path.clone(),
-        });
-    }
+    refuse_another(config, identity)?;
     info!(
         message_id = message_id::IDENTITY_VERIFIED,
         instance_id = %identity.instance_id,
@@ -294,4 +328,13 @@ pub fn verify_identity(config: &Config, identity: &Identity) -> Result<(), Error
         identity.role_name
     );
     Ok(())
+}
+
+/// `verify_identity` without the event that says it was verified.
+fn refuse_another(config: &Config, identity: &Identity) -> Result<(), Error> {
+    imds::verify(&config.instance, identity).map_err(|mismatch| Error::IdentityRefused {
+        mismatch,
+        identity: Box::new(identity.clone()),
+        config: config.path.clone(),
+    })
 }

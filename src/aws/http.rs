@@ -60,12 +60,15 @@ pub fn instance_profile_config(
             "ec2-assume-role-instance-profile",
         ))
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(timeouts(ATTEMPT_TIMEOUT))
+}
+
+/// The SDK timeouts of one attempt that may take `attempt`, its connection included.
+pub fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(attempt))
+        .operation_attempt_timeout(attempt)
+        .build()
 }
 
 /// A failed SDK call as `(code, message, retryable)`: the service's error code and message

@@ -70,6 +70,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether IMDS never answered the token request in time: what a process one hop too
+    /// far (a container behind `HttpPutResponseHopLimit` 1) sees, and a firewalled one too.
+    pub fn token_timed_out(&self) -> bool {
+        matches!(self, Error::Unavailable { detail, .. } if detail.starts_with(TOKEN_TIMED_OUT))
+    }
+
+    /// Whether IMDS answered 404 for the instance profile: no instance profile is attached
+    /// (or its association still lags, until the deadline said otherwise).
+    pub fn no_instance_profile(&self) -> bool {
+        matches!(self, Error::Unavailable { path, detail, .. }
+            if path.starts_with("/latest/meta-data/iam/") && detail == "HTTP 404")
+    }
+
     /// The variant's name, for the metrics (`imds_failures_total{code}`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -229,6 +242,9 @@ fn sdk_client(http: SharedHttpClient) -> aws_config::imds::Client {
         .build()
 }
 
+/// How a token request that got no answer in time is reported (`Error::token_timed_out`).
+const TOKEN_TIMED_OUT: &str = "token request timed out";
+
 /// How a GET answered 401 is reported: the token was rejected; a new client gets a new one.
 const TOKEN_REJECTED: &str = "HTTP 401 (session token rejected)";
 
@@ -247,7 +263,7 @@ fn classify(err: ImdsError) -> ReadError {
                 // the PUT's answer with an IP TTL of the hop limit, and a container is one hop
                 // further than the instance.
                 return ReadError::Transient(format!(
-                    "token request timed out ({}); if this runs in a container, the \
+                    "{TOKEN_TIMED_OUT} ({}); if this runs in a container, the \
                      instance's metadata hop limit may be too low (raise \
                      HttpPutResponseHopLimit to 2)",
                     chain(&err)

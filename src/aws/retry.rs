@@ -50,6 +50,15 @@ impl Policy {
         deadline: Duration::from_secs(60),
     };
 
+    /// One attempt and no retry: for `doctor`, which must answer within seconds and reports
+    /// what the first answer was. Any delay (at least a tenth of `initial`) overshoots the
+    /// zero deadline.
+    pub const ONCE: Policy = Policy {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(1),
+        deadline: Duration::ZERO,
+    };
+
     /// The delay before attempt `attempt + 1` (attempt counts from 1): full jitter over an
     /// exponentially growing cap ("Exponential Backoff And Jitter", AWS Architecture Blog).
     pub fn delay(&self, attempt: u32, random_unit: f64) -> Duration {
@@ -188,5 +197,22 @@ mod tests {
             )
             .await;
         assert_eq!((result, calls), (Err("AccessDenied"), 1));
+
+        let mut calls = 0;
+        let result: Result<(), &str> = Policy::ONCE
+            .run(
+                || {
+                    calls += 1;
+                    async { Err("Throttling") }
+                },
+                |_| true,
+                |_, _, _| {},
+            )
+            .await;
+        assert_eq!(
+            (result, calls),
+            (Err("Throttling"), 1),
+            "ONCE never retries"
+        );
     }
 }

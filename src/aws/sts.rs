@@ -148,6 +148,17 @@ impl Sts {
         }
     }
 
+    /// The same, with each attempt given up after `attempt` rather than the usual 10 s: for
+    /// `doctor`, which must answer within seconds whatever STS does.
+    pub fn quick(mut self, attempt: Duration) -> Sts {
+        self.config = self
+            .config
+            .to_builder()
+            .timeout_config(crate::aws::http::timeouts(attempt))
+            .build();
+        self
+    }
+
     /// Assumes one role, retrying transient failures until `policy`'s deadline.
     pub async fn assume(&self, req: &Request, policy: Policy) -> Result<Assumed, Error> {
         let client = self.client(&req.region, req.endpoints);
@@ -481,14 +492,14 @@ impl Sts {
 }
 
 /// Whether STS refused a request because its signing time is too far from STS's clock.
-fn is_clock_skew(code: &str, message: &str) -> bool {
+pub(super) fn is_clock_skew(code: &str, message: &str) -> bool {
     SKEW_CODES.contains(&code)
         || (SIGNATURE_CODES.contains(&code) && SKEW_MESSAGES.iter().any(|m| message.contains(m)))
 }
 
 /// How many seconds the clock reading `local` is ahead of a server whose `Date` header says
 /// `server_date` (negative: behind), rounded to the second; `None` if the date is not one.
-fn skew_seconds(local: OffsetDateTime, server_date: &str) -> Option<i64> {
+pub(super) fn skew_seconds(local: OffsetDateTime, server_date: &str) -> Option<i64> {
     let server = aws_smithy_types::DateTime::from_str(server_date, Format::HttpDate).ok()?;
     let server = OffsetDateTime::from_unix_timestamp(server.secs()).ok()?;
     Some((local - server).as_seconds_f64().round() as i64)

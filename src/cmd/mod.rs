@@ -5,6 +5,7 @@
 pub mod check;
 pub mod credential_process;
 pub mod daemon;
+pub mod doctor;
 pub mod export;
 pub mod policy;
 pub mod run;

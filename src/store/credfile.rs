@@ -223,6 +223,36 @@ pub fn managed_sections(text: &[u8], kind: FileKind) -> Vec<Section> {
     found
 }
 
+/// Every profile section in a file, in file order, as `(profile, managed, key names)`: the
+/// names only, never a value (they may be secrets). For `doctor`, which looks for sections
+/// that would shadow ours.
+pub fn section_keys(text: &[u8], kind: FileKind) -> Vec<(String, bool, Vec<String>)> {
+    let doc = Doc::parse(text, kind);
+    let mut found = Vec::new();
+    for sect in &doc.sections {
+        let Some(profile) = sect.profile else {
+            continue;
+        };
+        let keys = doc.lines[sect.first_line + 1..sect.end_line]
+            .iter()
+            .filter_map(|line| {
+                let content = line.content(text).trim_ascii();
+                if content.first().is_none_or(|&b| b == b'#' || b == b';') {
+                    return None;
+                }
+                let eq = content.iter().position(|&b| b == b'=')?;
+                Some(String::from_utf8_lossy(content[..eq].trim_ascii()).into_owned())
+            })
+            .collect();
+        found.push((
+            String::from_utf8_lossy(profile).into_owned(),
+            sect.managed,
+            keys,
+        ));
+    }
+    found
+}
+
 /// The credentials-file section for one assumed role. `x_security_token_expires` is the key
 /// other credential tools use for the expiry; AWS clients ignore it and `status` reads it.
 pub fn credentials_section(profile: &str, creds: &TemporaryCredentials) -> Section {
@@ -1174,5 +1204,25 @@ mod tests {
                 invariants::check(&old, &plan);
             }
         }
+    }
+
+    #[test]
+    fn section_keys_names_keys_never_values() {
+        let text = format!(
+            "[default]\naws_access_key_id = AKIA\n# role_arn = commented\n\
+             [profile p]\n{MARKER}\ncredential_process = x\n[sso-session s]\nsso_region = r\n\
+             [profile q]\n  role_arn=arn\n; c\nsso_start_url = u\n"
+        );
+        let got = section_keys(text.as_bytes(), FileKind::Config);
+        let want: Vec<(String, bool, Vec<String>)> = vec![
+            ("default".into(), false, vec!["aws_access_key_id".into()]),
+            ("p".into(), true, vec!["credential_process".into()]),
+            (
+                "q".into(),
+                false,
+                vec!["role_arn".into(), "sso_start_url".into()],
+            ),
+        ];
+        assert_eq!(got, want);
     }
 }

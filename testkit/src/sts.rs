@@ -131,6 +131,8 @@ struct State {
     /// Overrides `DurationSeconds` when set (see `FakeSts::set_lifetime`).
     lifetime: Option<Duration>,
     outage: Option<Outage>,
+    /// How far the fake's clock is ahead of the machine's for every action (`set_clock`).
+    clock_ahead: Option<time::Duration>,
     /// `AssumeRole` calls accepted in the last second, above which the fake throttles (see
     /// `limit_rate`).
     rate_limit: Option<RateWindow>,
@@ -224,6 +226,13 @@ impl FakeSts {
             .push(access_key_id.to_owned());
     }
 
+    /// From now on the fake's clock is `ahead` of the machine's (negative: behind) for every
+    /// action, `GetCallerIdentity` too: every answer carries its `Date`, and a call signed more
+    /// than 5 minutes off it is refused with 403 `SignatureDoesNotMatch`, as real STS does.
+    pub fn set_clock(&self, ahead: time::Duration) {
+        self.state.lock().unwrap().clock_ahead = Some(ahead);
+    }
+
     /// Ends the outage `break_with` started.
     pub fn restore(&self) {
         self.state.lock().unwrap().outage = None;
@@ -281,21 +290,33 @@ fn handle(state: &mut State, req: &Recorded) -> Reply {
     let access_key_id = scope.as_ref().and_then(|s| s.first().cloned());
     let signing_region = scope.as_ref().and_then(|s| s.get(2).cloned());
     let action = params.get("Action").cloned().unwrap_or_default();
-    let reply = match (req.method.as_str(), action.as_str()) {
-        ("POST", "AssumeRole") => match &access_key_id {
+    let signed_at = req.header("x-amz-date");
+    let refused = state
+        .clock_ahead
+        .and_then(|ahead| skewed("SignatureDoesNotMatch", signed_at, ahead));
+    let reply = match (refused, req.method.as_str(), action.as_str()) {
+        (Some(refusal), _, _) => refusal,
+        (None, "POST", "AssumeRole") => match &access_key_id {
             Some(key) if state.expired_keys.contains(key) => error(
                 400,
                 "ExpiredToken",
                 "The security token included in the request is expired",
             ),
-            _ => assume_role(state, &params, req.header("x-amz-date")),
+            _ => assume_role(state, &params, signed_at),
         },
-        ("POST", "GetCallerIdentity") => caller_identity(state, access_key_id.as_deref()),
+        (None, "POST", "GetCallerIdentity") => caller_identity(state, access_key_id.as_deref()),
         _ => error(
             400,
             "InvalidAction",
             &format!("unsupported action {action:?}"),
         ),
+    };
+    let reply = match state.clock_ahead {
+        Some(ahead) if reply.header_value("Date").is_none() => {
+            let date = OffsetDateTime::now_utc() + ahead;
+            reply.header("Date", &httpdate::fmt_http_date(date.into()))
+        }
+        _ => reply,
     };
     state.calls.push(Call {
         action,
@@ -327,7 +348,7 @@ fn assume_role(
         Some(Outage::Throttling) => return throttle(state),
         Some(Outage::AccessDenied) => return access_denied(arn),
         Some(Outage::Skewed) => {
-            if let Some(refusal) = skewed("SignatureDoesNotMatch", signed_at) {
+            if let Some(refusal) = skewed("SignatureDoesNotMatch", signed_at, STS_CLOCK_AHEAD) {
                 return refusal;
             }
         }
@@ -376,7 +397,7 @@ fn assume_role(
             state
                 .scripts
                 .insert(arn.clone(), Script::Skewed(code, n - 1));
-            if let Some(refusal) = skewed(code, signed_at) {
+            if let Some(refusal) = skewed(code, signed_at, STS_CLOCK_AHEAD) {
                 return refusal;
             }
         }
@@ -475,11 +496,11 @@ fn assume_role(
     Reply::new(200, body).header("Content-Type", "text/xml")
 }
 
-/// What real AWS answers, on a clock `STS_CLOCK_AHEAD` ahead of the machine's, to a request
+/// What real AWS answers, on a clock `ahead` of the machine's, to a request
 /// whose `X-Amz-Date` is `signed_at`: `None` (accepted) within 5 minutes of that clock, else
 /// the refusal with the `Date` header.
-fn skewed(code: &str, signed_at: Option<&str>) -> Option<Reply> {
-    let now = OffsetDateTime::now_utc() + STS_CLOCK_AHEAD;
+fn skewed(code: &str, signed_at: Option<&str>, ahead: time::Duration) -> Option<Reply> {
+    let now = OffsetDateTime::now_utc() + ahead;
     let five = time::Duration::minutes(5);
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let signed = signed_at

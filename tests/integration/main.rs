@@ -6,7 +6,8 @@
 //!
 //! The modules follow the user docs' pages, so a page's promises are proven in one place:
 //! `quickstart` (README's quick start, the reference story), `configuration`, `accounts`,
-//! `users`, `iam`, `operations`, `security`, `install` and `benchmarks` (docs/*.md); `util` is
+//! `users`, `iam`, `operations`, `troubleshooting`, `security`, `install` and `benchmarks`
+//! (docs/*.md); `util` is
 //! the one helper set they all share.
 
 mod accounts;
@@ -17,5 +18,6 @@ mod install;
 mod operations;
 mod quickstart;
 mod security;
+mod troubleshooting;
 mod users;
 mod util;

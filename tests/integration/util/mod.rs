@@ -25,7 +25,7 @@ mod story;
 mod testdir;
 mod wait;
 
-pub use command::{venv, Output, Running, BIN};
+pub use command::{venv, Output, Running, TestCommand, BIN};
 pub use files::{assert_profile_written, credential_process, mode, section, user_bytes, value};
 pub use net::{free_port, ip};
 pub use secrets::{assert_no_secrets, issued_secrets};
