@@ -8,7 +8,7 @@ use crate::agent::error::Error;
 use crate::agent::source::Source;
 use crate::config::{Config, ConfigError, ConfigErrors, User, DEFAULT_USER};
 use crate::store::fileio::Owner;
-use crate::store::state::Origin;
+use crate::store::state::{Origin, State};
 use nix::unistd::Uid;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -183,6 +183,30 @@ impl Destination {
                 .map(|d| d.files.credentials.clone())
                 .collect(),
         }
+    }
+
+    /// What `status` and `doctor` look at when run by the user they run as: every destination
+    /// and the daemon's state file, or for an owner of profiles who is not root and cannot
+    /// read that file (it is root's), that owner's destinations only and the state file the
+    /// daemon keeps for them (`State::owner_path`), so that they see nothing of anyone else's.
+    pub fn seen_by_running_user<'a>(
+        all: &'a [Destination],
+        state_file: &Path,
+    ) -> (Vec<&'a Destination>, PathBuf) {
+        let me = Some(nix::unistd::geteuid())
+            .filter(|uid| !uid.is_root())
+            .and_then(|_| Owner::current().ok());
+        let Some(me) = me else {
+            return (all.iter().collect(), state_file.to_path_buf());
+        };
+        let own = State::owner_path(state_file, &me.name);
+        let theirs = nix::unistd::access(state_file, nix::unistd::AccessFlags::R_OK)
+            == Err(nix::errno::Errno::EACCES);
+        if !theirs && !own.exists() {
+            return (all.iter().collect(), state_file.to_path_buf());
+        }
+        let mine = |d: &&Destination| d.files.owner.as_ref().is_some_and(|o| o.uid == me.uid);
+        (all.iter().filter(mine).collect(), own)
     }
 
     /// The destinations of each owner other than `uid` (the daemon's user), by owner name:

@@ -261,18 +261,14 @@ fn print(report: &Report, json: bool) -> Result<(), Error> {
 /// Everything `status` reports, read from the config, the credentials file and the state file
 /// (only if it describes this config, from `source`, and these files).
 fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Report, Error> {
-    let mut destinations = Destination::resolve_all(config)?;
-    let mut state_file = &config.daemon.state_file;
-    let own_file;
-    if let Some(me) = owner_of_profiles(state_file) {
-        destinations.retain(|d| d.files.owner.as_ref().is_some_and(|o| o.uid == me.uid));
-        own_file = State::owner_path(state_file, &me.name);
-        state_file = &own_file;
-    }
+    let all = Destination::resolve_all(config)?;
+    let (destinations, state_file) =
+        Destination::seen_by_running_user(&all, &config.daemon.state_file);
+    let state_file = &state_file;
     let (mut state, state_error) = read_state(state_file);
     let state_ignored = state
         .as_ref()
-        .and_then(|s| s.mismatch(&Destination::origin(&destinations, source)));
+        .and_then(|s| s.mismatch(&Destination::origin(destinations.iter().copied(), source)));
     if state_ignored.is_some() {
         state = None;
     }
@@ -332,19 +328,6 @@ fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Repor
         },
         profiles: rows,
     })
-}
-
-/// The running user, when it is an owner of profiles that `status` should show alone: not
-/// root, and the daemon's state file is another user's (unreadable), or the daemon writes one
-/// for this user. Such a user sees their own destinations and their own state file only.
-fn owner_of_profiles(state_file: &Path) -> Option<fileio::Owner> {
-    if nix::unistd::geteuid().is_root() {
-        return None;
-    }
-    let me = fileio::Owner::current().ok()?;
-    let theirs = nix::unistd::access(state_file, nix::unistd::AccessFlags::R_OK)
-        == Err(nix::errno::Errno::EACCES);
-    (theirs || State::owner_path(state_file, &me.name).exists()).then_some(me)
 }
 
 /// The daemon's state, or why there is none to use.

@@ -24,7 +24,9 @@ const CONNECT_WAIT: Duration = Duration::from_secs(1);
 /// Check 7: the daemon, from its state file: running, its last refresh, failing profiles.
 pub fn daemon(config: &Config, source: &Source, destinations: &[Destination]) -> Check {
     let name = "daemon";
-    let path = &config.daemon.state_file;
+    let (destinations, path) =
+        Destination::seen_by_running_user(destinations, &config.daemon.state_file);
+    let path = &path;
     let start = "systemctl enable --now ec2-assume-role";
     let state = match State::read(path) {
         Ok(Some(state)) => state,

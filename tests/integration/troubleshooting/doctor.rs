@@ -72,7 +72,7 @@ fn daemon_running(t: &TestDir, failing: &[&str]) {
         profiles,
     };
     std::fs::create_dir_all(state_path(t).parent().unwrap()).unwrap();
-    state.write(&state_path(t)).unwrap();
+    state.write(&state_path(t), None).unwrap();
 }
 
 /// `doctor ARGS` as a user runs it in a clean shell: the variables that would shadow the
