@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
-PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0')   # the metrics tests' parser
+PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0' 'jsonschema==4.26.0')   # prometheus_client: the metrics tests' parser; jsonschema: the config schema's validator
 NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0')   # the AWS SDK for JavaScript v3, a real client
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
 # promtool (checks the metrics and the alert rule in docs/operations.md) from Debian's prometheus package,

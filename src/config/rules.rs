@@ -169,11 +169,18 @@ pub(super) fn check_session_name(s: &str) -> Result<(), String> {
     check_chars(s, 2, 64, iam_name_char, IAM_NAME_CHARS)
 }
 
+/// STS's range for `DurationSeconds`: 15 minutes to 12 hours.
+pub(super) const MIN_DURATION_SECONDS: i64 = 900;
+pub(super) const MAX_DURATION_SECONDS: i64 = 43_200;
+/// STS takes at most 50 session tags.
+pub(super) const MAX_TAGS: usize = 50;
+
 pub(super) fn check_duration(d: i64) -> Result<i32, String> {
     match i32::try_from(d) {
-        Ok(d @ 900..=43200) => Ok(d),
+        Ok(d) if (MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS).contains(&i64::from(d)) => Ok(d),
         _ => Err(format!(
-            "{d} is out of range; STS accepts 900 to 43200 seconds (15 minutes to 12 hours)"
+            "{d} is out of range; STS accepts {MIN_DURATION_SECONDS} to {MAX_DURATION_SECONDS} \
+             seconds (15 minutes to 12 hours)"
         )),
     }
 }
