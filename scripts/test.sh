@@ -15,6 +15,13 @@ DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; un
 # promtool (checks the metrics and the alert rule in docs/operations.md) from Debian's prometheus package,
 # extracted, not installed: installing would set up a Prometheus server.
 PROMTOOL_VERSION=2.42.0
+# taplo (the TOML toolkit behind Even Better TOML): `taplo check` validates the example configs
+# against the config's JSON Schema (tests/integration/confref.rs). Only what `check` with a
+# local schema needs: lint (the schema validator) and rustls-tls (taplo-common 0.6 does not
+# build without a TLS feature). About 1 minute of cargo install with a warm target-tools/,
+# 15-20 minutes from nothing on 2 shared cores; once.
+TAPLO_VERSION=0.10.0
+tools=${EAR_TEST_TOOLS:-$PWD/.tools}
 venv=${EAR_TEST_VENV:-$PWD/.venv}
 node_dir=${EAR_TEST_NODE:-$PWD/.node}
 promtool_dir=${EAR_TEST_PROMTOOL_DIR:-$PWD/.promtool}
@@ -65,6 +72,12 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 
+if [ "$("$tools/bin/taplo" --version 2>/dev/null)" != "taplo $TAPLO_VERSION" ]; then
+    say "cargo install taplo-cli $TAPLO_VERSION into $tools"
+    CARGO_TARGET_DIR=$PWD/target-tools cargo install taplo-cli --locked --version "$TAPLO_VERSION" \
+        --no-default-features --features lint,rustls-tls --root "$tools"
+fi
+
 [ "${1:-}" = --setup ] && exit 0
 
 say "shellcheck"
@@ -76,7 +89,9 @@ say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/bin/promtool \
-    cargo test --workspace
+    EAR_TEST_TAPLO=$tools/bin/taplo cargo test --workspace
+say "config schema: docs/config.schema.json and the man page are what src/config/keys.rs gives (docgen config-docs --check)"
+cargo run --quiet -p docgen -- config-docs --check
 say "docs: the mdBook from docs/ and README.md, every internal link and anchor checked (scripts/docs.sh)"
 scripts/docs.sh
 say "packaging: static musl binaries, man pages, RPM and .deb install/upgrade/remove, unit checks (scripts/test-packaging.sh)"

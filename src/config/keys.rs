@@ -153,12 +153,12 @@ const fn key(
 pub const TABLES: &[Table] = &[
     Table { path: "instance", array: false, required: true, doc: "The instance role the agent must run under. The agent reads the instance profile through IMDSv2 and refuses to go on (exit 5, before any STS call) unless it matches." },
     Table { path: "credentials", array: false, required: false, doc: "The default destination: the files of one user. A role without `users` goes here (`\"default\"` in a role's `users` names it). These files are written only when some role goes to them." },
-    Table { path: "user", array: true, required: false, doc: "A local user with files of their own; repeatable. A role goes there when its `users` names the user ([Several users](users.md#several-users))." },
+    Table { path: "user", array: true, required: false, doc: "A local user with files of their own. A role goes there when its `users` names the user ([Several users](users.md#several-users))." },
     Table { path: "sts", array: false, required: false, doc: "How hard one instance pushes STS. When STS answers `Throttling`, every call of that refresh slows down together to half the rate that was throttled, then speeds back up. Reloads and `credential-process` never wait for the boot jitter." },
     Table { path: "daemon", array: false, required: false, doc: "Only `daemon` reads it: when profiles are refreshed and where the daemon keeps its state ([Operations](operations.md#the-daemon))." },
     Table { path: "defaults", array: false, required: false, doc: "Values every `[[role]]` and `[[role_set]]` takes unless it sets its own." },
-    Table { path: "role", array: true, required: false, doc: "One profile, one role; repeatable. A config needs at least one `[[role]]` or `[[role_set]]`." },
-    Table { path: "role_set", array: true, required: false, doc: "One role name in many accounts, one profile per account; repeatable ([accounts](accounts.md#role-sets-one-role-in-many-accounts)). It takes the options of a `[[role]]` but `profile` and `role_arn`. In its `role_session_name`, `{account_id}` is still the instance's account and `{profile}` the expanded profile. Errors name the set's key, e.g. `role_set[1].accounts[3]`." },
+    Table { path: "role", array: true, required: false, doc: "One profile, one role. A config needs at least one `[[role]]` or `[[role_set]]`." },
+    Table { path: "role_set", array: true, required: false, doc: "One role name in many accounts, one profile per account ([accounts](accounts.md#role-sets-one-role-in-many-accounts)). It takes the options of a `[[role]]` but `profile` and `role_arn`. In its `role_session_name`, `{account_id}` is still the instance's account and `{profile}` the expanded profile. Errors name the set's key, e.g. `role_set[1].accounts[3]`." },
     Table { path: "role_set.organization", array: false, required: false, doc: "Instead of `accounts`: the accounts AWS Organizations lists ([accounts](accounts.md#accounts-from-aws-organizations))." },
     Table { path: "discovery", array: false, required: false, doc: "For role sets with `[role_set.organization]`: where the accounts last discovered are kept." },
     Table { path: "endpoint", array: false, required: false, doc: "The daemon's credential endpoint ([users](users.md#the-credential-endpoint)); without the table it is off. Changes take effect at the next start." },
@@ -245,9 +245,12 @@ fn partition_ids() -> Vec<&'static str> {
         .collect()
 }
 
-/// The keys of one table, in the order of `KEYS`.
+/// The keys of one table: its own first, then those it shares with other tables, each in
+/// the order of `KEYS`.
 pub fn of_table(path: &str) -> impl Iterator<Item = &'static Key> + '_ {
-    KEYS.iter().filter(move |k| k.tables.contains(&path))
+    let here = move |k: &&Key| k.tables.contains(&path);
+    let own = KEYS.iter().filter(here).filter(|k| k.tables.len() == 1);
+    own.chain(KEYS.iter().filter(here).filter(|k| k.tables.len() > 1))
 }
 
 impl Key {

@@ -247,7 +247,7 @@ pub struct Instance {
     pub account_id: Option<String>,
 }
 
-/// Where profiles are written. `None` paths are resolved by the caller: `file` to
+/// Where profiles are written (`file` is `credentials_file`). `None` paths are resolved by the caller: `file` to
 /// `~/.aws/credentials` of `owner` (else of the running user), `config_file` to `config` beside
 /// `file`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,6 +6,7 @@
 
 mod bridge;
 mod chain;
+mod confref;
 mod daemon;
 mod discovery;
 mod discovery_moto;
