@@ -6,7 +6,7 @@
 //! rest of docgen, the output depends on the sources alone. It must never describe a key
 //! itself: what a key is and does is written once, in `config::keys`.
 
-use ec2_assume_role::config::keys::{self, Default, Key, Table, Text, Value, TABLES};
+use ec2_assume_role::config::keys::{self, Key, Table, Text, Unset, Value, TABLES};
 use roff::{bold, italic, roman, Inline, Roff};
 use serde_json::{json, Map, Value as Json};
 
@@ -145,15 +145,15 @@ fn accepted(v: &Value) -> String {
 }
 
 /// A default as the reference shows it, in Markdown.
-fn default_of(d: &Default) -> String {
+fn default_of(d: &Unset) -> String {
     match d {
-        Default::Required => "required".into(),
-        Default::Bool(b) => format!("`{b}`"),
-        Default::Integer(n) => format!("`{n}`"),
-        Default::Number(x) => format!("`{x}`"),
-        Default::Text(s) => format!("`{s:?}`"),
-        Default::Texts(list) => format!("`{list:?}`"),
-        Default::Otherwise(words) => (*words).into(),
+        Unset::Required => "required".into(),
+        Unset::Bool(b) => format!("`{b}`"),
+        Unset::Integer(n) => format!("`{n}`"),
+        Unset::Number(x) => format!("`{x}`"),
+        Unset::Text(s) => format!("`{s:?}`"),
+        Unset::Texts(list) => format!("`{list:?}`"),
+        Unset::Otherwise(words) => (*words).into(),
     }
 }
 
@@ -265,7 +265,7 @@ pub fn man_page(version: &str) -> Vec<u8> {
             let mut facts = vec![type_of(&key.value)];
             let default = plain(&default_in(key, table.path)).replace('`', "");
             facts.push(match key.default {
-                Default::Required => default,
+                Unset::Required => default,
                 _ => format!("default: {default}"),
             });
             let accepted = accepted(&key.value);
@@ -368,14 +368,14 @@ fn value_schema(v: &Value) -> Map<String, Json> {
     s
 }
 
-fn default_json(d: &Default) -> Option<Json> {
+fn default_json(d: &Unset) -> Option<Json> {
     Some(match d {
-        Default::Bool(b) => json!(b),
-        Default::Integer(n) => json!(n),
-        Default::Number(x) => json!(x),
-        Default::Text(s) => json!(s),
-        Default::Texts(list) => json!(list),
-        Default::Required | Default::Otherwise(_) => return None,
+        Unset::Bool(b) => json!(b),
+        Unset::Integer(n) => json!(n),
+        Unset::Number(x) => json!(x),
+        Unset::Text(s) => json!(s),
+        Unset::Texts(list) => json!(list),
+        Unset::Required | Unset::Otherwise(_) => return None,
     })
 }
 
@@ -387,7 +387,7 @@ fn table_schema(table: &Table) -> Json {
         let mut s = value_schema(&key.value);
         let mut description = plain(key.doc);
         let default = default_in(key, table.path);
-        if !matches!(key.default, Default::Required) {
+        if !matches!(key.default, Unset::Required) {
             description += &format!(" Default: {}.", plain(&default).replace('`', ""));
         }
         s.insert("description".into(), json!(description));
@@ -400,7 +400,7 @@ fn table_schema(table: &Table) -> Json {
             s.insert("deprecated".into(), json!(true));
             exclusive.push(json!({ "required": [key.name, new] }));
         }
-        if matches!(key.default, Default::Required) {
+        if matches!(key.default, Unset::Required) {
             required.push(key.name);
         }
         properties.insert(key.name.into(), Json::Object(s));

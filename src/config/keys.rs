@@ -36,7 +36,7 @@ pub struct Key {
     pub tables: &'static [&'static str],
     pub name: &'static str,
     pub value: Value,
-    pub default: Default,
+    pub default: Unset,
     pub doc: &'static str,
     /// Still accepted, with a warning, in favour of this key.
     pub deprecated_for: Option<&'static str>,
@@ -82,7 +82,7 @@ pub struct Text {
 }
 
 /// A key's value when the file does not give it.
-pub enum Default {
+pub enum Unset {
     Required,
     Bool(bool),
     Integer(i64),
@@ -135,7 +135,7 @@ const fn key(
     tables: &'static [&'static str],
     name: &'static str,
     value: Value,
-    default: Default,
+    default: Unset,
     doc: &'static str,
 ) -> Key {
     Key {
@@ -168,73 +168,73 @@ const ROLES: &[&str] = &["role", "role_set"];
 const ROLES_AND_DEFAULTS: &[&str] = &["defaults", "role", "role_set"];
 
 #[rustfmt::skip]
-pub const MAX_CONCURRENCY_KEY: Key = key(&["sts"], "max_concurrency", Value::Integer { ranges: &[1..=MAX_CONCURRENCY as i64], unit: "AssumeRole calls in flight at once" }, Default::Integer(DEFAULT_MAX_CONCURRENCY as i64), "AssumeRole calls in flight at once, retries included.");
+pub const MAX_CONCURRENCY_KEY: Key = key(&["sts"], "max_concurrency", Value::Integer { ranges: &[1..=MAX_CONCURRENCY as i64], unit: "AssumeRole calls in flight at once" }, Unset::Integer(DEFAULT_MAX_CONCURRENCY as i64), "AssumeRole calls in flight at once, retries included.");
 #[rustfmt::skip]
-pub const BOOT_JITTER_KEY: Key = key(&["sts"], "boot_jitter_seconds", Value::Integer { ranges: &[0..=MAX_BOOT_JITTER_SECONDS as i64], unit: "seconds" }, Default::Integer(DEFAULT_BOOT_JITTER_SECONDS as i64), "`run` and the daemon's first refresh wait a random 0..N seconds before the first STS call, so that a fleet booting at once spreads out. It cannot spread the read of a config in SSM, which comes before it: `--start-spread` does that.");
+pub const BOOT_JITTER_KEY: Key = key(&["sts"], "boot_jitter_seconds", Value::Integer { ranges: &[0..=MAX_BOOT_JITTER_SECONDS as i64], unit: "seconds" }, Unset::Integer(DEFAULT_BOOT_JITTER_SECONDS as i64), "`run` and the daemon's first refresh wait a random 0..N seconds before the first STS call, so that a fleet booting at once spreads out. It cannot spread the read of a config in SSM, which comes before it: `--start-spread` does that.");
 #[rustfmt::skip]
-pub const SAFETY_WINDOW_KEY: Key = key(&["daemon"], "safety_window_seconds", Value::Integer { ranges: &[MIN_SAFETY_WINDOW_SECONDS as i64..=MAX_SAFETY_WINDOW_SECONDS as i64], unit: "seconds" }, Default::Integer(DEFAULT_SAFETY_WINDOW_SECONDS as i64), "Refresh at least this long before expiry.");
+pub const SAFETY_WINDOW_KEY: Key = key(&["daemon"], "safety_window_seconds", Value::Integer { ranges: &[MIN_SAFETY_WINDOW_SECONDS as i64..=MAX_SAFETY_WINDOW_SECONDS as i64], unit: "seconds" }, Unset::Integer(DEFAULT_SAFETY_WINDOW_SECONDS as i64), "Refresh at least this long before expiry.");
 #[rustfmt::skip]
-pub const RELOAD_INTERVAL_KEY: Key = key(&["daemon"], "reload_interval_seconds", Value::Integer { ranges: &[0..=0, MIN_RELOAD_SECONDS as i64..=MAX_RELOAD_SECONDS as i64], unit: "seconds (0: on SIGHUP only)" }, Default::Otherwise("900 for a config in SSM; for a file, none (on SIGHUP only), or 86400 when the config has a `[role_set.organization]`"), "Re-read the config about this often (±10%), as SIGHUP does; 0: on SIGHUP only. Also how often Organizations is listed again ([accounts](accounts.md#accounts-from-aws-organizations)).");
+pub const RELOAD_INTERVAL_KEY: Key = key(&["daemon"], "reload_interval_seconds", Value::Integer { ranges: &[0..=0, MIN_RELOAD_SECONDS as i64..=MAX_RELOAD_SECONDS as i64], unit: "seconds (0: on SIGHUP only)" }, Unset::Otherwise("900 for a config in SSM; for a file, none (on SIGHUP only), or 86400 when the config has a `[role_set.organization]`"), "Re-read the config about this often (±10%), as SIGHUP does; 0: on SIGHUP only. Also how often Organizations is listed again ([accounts](accounts.md#accounts-from-aws-organizations)).");
 #[rustfmt::skip]
-pub const MAX_CONNECTIONS_KEY: Key = key(&["endpoint"], "max_connections", Value::Integer { ranges: &[1..=MAX_CONNECTIONS as i64], unit: "connections at once" }, Default::Integer(DEFAULT_MAX_CONNECTIONS as i64), "Connections served at once; more are closed at accept.");
+pub const MAX_CONNECTIONS_KEY: Key = key(&["endpoint"], "max_connections", Value::Integer { ranges: &[1..=MAX_CONNECTIONS as i64], unit: "connections at once" }, Unset::Integer(DEFAULT_MAX_CONNECTIONS as i64), "Connections served at once; more are closed at accept.");
 #[rustfmt::skip]
-pub const DURATION_KEY: Key = key(ROLES_AND_DEFAULTS, "duration_seconds", Value::Integer { ranges: &[MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS], unit: "seconds" }, Default::Integer(DEFAULT_DURATION_SECONDS as i64), "Credential lifetime asked of STS. The role's `MaxSessionDuration` must allow it, and a chained role (one with `source_profile`) gets at most 3600.");
+pub const DURATION_KEY: Key = key(ROLES_AND_DEFAULTS, "duration_seconds", Value::Integer { ranges: &[MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS], unit: "seconds" }, Unset::Integer(DEFAULT_DURATION_SECONDS as i64), "Credential lifetime asked of STS. The role's `MaxSessionDuration` must allow it, and a chained role (one with `source_profile`) gets at most 3600.");
 #[rustfmt::skip]
-pub const REFRESH_AT_KEY: Key = key(&["daemon"], "refresh_at", Value::Number { min: MIN_REFRESH_AT, max: MAX_REFRESH_AT }, Default::Number(DEFAULT_REFRESH_AT), "Fraction of the credentials' lifetime after which a profile is refreshed (0.5: half-way).");
+pub const REFRESH_AT_KEY: Key = key(&["daemon"], "refresh_at", Value::Number { min: MIN_REFRESH_AT, max: MAX_REFRESH_AT }, Unset::Number(DEFAULT_REFRESH_AT), "Fraction of the credentials' lifetime after which a profile is refreshed (0.5: half-way).");
 #[rustfmt::skip]
-pub const JITTER_KEY: Key = key(&["daemon"], "jitter", Value::Number { min: 0.0, max: MAX_JITTER }, Default::Number(DEFAULT_JITTER), "Spread of that point either side, as a fraction of the lifetime, so that a fleet spreads out; `refresh_at` ± `jitter` must stay between 0.05 and 0.95.");
+pub const JITTER_KEY: Key = key(&["daemon"], "jitter", Value::Number { min: 0.0, max: MAX_JITTER }, Unset::Number(DEFAULT_JITTER), "Spread of that point either side, as a fraction of the lifetime, so that a fleet spreads out; `refresh_at` ± `jitter` must stay between 0.05 and 0.95.");
 
 /// Every key, by table in the order of `TABLES`.
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
-    key(&["instance"], "role_name", Value::Text(sized("IAM role name", IAM_NAME, 1..=64)), Default::Required, "The role of the instance profile the agent must run under; it refuses any other."),
-    key(&["instance"], "account_id", Value::Text(ACCOUNT_ID), Default::Otherwise("none: any account"), "The account the instance profile must belong to; also the account `policy` names."),
-    key(&["credentials"], "credentials_file", Value::Text(FILE), Default::Otherwise("`~/.aws/credentials` of `owner`, else of the running user"), "The credentials file to write."),
-    Key { deprecated_for: Some("credentials_file"), ..key(&["credentials"], "file", Value::Text(FILE), Default::Otherwise("as `credentials_file`"), "The former name of `credentials_file`, still read; the agent warns, naming the file and line. Give one of the two.") },
-    key(&["credentials"], "config_file", Value::Text(FILE), Default::Otherwise("`config` beside the credentials file"), "The AWS config file that gets each profile's `region` (or its `credential_process` line); never the credentials file."),
-    key(&["credentials"], "owner", Value::Text(USER_NAME), Default::Otherwise("none: the files belong to the running user"), "Who owns both files and their directory (with their primary group)."),
-    key(&["credentials"], "replace_unmanaged", Value::Bool, Default::Bool(false), "Allow replacing a same-named profile that ec2-assume-role did not write (in every user's files)."),
-    key(&["credentials"], "credential_process", Value::Bool, Default::Bool(false), "Write `credential_process` entries in the AWS config file instead of static keys in the credentials file ([Several users and programs](users.md#credential_process-for-programs-that-run-for-days))."),
-    key(&["user"], "name", Value::Text(USER_NAME), Default::Required, "A local user (not `default`, each name once): the owner of its files."),
-    key(&["user"], "credentials_file", Value::Text(FILE), Default::Otherwise("`~NAME/.aws/credentials`"), "That user's credentials file."),
-    key(&["user"], "config_file", Value::Text(FILE), Default::Otherwise("`config` beside `credentials_file`"), "That user's AWS config file."),
-    key(&["user"], "credential_process", Value::Bool, Default::Bool(false), "As in `[credentials]`, for that user's files."),
+    key(&["instance"], "role_name", Value::Text(sized("IAM role name", IAM_NAME, ROLE_NAME_LENGTH)), Unset::Required, "The role of the instance profile the agent must run under; it refuses any other."),
+    key(&["instance"], "account_id", Value::Text(ACCOUNT_ID), Unset::Otherwise("none: any account"), "The account the instance profile must belong to; also the account `policy` names."),
+    key(&["credentials"], "credentials_file", Value::Text(FILE), Unset::Otherwise("`~/.aws/credentials` of `owner`, else of the running user"), "The credentials file to write."),
+    Key { deprecated_for: Some("credentials_file"), ..key(&["credentials"], "file", Value::Text(FILE), Unset::Otherwise("as `credentials_file`"), "The former name of `credentials_file`, still read; the agent warns, naming the file and line. Give one of the two.") },
+    key(&["credentials"], "config_file", Value::Text(FILE), Unset::Otherwise("`config` beside the credentials file"), "The AWS config file that gets each profile's `region` (or its `credential_process` line); never the credentials file."),
+    key(&["credentials"], "owner", Value::Text(USER_NAME), Unset::Otherwise("none: the files belong to the running user"), "Who owns both files and their directory (with their primary group)."),
+    key(&["credentials"], "replace_unmanaged", Value::Bool, Unset::Bool(false), "Allow replacing a same-named profile that ec2-assume-role did not write (in every user's files)."),
+    key(&["credentials"], "credential_process", Value::Bool, Unset::Bool(false), "Write `credential_process` entries in the AWS config file instead of static keys in the credentials file ([Several users and programs](users.md#credential_process-for-programs-that-run-for-days))."),
+    key(&["user"], "name", Value::Text(USER_NAME), Unset::Required, "A local user (not `default`, each name once): the owner of its files."),
+    key(&["user"], "credentials_file", Value::Text(FILE), Unset::Otherwise("`~NAME/.aws/credentials`"), "That user's credentials file."),
+    key(&["user"], "config_file", Value::Text(FILE), Unset::Otherwise("`config` beside `credentials_file`"), "That user's AWS config file."),
+    key(&["user"], "credential_process", Value::Bool, Unset::Bool(false), "As in `[credentials]`, for that user's files."),
     MAX_CONCURRENCY_KEY,
     BOOT_JITTER_KEY,
     REFRESH_AT_KEY,
     JITTER_KEY,
     SAFETY_WINDOW_KEY,
-    key(&["daemon"], "remove_expired", Value::Bool, Default::Bool(DEFAULT_REMOVE_EXPIRED), "Remove a profile whose credentials expired and could not be refreshed."),
-    key(&["daemon"], "state_file", Value::Text(FILE), Default::Text(DEFAULT_STATE_FILE), "The daemon's state, read by `status`."),
-    key(&["daemon"], "metrics_file", Value::Text(text("absolute path ending in `.prom`", Some(r"^/[\s\S]*\.prom$"))), Default::Otherwise("none"), "Prometheus metrics for node_exporter's textfile collector ([Operations](operations.md#metrics-for-prometheus))."),
+    key(&["daemon"], "remove_expired", Value::Bool, Unset::Bool(DEFAULT_REMOVE_EXPIRED), "Remove a profile whose credentials expired and could not be refreshed."),
+    key(&["daemon"], "state_file", Value::Text(FILE), Unset::Text(DEFAULT_STATE_FILE), "The daemon's state, read by `status`."),
+    key(&["daemon"], "metrics_file", Value::Text(text("absolute path ending in `.prom`", Some(r"^/[\s\S]*\.prom$"))), Unset::Otherwise("none"), "Prometheus metrics for node_exporter's textfile collector ([Operations](operations.md#metrics-for-prometheus))."),
     RELOAD_INTERVAL_KEY,
     DURATION_KEY,
-    key(ROLES_AND_DEFAULTS, "role_session_name", Value::Text(text("session-name template", None)), Default::Text(DEFAULT_SESSION_NAME), "The session name, seen in CloudTrail. Placeholders: `{instance_id}`, `{account_id}` (the instance's account) and `{profile}`; once filled, 2-64 of `[A-Za-z0-9_+=,.@-]`."),
-    key(ROLES_AND_DEFAULTS, "region", Value::Text(text("region name", None)), Default::Otherwise("the instance's region"), "The STS regional endpoint and the profile's `region`; a region of the role's partition. Regions and partitions come from the AWS SDK's partition data; a name no partition has is refused as a typo."),
-    key(ROLES_AND_DEFAULTS, "use_fips_endpoint", Value::Bool, Default::Otherwise("the SDK's own setting, else `false`"), "FIPS endpoints for STS."),
-    key(ROLES_AND_DEFAULTS, "use_dualstack_endpoint", Value::Bool, Default::Otherwise("the SDK's own setting, else `false`"), "Dual-stack (IPv6) endpoints for STS."),
-    key(&["role"], "profile", Value::Text(PROFILE), Default::Required, "The profile name written; no spaces, `[`, `]`, `#` or `;`; each profile once across roles and role sets."),
-    key(&["role"], "role_arn", Value::Text(text("role ARN", Some(r"^arn:[^:]+:iam::[0-9]{12}:role/[\s\S]+$"))), Default::Required, "The role to assume; its partition decides the endpoints and the valid regions."),
-    key(ROLES, "external_id", Value::Text(sized("string", "^[A-Za-z0-9_+=,.@:/-]*$", 2..=1224)), Default::Otherwise("none"), "Passed to AssumeRole; never printed."),
-    key(ROLES, "source_identity", Value::Text(sized("string", IAM_NAME, 2..=64)), Default::Otherwise("none"), "Passed to AssumeRole and kept along a chain; not starting with `aws:`."),
-    key(ROLES, "tags", Value::Map { key_chars: 1..=128, value: Text { chars: Some(0..=256), ..text("string", None) }, max: MAX_TAGS }, Default::Otherwise("none"), "Session tags: keys 1-128 and values 0-256 characters, no `aws:` prefix."),
-    key(ROLES, "policy", Value::Text(text("JSON string", None)), Default::Otherwise("none"), "A session policy, sent minified: the session gets only what both it and the role's policies allow. At most 2,048 characters once minified, characters up to U+00FF, with a `Statement` and a known `Version`."),
-    key(ROLES, "policy_arns", strings(text("policy ARN", Some("^arn:")), 0, Some(MAX_POLICY_ARNS), true), Default::Otherwise("none"), "Managed session policies, in the role's partition; `{account_id}` in one stands for the role's account. STS's limit on the packed size of policy, ARNs and tags together is known only to STS: its `PackedPolicyTooLarge` fails that role (exit 3) and says what to shorten."),
-    key(ROLES, "source_profile", Value::Text(PROFILE), Default::Otherwise("none: the instance credentials"), "Role chaining: the configured profile whose credentials assume this role ([accounts](accounts.md#role-chaining-through-a-hub))."),
-    key(ROLES, "users", strings(text("user name", None), 1, None, true), Default::Texts(&[DEFAULT_USER]), "Whose files get the profile: `\"default\"` (`[credentials]`' files) and `[[user]]` names ([users](users.md#several-users))."),
-    key(&["role_set"], "role_name", Value::Text(text("role name, with an optional path", Some("^[^/]"))), Default::Required, "The role to assume in each account; a path without its leading `/`, e.g. `audit/PerformSecurityAudit`."),
-    key(&["role_set"], "accounts", strings(ACCOUNT_ID, 1, None, false), Default::Otherwise("required unless `[role_set.organization]` is given"), "The accounts; give this or `[role_set.organization]`, not both."),
-    key(&["role_set"], "profile", Value::Text(text("profile template", Some(r"\{account_id\}"))), Default::Required, "The profile name of each account, with `{account_id}` (the target account), e.g. `audit-{account_id}`."),
-    key(&["role_set"], "partition", Value::Text(Text { choices: partition_ids, ..text("partition name", None) }), Default::Text("aws"), "The partition of the roles' ARNs."),
-    key(&["role_set.organization"], "ous", strings(text("OU or root id", None), 0, None, false), Default::Otherwise("all accounts"), "Only the accounts under these OUs or roots (`ou-ab12-cdef3456`, `r-ab12`), and their children."),
-    key(&["role_set.organization"], "exclude", strings(ACCOUNT_ID, 0, None, false), Default::Otherwise("none"), "Accounts to leave out."),
-    key(&["role_set.organization"], "include_management_account", Value::Bool, Default::Bool(false), "Include the organization's management account."),
-    key(&["role_set.organization"], "source_profile", Value::Text(PROFILE), Default::Otherwise("none: the instance credentials"), "The configured profile whose credentials call Organizations."),
-    key(&["role_set.organization"], "shared_parameter", Value::Text(text("SSM parameter name or ARN", None)), Default::Otherwise("none: each instance lists for itself"), "The parameter a fleet shares the list through ([the shared list](accounts.md#a-fleet-shares-one-list))."),
-    key(&["discovery"], "cache_file", Value::Text(FILE), Default::Text(DEFAULT_DISCOVERY_CACHE), "The accounts last discovered, for a boot while Organizations cannot be reached."),
-    key(&["discovery"], "publish", Value::Bool, Default::Bool(false), "This host lists the organization and publishes to each `shared_parameter` (it needs at least one)."),
-    key(&["endpoint"], "listen", strings(text("IP:PORT", None), 1, None, false), Default::Texts(&[DEFAULT_ENDPOINT_LISTEN]), "Where to listen: only loopback (`127.0.0.0/8`, `::1`) and the container hosts `169.254.170.2`, `169.254.170.23`, `fd00:ec2::23`, where the SDKs accept plain HTTP."),
-    key(&["endpoint"], "token_dir", Value::Text(FILE), Default::Text(DEFAULT_TOKEN_DIR), "Where each owner's token file goes (`OWNER.token`)."),
+    key(ROLES_AND_DEFAULTS, "role_session_name", Value::Text(text("session-name template", None)), Unset::Text(DEFAULT_SESSION_NAME), "The session name, seen in CloudTrail. Placeholders: `{instance_id}`, `{account_id}` (the instance's account) and `{profile}`; once filled, 2-64 of `[A-Za-z0-9_+=,.@-]`."),
+    key(ROLES_AND_DEFAULTS, "region", Value::Text(text("region name", None)), Unset::Otherwise("the instance's region"), "The STS regional endpoint and the profile's `region`; a region of the role's partition. Regions and partitions come from the AWS SDK's partition data; a name no partition has is refused as a typo."),
+    key(ROLES_AND_DEFAULTS, "use_fips_endpoint", Value::Bool, Unset::Otherwise("the SDK's own setting, else `false`"), "FIPS endpoints for STS."),
+    key(ROLES_AND_DEFAULTS, "use_dualstack_endpoint", Value::Bool, Unset::Otherwise("the SDK's own setting, else `false`"), "Dual-stack (IPv6) endpoints for STS."),
+    key(&["role"], "profile", Value::Text(PROFILE), Unset::Required, "The profile name written; no spaces, `[`, `]`, `#` or `;`; each profile once across roles and role sets."),
+    key(&["role"], "role_arn", Value::Text(text("role ARN", Some(r"^arn:[^:]+:iam::[0-9]{12}:role/[\s\S]+$"))), Unset::Required, "The role to assume; its partition decides the endpoints and the valid regions."),
+    key(ROLES, "external_id", Value::Text(sized("string", "^[A-Za-z0-9_+=,.@:/-]*$", EXTERNAL_ID_LENGTH)), Unset::Otherwise("none"), "Passed to AssumeRole; never printed."),
+    key(ROLES, "source_identity", Value::Text(sized("string", IAM_NAME, SOURCE_IDENTITY_LENGTH)), Unset::Otherwise("none"), "Passed to AssumeRole and kept along a chain; not starting with `aws:`."),
+    key(ROLES, "tags", Value::Map { key_chars: TAG_KEY_LENGTH, value: Text { chars: Some(TAG_VALUE_LENGTH), ..text("string", None) }, max: MAX_TAGS }, Unset::Otherwise("none"), "Session tags: keys 1-128 and values 0-256 characters, no `aws:` prefix."),
+    key(ROLES, "policy", Value::Text(text("JSON string", None)), Unset::Otherwise("none"), "A session policy, sent minified: the session gets only what both it and the role's policies allow. At most 2,048 characters once minified, characters up to U+00FF, with a `Statement` and a known `Version`."),
+    key(ROLES, "policy_arns", strings(text("policy ARN", Some("^arn:")), 0, Some(MAX_POLICY_ARNS), true), Unset::Otherwise("none"), "Managed session policies, in the role's partition; `{account_id}` in one stands for the role's account. STS's limit on the packed size of policy, ARNs and tags together is known only to STS: its `PackedPolicyTooLarge` fails that role (exit 3) and says what to shorten."),
+    key(ROLES, "source_profile", Value::Text(PROFILE), Unset::Otherwise("none: the instance credentials"), "Role chaining: the configured profile whose credentials assume this role ([accounts](accounts.md#role-chaining-through-a-hub))."),
+    key(ROLES, "users", strings(text("user name", None), 1, None, true), Unset::Texts(&[DEFAULT_USER]), "Whose files get the profile: `\"default\"` (`[credentials]`' files) and `[[user]]` names ([users](users.md#several-users))."),
+    key(&["role_set"], "role_name", Value::Text(text("role name, with an optional path", Some("^[^/]"))), Unset::Required, "The role to assume in each account; a path without its leading `/`, e.g. `audit/PerformSecurityAudit`."),
+    key(&["role_set"], "accounts", strings(ACCOUNT_ID, 1, None, false), Unset::Otherwise("required unless `[role_set.organization]` is given"), "The accounts; give this or `[role_set.organization]`, not both."),
+    key(&["role_set"], "profile", Value::Text(text("profile template", Some(r"\{account_id\}"))), Unset::Required, "The profile name of each account, with `{account_id}` (the target account), e.g. `audit-{account_id}`."),
+    key(&["role_set"], "partition", Value::Text(Text { choices: partition_ids, ..text("partition name", None) }), Unset::Text("aws"), "The partition of the roles' ARNs."),
+    key(&["role_set.organization"], "ous", strings(text("OU or root id", None), 0, None, false), Unset::Otherwise("all accounts"), "Only the accounts under these OUs or roots (`ou-ab12-cdef3456`, `r-ab12`), and their children."),
+    key(&["role_set.organization"], "exclude", strings(ACCOUNT_ID, 0, None, false), Unset::Otherwise("none"), "Accounts to leave out."),
+    key(&["role_set.organization"], "include_management_account", Value::Bool, Unset::Bool(false), "Include the organization's management account."),
+    key(&["role_set.organization"], "source_profile", Value::Text(PROFILE), Unset::Otherwise("none: the instance credentials"), "The configured profile whose credentials call Organizations."),
+    key(&["role_set.organization"], "shared_parameter", Value::Text(text("SSM parameter name or ARN", None)), Unset::Otherwise("none: each instance lists for itself"), "The parameter a fleet shares the list through ([the shared list](accounts.md#a-fleet-shares-one-list))."),
+    key(&["discovery"], "cache_file", Value::Text(FILE), Unset::Text(DEFAULT_DISCOVERY_CACHE), "The accounts last discovered, for a boot while Organizations cannot be reached."),
+    key(&["discovery"], "publish", Value::Bool, Unset::Bool(false), "This host lists the organization and publishes to each `shared_parameter` (it needs at least one)."),
+    key(&["endpoint"], "listen", strings(text("IP:PORT", None), 1, None, false), Unset::Texts(&[DEFAULT_ENDPOINT_LISTEN]), "Where to listen: only loopback (`127.0.0.0/8`, `::1`) and the container hosts `169.254.170.2`, `169.254.170.23`, `fd00:ec2::23`, where the SDKs accept plain HTTP."),
+    key(&["endpoint"], "token_dir", Value::Text(FILE), Unset::Text(DEFAULT_TOKEN_DIR), "Where each owner's token file goes (`OWNER.token`)."),
     MAX_CONNECTIONS_KEY,
 ];
 
