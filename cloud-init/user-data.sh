@@ -61,7 +61,7 @@ role_name = "EC2_PerformSecurityAudit"   # refuse to run under any other instanc
 account_id = "000000000000"
 
 [credentials]
-file = "/home/ec2-user/.aws/credentials"
+credentials_file = "/home/ec2-user/.aws/credentials"
 owner = "ec2-user"
 
 [defaults]

@@ -62,7 +62,7 @@ async fn main() {
     let credentials = dir.path().join(".aws/credentials");
     let state_file = dir.path().join("state.json");
     let mut config = format!(
-        "[instance]\nrole_name = \"{}\"\n[credentials]\nfile = \"{}\"\n[daemon]\nstate_file = \
+        "[instance]\nrole_name = \"{}\"\n[credentials]\ncredentials_file = \"{}\"\n[daemon]\nstate_file = \
          \"{}\"\n[defaults]\nregion = \"us-east-1\"\n",
         ImdsConfig::default().role_name,
         credentials.display(),

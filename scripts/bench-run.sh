@@ -64,7 +64,7 @@ check_written() {   # check_written FILE N WHAT: every profile written, or the n
 
 config() {  # config N HOME [chain]: N roles writing into HOME/.aws; chain: + a hub signing them
     printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
-    printf '[credentials]\nfile = "%s/.aws/credentials"\n' "$2"
+    printf '[credentials]\ncredentials_file = "%s/.aws/credentials"\n' "$2"
     printf '[defaults]\nregion = "us-east-1"\n'
     local chain=${3:-}
     [ "$chain" != chain ] ||

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The .deb of ec2-assume-role for Debian and Ubuntu (amd64, arm64): stages the static musl
 # binary that scripts/release.sh built, the systemd unit, the example config (a conffile), the
-# man pages and shell completions (docgen/, in dist/), the README, a DEP-5 copyright and a
+# man pages, shell completions and config JSON Schema (docgen/, in dist/), the README, a DEP-5 copyright and a
 # changelog, with the maintainer scripts of packaging/deb/ (debhelper's dh_installsystemd
 # snippets), and builds it with dpkg-deb. It never compiles anything and never changes the
 # binary's bytes (it ships as SHA256SUMS lists it), and writes only its OUT/*.deb.
@@ -47,6 +47,10 @@ d usr/share/man/man1
 for page in "$tmp"/docs/man/*.1; do
     gzip -9n < "$page" > "$stage/usr/share/man/man1/${page##*/}.gz"
 done
+d usr/share/man/man5
+gzip -9n < "$tmp/docs/man/$NAME.toml.5" > "$stage/usr/share/man/man5/$NAME.toml.5.gz"
+# Where the example config's `#:schema` line points editors (Taplo, Even Better TOML).
+f 0644 "$tmp/docs/config.schema.json" "usr/share/$NAME/config.schema.json"
 f 0644 "$tmp/docs/completions/$NAME.bash" usr/share/bash-completion/completions/$NAME
 f 0644 "$tmp/docs/completions/_$NAME" usr/share/zsh/vendor-completions/_$NAME
 f 0644 "$tmp/docs/completions/$NAME.fish" usr/share/fish/vendor_completions.d/$NAME.fish
@@ -59,7 +63,7 @@ gzip -9n < "$src/README.md" > "$doc/README.md.gz"
     printf '  * Release %s: the static musl binaries of scripts/release.sh.\n\n' "$version"
     printf ' -- %s  %s\n' "$maintainer" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 } | gzip -9n > "$doc/changelog.Debian.gz"
-chmod 0644 "$doc"/*.gz "$stage"/usr/share/man/man1/*.gz
+chmod 0644 "$doc"/*.gz "$stage"/usr/share/man/man1/*.gz "$stage"/usr/share/man/man5/*.gz
 
 d DEBIAN
 for s in postinst prerm postrm; do f 0755 "packaging/deb/$s" "DEBIAN/$s"; done

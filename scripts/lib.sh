@@ -95,7 +95,7 @@ start_fakes() {
 # and ROLES roles p1.. in accounts 1..
 bench_config() {
     printf '[instance]\nrole_name = "EC2_PerformSecurityAudit"\n'
-    printf '[credentials]\nfile = "%s/home/.aws/credentials"\n' "$1"
+    printf '[credentials]\ncredentials_file = "%s/home/.aws/credentials"\n' "$1"
     printf '[daemon]\nstate_file = "%s/state.json"\n%s\n' "$1" "${3:-}"
     for i in $(seq "$2"); do
         printf '[[role]]\nprofile = "p%d"\nrole_arn = "arn:aws:iam::%012d:role/PerformSecurityAudit"\n' "$i" "$i"

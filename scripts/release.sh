@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The release binaries: static, stripped x86_64 and aarch64 musl builds of ec2-assume-role,
 # copied to dist/ec2-assume-role-VERSION-ARCH (VERSION from Cargo.toml), the man pages and shell
-# completions rendered from the clap definitions (docgen/) in
-# dist/ec2-assume-role-VERSION-docs.tar.gz (man/*.1, completions/*), and dist/SHA256SUMS over
-# all three (what the RPM and the .deb package).
+# completions rendered from the clap definitions and the config's list of keys (docgen/) in
+# dist/ec2-assume-role-VERSION-docs.tar.gz (man/*.1, man/ec2-assume-role.toml.5, completions/*,
+# config.schema.json), the config's JSON Schema on its own as
+# dist/ec2-assume-role-VERSION-config.schema.json (for editors' `#:schema` lines), and
+# dist/SHA256SUMS over all four (what the RPM and the .deb package).
 # Installs what it needs first (Debian packages, rustup targets; quickly when present), then
 # refuses any binary that `file` does not call static, and prints each size. It never changes
 # the sources, Cargo.toml or Cargo.lock (--locked) and never touches dist/ beyond those files.
@@ -40,7 +42,8 @@ export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo${sep}--re
 
 say "ec2-assume-role $version with $(rustc --version)"
 mkdir -p dist
-rm -f dist/ec2-assume-role-*-x86_64 dist/ec2-assume-role-*-aarch64 dist/ec2-assume-role-*-docs.tar.gz dist/SHA256SUMS
+rm -f dist/ec2-assume-role-*-x86_64 dist/ec2-assume-role-*-aarch64 dist/ec2-assume-role-*-docs.tar.gz \
+    dist/ec2-assume-role-*-config.schema.json dist/SHA256SUMS
 names=()
 for t in "${TARGETS[@]}"; do
     arch=${t%%-*}
@@ -63,13 +66,17 @@ done
 # output depends on the sources alone, not on this machine, its date or its environment; the
 # tarball's order, owners, modes and times are fixed (the times: the commit's).
 docs=ec2-assume-role-$version-docs.tar.gz
-say "docgen: man pages and completions into dist/$docs"
+say "docgen: man pages, completions and the config schema into dist/$docs"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 env -u CARGO_ENCODED_RUSTFLAGS cargo run --locked --quiet -p docgen -- "$tmp"
 tar --sort=name --mtime="@$(git log -1 --format=%ct 2>/dev/null || echo 0)" --owner=0 --group=0 \
-    --numeric-owner --mode=u=rwX,go=rX -C "$tmp" -cf - man completions | gzip -9n > "dist/$docs"
+    --numeric-owner --mode=u=rwX,go=rX -C "$tmp" -cf - man completions config.schema.json |
+    gzip -9n > "dist/$docs"
 names+=("$docs")
+schema=ec2-assume-role-$version-config.schema.json
+cp "$tmp/config.schema.json" "dist/$schema"
+names+=("$schema")
 (cd dist && sha256sum "${names[@]}" > SHA256SUMS)
 
 for n in "${names[@]}"; do

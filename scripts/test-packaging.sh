@@ -53,11 +53,17 @@ version=$(sed -n "s/^[0-9a-f]*  $NAME-\(.*\)-x86_64\$/\1/p" dist/SHA256SUMS)
 bin_x86_64=dist/$NAME-$version-x86_64
 bin_aarch64=dist/$NAME-$version-aarch64
 sums_ok() { (cd dist && sha256sum --quiet -c SHA256SUMS); }
-check "dist/SHA256SUMS matches both binaries and the docs tarball" sums_ok
-# What the packages must install: the docs tarball's man pages and completions.
+check "dist/SHA256SUMS matches both binaries, the docs tarball and the config schema" sums_ok
+# What the packages must install: the docs tarball's man pages, completions and schema.
 docs=$work/docs
 mkdir -p "$docs"
 tar -xzf "dist/$NAME-$version-docs.tar.gz" -C "$docs"
+check "dist's config schema is the docs tarball's and the committed docs/config.schema.json" \
+    cmp -s "dist/$NAME-$version-config.schema.json" "$docs/config.schema.json"
+check "the committed docs/config.schema.json is what docgen renders" \
+    cmp -s docs/config.schema.json "$docs/config.schema.json"
+check "the committed docs/$NAME.toml.5 is what docgen renders" \
+    cmp -s "docs/$NAME.toml.5" "$docs/man/$NAME.toml.5"
 # 7 MB: issue 12's budget for the static binary with aws-sdk-organizations linked in
 # (5.8 MB before it; sizes per crate in docs/benchmarks.md).
 for b in "$bin_x86_64" "$bin_aarch64"; do
@@ -181,15 +187,24 @@ check "installed: the preset enabled the service despite 'disable *' ($wanted_by
 check "installed: the installed binary accepts the installed config (chrooted check)" \
     chroot "$root" "$NAME" --log stderr check
 check "installed: systemd-analyze verify --root on the unit prints nothing" verify_quiet
-# man_installed: every page of dist/man, gzipped into ROOT/usr/share/man/man1.
+# man_installed: every page of dist/man, gzipped into ROOT/usr/share/man/man1 (commands) and
+# man5 (the config file).
 man_installed() {
-    local page
-    for page in "$docs"/man/*.1; do
-        is "/usr/share/man/man1/${page##*/}.gz" 644 || return 1
-        zcat "$root/usr/share/man/man1/${page##*/}.gz" | cmp -s - "$page" || return 1
+    local page section
+    for page in "$docs"/man/*.[15]; do
+        section=man${page##*.}
+        is "/usr/share/man/$section/${page##*/}.gz" 644 || return 1
+        zcat "$root/usr/share/man/$section/${page##*/}.gz" | cmp -s - "$page" || return 1
     done
+    [ -f "$root/usr/share/man/man5/$NAME.toml.5.gz" ]
 }
-check "installed: the man pages of the docs tarball ($(find "$docs/man" -name '*.1' | wc -l)), 0644" man_installed
+check "installed: the man pages of the docs tarball ($(find "$docs/man" -name '*.[15]' | wc -l), $NAME.toml(5) too), 0644" man_installed
+# schema_installed: the JSON Schema where the example config's #:schema line points.
+schema_installed() {
+    is "/usr/share/$NAME/config.schema.json" 644 "$docs/config.schema.json" &&
+        [ "$(head -n 1 "$root$CONFIG")" = "#:schema /usr/share/$NAME/config.schema.json" ]
+}
+check "installed: the config schema, 0644, named by the config's #:schema line" schema_installed
 # completions_installed ZSH_DIR: dist's completions where each shell looks for them (zsh's
 # directory differs: site-functions on Amazon Linux, vendor-completions on Debian).
 completions_installed() {
@@ -210,7 +225,8 @@ check "upgraded: the service is still enabled" enabled
 step "rpm -e" "${RPM_CHANGE[@]}" -e "$NAME"
 check "erased: rpm -q finds no $NAME" rpm_says "package $NAME is not installed" -q "$NAME"
 check "erased: the edited config is kept as config.toml.rpmsave" cmp -s "$root$CONFIG.rpmsave" "$work/edited.toml"
-check "erased: the binary, unit and preset are gone" gone "/usr/bin/$NAME" "/usr/lib/systemd/system/$UNIT" "$PRESET"
+check "erased: the binary, unit, preset, config page and schema are gone" gone "/usr/bin/$NAME" \
+    "/usr/lib/systemd/system/$UNIT" "$PRESET" "/usr/share/man/man5/$NAME.toml.5.gz" "/usr/share/$NAME/config.schema.json"
 check "erased: the enable symlink is gone" not_enabled
 
 # --- the same on a running instance (/run/systemd/system exists): a stand-in systemctl
@@ -296,6 +312,7 @@ check "deb installed: $CONFIG is the only conffile" deb_conffiles
 check "deb installed: no preset (Debian enables on install)" gone "$PRESET"
 check "deb installed: postinst enabled the service ($wanted_by)" enabled
 check "deb installed: the man pages of the docs tarball, 0644" man_installed
+check "deb installed: the config schema, 0644, named by the config's #:schema line" schema_installed
 check "deb installed: completions for bash, zsh (vendor-completions) and fish" completions_installed /usr/share/zsh/vendor-completions
 check "deb installed: copyright, README.md.gz, changelog.Debian.gz (1.0.0-1)" docs_installed 1.0.0
 check "deb installed: the installed binary accepts the installed config (chrooted check)" \
@@ -339,7 +356,8 @@ step "dpkg -r (remove)" "${DPKG[@]}" -r "$NAME"
 check "deb removed: dpkg says deinstall ok config-files" deb_status "deinstall ok config-files 1.0.1-1"
 check "deb removed: the edited config is kept, as it was" cmp -s "$root$CONFIG" "$work/deb-edited.toml"
 check "deb removed: the binary, unit, man page and completions are gone" gone "/usr/bin/$NAME" \
-    "/lib/systemd/system/$UNIT" "/usr/share/man/man1/$NAME.1.gz" "/usr/share/bash-completion/completions/$NAME"
+    "/lib/systemd/system/$UNIT" "/usr/share/man/man1/$NAME.1.gz" "/usr/share/man/man5/$NAME.toml.5.gz" \
+    "/usr/share/$NAME/config.schema.json" "/usr/share/bash-completion/completions/$NAME"
 check "deb removed: the state directory is kept" test -f "$root/var/lib/$NAME/discovery.json"
 step "dpkg -P (purge)" "${DPKG[@]}" -P "$NAME"
 check "deb purged: dpkg knows no $NAME" deb_status "dpkg-query: no packages found matching $NAME"

@@ -9,8 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
-PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0')   # the metrics tests' parser
-NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0')   # the AWS SDK for JavaScript v3, a real client
+PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0' 'jsonschema==4.26.0')   # prometheus_client: the metrics tests' parser; jsonschema: the config schema's validator
+# The AWS SDK for JavaScript v3, a real client; and taplo (the TOML toolkit behind Even Better
+# TOML; taplo 0.9.0 built for Node), whose `taplo check` validates the example configs against
+# the config's JSON Schema (tests/integration/configuration/schema.rs) in seconds of npm
+# install, where cargo install taplo-cli takes 15-20 minutes on 2 cores.
+NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0' '@taplo/cli@0.7.0')
 DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
 # promtool (checks the metrics and the alert rule in docs/operations.md) from Debian's prometheus package,
 # extracted, not installed: installing would set up a Prometheus server.
@@ -76,7 +80,9 @@ say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 say "cargo test --workspace"
 EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/bin/promtool \
-    cargo test --workspace
+    EAR_TEST_TAPLO=$node_dir/node_modules/.bin/taplo cargo test --workspace
+say "config schema: docs/config.schema.json and the man page are what src/config/keys.rs gives (docgen config-docs --check)"
+cargo run --quiet -p docgen -- config-docs --check
 say "docs: the mdBook from docs/ and README.md, every internal link and anchor checked (scripts/docs.sh)"
 scripts/docs.sh
 say "packaging: static musl binaries, man pages, RPM and .deb install/upgrade/remove, unit checks (scripts/test-packaging.sh)"

@@ -7,13 +7,21 @@
 //! OUT/completions/ec2-assume-role.bash  bash
 //! OUT/completions/_ec2-assume-role      zsh
 //! OUT/completions/ec2-assume-role.fish  fish
+//! OUT/man/ec2-assume-role.toml.5        the config file (config_docs)
+//! OUT/config.schema.json                its JSON Schema (config_docs)
 //! ```
+//!
+//! `docgen config-docs` rewrites the committed config reference instead (the key section of
+//! docs/configuration.md, docs/ec2-assume-role.toml.5, docs/config.schema.json), and
+//! `docgen config-docs --check` says which of them differ from what it would write.
 //!
 //! scripts/release.sh runs it (`cargo run -p docgen -- dist`), and the RPM and the .deb
 //! install its files. The EXIT STATUS section is `cli::EXIT_CODES`, the text `--help` ends
 //! with, so the man page cannot drift from it. The output depends on the sources alone (no
 //! date, no environment variable's value, no terminal width), so the release stays
 //! reproducible. It must never write outside OUT.
+
+mod config_docs;
 
 use clap_complete::Shell;
 use clap_mangen::Man;
@@ -28,11 +36,20 @@ const BIN: &str = "ec2-assume-role";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [out] = args.as_slice() else {
-        eprintln!("usage: docgen OUT_DIR   (writes OUT_DIR/man/*.1 and OUT_DIR/completions/*)");
-        return ExitCode::from(2);
+    let done = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["config-docs"] => write_config_docs(),
+        ["config-docs", "--check"] => check_config_docs(),
+        [out] if !out.starts_with('-') => write_all(Path::new(out)),
+        _ => {
+            eprintln!(
+                "usage: docgen OUT_DIR   (writes OUT_DIR/man/*, OUT_DIR/completions/*, \
+                 OUT_DIR/config.schema.json)\n       docgen config-docs [--check]   \
+                 (rewrites, or checks, the committed config reference)"
+            );
+            return ExitCode::from(2);
+        }
     };
-    match write_all(Path::new(out)) {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("docgen: {err}");
@@ -45,6 +62,17 @@ fn write_all(out: &Path) -> Result<(), String> {
     let files = man_pages()?
         .into_iter()
         .map(|(name, text)| (format!("man/{name}"), text));
+    let config = [
+        (
+            "man/ec2-assume-role.toml.5".to_owned(),
+            config_docs::man_page(&version()),
+        ),
+        (
+            "config.schema.json".to_owned(),
+            config_docs::schema().into_bytes(),
+        ),
+    ];
+    let files = files.chain(config);
     let files = files.chain(
         completions()
             .into_iter()
@@ -57,6 +85,58 @@ fn write_all(out: &Path) -> Result<(), String> {
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The repository's root: docgen is its `docgen/` crate.
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn version() -> String {
+    cli::command().get_version().unwrap_or_default().to_string()
+}
+
+/// (path from the root, what it should hold) of the committed config reference.
+fn config_docs() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    let md_path = root().join(config_docs::MARKDOWN);
+    let md =
+        fs::read_to_string(&md_path).map_err(|e| format!("reading {}: {e}", md_path.display()))?;
+    Ok(vec![
+        (
+            config_docs::MARKDOWN,
+            config_docs::splice(&md, &config_docs::markdown())?.into_bytes(),
+        ),
+        (config_docs::MAN_PAGE, config_docs::man_page(&version())),
+        (config_docs::SCHEMA, config_docs::schema().into_bytes()),
+    ])
+}
+
+fn write_config_docs() -> Result<(), String> {
+    for (name, text) in config_docs()? {
+        let path = root().join(name);
+        fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {name}");
+    }
+    Ok(())
+}
+
+/// The committed files that differ from what `config-docs` would write now.
+fn stale_config_docs() -> Result<Vec<&'static str>, String> {
+    Ok(config_docs()?
+        .into_iter()
+        .filter(|(name, text)| fs::read(root().join(name)).ok().as_ref() != Some(text))
+        .map(|(name, _)| name)
+        .collect())
+}
+
+fn check_config_docs() -> Result<(), String> {
+    match stale_config_docs()?[..] {
+        [] => Ok(()),
+        ref stale => Err(format!(
+            "{} differ from src/config/keys.rs; run `cargo run -p docgen -- config-docs`",
+            stale.join(", ")
+        )),
+    }
 }
 
 /// The command as the binary parses it, built (global options propagated to subcommands),
@@ -117,6 +197,7 @@ fn man_page(
     }
     roff.control("SH", ["SEE ALSO"]);
     let mut refs: Vec<String> = see_also.to_vec();
+    refs.push(format!("{BIN}.toml(5)"));
     refs.push(format!("the README in /usr/share/doc/{BIN}/"));
     roff.text([roman(refs.join(", "))]);
     roff.control("SH", ["VERSION"])
@@ -271,6 +352,18 @@ mod tests {
         assert!(before == after, "the environment changed the output");
         let (pages, _) = &before;
         assert!(String::from_utf8_lossy(&pages[0].1).contains("EC2_ASSUME_ROLE_CONFIG"));
+    }
+
+    /// The committed reference is what the parser's list of keys gives now.
+    #[test]
+    fn the_committed_config_reference_is_generated() {
+        assert_eq!(stale_config_docs().unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn the_config_page_is_named_beside_the_commands() {
+        let main = String::from_utf8(man_pages().unwrap()[0].1.clone()).unwrap();
+        assert!(main.contains("ec2\\-assume\\-role.toml(5)"), "{main}");
     }
 
     #[test]

@@ -229,6 +229,54 @@ impl Destination {
     }
 }
 
+/// The variables with which AWS tools choose their credentials and config files, and the key
+/// of `[credentials]` that chooses the agent's.
+const FILE_VARIABLES: [(&str, &str); 2] = [
+    ("AWS_SHARED_CREDENTIALS_FILE", "credentials_file"),
+    ("AWS_CONFIG_FILE", "config_file"),
+];
+
+/// A warning for each of `AWS_SHARED_CREDENTIALS_FILE` and `AWS_CONFIG_FILE` that `env` sets
+/// to another file than the one `[credentials]`' profiles go to (`files`). The agent never
+/// follows them: it runs as root for several users, and root's variable cannot say where
+/// each user's files are. But AWS tools run with the same environment would look there and
+/// not find the profiles. Pure: the environment is passed in.
+pub fn env_mismatches(files: &Files, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let written = [
+        files.shadowed.as_ref().unwrap_or(&files.credentials),
+        &files.config,
+    ];
+    FILE_VARIABLES
+        .iter()
+        .zip(written)
+        .filter_map(|((var, key), written)| {
+            let set = env(var).filter(|v| !v.is_empty())?;
+            (Path::new(&set) != written).then(|| {
+                format!(
+                    "{var} is {set} here, but the profiles of [credentials] go to {}; AWS tools \
+                     run with this environment read {set} and will not find them. The agent \
+                     does not follow {var}: set [credentials] {key} = {set:?} to write there, \
+                     or unset {var}",
+                    written.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// `env_mismatches` for the process's environment, logged once per process.
+pub fn warn_env_mismatches(all: &[Destination]) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Some(default) = all.iter().find(|d| d.name == DEFAULT_USER) else {
+        return;
+    };
+    ONCE.call_once(|| {
+        for warning in env_mismatches(&default.files, |v| std::env::var(v).ok()) {
+            tracing::warn!("{warning}");
+        }
+    });
+}
+
 /// `credential_process` command for this binary and config, up to `--profile`. AWS clients run
 /// it through a shell (the Rust SDK) or split it like one (botocore), so quote what needs it.
 /// A config from SSM is passed on as `ssm:NAME`, placeholders and all. `--cache` names the file
@@ -260,6 +308,47 @@ fn quote(s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_file_variables_that_point_elsewhere_are_named_with_both_files() {
+        let plain = Files::at("/home/a/.aws/credentials".into(), None, None, false);
+        let process = Files::at("/home/a/.aws/credentials".into(), None, None, true);
+        let env = |creds: Option<&'static str>, conf: Option<&'static str>| {
+            move |v: &str| match v {
+                "AWS_SHARED_CREDENTIALS_FILE" => creds.map(str::to_owned),
+                "AWS_CONFIG_FILE" => conf.map(str::to_owned),
+                _ => None,
+            }
+        };
+        // Unset, empty, or the very files written: nothing to say.
+        assert!(env_mismatches(&plain, env(None, None)).is_empty());
+        assert!(env_mismatches(&plain, env(Some(""), Some(""))).is_empty());
+        let same = env(
+            Some("/home/a/.aws/credentials"),
+            Some("/home/a/.aws/config"),
+        );
+        assert!(env_mismatches(&plain, same).is_empty());
+        // With credential_process the keys go to the cache, but the user's file is the one.
+        assert!(env_mismatches(&process, same).is_empty());
+        let other = env(Some("/srv/creds"), Some("/srv/conf"));
+        let said = env_mismatches(&plain, other);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].starts_with(
+                "AWS_SHARED_CREDENTIALS_FILE is /srv/creds here, but the \
+                 profiles of [credentials] go to /home/a/.aws/credentials"
+            ) && said[0].contains("credentials_file = \"/srv/creds\""),
+            "{}",
+            said[0]
+        );
+        assert!(
+            said[1].starts_with("AWS_CONFIG_FILE is /srv/conf here")
+                && said[1].contains("/home/a/.aws/config")
+                && said[1].contains("config_file = \"/srv/conf\""),
+            "{}",
+            said[1]
+        );
+    }
 
     #[test]
     fn words_a_shell_would_split_are_quoted() {

@@ -165,6 +165,7 @@ impl Agent {
                 None => source::load(source, &http, &imds).await?,
             };
             let destinations = Destination::resolve_all(&config)?;
+            files::warn_env_mismatches(&destinations);
             let identity = match identity {
                 Some(identity) => identity,
                 None => source::read_identity(&imds).await?,

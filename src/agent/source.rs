@@ -377,10 +377,20 @@ fn load_file(path: &Path) -> Result<Config, Error> {
             return Err(Error::ConfigUntrusted(err));
         }
     }
-    config::load(path).map_err(|errors| Error::ConfigInvalid {
+    let config = config::load(path).map_err(|errors| Error::ConfigInvalid {
         errors,
         parameter: None,
-    })
+    })?;
+    warn_about(&config);
+    Ok(config)
+}
+
+/// What the config should change though it was accepted (a deprecated key), with its file
+/// and line.
+fn warn_about(config: &Config) {
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
 }
 
 /// Reads the config from SSM Parameter Store under `policy` and parses it. Returns the config
@@ -405,6 +415,7 @@ async fn fetch(
             parameter: Some((name.clone(), fetched.version)),
         }
     })?;
+    warn_about(&config);
     info!(
         message_id = message_id::CONFIG_LOADED,
         parameter = %name,

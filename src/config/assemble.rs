@@ -89,6 +89,7 @@ impl Checker<'_> {
             discovery,
             users,
             endpoint,
+            warnings: std::mem::take(&mut self.warnings),
         }
     }
 }

@@ -6,9 +6,10 @@
 //! line number itself (`diagnostic` does), and never echo an `external_id`.
 
 use super::diagnostic::{printable, ConfigError, ConfigErrors, Lines};
+use super::keys::{Key, Value};
 use super::raw::*;
 use super::rules::*;
-use std::ops::{Range, RangeInclusive};
+use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
 
@@ -19,6 +20,8 @@ pub(super) struct Checker<'a> {
     pub(super) lines: Lines,
     pub(super) path: &'a Path,
     pub(super) errors: Vec<ConfigError>,
+    /// What is accepted but should change (a deprecated key), in the same shape.
+    pub(super) warnings: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
@@ -40,6 +43,16 @@ impl Checker<'_> {
         }
     }
 
+    /// Records what the config should change, though it is accepted as it is.
+    pub(super) fn warn(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            path: self.path.to_path_buf(),
+            line: Some(self.lines.of(span.start)),
+            key: Some(printable(key)),
+            message: printable(&message.into()),
+        });
+    }
+
     /// Runs `rule` on a present value; on failure records the problem and returns `None`.
     pub(super) fn check<T, U>(
         &mut self,
@@ -56,15 +69,25 @@ impl Checker<'_> {
         }
     }
 
-    /// A present integer checked by `rules::in_ranges`; `None` when absent or refused.
-    pub(super) fn integer<T: TryFrom<i64> + PartialOrd>(
+    /// A present integer checked against the ranges of its entry in `keys` (which the
+    /// reference shows); `None` when absent or refused.
+    pub(super) fn integer<T: TryFrom<i64>>(
         &mut self,
         value: Option<&Spanned<Integer>>,
-        key: &str,
-        ranges: &[RangeInclusive<T>],
-        accepted: &str,
+        at: &str,
+        key: &Key,
     ) -> Option<T> {
-        value.and_then(|v| self.check(v, key, |n| in_ranges(n.0, ranges, accepted)))
+        let Value::Integer { ranges, .. } = &key.value else {
+            unreachable!("{at} is not an integer key");
+        };
+        let accepted = key.accepted();
+        value.and_then(|v| {
+            self.check(v, at, |n| {
+                in_ranges(n.0, ranges, &accepted).and_then(|n| {
+                    T::try_from(n).map_err(|_| format!("{n} is out of range: {accepted}"))
+                })
+            })
+        })
     }
 
     /// Runs `rule` on a required value; a missing one is reported at its table's `header`,

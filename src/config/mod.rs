@@ -18,6 +18,7 @@ mod assemble;
 mod chain;
 mod check;
 mod diagnostic;
+pub mod keys;
 mod model;
 mod raw;
 mod role_set;
@@ -95,6 +96,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         lines: Lines::new(text.as_bytes()),
         path,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     if text.trim().is_empty() {
         c.fail(

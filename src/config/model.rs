@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 pub(super) const MAX_CONCURRENCY: usize = 64;
 /// Five minutes spreads thousands of instances booting at once; more only delays the profiles.
 pub(super) const MAX_BOOT_JITTER_SECONDS: u64 = 300;
+/// No wait unless asked: most fleets are not thousands of instances booting at once.
+pub(super) const DEFAULT_BOOT_JITTER_SECONDS: u64 = 0;
 /// The most roles in one chain, the first assumed with the instance credentials: a hub and its
 /// spokes are two. Each link is an AssumeRole the next one waits for.
 pub const MAX_CHAIN_ROLES: usize = 4;
@@ -49,6 +51,9 @@ pub struct Config {
     pub users: Vec<User>,
     /// `[endpoint]`: the daemon's credential endpoint; `None`: off.
     pub endpoint: Option<Endpoint>,
+    /// What the file should change though it is accepted (a deprecated key), for the
+    /// loader to log: `FILE:LINE: key: message`.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// How a role's `users` names `[credentials]`' files, the destination of a role without
@@ -99,7 +104,7 @@ impl Default for StsOptions {
     fn default() -> Self {
         StsOptions {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            boot_jitter_seconds: 0,
+            boot_jitter_seconds: DEFAULT_BOOT_JITTER_SECONDS,
         }
     }
 }
@@ -195,6 +200,22 @@ pub struct Daemon {
 pub const DEFAULT_SSM_RELOAD_SECONDS: u64 = 900;
 /// Reloading more often than this only costs API calls (and SSM throughput).
 pub(super) const MIN_RELOAD_SECONDS: u64 = 5;
+/// A day: less often would leave a changed config unapplied for longer than anyone waits.
+pub(super) const MAX_RELOAD_SECONDS: u64 = 86_400;
+
+/// `[daemon] refresh_at`: half-way through the lifetime by default; before a tenth of it the
+/// daemon would call STS for little gain, after nine tenths a failed refresh has no time left.
+pub(super) const DEFAULT_REFRESH_AT: f64 = 0.5;
+pub(super) const MIN_REFRESH_AT: f64 = 0.1;
+pub(super) const MAX_REFRESH_AT: f64 = 0.9;
+/// `[daemon] jitter`, either side of `refresh_at`.
+pub(super) const DEFAULT_JITTER: f64 = 0.1;
+pub(super) const MAX_JITTER: f64 = 0.4;
+/// `[daemon] safety_window_seconds`: a refresh comes at least this long before expiry.
+pub(super) const DEFAULT_SAFETY_WINDOW_SECONDS: u64 = 300;
+pub(super) const MIN_SAFETY_WINDOW_SECONDS: u64 = 30;
+pub(super) const MAX_SAFETY_WINDOW_SECONDS: u64 = 3600;
+pub(super) const DEFAULT_REMOVE_EXPIRED: bool = true;
 
 /// How often the daemon rewrites `[daemon] metrics_file` when nothing else does, so that its
 /// seconds until expiry (and the file's age, which node_exporter exports) stay current.
@@ -205,10 +226,10 @@ pub const DEFAULT_STATE_FILE: &str = "/run/ec2-assume-role/state.json";
 impl Default for Daemon {
     fn default() -> Self {
         Daemon {
-            refresh_at: 0.5,
-            jitter: 0.1,
-            safety_window_seconds: 300,
-            remove_expired: true,
+            refresh_at: DEFAULT_REFRESH_AT,
+            jitter: DEFAULT_JITTER,
+            safety_window_seconds: DEFAULT_SAFETY_WINDOW_SECONDS,
+            remove_expired: DEFAULT_REMOVE_EXPIRED,
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
             metrics_file: None,
             reload_interval_seconds: None,
@@ -226,7 +247,7 @@ pub struct Instance {
     pub account_id: Option<String>,
 }
 
-/// Where profiles are written. `None` paths are resolved by the caller: `file` to
+/// Where profiles are written (`file` is `credentials_file`). `None` paths are resolved by the caller: `file` to
 /// `~/.aws/credentials` of `owner` (else of the running user), `config_file` to `config` beside
 /// `file`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -48,6 +48,8 @@ table!(RawInstance {
 });
 
 table!(RawCredentials {
+    credentials_file: Text,
+    /// The former name of `credentials_file`: accepted with a warning.
     file: Text,
     config_file: Text,
     owner: Text,

@@ -336,11 +336,14 @@ impl Checker<'_> {
         prefix: &str,
         tags: &Spanned<BTreeMap<String, Spanned<String>>>,
     ) -> Vec<(String, String)> {
-        if tags.get_ref().len() > 50 {
+        if tags.get_ref().len() > MAX_TAGS {
             self.fail(
                 Some(tags.span()),
                 Some(format!("{prefix}.tags")),
-                format!("{} tags; STS accepts at most 50", tags.get_ref().len()),
+                format!(
+                    "{} tags; STS accepts at most {MAX_TAGS}",
+                    tags.get_ref().len()
+                ),
             );
         }
         let mut seen: HashMap<String, &str> = HashMap::new();

@@ -44,14 +44,22 @@ pub(super) fn iam_name_char(c: char) -> bool {
 
 pub(super) const IAM_NAME_CHARS: &str = "letters, digits and _ + = , . @ -";
 
-/// Checks `s` is `min..=max` characters, all `allowed`; the reason if not.
+/// IAM's and STS's lengths, in characters, for what they name.
+pub(super) const ROLE_NAME_LENGTH: RangeInclusive<usize> = 1..=64;
+pub(super) const SESSION_NAME_LENGTH: RangeInclusive<usize> = 2..=64;
+pub(super) const SOURCE_IDENTITY_LENGTH: RangeInclusive<usize> = 2..=64;
+pub(super) const EXTERNAL_ID_LENGTH: RangeInclusive<usize> = 2..=1224;
+pub(super) const TAG_KEY_LENGTH: RangeInclusive<usize> = 1..=128;
+pub(super) const TAG_VALUE_LENGTH: RangeInclusive<usize> = 0..=256;
+
+/// Checks `s` is `length` characters, all `allowed`; the reason if not.
 pub(super) fn check_chars(
     s: &str,
-    min: usize,
-    max: usize,
+    length: RangeInclusive<usize>,
     allowed: impl Fn(char) -> bool,
     described: &str,
 ) -> Result<(), String> {
+    let (min, max) = (*length.start(), *length.end());
     let len = s.chars().count();
     if len == 0 && min > 0 {
         return Err("it is empty".into());
@@ -69,7 +77,7 @@ pub(super) fn check_chars(
 }
 
 pub(super) fn check_role_name(s: &str) -> Result<(), String> {
-    check_chars(s, 1, 64, iam_name_char, IAM_NAME_CHARS)
+    check_chars(s, ROLE_NAME_LENGTH, iam_name_char, IAM_NAME_CHARS)
 }
 
 pub(super) fn check_account_id(s: &str) -> Result<(), String> {
@@ -166,14 +174,21 @@ pub(super) fn check_profile(s: &str) -> Result<(), String> {
 }
 
 pub(super) fn check_session_name(s: &str) -> Result<(), String> {
-    check_chars(s, 2, 64, iam_name_char, IAM_NAME_CHARS)
+    check_chars(s, SESSION_NAME_LENGTH, iam_name_char, IAM_NAME_CHARS)
 }
+
+/// STS's range for `DurationSeconds`: 15 minutes to 12 hours.
+pub(super) const MIN_DURATION_SECONDS: i64 = 900;
+pub(super) const MAX_DURATION_SECONDS: i64 = 43_200;
+/// STS takes at most 50 session tags.
+pub(super) const MAX_TAGS: usize = 50;
 
 pub(super) fn check_duration(d: i64) -> Result<i32, String> {
     match i32::try_from(d) {
-        Ok(d @ 900..=43200) => Ok(d),
+        Ok(d) if (MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS).contains(&i64::from(d)) => Ok(d),
         _ => Err(format!(
-            "{d} is out of range; STS accepts 900 to 43200 seconds (15 minutes to 12 hours)"
+            "{d} is out of range; STS accepts {MIN_DURATION_SECONDS} to {MAX_DURATION_SECONDS} \
+             seconds (15 minutes to 12 hours)"
         )),
     }
 }
@@ -181,7 +196,7 @@ pub(super) fn check_duration(d: i64) -> Result<i32, String> {
 /// Neither the value nor any character of it is echoed: some vendors treat their external id
 /// as a shared secret.
 pub(super) fn check_external_id(s: &str) -> Result<(), String> {
-    check_chars(s, 2, 1224, |_| true, "")?;
+    check_chars(s, EXTERNAL_ID_LENGTH, |_| true, "")?;
     let allowed = |c: char| iam_name_char(c) || c == ':' || c == '/';
     match s.chars().position(|c| !allowed(c)) {
         Some(i) => Err(format!(
@@ -196,7 +211,7 @@ pub(super) fn check_source_identity(s: &str) -> Result<(), String> {
     if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err("the \"aws:\" prefix is reserved".into());
     }
-    check_chars(s, 2, 64, iam_name_char, IAM_NAME_CHARS)
+    check_chars(s, SOURCE_IDENTITY_LENGTH, iam_name_char, IAM_NAME_CHARS)
 }
 
 /// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, approximated with std's Unicode classes.
@@ -213,9 +228,9 @@ pub(super) fn check_tag(key: &str, value: &str) -> Result<(), String> {
     if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err(format!("tag key {key:?}: the \"aws:\" prefix is reserved"));
     }
-    check_chars(key, 1, 128, tag_char, TAG_CHARS)
+    check_chars(key, TAG_KEY_LENGTH, tag_char, TAG_CHARS)
         .map_err(|why| format!("tag key {key:?} is invalid: {why}"))?;
-    check_chars(value, 0, 256, tag_char, TAG_CHARS)
+    check_chars(value, TAG_VALUE_LENGTH, tag_char, TAG_CHARS)
         .map_err(|why| format!("tag value {value:?} is invalid: {why}"))
 }
 
@@ -401,7 +416,7 @@ pub(super) fn check_policy_arn(s: &str, partition: &str) -> Result<(), String> {
         ));
     };
     let name = path_and_name.rsplit('/').next().unwrap_or_default();
-    check_chars(name, 1, 128, iam_name_char, IAM_NAME_CHARS)
+    check_chars(name, 1..=128, iam_name_char, IAM_NAME_CHARS)
         .map_err(|why| format!("the policy name {name:?} is invalid: {why}"))?;
     if filled.len() > 2048 {
         return Err(format!(

@@ -3,6 +3,7 @@
 //! It must never do I/O and never echo an `external_id`.
 
 use super::check::Checker;
+use super::keys::*;
 use super::model::*;
 use super::raw::*;
 use super::rules::*;
@@ -34,13 +35,11 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|v| self.check(v, "endpoint.token_dir", |s| absolute_file(s)))
             .unwrap_or_else(|| DEFAULT_TOKEN_DIR.into());
-        let accepted = format!("from 1 to {MAX_CONNECTIONS} connections at once");
         let max_connections = self
             .integer(
                 raw.max_connections.as_ref(),
                 "endpoint.max_connections",
-                &[1..=MAX_CONNECTIONS],
-                &accepted,
+                &MAX_CONNECTIONS_KEY,
             )
             .unwrap_or(DEFAULT_MAX_CONNECTIONS);
         Endpoint {
@@ -61,7 +60,7 @@ impl Checker<'_> {
         // Every file given explicitly, with who has it: a second writer is an error.
         let mut paths: HashMap<PathBuf, String> = HashMap::new();
         if let Some(file) = &credentials.file {
-            paths.insert(file.clone(), "[credentials] file".into());
+            paths.insert(file.clone(), "[credentials] credentials_file".into());
         }
         if let Some(file) = &credentials.config_file {
             paths.insert(file.clone(), "[credentials] config_file".into());
@@ -159,16 +158,12 @@ impl Checker<'_> {
 
     pub(super) fn sts(&mut self, raw: RawSts) -> StsOptions {
         let built_in = StsOptions::default();
-        let in_flight = [1..=MAX_CONCURRENCY];
-        let at_once = format!("from 1 to {MAX_CONCURRENCY} AssumeRole calls in flight at once");
-        let waits = [0..=MAX_BOOT_JITTER_SECONDS];
-        let wait = format!("from 0 (no wait) to {MAX_BOOT_JITTER_SECONDS} seconds");
         let (n, j) = (
             raw.max_concurrency.as_ref(),
             raw.boot_jitter_seconds.as_ref(),
         );
-        let n = self.integer(n, "sts.max_concurrency", &in_flight, &at_once);
-        let j = self.integer(j, "sts.boot_jitter_seconds", &waits, &wait);
+        let n = self.integer(n, "sts.max_concurrency", &MAX_CONCURRENCY_KEY);
+        let j = self.integer(j, "sts.boot_jitter_seconds", &BOOT_JITTER_KEY);
         StsOptions {
             max_concurrency: n.unwrap_or(built_in.max_concurrency),
             boot_jitter_seconds: j.unwrap_or(built_in.boot_jitter_seconds),
@@ -182,12 +177,13 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|v| {
                 self.check(v, "daemon.refresh_at", |&f| {
-                    if (0.1..=0.9).contains(&f) {
+                    if (MIN_REFRESH_AT..=MAX_REFRESH_AT).contains(&f) {
                         Ok(f)
                     } else {
                         Err(format!(
                             "{f} is out of range: give the fraction of the credentials' lifetime \
-                             after which to refresh, from 0.1 to 0.9 (0.5 = half-way)"
+                             after which to refresh, from {MIN_REFRESH_AT} to {MAX_REFRESH_AT} \
+                             (0.5 = half-way)"
                         ))
                     }
                 })
@@ -198,14 +194,14 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|v| {
                 self.check(v, "daemon.jitter", |&f| {
-                    if (0.0..=0.4).contains(&f)
+                    if (0.0..=MAX_JITTER).contains(&f)
                         && (refresh_at - f) >= 0.05
                         && refresh_at + f <= 0.95
                     {
                         Ok(f)
                     } else {
                         Err(format!(
-                            "{f} is out of range: from 0 to 0.4, and refresh_at \u{b1} jitter must \
+                            "{f} is out of range: from 0 to {MAX_JITTER}, and refresh_at \u{b1} jitter must \
                              stay between 0.05 and 0.95 (refresh_at is {refresh_at})"
                         ))
                     }
@@ -216,8 +212,7 @@ impl Checker<'_> {
             .integer(
                 raw.safety_window_seconds.as_ref(),
                 "daemon.safety_window_seconds",
-                &[30..=3600],
-                "from 30 to 3600 seconds",
+                &SAFETY_WINDOW_KEY,
             )
             .unwrap_or(built_in.safety_window_seconds);
         let state_file = raw
@@ -232,8 +227,7 @@ impl Checker<'_> {
         let reload_interval_seconds = self.integer(
             raw.reload_interval_seconds.as_ref(),
             "daemon.reload_interval_seconds",
-            &[0..=0, MIN_RELOAD_SECONDS..=86_400],
-            &format!("0 (reload on SIGHUP only) or from {MIN_RELOAD_SECONDS} to 86400 seconds"),
+            &RELOAD_INTERVAL_KEY,
         );
         Daemon {
             refresh_at,
@@ -285,22 +279,41 @@ impl Checker<'_> {
     }
 
     pub(super) fn credentials(&mut self, raw: RawCredentials) -> Credentials {
-        let file = raw
-            .file
-            .as_ref()
-            .and_then(|v| self.check(v, "credentials.file", |s| absolute_file(s)));
+        // `file` is the former name: still read, with a warning; both at once is a mistake.
+        let (file_value, file_key) = match (&raw.credentials_file, &raw.file) {
+            (Some(_), Some(old)) => {
+                self.fail(
+                    Some(old.span()),
+                    Some("credentials.file".into()),
+                    "and credentials_file both name the credentials file; keep credentials_file \
+                     (file is its former name)",
+                );
+                (None, "")
+            }
+            (Some(v), None) => (Some(v), "credentials.credentials_file"),
+            (None, Some(old)) => {
+                self.warn(
+                    old.span(),
+                    "credentials.file",
+                    "is the former name of credentials_file; rename it to credentials_file",
+                );
+                (Some(old), "credentials.file")
+            }
+            (None, None) => (None, ""),
+        };
+        let file = file_value.and_then(|v| self.check(v, file_key, |s| absolute_file(s)));
         let config_file = raw
             .config_file
             .as_ref()
             .and_then(|v| self.check(v, "credentials.config_file", |s| absolute_file(s)));
         // Writing both kinds of profile into one file would corrupt it for the AWS tools.
-        if let (Some(file), Some(file_value)) = (&file, &raw.file) {
+        if let (Some(file), Some(file_value)) = (&file, file_value) {
             let config = config_file
                 .clone()
                 .unwrap_or_else(|| file.with_file_name("config"));
             let (key, value) = match &raw.config_file {
                 Some(v) => ("credentials.config_file", v),
-                None => ("credentials.file", file_value),
+                None => (file_key, file_value),
             };
             if &config == file {
                 self.fail(

@@ -197,7 +197,7 @@ fn every_rule_names_line_and_key() {
         (daemon("refresh_at = 0.99"), Some(5), Some("daemon.refresh_at"), "0.99 is out of range".into()),
         (daemon("refresh_at = 0.8\njitter = 0.2"), Some(6), Some("daemon.jitter"), "must stay between 0.05 and 0.95".into()),
         (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 30 to 3600 seconds".into()),
-        (daemon("reload_interval_seconds = 4"), Some(5), Some("daemon.reload_interval_seconds"), "4 is out of range: 0 (reload on SIGHUP only) or from 5 to 86400 seconds".into()),
+        (daemon("reload_interval_seconds = 4"), Some(5), Some("daemon.reload_interval_seconds"), "4 is out of range: 0 or from 5 to 86400 seconds (0: on SIGHUP only)".into()),
         (daemon("reload_interval_seconds = -1"), Some(5), Some("daemon.reload_interval_seconds"), "-1 is out of range".into()),
         (daemon("reload_interval_seconds = 86401"), Some(5), Some("daemon.reload_interval_seconds"), "86401 is out of range".into()),
         (daemon("state_file = \"state.json\""), Some(5), Some("daemon.state_file"), "is not an absolute path".into()),
@@ -215,7 +215,7 @@ fn every_rule_names_line_and_key() {
         (sts("max_concurrency = 0"), Some(5), Some("sts.max_concurrency"), "0 is out of range: from 1 to 64".into()),
         (sts("max_concurrency = 65"), Some(5), Some("sts.max_concurrency"), "65 is out of range".into()),
         (sts("max_concurrency = \"8\""), Some(5), Some("sts.max_concurrency"), "expected an integer".into()),
-        (sts("boot_jitter_seconds = -1"), Some(5), Some("sts.boot_jitter_seconds"), "-1 is out of range: from 0 (no wait) to 300 seconds".into()),
+        (sts("boot_jitter_seconds = -1"), Some(5), Some("sts.boot_jitter_seconds"), "-1 is out of range: from 0 to 300 seconds".into()),
         (sts("boot_jitter_seconds = 301"), Some(5), Some("sts.boot_jitter_seconds"), "301 is out of range".into()),
         (sts("concurrency = 8"), Some(5), Some("sts.concurrency"), "unknown key `concurrency`".into()),
         // [[role_set]]
@@ -361,7 +361,7 @@ role_name = "EC2_PerformSecurityAudit"
 account_id = "000000000000"
 
 [credentials]
-file = "/home/ec2-user/.aws/credentials"
+credentials_file = "/home/ec2-user/.aws/credentials"
 config_file = "/home/ec2-user/.aws/config"
 owner = "ec2-user"
 replace_unmanaged = false
@@ -468,6 +468,7 @@ region = "us-gov-west-1"
             discovery: Discovery::default(),
             users: vec![],
             endpoint: None,
+            warnings: vec![],
         }
     );
 }

@@ -7,8 +7,7 @@
 //! The modules follow the user docs' pages, so a page's promises are proven in one place:
 //! `quickstart` (README's quick start, the reference story), `configuration`, `accounts`,
 //! `users`, `iam`, `operations`, `troubleshooting`, `security`, `install` and `benchmarks`
-//! (docs/*.md); `util` is
-//! the one helper set they all share.
+//! (docs/*.md); `util` is the one helper set they all share.
 
 mod accounts;
 mod benchmarks;

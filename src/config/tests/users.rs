@@ -126,7 +126,7 @@ fn every_users_mistake_names_line_and_key() {
             ),
             9,
             "user[1].credentials_file",
-            "/srv/shared/credentials is already [credentials] file; each file gets one writer",
+            "/srv/shared/credentials is already [credentials] credentials_file; each file gets one writer",
         ),
         (
             two_users(&format!(
@@ -183,4 +183,55 @@ fn a_discovered_set_counts_for_its_users_before_its_accounts_are_known() {
     assert!(config.roles.is_empty());
     assert!(config.goes_to("alice"));
     assert!(!config.goes_to(DEFAULT_USER));
+}
+
+/// `[credentials]` names its file as a `[[user]]` does, `credentials_file`; the former name
+/// `file` is read with a warning that names the file and line; both at once are refused.
+#[test]
+fn credentials_file_is_the_one_name_and_file_is_read_with_a_warning() {
+    let with = |body: &str| {
+        format!(
+            "{INSTANCE}[credentials]\n{body}\n\n[[role]]\nprofile = \"p\"\n\
+             role_arn = \"arn:aws:iam::111111111111:role/R\"\n"
+        )
+    };
+    let path = Path::new("/etc/c.toml");
+    let new = parse(&with("credentials_file = \"/srv/creds\""), path).unwrap();
+    assert_eq!(
+        new.credentials.file.as_deref(),
+        Some(Path::new("/srv/creds"))
+    );
+    assert!(new.warnings.is_empty(), "{:?}", new.warnings);
+
+    let old = parse(&with("file = \"/srv/creds\""), path).unwrap();
+    assert_eq!(old.credentials, new.credentials);
+    let warnings: Vec<String> = old.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "/etc/c.toml:5: credentials.file: is the former name of credentials_file; rename it \
+          to credentials_file"
+        ]
+    );
+
+    let both = errors(&with("credentials_file = \"/srv/a\"\nfile = \"/srv/b\""));
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert_eq!(both[0].line, Some(6));
+    assert_eq!(both[0].key.as_deref(), Some("credentials.file"));
+    assert!(
+        both[0].message.contains("both name the credentials file"),
+        "{}",
+        both[0].message
+    );
+
+    // Its checks are those of the old name, under the key as written.
+    let relative = errors(&with("credentials_file = \"creds\""));
+    assert_eq!(
+        relative[0].key.as_deref(),
+        Some("credentials.credentials_file")
+    );
+    assert!(
+        relative[0].message.contains("not an absolute path"),
+        "{relative:?}"
+    );
 }

@@ -249,7 +249,10 @@ fn two_users_resolving_to_one_file_is_a_config_error_naming_line_and_key() {
         "",
     );
     let text = text.replace(
-        &format!("file = \"{}\"\n", t.credentials_path().display()),
+        &format!(
+            "credentials_file = \"{}\"\n",
+            t.credentials_path().display()
+        ),
         "owner = \"nobody\"\n",
     );
     t.write_config(&text);
