@@ -189,6 +189,7 @@ mod tests {
             Exit::ImdsUnavailable,
             Exit::FileNotWritten,
             Exit::ConfigUnavailable,
+            Exit::ProfileUnknown,
         ];
         for e in all {
             match e {
@@ -200,7 +201,8 @@ mod tests {
                 | Exit::IdentityRefused
                 | Exit::ImdsUnavailable
                 | Exit::FileNotWritten
-                | Exit::ConfigUnavailable => {}
+                | Exit::ConfigUnavailable
+                | Exit::ProfileUnknown => {}
             }
         }
         all.iter().map(|e| *e as u8).collect()
