@@ -24,5 +24,6 @@ mod ssm;
 mod ssm_kept;
 mod status;
 mod sts_faults;
+mod terminal;
 mod users;
 mod util;
