@@ -183,7 +183,11 @@ fn table(roles: &[RoleLine], colour: bool) -> String {
         }
         out.trim_end().to_owned() + "\n"
     };
-    let mut text = term::paint(anstyle::Style::new().bold(), line(&header).trim_end(), colour);
+    let mut text = term::paint(
+        anstyle::Style::new().bold(),
+        line(&header).trim_end(),
+        colour,
+    );
     text.push('\n');
     for row in &cells {
         text.push_str(&line(row));

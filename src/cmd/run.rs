@@ -9,9 +9,9 @@ use crate::agent::error::Error;
 use crate::agent::source::Source;
 use crate::agent::{Agent, RoleOutcome};
 use crate::base::logging::{message_id, SUMMARY};
-use clap::Args;
 use crate::store::credfile::{self, FileKind};
 use crate::store::fileio;
+use clap::Args;
 use std::collections::BTreeSet;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -146,7 +146,10 @@ impl Summary<'_> {
         for (what, names) in [
             ("failed", self.failed.to_vec()),
             ("kept", self.kept.to_vec()),
-            ("undiscovered", self.undiscovered.iter().map(String::as_str).collect()),
+            (
+                "undiscovered",
+                self.undiscovered.iter().map(String::as_str).collect(),
+            ),
         ] {
             if !names.is_empty() {
                 line.push_str(&format!("; {what}: {}", few(&names)));
@@ -209,7 +212,10 @@ fn still_valid<'a>(agent: &Agent, profiles: &[&'a str], now: OffsetDateTime) -> 
             let Some(role) = agent.config.roles.iter().find(|r| r.profile == profile) else {
                 return false;
             };
-            let mut goes = expiry.iter().filter(|(dest, _)| role.goes_to(dest)).peekable();
+            let mut goes = expiry
+                .iter()
+                .filter(|(dest, _)| role.goes_to(dest))
+                .peekable();
             goes.peek().is_some()
                 && goes.all(|(_, sections)| {
                     sections

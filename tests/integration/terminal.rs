@@ -5,7 +5,10 @@
 //! only where the terminal takes it, config errors drawn as rustc draws them, the summary and
 //! `check`'s account on stdout, and the updating line of a wait for IMDS.
 
+use crate::discovery::config_with;
 use crate::util::{TestCommand, TestDir, PROFILE_1, PROFILE_2, REFERENCE_CONFIG, ROLE_1};
+use testkit::organizations::{Outage, MANAGEMENT_ACCOUNT_ID};
+use testkit::sts::Script;
 
 /// `cmd` under a pseudo-terminal of `TERM=term` (and `NO_COLOR=1` when `no_color`): what the
 /// terminal showed, `\r\n` made `\n`, and the exit code.
@@ -31,7 +34,9 @@ fn assert_plain(screen: &str) {
     assert!(!screen.contains("tracing-subscriber"), "{screen}");
     assert!(!screen.contains("ansi"), "{screen}");
     let stamped = screen.lines().find(|l| {
-        let b = l.trim_start_matches(|c: char| !c.is_ascii_digit()).as_bytes();
+        let b = l
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .as_bytes();
         b.len() > 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':'
     });
     // `check` names no time for this config; `run` says expirations only with -v.
@@ -45,9 +50,15 @@ fn check_on_a_terminal_has_no_warning_no_timestamp_and_colour_only_where_it_is_t
     let (screen, code) = on_terminal(&mut t.cmd(&["check"]), "xterm-256color", false);
     assert_eq!(code, Some(0), "{screen}");
     assert_plain(&screen);
-    assert!(screen.contains(PROFILE_1) && screen.contains(PROFILE_2), "{screen}");
+    assert!(
+        screen.contains(PROFILE_1) && screen.contains(PROFILE_2),
+        "{screen}"
+    );
     assert!(screen.contains(ROLE_1), "{screen}");
-    assert!(screen.contains(ESC), "no colour on a colour terminal:\n{screen}");
+    assert!(
+        screen.contains(ESC),
+        "no colour on a colour terminal:\n{screen}"
+    );
 
     for (term, no_color) in [("xterm-256color", true), ("dumb", false)] {
         let (screen, code) = on_terminal(&mut t.cmd(&["check"]), term, no_color);
@@ -66,7 +77,11 @@ fn a_misspelt_key_on_a_terminal_is_drawn_as_rustc_draws_errors() {
     let t = TestDir::new();
     let config = REFERENCE_CONFIG.replacen("role_arn =", "rol_arn =", 1);
     t.write_config(&config);
-    let line = config.lines().position(|l| l.starts_with("rol_arn")).unwrap() + 1;
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("rol_arn"))
+        .unwrap()
+        + 1;
     let (screen, code) = on_terminal(&mut t.cmd(&["check"]), "xterm-256color", false);
     assert_eq!(code, Some(4), "{screen}");
     assert_plain(&screen);
@@ -156,6 +171,72 @@ fn waiting_for_imds_on_a_terminal_is_one_updating_line_then_the_hint() {
     cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url);
     let out = cmd.expect_exit(6);
     assert!(out.stderr.contains("waiting for IMDS"), "{}", out.stderr);
-    assert!(out.stderr.contains("gave up waiting for IMDS"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("gave up waiting for IMDS"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains(" s left"), "{}", out.stderr);
+}
+
+/// A role set whose accounts could not be discovered (Organizations down, no cache) is
+/// counted in the summary, not left out of "wrote N of N".
+#[test]
+fn the_summary_counts_a_role_set_that_could_not_be_discovered() {
+    let t = TestDir::new();
+    let reader = format!(
+        "[[role]]\nprofile = \"reader\"\n\
+         role_arn = \"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/OrgReader\"\n"
+    );
+    t.write_config(&config_with(&t, &reader, "", ""));
+    t.orgs.break_with(Outage::Unavailable);
+    let out = t.cmd(&["run", "--json"]).expect_exit(3);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stdout);
+    assert_eq!(summary["written"], 1, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["undiscovered"], 1, "{summary}");
+    assert_eq!(
+        summary["undiscovered_role_sets"][0], "role_set[1]",
+        "{summary}"
+    );
+    // The journal's summary event (here on stderr) says it too.
+    let line = out.stderr_line("wrote 1 of 1 profiles");
+    assert!(
+        line.contains("1 role set not discovered (role_set[1])"),
+        "{line}"
+    );
+
+    let out = t.cmd(&["run"]).expect_exit(3);
+    assert!(
+        out.stdout.starts_with(
+            "1 profile written, 0 failed, 0 kept, 1 undiscovered; undiscovered: role_set[1]; in "
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A role that fails after an earlier run wrote it keeps its still-valid credentials: the
+/// summary counts it as kept, a role never written as failed.
+#[test]
+fn the_summary_tells_kept_from_failed() {
+    let t = TestDir::new();
+    t.write_config(REFERENCE_CONFIG);
+    t.cmd(&["run"]).expect_exit(0);
+    t.sts.script(ROLE_1, Script::AccessDenied);
+    let out = t.cmd(&["run"]).expect_exit(3);
+    assert!(
+        out.stdout.starts_with(&format!(
+            "1 profile written, 0 failed, 1 kept, 0 undiscovered; kept: {PROFILE_1}; in "
+        )),
+        "{}",
+        out.stdout
+    );
+    std::fs::remove_file(t.credentials_path()).unwrap();
+    let out = t.cmd(&["run", "--json"]).expect_exit(3);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stdout);
+    assert_eq!(summary["written"], 1, "{summary}");
+    assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(summary["kept"], 0, "{summary}");
+    assert_eq!(summary["failed_profiles"][0], PROFILE_1, "{summary}");
 }
