@@ -89,7 +89,7 @@ pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
             _ => LevelFilter::TRACE,
         };
         let layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(term::TermWriter::new)
             .with_ansi(false)
             .event_format(term::TerminalFormat {
                 colour: term::stderr_colour(),

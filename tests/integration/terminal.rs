@@ -240,3 +240,39 @@ fn the_summary_tells_kept_from_failed() {
     assert_eq!(summary["kept"], 0, "{summary}");
     assert_eq!(summary["failed_profiles"][0], PROFILE_1, "{summary}");
 }
+
+/// Past 50 roles, a `run` on a terminal shows a progress bar of roles assumed and failed,
+/// cleared before the summary; a pipe (the journal's view) gets no bar, and each profile's
+/// line as before.
+#[test]
+fn many_roles_on_a_terminal_get_a_progress_bar() {
+    let t = TestDir::new();
+    let head = REFERENCE_CONFIG.split("[[role]]").next().unwrap();
+    let roles: String = (0..60)
+        .map(|i| {
+            format!(
+                "[[role]]\nprofile = \"p{i}\"\nrole_arn = \"arn:aws:iam::{:012}:role/R\"\n",
+                100_000_000_000u64 + i
+            )
+        })
+        .collect();
+    t.write_config(&format!("{head}{roles}"));
+    t.sts
+        .script("arn:aws:iam::100000000007:role/R", Script::AccessDenied);
+    let (screen, code) = on_terminal(&mut t.cmd(&["run"]), "xterm-256color", true);
+    assert_eq!(code, Some(3), "{screen}");
+    assert_plain(&screen);
+    assert!(screen.contains("assuming roles ["), "{screen}");
+    assert!(screen.contains("/60"), "{screen}");
+    assert!(screen.contains("1 failed"), "{screen}");
+    assert!(!screen.contains("wrote profile p1 "), "{screen}");
+    let last = screen.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("59 profiles written, 1 failed, 0 kept, 0 undiscovered; failed: p7"),
+        "{screen}"
+    );
+
+    let out = t.cmd(&["run"]).expect_exit(3);
+    assert!(!out.stderr.contains("assuming roles"), "{}", out.stderr);
+    assert!(out.stderr.contains("wrote profile p1 "), "{}", out.stderr);
+}
