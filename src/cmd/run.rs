@@ -198,7 +198,9 @@ fn still_valid<'a>(agent: &Agent, profiles: &[&'a str], now: OffsetDateTime) -> 
     if profiles.is_empty() {
         return Vec::new();
     }
-    let mut expiry: Vec<(String, Vec<(String, Option<OffsetDateTime>)>)> = Vec::new();
+    // Per destination: each managed profile and when its credentials expire.
+    type Expiries = Vec<(String, Option<OffsetDateTime>)>;
+    let mut expiry: Vec<(String, Expiries)> = Vec::new();
     for dest in &agent.destinations {
         let bytes = fileio::read(&dest.files.credentials)
             .ok()

@@ -46,7 +46,7 @@ impl Checker<'_> {
             line: span.as_ref().map(|s| self.lines.of(s.start)),
             key: key.as_deref().map(printable),
             message: printable(&message.into()),
-            place: span.and_then(|s| Place::of(self.text, &s)),
+            place: span.and_then(|s| Place::of(self.text, &s)).map(Box::new),
             help: help.as_deref().map(printable),
         };
         // Templates inherited from [defaults] are checked once per role; one report is enough.

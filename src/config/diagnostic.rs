@@ -20,7 +20,7 @@ pub struct ConfigError {
     pub key: Option<String>,
     pub message: String,
     /// The line the problem is on and where on it, for `render`.
-    pub place: Option<Place>,
+    pub place: Option<Box<Place>>,
     /// A suggestion (`did you mean `role_arn`?`).
     pub help: Option<String>,
 }
