@@ -24,6 +24,8 @@ fn on_terminal(cmd: &mut TestCommand, term: &str, no_color: bool) -> (String, Op
     }
     let out = cmd.run();
     let screen = out.stdout.replace("\r\n", "\n");
+    // Shown with --nocapture: what the person saw.
+    println!("--- TERM={term} NO_COLOR={no_color}, exit {:?}\n{screen}", out.code);
     (screen, out.code)
 }
 
