@@ -76,43 +76,39 @@ pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
     };
     let stderr = if use_journal && stderr_is_journal() {
         None
-    } else if term::stderr_is_terminal() {
-        // A person reads it: no timestamps, cargo's `error:` and `warning:`, colour only
-        // where the terminal takes it. Results are on stdout, so the summary events are
-        // left out, and so is each profile's line unless -v asks for it; a wait is shown
-        // as its updating line instead of its events.
-        let shown = match verbosity {
-            i8::MIN..=-2 => LevelFilter::ERROR,
-            -1 | 0 => LevelFilter::WARN,
-            1 => LevelFilter::INFO,
-            2 => LevelFilter::DEBUG,
-            _ => LevelFilter::TRACE,
+    } else {
+        // On a terminal a person reads it: no timestamps, cargo's `error:` and `warning:`,
+        // colour only where the terminal takes it. Results are on stdout, so the summary
+        // events are left out, and so is each profile's line unless -v asks for it; a wait
+        // is shown as its updating line instead of its events, config errors as drawn.
+        let terminal = term::stderr_is_terminal();
+        let shown = match (terminal, verbosity) {
+            (false, _) => level,
+            (true, i8::MIN..=-2) => LevelFilter::ERROR,
+            (true, -1 | 0) => LevelFilter::WARN,
+            (true, 1) => LevelFilter::INFO,
+            (true, 2) => LevelFilter::DEBUG,
+            (true, _) => LevelFilter::TRACE,
         };
+        let only_important = use_journal;
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(term::TermWriter::new)
+            // Colour is `term`'s (tracing-subscriber's is not built in).
             .with_ansi(false)
-            .event_format(term::TerminalFormat {
-                colour: term::stderr_colour(),
+            .event_format(term::LineFormat {
+                terminal,
+                colour: terminal && term::stderr_colour(),
             })
             .fmt_fields(message_only())
             .with_filter(shown)
-            .with_filter(filter_fn(|meta| {
-                ours(meta) && ![SUMMARY, term::WAIT, term::DRAWN].contains(&meta.target())
-            }));
-        Some(layer.boxed())
-    } else {
-        let only_important = use_journal;
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            // Not a terminal: no colour (tracing-subscriber's colour is not even built in).
-            .with_ansi(false)
-            .with_target(false)
-            .fmt_fields(message_only())
-            .with_filter(level)
             .with_filter(filter_fn(move |meta| {
-                ours(meta) && (!only_important || important(meta))
+                ours(meta)
+                    && match terminal {
+                        true => ![SUMMARY, term::WAIT, term::DRAWN].contains(&meta.target()),
+                        false => !only_important || important(meta),
+                    }
             }));
-        Some(layer.boxed())
+        Some(layer)
     };
     tracing_subscriber::registry()
         .with(journal)

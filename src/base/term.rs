@@ -182,14 +182,17 @@ impl Drop for TermWriter {
     }
 }
 
-/// The log format on a terminal: no timestamp, no level for information, `error:` and
-/// `warning:` as cargo prints them, the message only (the structured fields are the
-/// journal's).
-pub struct TerminalFormat {
+/// The one log format of stderr. On a terminal (`terminal`): no timestamp, no level for
+/// information, `error:` and `warning:` as cargo prints them. Elsewhere (a pipe, a file,
+/// cloud-init's log): `TIMESTAMP LEVEL message`, tracing-subscriber's own layout, so that
+/// what scripts and tests read stays. The message only: the structured fields are the
+/// journal's. One formatter for both keeps one instance of the fmt layer in the binary.
+pub struct LineFormat {
+    pub terminal: bool,
     pub colour: bool,
 }
 
-impl<S, N> FormatEvent<S, N> for TerminalFormat
+impl<S, N> FormatEvent<S, N> for LineFormat
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -200,9 +203,21 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        // A waiting line in progress would be left half-overwritten.
-        clear_line();
-        writer.write_str(&prefix(*event.metadata().level(), self.colour))?;
+        let level = *event.metadata().level();
+        if self.terminal {
+            // A waiting line in progress would be left half-overwritten.
+            clear_line();
+            writer.write_str(&prefix(level, self.colour))?;
+        } else {
+            use tracing_subscriber::fmt::time::FormatTime;
+            if tracing_subscriber::fmt::time::SystemTime
+                .format_time(&mut writer)
+                .is_err()
+            {
+                writer.write_str("<unknown time>")?;
+            }
+            write!(writer, " {level:>5} ")?;
+        }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
