@@ -3,7 +3,6 @@
 //! once; the sources' credentials kept in memory. It writes no file.
 
 use super::*;
-use crate::base::term;
 use std::collections::HashSet;
 use tokio::task::{self, JoinSet};
 
@@ -264,7 +263,6 @@ pub(super) async fn assume_all(
         let request = match request {
             Ok(request) => request,
             Err(e) => {
-                term::role_done(false);
                 outcomes[k] = Some(Err(sts::Error {
                     code: "InvalidSessionName".into(),
                     message: e.to_string(),
@@ -279,7 +277,6 @@ pub(super) async fn assume_all(
         // does not know the signature).
         let region_partition = crate::base::partitions::of_region(&request.region).map(|p| &p.id);
         if role.region.is_none() && region_partition.is_some_and(|p| *p != role.partition) {
-            term::role_done(false);
             outcomes[k] = Some(Err(sts::Error {
                 code: "WrongPartition".into(),
                 message: format!(
@@ -304,7 +301,6 @@ pub(super) async fn assume_all(
         let task = tasks.spawn(async move {
             let _permit = permit;
             let result = sts.assume(&request, policy).await;
-            term::role_done(result.is_ok());
             result
         });
         index_of.insert(task.id(), k);

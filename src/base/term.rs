@@ -89,59 +89,6 @@ pub fn print_err(text: &str) {
     });
 }
 
-/// The progress bar shown now, if any (`Bar`): what a role's end ticks.
-static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
-
-fn with_bar<T>(f: impl FnOnce(Option<&indicatif::ProgressBar>) -> T) -> T {
-    let bar = BAR.lock().unwrap_or_else(|p| p.into_inner());
-    f(bar.as_ref())
-}
-
-/// A progress bar of roles assumed and failed, on a terminal only (indicatif hides it
-/// elsewhere); the `run` of many roles shows one. Log lines printed meanwhile go above it.
-pub struct Bar;
-
-impl Bar {
-    /// Shows a bar of `total` roles, if stderr is a terminal.
-    pub fn start(total: usize) -> Option<Bar> {
-        if !stderr_is_terminal() {
-            return None;
-        }
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(total as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        let style =
-            indicatif::ProgressStyle::with_template("assuming roles [{bar:30}] {pos}/{len} {msg}")
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
-        *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
-        Some(Bar)
-    }
-}
-
-impl Drop for Bar {
-    fn drop(&mut self) {
-        if let Some(bar) = BAR.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// One role's AssumeRole ended (`ok` or failed): the bar, if one is shown, moves on.
-pub fn role_done(ok: bool) {
-    with_bar(|bar| {
-        if let Some(bar) = bar {
-            if !ok {
-                let failed = bar.message().split(' ').next().and_then(|n| n.parse().ok());
-                bar.set_message(format!("{} failed", failed.unwrap_or(0) + 1));
-            }
-            bar.inc(1);
-        }
-    });
-}
-
 /// Where the terminal's log lines are written: stderr, above the progress bar if one is
 /// shown (one whole line at a time).
 pub struct TermWriter(Vec<u8>);
@@ -175,10 +122,7 @@ impl Drop for TermWriter {
         let write = || {
             let _ = std::io::stderr().write_all(&text);
         };
-        with_bar(|bar| match bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        });
+        write();
     }
 }
 

@@ -16,6 +16,7 @@ use crate::base::creds::rfc3339;
 use crate::base::logging::SUMMARY;
 use crate::base::term;
 use crate::config::Config;
+use crate::policy::yaml::{self, map, strings, Node};
 use crate::store::discovery;
 use clap::Args;
 use tracing::info;
@@ -86,21 +87,31 @@ impl Check {
             .collect();
         let out = match self.json {
             true => {
-                let json = serde_json::json!({
-                    "config": config.path.display().to_string(),
-                    "valid": true,
-                    "instance": {
-                        "role_name": config.instance.role_name,
-                        "account_id": config.instance.account_id,
-                    },
-                    "roles": roles.iter().map(RoleLine::json).collect::<Vec<_>>(),
-                    "role_sets": sets.iter().map(|(_, json)| json.clone()).collect::<Vec<_>>(),
-                    "sts_endpoints": endpoints.iter().map(|(e, p)| serde_json::json!({
-                        "endpoint": e, "profiles": p,
-                    })).collect::<Vec<_>>(),
-                    "sts_endpoint_unresolved": unknown,
-                });
-                format!("{json:#}\n")
+                let mut instance = map([("role_name", yaml::s(&config.instance.role_name))]);
+                if let Some(account) = &config.instance.account_id {
+                    instance.push("account_id", yaml::s(account));
+                }
+                let mut json = map([
+                    ("config", yaml::s(config.path.display().to_string())),
+                    ("instance", instance),
+                    ("roles", Node::List(roles.iter().map(RoleLine::json).collect())),
+                    ("role_sets", Node::List(sets.into_iter().map(|(_, j)| j).collect())),
+                    (
+                        "sts_endpoints",
+                        Node::List(
+                            endpoints
+                                .iter()
+                                .map(|(e, p)| {
+                                    map([("endpoint", yaml::s(e)), ("profiles", strings(p))])
+                                })
+                                .collect(),
+                        ),
+                    ),
+                ]);
+                if !unknown.is_empty() {
+                    json.push("sts_endpoint_unresolved", strings(&unknown));
+                }
+                json.to_json()
             }
             false => {
                 let colour = term::stdout_colour();
@@ -142,14 +153,20 @@ struct RoleLine<'a> {
 }
 
 impl RoleLine<'_> {
-    fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "profile": self.profile,
-            "role_arn": self.role_arn,
-            "region": self.region,
-            "source_profile": self.source_profile,
-            "files": self.files,
-        })
+    /// Its JSON object; a key without a value is left out.
+    fn json(&self) -> Node {
+        let mut role = map([
+            ("profile", yaml::s(self.profile)),
+            ("role_arn", yaml::s(self.role_arn)),
+        ]);
+        if let Some(region) = self.region {
+            role.push("region", yaml::s(region));
+        }
+        if let Some(source) = self.source_profile {
+            role.push("source_profile", yaml::s(source));
+        }
+        role.push("files", strings(&self.files));
+        role
     }
 }
 
@@ -248,7 +265,7 @@ fn few(profiles: &[&str]) -> String {
 /// One line per role set whose accounts come from AWS Organizations: the query, and the
 /// expansion the agent would use without reaching Organizations (the discovery cache's); each
 /// with its JSON.
-fn show_discovered(config: &Config) -> Vec<(String, serde_json::Value)> {
+fn show_discovered(config: &Config) -> Vec<(String, Node)> {
     let cache = discovery::Cache::read(&config.discovery.cache_file);
     let mut shown = Vec::new();
     for set in &config.discovered {
@@ -258,7 +275,7 @@ fn show_discovered(config: &Config) -> Vec<(String, serde_json::Value)> {
         } else {
             format!("the ACTIVE accounts under {}", o.ous.join(", "))
         };
-        let mut discovered = serde_json::Value::Null;
+        let mut discovered = None;
         let known = match &cache {
             Ok(cache) => match cache.get(set) {
                 Some(k) => {
@@ -269,11 +286,11 @@ fn show_discovered(config: &Config) -> Vec<(String, serde_json::Value)> {
                         .collect();
                     let profiles: Vec<String> =
                         accounts.iter().map(|a| set.role(a).profile).collect();
-                    discovered = serde_json::json!({
-                        "at": rfc3339(k.discovered),
-                        "accounts": accounts,
-                        "profiles": profiles,
-                    });
+                    discovered = Some(map([
+                        ("at", yaml::s(rfc3339(k.discovered))),
+                        ("accounts", strings(&accounts)),
+                        ("profiles", strings(&profiles)),
+                    ]));
                     format!(
                         "{} discovered at {}: {}",
                         accounts.len(),
@@ -303,14 +320,18 @@ fn show_discovered(config: &Config) -> Vec<(String, serde_json::Value)> {
             }
         );
         info!(target: SUMMARY, role_set = %set.origin, "{line}");
-        let json = serde_json::json!({
-            "role_set": set.origin,
-            "role_name": set.role_name,
-            "organizational_units": o.ous,
-            "exclude": o.exclude,
-            "shared_parameter": o.shared_parameter,
-            "discovered": discovered,
-        });
+        let mut json = map([
+            ("role_set", yaml::s(&set.origin)),
+            ("role_name", yaml::s(&set.role_name)),
+            ("organizational_units", strings(&o.ous)),
+            ("exclude", strings(&o.exclude)),
+        ]);
+        if let Some(name) = &o.shared_parameter {
+            json.push("shared_parameter", yaml::s(name));
+        }
+        if let Some(discovered) = discovered {
+            json.push("discovered", discovered);
+        }
         shown.push((line, json));
     }
     shown

@@ -9,7 +9,7 @@ use crate::agent::error::Error;
 use crate::agent::source::Source;
 use crate::agent::{Agent, RoleOutcome};
 use crate::base::logging::{message_id, SUMMARY};
-use crate::base::term;
+use crate::policy::yaml::{map, strings, Node};
 use crate::store::credfile::{self, FileKind};
 use crate::store::fileio;
 use clap::Args;
@@ -37,14 +37,7 @@ impl Run {
         let keep = self.spread.keep(false);
         let agent = Agent::boot(source, self.wait.duration(), &keep).await?;
         let all: Vec<usize> = (0..agent.config.roles.len()).collect();
-        // Many roles on a terminal: a bar of roles assumed and failed while STS answers.
-        let bar = match all.len() {
-            n if n > BAR_FROM_ROLES => term::Bar::start(n),
-            _ => None,
-        };
-        let outcomes = agent.refresh(&all, &BTreeSet::new()).await;
-        drop(bar);
-        let outcomes = outcomes?;
+        let outcomes = agent.refresh(&all, &BTreeSet::new()).await?;
         let mut unwritten = agent.write_profiles_config()?;
         for outcome in &outcomes {
             if let RoleOutcome::NotWritten(files) = outcome {
@@ -101,7 +94,7 @@ impl Run {
             files: &files,
         };
         super::print_stdout(&match self.json {
-            true => format!("{}\n", summary.json()),
+            true => summary.json().to_json(),
             false => summary.line(),
         })?;
         // A file that could not be written is the operator's to fix, whatever else failed.
@@ -124,9 +117,6 @@ impl Run {
         }
     }
 }
-
-/// Past this many roles, a `run` on a terminal shows a progress bar.
-const BAR_FROM_ROLES: usize = 50;
 
 /// What `run` did, as its summary says it.
 struct Summary<'a> {
@@ -169,17 +159,18 @@ impl Summary<'_> {
         format!("{line}; in {}\n", self.files.join(", "))
     }
 
-    fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "written": self.written,
-            "failed": self.failed.len(),
-            "kept": self.kept.len(),
-            "undiscovered": self.undiscovered.len(),
-            "failed_profiles": self.failed,
-            "kept_profiles": self.kept,
-            "undiscovered_role_sets": self.undiscovered,
-            "files": self.files,
-        })
+    fn json(&self) -> Node {
+        let count = |n: usize| Node::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        map([
+            ("written", count(self.written)),
+            ("failed", count(self.failed.len())),
+            ("kept", count(self.kept.len())),
+            ("undiscovered", count(self.undiscovered.len())),
+            ("failed_profiles", strings(&self.failed)),
+            ("kept_profiles", strings(&self.kept)),
+            ("undiscovered_role_sets", strings(self.undiscovered)),
+            ("files", strings(self.files)),
+        ])
     }
 }
 
