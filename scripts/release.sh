@@ -36,10 +36,7 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 # them (and the checkout, for good measure) to fixed names. The encoded form keeps paths with
 # spaces whole. It applies to the --target artifacts only, so host builds keep their cache.
 sep=$'\x1f'
-# No unwind tables for our code and the crates' (release builds abort on a panic; the panic
-# hook still prints the location): docs/benchmarks.md's lever, which keeps the binary within
-# its 7,000,000-byte budget.
-export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo${sep}--remap-path-prefix=$PWD=/build${sep}-Cforce-unwind-tables=no"
+export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo${sep}--remap-path-prefix=$PWD=/build"
 
 say "ec2-assume-role $version with $(rustc --version)"
 mkdir -p dist

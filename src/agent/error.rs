@@ -216,7 +216,7 @@ impl Error {
         let id = self.message_id();
         match self {
             Error::Usage(_) | Error::Policy(_) | Error::ProfileNotConfigured { .. } => {
-                term::error(&self.to_string(), None)
+                term::error(&self.to_string())
             }
             Error::ConfigInvalid { errors, parameter } if term::stderr_is_terminal() => {
                 let mut drawn = errors.render(term::stderr_colour());

@@ -191,7 +191,7 @@ impl Imds {
         // A wait that outlasts the first attempt is shown: an updating line on a terminal,
         // its start and end in the journal.
         let started = std::time::Instant::now();
-        let mut waiting = None;
+        let mut waiting: Option<Waiting> = None;
         let mut answered = false;
         let result = self
             .policy
@@ -208,13 +208,16 @@ impl Imds {
                 |e, attempt, delay| {
                     tracing::debug!(path, attempt, ?delay, error = ?e, "IMDS not ready; retrying");
                     answered |= matches!(e, ReadError::Transient(_));
-                    if waiting.is_none() {
-                        let what = match path.starts_with(PATH_ROLE_LIST) {
-                            true => "IMDS to serve the instance-profile credentials",
-                            false => "IMDS to answer",
-                        };
-                        let deadline = self.policy.deadline;
-                        waiting = Some(Waiting::start(what.to_owned(), started, deadline));
+                    match &waiting {
+                        Some(w) => w.tick(),
+                        None => {
+                            let what = match path.starts_with(PATH_ROLE_LIST) {
+                                true => "IMDS to serve the instance-profile credentials",
+                                false => "IMDS to answer",
+                            };
+                            let deadline = self.policy.deadline;
+                            waiting = Some(Waiting::start(what.to_owned(), started, deadline));
+                        }
                     }
                 },
             )

@@ -6,10 +6,8 @@
 //! escape codes to a stream that is not a colour terminal, and never formats a credential.
 
 use anstyle::{AnsiColor, Style};
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::{format::Writer, FmtContext, FormatEvent, FormatFields};
@@ -25,17 +23,11 @@ pub const DRAWN: &str = "ec2_assume_role::drawn";
 
 pub const ERROR: Style = AnsiColor::BrightRed.on_default().bold();
 pub const WARNING: Style = AnsiColor::BrightYellow.on_default().bold();
-pub const HELP: Style = AnsiColor::BrightCyan.on_default().bold();
 pub const GOOD: Style = AnsiColor::BrightGreen.on_default().bold();
 
 /// Whether stderr is a terminal (a person reads it as it is written).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
-}
-
-/// Whether stdout is a terminal.
-pub fn stdout_is_terminal() -> bool {
-    std::io::stdout().is_terminal()
 }
 
 /// Whether stderr takes colour: a terminal, `NO_COLOR` unset, `TERM` not `dumb` (anstream's
@@ -69,17 +61,13 @@ fn prefix(level: Level, colour: bool) -> String {
     format!("{}: ", paint(style, word, colour))
 }
 
-/// `error: MESSAGE` (and `help: HINT`) on stderr, as clap and cargo print theirs: the
-/// program's own usage errors, which are not events for the journal.
-pub fn error(message: &str, help: Option<&str>) {
-    let colour = stderr_colour();
-    let mut text = format!("{}{message}\n", prefix(Level::ERROR, colour));
-    if let Some(help) = help {
-        let _ = writeln!(text, "{}: {help}", paint(HELP, "help", colour));
-    }
-    clear_then(|| {
-        let _ = std::io::stderr().write_all(text.as_bytes());
-    });
+/// `error: MESSAGE` on stderr, as clap and cargo print theirs: the program's own usage
+/// errors, which are not events for the journal.
+pub fn error(message: &str) {
+    print_err(&format!(
+        "{}{message}",
+        prefix(Level::ERROR, stderr_colour())
+    ));
 }
 
 /// `text` and a newline on stderr, the updating line cleared first.
@@ -87,43 +75,6 @@ pub fn print_err(text: &str) {
     clear_then(|| {
         let _ = writeln!(std::io::stderr(), "{text}");
     });
-}
-
-/// Where the terminal's log lines are written: stderr, above the progress bar if one is
-/// shown (one whole line at a time).
-pub struct TermWriter(Vec<u8>);
-
-impl TermWriter {
-    pub fn new() -> TermWriter {
-        TermWriter(Vec::new())
-    }
-}
-
-impl Default for TermWriter {
-    fn default() -> TermWriter {
-        TermWriter::new()
-    }
-}
-
-impl std::io::Write for TermWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for TermWriter {
-    fn drop(&mut self) {
-        let text = std::mem::take(&mut self.0);
-        let write = || {
-            let _ = std::io::stderr().write_all(&text);
-        };
-        write();
-    }
 }
 
 /// The one log format of stderr. On a terminal (`terminal`): no timestamp, no level for
@@ -195,45 +146,47 @@ fn show_line(text: &str) {
 }
 
 /// A wait with a deadline (IMDS at boot, the instance-profile credentials): on a terminal,
-/// one line updated each second with what is awaited and how long is left, cleared when the
-/// wait ends; elsewhere an event when it starts and one when it ends or gives up (`WAIT`).
+/// one line with what is awaited and how long is left, updated at every new attempt and
+/// cleared when the wait ends; elsewhere an event when it starts and one when it ends or
+/// gives up (`WAIT`).
 pub struct Waiting {
     what: String,
     started: Instant,
-    stop: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    deadline: Duration,
+    terminal: bool,
 }
 
 impl Waiting {
-    /// Starts showing that `what` ("IMDS at http://169.254.169.254 to answer") is awaited,
-    /// until `deadline` from `started`.
+    /// Starts showing that `what` ("IMDS to answer") is awaited, until `deadline` from
+    /// `started`.
     pub fn start(what: String, started: Instant, deadline: Duration) -> Waiting {
         // The journal (and a pipe) gets the start and the end; a terminal's log filter
         // leaves these out and shows the updating line instead.
         tracing::info!(target: WAIT, "waiting for {what} (up to {} s)", deadline.as_secs());
-        let stop = stderr_is_terminal().then(|| {
-            let flag = Arc::new(AtomicBool::new(false));
-            let stopped = flag.clone();
-            let line = what.clone();
-            let thread = std::thread::spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    let left = deadline.saturating_sub(started.elapsed()).as_secs();
-                    show_line(&format!("waiting for {line}: {left} s left"));
-                    std::thread::park_timeout(Duration::from_millis(500));
-                }
-                clear_line();
-            });
-            (flag, thread)
-        });
-        Waiting {
+        let waiting = Waiting {
             what,
             started,
-            stop,
+            deadline,
+            terminal: stderr_is_terminal(),
+        };
+        waiting.tick();
+        waiting
+    }
+
+    /// Another attempt is about to be made: the line shows the time left now.
+    pub fn tick(&self) {
+        if self.terminal {
+            let left = self
+                .deadline
+                .saturating_sub(self.started.elapsed())
+                .as_secs();
+            show_line(&format!("waiting for {}: {left} s left", self.what));
         }
     }
 
     /// Ends the wait: `Ok` when what was awaited came, else the reason it gave up.
-    pub fn end(mut self, outcome: Result<(), &str>) {
-        self.halt();
+    pub fn end(self, outcome: Result<(), &str>) {
+        clear_line();
         let waited = self.started.elapsed().as_secs();
         match outcome {
             Ok(()) => {
@@ -245,20 +198,6 @@ impl Waiting {
                 self.what
             ),
         }
-    }
-
-    fn halt(&mut self) {
-        if let Some((flag, thread)) = self.stop.take() {
-            flag.store(true, Ordering::Relaxed);
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.halt();
     }
 }
 

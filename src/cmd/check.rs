@@ -69,7 +69,7 @@ impl Check {
         );
         info!(target: SUMMARY, roles = config.roles.len(), "{verdict}");
         let sets = show_discovered(&config);
-        let (endpoints, unknown) = show_endpoints(&config, region.as_deref()).await;
+        let (endpoints, unknown, endpoint_lines) = show_endpoints(&config, region.as_deref()).await;
         let roles: Vec<RoleLine> = config
             .roles
             .iter()
@@ -94,8 +94,14 @@ impl Check {
                 let mut json = map([
                     ("config", yaml::s(config.path.display().to_string())),
                     ("instance", instance),
-                    ("roles", Node::List(roles.iter().map(RoleLine::json).collect())),
-                    ("role_sets", Node::List(sets.into_iter().map(|(_, j)| j).collect())),
+                    (
+                        "roles",
+                        Node::List(roles.iter().map(RoleLine::json).collect()),
+                    ),
+                    (
+                        "role_sets",
+                        Node::List(sets.into_iter().map(|(_, j)| j).collect()),
+                    ),
                     (
                         "sts_endpoints",
                         Node::List(
@@ -126,14 +132,9 @@ impl Check {
                     text.push_str(line);
                     text.push('\n');
                 }
-                for (endpoint, profiles) in &endpoints {
-                    text.push_str(&format!("STS endpoint {endpoint}: {}\n", few(profiles)));
-                }
-                if !unknown.is_empty() {
-                    text.push_str(&format!(
-                        "STS endpoint in the instance's region (check --imds resolves it): {}\n",
-                        few(&unknown)
-                    ));
+                for line in &endpoint_lines {
+                    text.push_str(line);
+                    text.push('\n');
                 }
                 text
             }
@@ -219,7 +220,7 @@ fn table(roles: &[RoleLine], colour: bool) -> String {
 async fn show_endpoints<'a>(
     config: &'a Config,
     instance_region: Option<&str>,
-) -> (Vec<(String, Vec<&'a str>)>, Vec<&'a str>) {
+) -> (Vec<(String, Vec<&'a str>)>, Vec<&'a str>, Vec<String>) {
     // The SDK's settings as any SDK client on this host reads them; the region is given so
     // that nothing is asked of IMDS, and no credentials are looked for.
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -240,21 +241,24 @@ async fn show_endpoints<'a>(
             None => endpoints.push((endpoint, vec![&role.profile])),
         }
     }
-    for (endpoint, profiles) in &endpoints {
-        info!(target: SUMMARY, "STS endpoint {endpoint}: {}", few(profiles));
-    }
+    let mut lines: Vec<String> = endpoints
+        .iter()
+        .map(|(endpoint, profiles)| format!("STS endpoint {endpoint}: {}", few(profiles)))
+        .collect();
     if !unknown.is_empty() {
-        info!(
-            target: SUMMARY,
+        lines.push(format!(
             "STS endpoint in the instance's region (check --imds resolves it): {}",
             few(&unknown)
-        );
+        ));
     }
-    (endpoints, unknown)
+    for line in &lines {
+        info!(target: SUMMARY, "{line}");
+    }
+    (endpoints, unknown, lines)
 }
 
 /// `a, b, c` or, past 5, `a, b, c, d, e and 7 more`.
-fn few(profiles: &[&str]) -> String {
+pub(super) fn few(profiles: &[&str]) -> String {
     let shown = profiles[..profiles.len().min(5)].join(", ");
     match profiles.len() {
         n if n > 5 => format!("{shown} and {} more", n - 5),

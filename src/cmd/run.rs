@@ -153,7 +153,7 @@ impl Summary<'_> {
             ),
         ] {
             if !names.is_empty() {
-                line.push_str(&format!("; {what}: {}", few(&names)));
+                line.push_str(&format!("; {what}: {}", super::check::few(&names)));
             }
         }
         format!("{line}; in {}\n", self.files.join(", "))
@@ -171,15 +171,6 @@ impl Summary<'_> {
             ("undiscovered_role_sets", strings(self.undiscovered)),
             ("files", strings(self.files)),
         ])
-    }
-}
-
-/// `a, b, c` or, past 5, `a, b, c, d, e and 7 more`.
-fn few(names: &[&str]) -> String {
-    let shown = names[..names.len().min(5)].join(", ");
-    match names.len() {
-        n if n > 5 => format!("{shown} and {} more", n - 5),
-        _ => shown,
     }
 }
 

@@ -329,7 +329,13 @@ fn control_characters_from_the_file_are_escaped_in_messages() {
 #[test]
 fn misspellings_get_a_suggestion_and_errors_are_drawn_with_a_caret() {
     // (text, line, key, message, help)
-    type Case<'a> = (String, Option<usize>, Option<&'a str>, &'a str, Option<&'a str>);
+    type Case<'a> = (
+        String,
+        Option<usize>,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
     let cases: Vec<Case> = vec![
         (role(&format!("profile = \"p\"\nrol_arn = \"{ARN}\"")), Some(6), Some("role[1].rol_arn"), "unknown key `rol_arn`", Some("did you mean `role_arn`?")),
         (format!("{INSTANCE}[default]\n"), Some(4), Some("default"), "unknown key `default`, expected one of", Some("did you mean `[defaults]`?")),
