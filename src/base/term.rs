@@ -1,9 +1,9 @@
 //! What a person at a terminal sees on stderr: whether stderr is one, whether it takes colour
 //! (anstream's rule, which clap's own messages follow: `NO_COLOR`, `CLICOLOR`, `TERM=dumb`),
-//! the `error:` / `warning:` / `help:` prefixes cargo and rustc print, the log format without
-//! timestamps, and the one updating line of a long wait. Logs for the journal and for pipes
-//! are `logging`'s; this module only decides how a line looks on a terminal. It never writes
-//! escape codes to a stream that is not a colour terminal, and never formats a credential.
+//! the `error:` / `warning:` prefixes cargo and rustc print, the one log format of stderr
+//! (without timestamps on a terminal, tracing-subscriber's layout elsewhere), and the one
+//! updating line of a long wait. Where logs go is `logging`'s. It never writes escape codes
+//! to a stream that is not a colour terminal, and never formats a credential.
 
 use anstyle::{AnsiColor, Style};
 use std::io::{IsTerminal, Write as _};
