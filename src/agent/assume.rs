@@ -300,8 +300,7 @@ pub(super) async fn assume_all(
         let sts = Arc::clone(sts);
         let task = tasks.spawn(async move {
             let _permit = permit;
-            let result = sts.assume(&request, policy).await;
-            result
+            sts.assume(&request, policy).await
         });
         index_of.insert(task.id(), k);
     }
