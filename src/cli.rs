@@ -25,11 +25,13 @@ Exit codes:
      nothing was written and STS was not called
   6  IMDS did not answer (or the instance has no instance-profile credentials) before the
      --wait deadline, or it refused IMDSv2; nothing was written
-  7  the credentials or AWS config file could not be written; it was left as it was. For
-     `daemon`: or [daemon] metrics_file could not be written at start
+  7  the credentials or AWS config file could not be written; it was left as it was. With
+     several users: some user's file could not be written (each is logged); every other
+     file was. For `daemon`: or [daemon] metrics_file could not be written at start
   8  the config could not be read from SSM Parameter Store (no such parameter, access
      denied, or SSM unreachable until the retry deadline); nothing was written
-  9  `doctor` found problems (each failed check is printed with its fix)";
+  9  `doctor` found problems (each failed check is printed with its fix)
+ 10  `export`, `credential-process`: the profile asked for is not in the config";
 
 /// Assumes IAM roles with this EC2 instance's own credentials (read through IMDSv2 only)
 /// and writes each as a named profile in a user's ~/.aws/credentials.

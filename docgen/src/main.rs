@@ -271,6 +271,7 @@ mod tests {
             Exit::FileNotWritten,
             Exit::ConfigUnavailable,
             Exit::DoctorFoundProblems,
+            Exit::ProfileUnknown,
         ];
         for e in all {
             match e {
@@ -283,7 +284,8 @@ mod tests {
                 | Exit::ImdsUnavailable
                 | Exit::FileNotWritten
                 | Exit::ConfigUnavailable
-                | Exit::DoctorFoundProblems => {}
+                | Exit::DoctorFoundProblems
+                | Exit::ProfileUnknown => {}
             }
         }
         all.iter().map(|e| *e as u8).collect()

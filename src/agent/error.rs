@@ -12,6 +12,7 @@
 use crate::aws::imds::{self, Identity};
 use crate::aws::ssm::FetchError;
 use crate::base::logging::message_id;
+use crate::base::term;
 use crate::config::ConfigErrors;
 use crate::policy::PolicyError;
 use crate::store::fileio::FileError;
@@ -34,6 +35,7 @@ pub enum Exit {
     FileNotWritten = 7,
     ConfigUnavailable = 8,
     DoctorFoundProblems = 9,
+    ProfileUnknown = 10,
 }
 
 impl From<Exit> for ExitCode {
@@ -149,8 +151,8 @@ impl Error {
         match self {
             Error::ConfigInvalid { .. }
             | Error::ConfigUntrusted(_)
-            | Error::OwnerUnknown { .. }
-            | Error::ProfileNotConfigured { .. } => Exit::ConfigInvalid,
+            | Error::OwnerUnknown { .. } => Exit::ConfigInvalid,
+            Error::ProfileNotConfigured { .. } => Exit::ProfileUnknown,
             Error::ConfigUnavailable { .. } => Exit::ConfigUnavailable,
             Error::Imds { .. } => Exit::ImdsUnavailable,
             Error::IdentityRefused { .. } => Exit::IdentityRefused,
@@ -209,16 +211,33 @@ impl Error {
             | Exit::Other
             | Exit::Usage
             | Exit::SomeRolesFailed
-            | Exit::DoctorFoundProblems => "Internal",
+            | Exit::DoctorFoundProblems
+            | Exit::ProfileUnknown => "Internal",
         }
     }
 
     /// Reports the error once, as the event operators search for (`journalctl MESSAGE_ID=`),
     /// with its structured fields. Errors already reported where they happened (each failed
-    /// role, the `status` table) add nothing.
+    /// role, the `status` table) add nothing. The program's own usage errors are `error:`
+    /// lines as clap prints its own, not events; on a terminal, config errors are drawn as
+    /// rustc draws errors (the journal gets them too, one line each, when it is in use).
     pub fn report(&self) {
         let id = self.message_id();
         match self {
+            Error::Usage(_) | Error::Policy(_) | Error::ProfileNotConfigured { .. } => {
+                term::error(&self.to_string())
+            }
+            Error::ConfigInvalid { errors, parameter } if term::stderr_is_terminal() => {
+                let mut drawn = errors.render(term::stderr_colour());
+                if let Some((name, version)) = parameter {
+                    drawn = format!("ssm:{name} (version {version}):\n{drawn}");
+                }
+                // The terminal's log filter leaves these out: they were just drawn.
+                term::print_err(&drawn);
+                for err in &errors.errors {
+                    error!(target: term::DRAWN, message_id = id, "invalid config: {err}");
+                }
+            }
             Error::ConfigInvalid { errors, parameter } => {
                 for err in &errors.errors {
                     match parameter {
@@ -251,12 +270,9 @@ impl Error {
             Error::Startup(_) => eprintln!("ec2-assume-role: {self}"),
             Error::ConfigUntrusted(_)
             | Error::OwnerUnknown { .. }
-            | Error::ProfileNotConfigured { .. }
             | Error::Imds { .. }
             | Error::File { .. }
             | Error::Io { .. }
-            | Error::Usage(_)
-            | Error::Policy(_)
             | Error::NotPublished { .. }
             | Error::Endpoint(_)
             | Error::Internal(_) => error!(message_id = id, "{self}"),
@@ -319,9 +335,9 @@ mod tests {
                     config: "/c".into(),
                     configured: vec!["a".into(), "b".into()],
                 },
-                4,
+                10,
                 None,
-                "ConfigInvalid",
+                "Internal",
             ),
             (
                 Error::FileNotWritten {

@@ -65,6 +65,8 @@ impl Files {
                     line: Some(user.line),
                     key: Some(format!("user[{n}].name")),
                     message: source.to_string(),
+                    place: None,
+                    help: None,
                 }],
             },
             parameter: None,
@@ -161,6 +163,8 @@ impl Destination {
                                 user.name,
                                 path.display()
                             ),
+                            place: None,
+                            help: None,
                         }],
                     },
                     parameter: None,

@@ -5,10 +5,13 @@
 //! (a tokenless request is what SSRF attacks on metadata exploit). The endpoint comes from
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT` (or the SDK's profile setting), else the link-local
 //! default. At boot the metadata service and the instance profile can lag, so reads are
-//! retried under one deadline. Paths are pinned here, in one place.
+//! retried under one deadline, and a wait longer than one attempt is shown (`term::Waiting`).
+//! When nothing answers at all, the error says the two usual reasons (off EC2; a container
+//! behind a hop limit of 1). Paths are pinned here, in one place.
 
 use crate::aws::retry::Policy;
 use crate::base::creds::{Secret, TemporaryCredentials};
+use crate::base::term::Waiting;
 use crate::config;
 use aws_config::imds::client::error::{ImdsError, TokenError};
 use aws_config::provider_config::ProviderConfig;
@@ -19,6 +22,13 @@ use serde::Deserialize;
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// Said when nothing ever answered: the two usual reasons, and what to do about each.
+const NO_ANSWER_HINT: &str = ". Nothing answered at all: off EC2 nothing will (run it on an \
+     instance, or point AWS_EC2_METADATA_SERVICE_ENDPOINT at a metadata service); in a \
+     container on a bridge network, the instance's metadata hop limit must be 2 (aws ec2 \
+     modify-instance-metadata-options --instance-id INSTANCE_ID \
+     --http-put-response-hop-limit 2 --http-endpoint enabled)";
 
 const PATH_IAM_INFO: &str = "/latest/meta-data/iam/info";
 const PATH_ROLE_LIST: &str = "/latest/meta-data/iam/security-credentials/";
@@ -48,11 +58,16 @@ impl Identity {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("IMDS did not answer {path} before the {waited:?} deadline: {detail}")]
+    #[error(
+        "IMDS did not answer {path} before the {waited:?} deadline: {detail}{}",
+        if *answered { "" } else { NO_ANSWER_HINT }
+    )]
     Unavailable {
         path: String,
         waited: Duration,
         detail: String,
+        /// Whether IMDS answered any attempt at all (with an HTTP status).
+        answered: bool,
     },
     #[error(
         "IMDSv2 session token refused ({detail}); ec2-assume-role never falls back to IMDSv1: \
@@ -97,9 +112,11 @@ impl Error {
 /// The outcome of one read, classified for the retry policy.
 #[derive(Debug)]
 enum ReadError {
-    /// Worth another try before the deadline: connection refused, timeouts, 5xx, 401, and 404
-    /// on instance-profile paths (the profile association lags at boot).
+    /// Worth another try before the deadline: 5xx, 401, and 404 on instance-profile paths
+    /// (the profile association lags at boot).
     Transient(String),
+    /// Worth another try too: nothing answered (connection refused, timeouts).
+    NoAnswer(String),
     /// The token request itself was refused: a v1-only or disabled metadata service.
     TokenRefused(String),
     /// The answer cannot be used.
@@ -184,6 +201,11 @@ impl Imds {
                 return Err(Error::Disabled(value));
             }
         }
+        // A wait that outlasts the first attempt is shown: an updating line on a terminal,
+        // its start and end in the journal.
+        let started = std::time::Instant::now();
+        let mut waiting: Option<Waiting> = None;
+        let mut answered = false;
         let result = self
             .policy
             .run(
@@ -195,25 +217,52 @@ impl Imds {
                     }
                     result
                 },
-                |e| matches!(e, ReadError::Transient(_)),
+                |e| matches!(e, ReadError::Transient(_) | ReadError::NoAnswer(_)),
                 |e, attempt, delay| {
                     tracing::debug!(path, attempt, ?delay, error = ?e, "IMDS not ready; retrying");
+                    answered |= matches!(e, ReadError::Transient(_));
+                    match &waiting {
+                        Some(w) => w.tick(),
+                        None => {
+                            let what = match path.starts_with(PATH_ROLE_LIST) {
+                                true => "IMDS to serve the instance-profile credentials",
+                                false => "IMDS to answer",
+                            };
+                            let deadline = self.policy.deadline;
+                            waiting = Some(Waiting::start(what.to_owned(), started, deadline));
+                        }
+                    }
                 },
             )
             .await;
-        match result {
+        let result = match result {
             Ok(body) => Ok(body.as_ref().to_owned()),
             Err(ReadError::Transient(detail)) => Err(Error::Unavailable {
                 path: path.to_owned(),
                 waited: self.policy.deadline,
                 detail,
+                answered: true,
+            }),
+            Err(ReadError::NoAnswer(detail)) => Err(Error::Unavailable {
+                path: path.to_owned(),
+                waited: self.policy.deadline,
+                detail,
+                answered,
             }),
             Err(ReadError::TokenRefused(detail)) => Err(Error::TokenRefused { detail }),
             Err(ReadError::Malformed(detail)) => Err(Error::Malformed {
                 path: path.to_owned(),
                 detail,
             }),
+        };
+        if let Some(waiting) = waiting {
+            let why = result.as_ref().err().map(|e| match e {
+                Error::Unavailable { .. } => "no answer before the deadline".to_owned(),
+                other => other.kind().to_owned(),
+            });
+            waiting.end(why.as_deref().map_or(Ok(()), Err));
         }
+        result
     }
 }
 
@@ -262,7 +311,7 @@ fn classify(err: ImdsError) -> ReadError {
                 // A token answer lost on the way is the classic hop-limit symptom: IMDS sends
                 // the PUT's answer with an IP TTL of the hop limit, and a container is one hop
                 // further than the instance.
-                return ReadError::Transient(format!(
+                return ReadError::NoAnswer(format!(
                     "{TOKEN_TIMED_OUT} ({}); if this runs in a container, the \
                      instance's metadata hop limit may be too low (raise \
                      HttpPutResponseHopLimit to 2)",
@@ -270,7 +319,7 @@ fn classify(err: ImdsError) -> ReadError {
                 ));
             }
             if failed.is_dispatch_failure() {
-                return ReadError::Transient(format!("token request failed: {}", chain(&err)));
+                return ReadError::NoAnswer(format!("token request failed: {}", chain(&err)));
             }
             let status = std::error::Error::source(&err)
                 .and_then(|s| s.downcast_ref::<SdkError<TokenError, HttpResponse>>())
@@ -290,7 +339,7 @@ fn classify(err: ImdsError) -> ReadError {
                 _ => ReadError::Malformed(format!("HTTP {status}")),
             }
         }
-        ImdsError::IoError(_) => ReadError::Transient(chain(&err)),
+        ImdsError::IoError(_) => ReadError::NoAnswer(chain(&err)),
         _ => ReadError::Malformed(chain(&err)),
     }
 }

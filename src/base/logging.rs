@@ -3,9 +3,11 @@
 //! MESSAGE_ID per event kind. cloud-init keeps a user-data script's stderr in
 //! `cloud-init-output.log`, so errors and the run summary also go to stderr, unless stderr
 //! already is the journal (`JOURNAL_STREAM`), where they would appear twice.
+//! On a terminal, stderr is for a person: `term`'s format (no timestamps, cargo's `error:`,
+//! colour only where it is taken), warnings and errors only unless `-v` asks for more.
 //! This module never formats a credential; callers pass profile names, ARNs and times only.
 
-use std::io::IsTerminal;
+use super::term;
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::fmt::format::debug_fn;
@@ -75,22 +77,36 @@ pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
     let stderr = if use_journal && stderr_is_journal() {
         None
     } else {
+        // On a terminal a person reads it: no timestamps, cargo's `error:` and `warning:`,
+        // colour only where the terminal takes it. Results are on stdout, so the summary
+        // events are left out, and so is each profile's line unless -v asks for it; a wait
+        // is shown as its updating line instead of its events, config errors as drawn.
+        let terminal = term::stderr_is_terminal();
+        let shown = match (terminal, verbosity) {
+            (false, _) => level,
+            (true, i8::MIN..=-2) => LevelFilter::ERROR,
+            (true, -1 | 0) => LevelFilter::WARN,
+            (true, 1) => LevelFilter::INFO,
+            (true, 2) => LevelFilter::DEBUG,
+            (true, _) => LevelFilter::TRACE,
+        };
         let only_important = use_journal;
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_target(false)
-            .fmt_fields(
-                // Messages are written to stand alone; the structured fields (PROFILE,
-                // MESSAGE_ID, ...) are for the journal and would only repeat them here.
-                debug_fn(|w, field, value| match field.name() {
-                    "message" => write!(w, "{value:?}"),
-                    _ => Ok(()),
-                }),
-            )
-            .with_filter(level)
+            // Colour is `term`'s (tracing-subscriber's is not built in).
+            .with_ansi(false)
+            .event_format(term::LineFormat {
+                terminal,
+                colour: terminal && term::stderr_colour(),
+            })
+            .fmt_fields(message_only())
+            .with_filter(shown)
             .with_filter(filter_fn(move |meta| {
-                ours(meta) && (!only_important || important(meta))
+                ours(meta)
+                    && match terminal {
+                        true => ![SUMMARY, term::WAIT, term::DRAWN].contains(&meta.target()),
+                        false => !only_important || important(meta),
+                    }
             }));
         Some(layer)
     };
@@ -99,6 +115,15 @@ pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
         .with(stderr)
         .try_init()
         .map_err(|e| format!("setting up logging: {e}"))
+}
+
+/// Messages are written to stand alone; the structured fields (PROFILE, MESSAGE_ID, ...) are
+/// for the journal and would only repeat them on stderr.
+fn message_only() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    debug_fn(|w, field, value| match field.name() {
+        "message" => write!(w, "{value:?}"),
+        _ => Ok(()),
+    })
 }
 
 /// Replaces Rust's default panic message, which prints the panic's payload. A formatted

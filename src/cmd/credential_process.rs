@@ -17,7 +17,6 @@ use crate::store::credfile::{self, FileKind};
 use crate::store::fileio;
 use clap::Args;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -177,9 +176,5 @@ pub fn json(creds: &TemporaryCredentials) -> String {
 
 /// Writes `text` (credentials) to stdout, all of it or an error.
 pub fn print(text: &str) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(Error::io("writing the credentials to stdout"))
+    super::print_stdout(text)
 }

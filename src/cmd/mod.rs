@@ -11,6 +11,7 @@ pub mod policy;
 pub mod run;
 pub mod status;
 
+use crate::agent::error::Error;
 use crate::agent::source::Keep;
 use crate::store::lastgood;
 use clap::Args;
@@ -58,4 +59,14 @@ impl Spread {
             daemon,
         }
     }
+}
+
+/// A command's result on stdout (diagnostics go to stderr).
+pub fn print_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::io("writing to stdout"))
 }

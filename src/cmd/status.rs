@@ -445,13 +445,14 @@ fn daemon_line(d: &Daemon, now: OffsetDateTime) -> String {
     }
 }
 
-/// `in 17m48s` or `12m ago`.
+/// `in 17m48s`, `12m ago`, or `just now` for less than a second ago.
 fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
-    let seconds = (t - now).whole_seconds();
-    if seconds >= 0 {
-        format!("in {}", span(seconds))
-    } else {
-        format!("{} ago", span(seconds))
+    let left = t - now;
+    let seconds = left.whole_seconds();
+    match (left.is_positive(), seconds) {
+        (true, _) => format!("in {}", span(seconds)),
+        (false, 0) => "just now".to_owned(),
+        (false, _) => format!("{} ago", span(seconds)),
     }
 }
 
@@ -808,6 +809,11 @@ mod tests {
         }
         assert_eq!(relative(NOW + Duration::minutes(18), NOW), "in 18m");
         assert_eq!(relative(NOW - Duration::seconds(125), NOW), "2m05s ago");
+        // Right after a refresh: its time is a fraction of a second in the past.
+        assert_eq!(relative(NOW - Duration::milliseconds(400), NOW), "just now");
+        assert_eq!(relative(NOW, NOW), "just now");
+        assert_eq!(relative(NOW - Duration::seconds(7), NOW), "7s ago");
+        assert_eq!(relative(NOW + Duration::milliseconds(1500), NOW), "in 1s");
     }
 
     /// A report of `profiles` without a state file.

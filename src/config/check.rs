@@ -5,7 +5,7 @@
 //! `chain`, and `assemble` (the whole file, in order). It must never do I/O, never format a
 //! line number itself (`diagnostic` does), and never echo an `external_id`.
 
-use super::diagnostic::{printable, ConfigError, ConfigErrors, Lines};
+use super::diagnostic::{printable, ConfigError, ConfigErrors, Lines, Place};
 use super::keys::{Key, Value};
 use super::raw::*;
 use super::rules::*;
@@ -18,6 +18,8 @@ use toml::Spanned;
 pub(super) struct Checker<'a> {
     /// The text's newlines, for the line of a span.
     pub(super) lines: Lines,
+    /// The text, for the line a problem is on.
+    pub(super) text: &'a str,
     pub(super) path: &'a Path,
     pub(super) errors: Vec<ConfigError>,
     /// What is accepted but should change (a deprecated key), in the same shape.
@@ -31,11 +33,24 @@ impl Checker<'_> {
         key: Option<String>,
         message: impl Into<String>,
     ) {
+        self.fail_with_help(span, key, message, None)
+    }
+
+    /// `fail`, with a suggestion (`did you mean ...?`).
+    pub(super) fn fail_with_help(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: Option<String>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
         let error = ConfigError {
             path: self.path.to_path_buf(),
-            line: span.map(|s| self.lines.of(s.start)),
+            line: span.as_ref().map(|s| self.lines.of(s.start)),
             key: key.as_deref().map(printable),
             message: printable(&message.into()),
+            place: span.and_then(|s| Place::of(self.text, &s)).map(Box::new),
+            help: help.as_deref().map(printable),
         };
         // Templates inherited from [defaults] are checked once per role; one report is enough.
         if !self.errors.contains(&error) {
@@ -50,6 +65,8 @@ impl Checker<'_> {
             line: Some(self.lines.of(span.start)),
             key: Some(printable(key)),
             message: printable(&message.into()),
+            place: Place::of(self.text, &span).map(Box::new),
+            help: None,
         });
     }
 

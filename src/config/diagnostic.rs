@@ -1,19 +1,67 @@
 //! How a problem is reported: `ConfigError` (`FILE:LINE: key: message`, leaving out what is
-//! unknown) and `ConfigErrors`, every problem of a file in line order, one per line. It owns
-//! the escaping that keeps a problem one plain line whatever bytes the file holds. It must
+//! unknown) and `ConfigErrors`, every problem of a file in line order, one per line, as the
+//! journal and a pipe get them; or drawn as rustc draws an error for a person at a terminal
+//! (`render`: `error:`, `--> FILE:LINE:COLUMN`, the line with a caret under the span, `help:`),
+//! by annotate-snippets. It owns the escaping that keeps a problem one plain line whatever
+//! bytes the file holds. It must
 //! never decide whether a value is valid (that is `rules`' and `check`'s), and never quote an
 //! `external_id`.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// One problem: `{path}:{line}: {key}: {message}`, leaving out what is unknown.
+/// One problem: `{path}:{line}: {key}: {message}`, leaving out what is unknown, then
+/// `; {help}` when there is a suggestion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub path: PathBuf,
     pub line: Option<usize>,
     pub key: Option<String>,
     pub message: String,
+    /// The line the problem is on and where on it, for `render`.
+    pub place: Option<Box<Place>>,
+    /// A suggestion (`did you mean `role_arn`?`).
+    pub help: Option<String>,
+}
+
+/// Where on its line a problem is: the line's text and the span's bytes in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub text: String,
+    pub span: Range<usize>,
+}
+
+impl Place {
+    /// The line of `text` that `span` starts on, and the part of `span` on it; `None` when
+    /// that line holds control characters, which must not reach a terminal.
+    pub(super) fn of(text: &str, span: &Range<usize>) -> Option<Place> {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = text[line_start..line_end].trim_end_matches('\r');
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return None;
+        }
+        let from = (start - line_start).min(line.len());
+        let mut to = span.end.clamp(start, line_start + line.len()) - line_start;
+        if to == from {
+            // An empty span (the end of a line): a caret under the next character, if any.
+            to = line[from..]
+                .chars()
+                .next()
+                .map_or(from, |c| from + c.len_utf8());
+        }
+        Some(Place {
+            text: line.to_owned(),
+            span: from..to,
+        })
+    }
+
+    /// 1-based column of the span, in characters.
+    pub fn column(&self) -> usize {
+        self.text[..self.span.start].chars().count() + 1
+    }
 }
 
 impl std::error::Error for ConfigError {}
@@ -33,7 +81,56 @@ impl fmt::Display for ConfigError {
         if let Some(key) = &self.key {
             write!(f, "{key}: ")?;
         }
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "; {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// The problem as rustc draws an error: `error: MESSAGE`, `--> FILE:LINE:COLUMN`, the
+    /// line with a caret under the span labelled with the key, and `help: ...`; coloured
+    /// when `colour`.
+    pub fn render(&self, colour: bool) -> String {
+        use annotate_snippets::{AnnotationKind, Level, Origin, Renderer, Snippet};
+        let path = self.path.display().to_string();
+        let has_path = !path.is_empty();
+        let title = match (&self.key, &self.place) {
+            (Some(key), None) => format!("{key}: {}", self.message),
+            _ => self.message.clone(),
+        };
+        let title = Level::ERROR.primary_title(title.as_str());
+        let mut group = match (&self.place, self.line) {
+            (Some(place), Some(line)) => {
+                let mut snippet = Snippet::source(place.text.as_str()).line_start(line);
+                if has_path {
+                    snippet = snippet.path(path.as_str());
+                }
+                let caret = AnnotationKind::Primary.span(place.span.clone());
+                title.element(snippet.annotation(match &self.key {
+                    Some(key) => caret.label(key.as_str()),
+                    None => caret,
+                }))
+            }
+            (_, line) if has_path => {
+                let origin = Origin::path(path.as_str());
+                title.element(match line {
+                    Some(line) => origin.line(line),
+                    None => origin,
+                })
+            }
+            _ => annotate_snippets::Group::with_title(title),
+        };
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        let renderer = match colour {
+            true => Renderer::styled(),
+            false => Renderer::plain(),
+        };
+        renderer.render(&[group])
     }
 }
 
@@ -58,6 +155,12 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl ConfigErrors {
+    /// Every problem drawn as `ConfigError::render` draws it, a blank line between two.
+    pub fn render(&self, colour: bool) -> String {
+        let drawn: Vec<String> = self.errors.iter().map(|e| e.render(colour)).collect();
+        drawn.join("\n\n")
+    }
+
     pub(super) fn one(path: &Path, line: Option<usize>, message: String) -> Self {
         ConfigErrors {
             errors: vec![ConfigError {
@@ -65,6 +168,8 @@ impl ConfigErrors {
                 line,
                 key: None,
                 message,
+                place: None,
+                help: None,
             }],
         }
     }

@@ -33,7 +33,7 @@ pub mod invariants;
 #[cfg(test)]
 mod tests;
 
-pub use diagnostic::{ConfigError, ConfigErrors};
+pub use diagnostic::{ConfigError, ConfigErrors, Place};
 pub use model::*;
 pub use rules::split_arn;
 pub use template::Placeholders;
@@ -94,6 +94,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut c = Checker {
         lines: Lines::new(text.as_bytes()),
+        text,
         path,
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -109,8 +110,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let raw: RawFile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let (key, message) = toml_error::explain(text, &e);
-            c.fail(e.span(), key, message);
+            let (key, message, help) = toml_error::explain(text, &e);
+            c.fail_with_help(e.span(), key, message, help);
             return Err(c.finish());
         }
     };

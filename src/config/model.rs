@@ -368,6 +368,8 @@ impl Role {
             line: Some(self.line),
             key: Some(format!("role_session_name (profile {:?})", self.profile)),
             message,
+            place: None,
+            help: None,
         };
         let pieces = parse_template(&self.role_session_name).map_err(&fail)?;
         let name = fill(&pieces, p, &self.profile);

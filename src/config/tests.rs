@@ -323,6 +323,82 @@ fn control_characters_from_the_file_are_escaped_in_messages() {
     }
 }
 
+/// What a person at a terminal gets: a suggestion for a misspelt key or table, a table and
+/// an array of tables of one name explained, an account ID written as a number, and each
+/// drawn as rustc draws an error (file:line:column, the line, a caret under the span).
+#[test]
+fn misspellings_get_a_suggestion_and_errors_are_drawn_with_a_caret() {
+    // (text, line, key, message, help)
+    type Case<'a> = (
+        String,
+        Option<usize>,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (role(&format!("profile = \"p\"\nrol_arn = \"{ARN}\"")), Some(6), Some("role[1].rol_arn"), "unknown key `rol_arn`", Some("did you mean `role_arn`?")),
+        (format!("{INSTANCE}[default]\n"), Some(4), Some("default"), "unknown key `default`, expected one of", Some("did you mean `[defaults]`?")),
+        (format!("{INSTANCE}[[roles]]\nprofile = \"p\"\n"), Some(4), Some("roles[1]"), "unknown key `roles`", Some("did you mean `[[role]]`?")),
+        (full("bogus = 1"), Some(7), Some("role[1].bogus"), "unknown key `bogus`", None),
+        (format!("{INSTANCE}[role]\nprofile = \"p\"\n[[role]]\nprofile = \"q\"\n"), Some(6), Some("role"), "`[[role]]` adds to an array of tables, but `[role]` on line 4 made `role` a single table", Some("write each as `[[role]]`")),
+        (format!("{INSTANCE}[[role]]\nprofile = \"p\"\n[role]\nprofile = \"q\"\n"), Some(6), Some("role"), "`[role]` is a single table, but `[[role]]` on line 4 made `role` an array of tables", Some("write each as `[[role]]`")),
+        ("[instance]\nrole_name = \"R\"\naccount_id = 000000000000\n".into(), Some(3), Some("instance.account_id"), "account IDs are strings: quote 000000000000", Some("write account_id = \"000000000000\"")),
+        (set("role_name = \"R\"\naccounts = [\"111111111111\", 022222222222]"), Some(6), Some("role_set[1].accounts"), "account IDs are strings: quote 022222222222", Some("write accounts = [\"022222222222\"]")),
+        ("[instance]\nrole_name = \"R\"\naccount_id = 111111111111\n".into(), Some(3), Some("instance.account_id"), "expected a string", Some("account IDs are strings: write \"111111111111\"")),
+    ];
+    for (text, line, key, message, help) in cases {
+        let errs = errors(&text);
+        let e = errs.first().unwrap_or_else(|| panic!("accepted: {text}"));
+        assert_eq!((e.line, e.key.as_deref()), (line, key), "{text}\n{e}");
+        assert!(e.message.contains(message), "{text}\n{e}");
+        assert!(!e.message.contains("duplicate key"), "{e}");
+        assert!(!e.message.contains("leading zero, expected nothing"), "{e}");
+        assert_eq!(e.help.as_deref(), help, "{text}\n{e}");
+        if let Some(help) = help {
+            assert!(e.to_string().ends_with(&format!("; {help}")), "{e}");
+        }
+    }
+
+    let text = role(&format!("profile = \"p\"\n  rol_arn = \"{ARN}\""));
+    let errs = errors(&text);
+    let drawn = errs[0].render(false);
+    let expected = [
+        "error: unknown key `rol_arn`".to_owned(),
+        " --> /etc/c.toml:6:3".to_owned(),
+        format!("6 |   rol_arn = \"{ARN}\""),
+        "  |   ^^^^^^^ role[1].rol_arn".to_owned(),
+        "= help: did you mean `role_arn`?".to_owned(),
+    ];
+    let mut rest = drawn.as_str();
+    for want in &expected {
+        let at = rest
+            .find(want.as_str())
+            .unwrap_or_else(|| panic!("no {want:?} (in this order) in:\n{drawn}"));
+        rest = &rest[at + want.len()..];
+    }
+    assert!(!drawn.contains('\u{1b}'), "{drawn:?}");
+    assert!(errs[0].render(true).contains("\u{1b}["), "no colour");
+    // A problem with no line (a missing table) still names the file.
+    let drawn = errors(INSTANCE)[0].render(false);
+    assert!(drawn.starts_with("error: role: no [[role]]"), "{drawn}");
+    assert!(drawn.contains("--> /etc/c.toml"), "{drawn}");
+    // The file's control characters never reach the terminal.
+    for text in [
+        format!("{INSTANCE}[[ro\x1b[2Jle]]\n"),
+        full("\"ta\\rg\x1b\" = 1"),
+    ] {
+        let drawn = ConfigErrors {
+            errors: errors(&text),
+        }
+        .render(false);
+        assert!(
+            !drawn.chars().any(|c| c.is_control() && c != '\n'),
+            "{drawn:?}"
+        );
+    }
+}
+
 #[test]
 fn inherited_session_name_problem_is_reported_once_or_per_profile() {
     let two_roles = |template: &str, p1: &str, p2: &str| {

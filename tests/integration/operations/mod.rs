@@ -1,6 +1,7 @@
 //! Running the agent (docs/operations.md): the daemon and its refreshes, signals, systemd
 //! and state file; `status`; the Prometheus metrics; the logs (stderr, journald) and the
-//! exit codes, with what the user sees when IMDS or STS fails.
+//! exit codes, with what the user sees when IMDS or STS fails; what a person sees at a
+//! terminal.
 
 mod daemon;
 mod imds_faults;
@@ -8,3 +9,4 @@ mod logs;
 mod metrics;
 mod status;
 mod sts_faults;
+mod terminal;

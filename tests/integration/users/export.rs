@@ -71,7 +71,7 @@ fn an_unknown_profile_or_format_prints_nothing_on_stdout() {
     let t = story();
     let out = t
         .cmd(&["export", "--profile", "nope"])
-        .expect_saying(4, &["profile nope is not configured"]);
+        .expect_saying(10, &["error: profile nope is not configured"]);
     assert!(out.stdout.is_empty());
     let out = t
         .cmd(&["export", "--profile", PROFILE_1, "--format", "csh"])

@@ -109,7 +109,7 @@ fn credential_process_refuses_an_unknown_profile_and_another_instance_role() {
     let t = story();
     let out = t
         .cmd(&["credential-process", "--profile", "nope"])
-        .expect_exit(4);
+        .expect_exit(10);
     assert!(out.stdout.is_empty());
     assert!(
         out.stderr.contains("profile nope is not configured"),
