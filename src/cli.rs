@@ -31,7 +31,7 @@ Exit codes:
   8  the config could not be read from SSM Parameter Store (no such parameter, access
      denied, or SSM unreachable until the retry deadline); nothing was written
   9  `doctor` found problems (each failed check is printed with its fix)
- 10  `export`, `credential-process`: the profile asked for is not in the config";
+  10  `export`, `credential-process`: the profile asked for is not in the config";
 
 /// Assumes IAM roles with this EC2 instance's own credentials (read through IMDSv2 only)
 /// and writes each as a named profile in a user's ~/.aws/credentials.
