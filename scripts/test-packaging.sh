@@ -70,6 +70,9 @@ for b in "$bin_x86_64" "$bin_aarch64"; do
     size=$(stat -c %s "$b")
     check "$b is under 7 MB ($size bytes)" test "$size" -lt 7000000
 done
+# The x86_64 binary stays position-independent (ASLR) with its relocations packed (RELR).
+pie_relr() { readelf -d "$bin_x86_64" | grep -q 'Flags: NOW PIE' && readelf -d "$bin_x86_64" | grep -q '(RELR)'; }
+check "$bin_x86_64 is position-independent, its relocations packed as RELR" pie_relr
 
 # --- RPMs --------------------------------------------------------------------------------
 # Two releases from the same binaries. 1.0.1's example config gains a line, as a new release's
