@@ -3,6 +3,7 @@
 //! once; the sources' credentials kept in memory. It writes no file.
 
 use super::*;
+use crate::base::term;
 use std::collections::HashSet;
 use tokio::task::{self, JoinSet};
 
@@ -263,6 +264,7 @@ pub(super) async fn assume_all(
         let request = match request {
             Ok(request) => request,
             Err(e) => {
+                term::role_done(false);
                 outcomes[k] = Some(Err(sts::Error {
                     code: "InvalidSessionName".into(),
                     message: e.to_string(),
@@ -277,6 +279,7 @@ pub(super) async fn assume_all(
         // does not know the signature).
         let region_partition = crate::base::partitions::of_region(&request.region).map(|p| &p.id);
         if role.region.is_none() && region_partition.is_some_and(|p| *p != role.partition) {
+            term::role_done(false);
             outcomes[k] = Some(Err(sts::Error {
                 code: "WrongPartition".into(),
                 message: format!(
@@ -300,7 +303,9 @@ pub(super) async fn assume_all(
         let sts = Arc::clone(sts);
         let task = tasks.spawn(async move {
             let _permit = permit;
-            sts.assume(&request, policy).await
+            let result = sts.assume(&request, policy).await;
+            term::role_done(result.is_ok());
+            result
         });
         index_of.insert(task.id(), k);
     }

@@ -92,7 +92,7 @@ pub fn init(target: Target, verbosity: i8) -> Result<(), String> {
         };
         let only_important = use_journal;
         let layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(term::TermWriter::new)
             // Colour is `term`'s (tracing-subscriber's is not built in).
             .with_ansi(false)
             .event_format(term::LineFormat {

@@ -1,8 +1,9 @@
 //! What a person at a terminal sees on stderr: whether stderr is one, whether it takes colour
 //! (anstream's rule, which clap's own messages follow: `NO_COLOR`, `CLICOLOR`, `TERM=dumb`),
 //! the `error:` / `warning:` prefixes cargo and rustc print, the one log format of stderr
-//! (without timestamps on a terminal, tracing-subscriber's layout elsewhere), and the one
-//! updating line of a long wait. Where logs go is `logging`'s. It never writes escape codes
+//! (without timestamps on a terminal, tracing-subscriber's layout elsewhere), the one
+//! updating line of a long wait, and the progress bar of a `run` of many roles (indicatif),
+//! with log lines written above it. Where logs go is `logging`'s. It never writes escape codes
 //! to a stream that is not a colour terminal, and never formats a credential.
 
 use anstyle::{AnsiColor, Style};
@@ -75,6 +76,102 @@ pub fn print_err(text: &str) {
     clear_then(|| {
         let _ = writeln!(std::io::stderr(), "{text}");
     });
+}
+
+/// The progress bar shown now, if any (`Bar`): what a role's end moves on.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+fn with_bar<T>(f: impl FnOnce(Option<&indicatif::ProgressBar>) -> T) -> T {
+    let bar = BAR.lock().unwrap_or_else(|p| p.into_inner());
+    f(bar.as_ref())
+}
+
+/// A progress bar of roles assumed and failed, on a terminal that can redraw a line (not
+/// `TERM=dumb`), cleared when dropped; the `run` of many roles shows one. Log lines printed
+/// meanwhile go above it (`TermWriter`).
+pub struct Bar;
+
+impl Bar {
+    /// Shows a bar of `total` roles, if stderr is such a terminal.
+    pub fn start(total: usize) -> Option<Bar> {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        if !stderr_is_terminal() || dumb {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style =
+            indicatif::ProgressStyle::with_template("assuming roles [{bar:30}] {pos}/{len} {msg}")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
+        Some(Bar)
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = BAR.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One role's AssumeRole ended (`ok` or failed): the bar, if one is shown, moves on and
+/// counts the failures.
+pub fn role_done(ok: bool) {
+    with_bar(|bar| {
+        if let Some(bar) = bar {
+            if !ok {
+                let failed: u64 = bar
+                    .message()
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                bar.set_message(format!("{} failed", failed + 1));
+            }
+            bar.inc(1);
+        }
+    });
+}
+
+/// Where stderr's log lines are written: one whole line at a time, above the progress bar
+/// when one is shown.
+#[derive(Default)]
+pub struct TermWriter(Vec<u8>);
+
+impl TermWriter {
+    pub fn new() -> TermWriter {
+        TermWriter(Vec::new())
+    }
+}
+
+impl std::io::Write for TermWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for TermWriter {
+    fn drop(&mut self) {
+        let text = std::mem::take(&mut self.0);
+        let write = || {
+            let _ = std::io::stderr().write_all(&text);
+        };
+        with_bar(|bar| match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        });
+    }
 }
 
 /// The one log format of stderr. On a terminal (`terminal`): no timestamp, no level for

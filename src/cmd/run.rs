@@ -9,6 +9,7 @@ use crate::agent::error::Error;
 use crate::agent::source::Source;
 use crate::agent::{Agent, RoleOutcome};
 use crate::base::logging::{message_id, SUMMARY};
+use crate::base::term;
 use crate::policy::yaml::{map, strings, Node};
 use crate::store::credfile::{self, FileKind};
 use crate::store::fileio;
@@ -37,7 +38,14 @@ impl Run {
         let keep = self.spread.keep(false);
         let agent = Agent::boot(source, self.wait.duration(), &keep).await?;
         let all: Vec<usize> = (0..agent.config.roles.len()).collect();
-        let outcomes = agent.refresh(&all, &BTreeSet::new()).await?;
+        // Many roles on a terminal: a bar of roles assumed and failed while STS answers.
+        let bar = match all.len() {
+            n if n > BAR_FROM_ROLES => term::Bar::start(n),
+            _ => None,
+        };
+        let outcomes = agent.refresh(&all, &BTreeSet::new()).await;
+        drop(bar);
+        let outcomes = outcomes?;
         let mut unwritten = agent.write_profiles_config()?;
         for outcome in &outcomes {
             if let RoleOutcome::NotWritten(files) = outcome {
@@ -117,6 +125,9 @@ impl Run {
         }
     }
 }
+
+/// Past this many roles, a `run` on a terminal shows a progress bar.
+const BAR_FROM_ROLES: usize = 50;
 
 /// What `run` did, as its summary says it.
 struct Summary<'a> {

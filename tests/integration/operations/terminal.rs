@@ -13,6 +13,10 @@ use testkit::sts::Script;
 /// `cmd` under a pseudo-terminal of `TERM=term` (and `NO_COLOR=1` when `no_color`): what the
 /// terminal showed, `\r\n` made `\n`, and the exit code.
 fn on_terminal(cmd: &mut TestCommand, term: &str, no_color: bool) -> (String, Option<i32>) {
+    // A person's shell without the harness's ambient AWS file variables (which the agent
+    // warns about when they point elsewhere: tests/integration/configuration/schema.rs).
+    cmd.env("AWS_SHARED_CREDENTIALS_FILE", "")
+        .env("AWS_CONFIG_FILE", "");
     cmd.env("TERM", term).env("SHELL", "/bin/bash").wrapped(&[
         "bash",
         "-c",
@@ -246,8 +250,37 @@ fn the_summary_tells_kept_from_failed() {
     assert_eq!(summary["failed_profiles"][0], PROFILE_1, "{summary}");
 }
 
-/// Many roles on a terminal: a failure's error, then the one summary line; no line per
-/// profile without -v. A pipe (the journal's view) gets each profile's line as before.
+/// What a terminal shows of `screen` once every line is drawn: for each line, what follows
+/// its last carriage return, without the escape sequences that move the cursor or clear.
+fn visible(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .map(|line| {
+            let last = line.rsplit('\r').next().unwrap_or_default();
+            let mut out = String::new();
+            let mut chars = last.chars();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    // ESC [ parameters, then one final letter.
+                    let _ = chars.next();
+                    for d in chars.by_ref() {
+                        if d.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+/// Many roles on a terminal: a progress bar of roles assumed while STS answers, cleared at the
+/// end; what stays is a failure's error, then the one summary line; no line per profile
+/// without -v. A pipe (the journal's view) gets no bar, and each profile's line as before.
 #[test]
 fn many_roles_on_a_terminal_end_with_one_line_and_their_failures() {
     let t = TestDir::new();
@@ -271,17 +304,23 @@ fn many_roles_on_a_terminal_end_with_one_line_and_their_failures() {
         "{screen}"
     );
     assert!(!screen.contains("wrote profile p1 "), "{screen}");
-    assert_eq!(
-        screen.lines().filter(|l| !l.trim().is_empty()).count(),
-        2,
-        "{screen}"
-    );
-    let last = screen.lines().last().unwrap_or_default();
     assert!(
-        last.contains("59 profiles written, 1 failed, 0 kept, 0 undiscovered; failed: p7"),
-        "{screen}"
+        screen.contains("assuming roles ["),
+        "no progress bar:\n{screen}"
+    );
+    assert!(screen.contains("/60"), "{screen}");
+    let shown = visible(&screen);
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0].starts_with("error: could not assume"),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[1].contains("59 profiles written, 1 failed, 0 kept, 0 undiscovered; failed: p7"),
+        "{shown:#?}"
     );
 
     let out = t.cmd(&["run"]).expect_exit(3);
+    assert!(!out.stderr.contains("assuming roles"), "{}", out.stderr);
     assert!(out.stderr.contains("wrote profile p1 "), "{}", out.stderr);
 }
