@@ -64,16 +64,7 @@ fn inspect(
         ));
         return Some(meta);
     }
-    if let Some(owner) = owner.filter(|o| o.uid.as_raw() != meta.uid()) {
-        problems.push((
-            format!(
-                "{shown} belongs to {}, not {}",
-                user_name(meta.uid()),
-                owner.name
-            ),
-            format!("chown {}: {shown}", owner.name),
-        ));
-    }
+    problems.extend(wrong_owner(path, false, meta.uid(), owner));
     let mode = meta.mode() & 0o7777;
     if private && mode & 0o077 != 0 {
         problems.push((
@@ -89,21 +80,33 @@ fn inspect(
     Some(meta)
 }
 
+/// The problem and its fix when `path` (a directory when `dir`) belongs to `uid` rather than
+/// to `owner`.
+fn wrong_owner(
+    path: &Path,
+    dir: bool,
+    uid: u32,
+    owner: Option<&Owner>,
+) -> Option<(String, String)> {
+    let owner = owner.filter(|o| o.uid.as_raw() != uid)?;
+    let shown = path.display();
+    let what = if dir { "the directory " } else { "" };
+    Some((
+        format!(
+            "{what}{shown} belongs to {}, not {}",
+            user_name(uid),
+            owner.name
+        ),
+        format!("chown {}: {shown}", owner.name),
+    ))
+}
+
 fn inspect_dir(dir: &Path, owner: Option<&Owner>, problems: &mut Vec<(String, String)>) {
     let Ok(meta) = std::fs::symlink_metadata(dir) else {
         return; // Created with the file, by its owner.
     };
     let shown = dir.display();
-    if let Some(owner) = owner.filter(|o| o.uid.as_raw() != meta.uid()) {
-        problems.push((
-            format!(
-                "the directory {shown} belongs to {}, not {}",
-                user_name(meta.uid()),
-                owner.name
-            ),
-            format!("chown {}: {shown}", owner.name),
-        ));
-    }
+    problems.extend(wrong_owner(dir, true, meta.uid(), owner));
     if meta.mode() & 0o022 != 0 {
         problems.push((
             format!(
