@@ -518,6 +518,11 @@ fn finish(
     }
     // Roles no longer configured are no longer tracked.
     tracked.keep_configured(roles);
+    if let Some(endpoint) = endpoint {
+        let failing = roles.iter().map(|r| &r.profile);
+        let failing = failing.filter(|p| tracked.profile(p).is_some_and(|t| t.failures > 0));
+        endpoint.health.set_failing(failing.cloned().collect());
+    }
     write_state(agent, tracked, now);
     result.map(drop)
 }

@@ -23,6 +23,13 @@
 //! secret, and a scraper on the instance need not read a token; a container must not list
 //! every owner's profiles. The other rules (GET only, the URI limit, no proxy) hold for it.
 //!
+//! `GET /healthz` is for probes (systemd, Consul, Kubernetes, a load balancer), on the same
+//! terms as `/metrics`: 200 `ok` when every configured profile has unexpired credentials
+//! here and its last refresh did not fail, else 503 with the names of the profiles that are
+//! missing, expired or failing (`health`), one line per kind, and nothing more about them.
+//!
+//! An HTTP/1.1 request without `Host` is refused with 400, as RFC 9112 (3.2) requires.
+//!
 //! Built on hyper's HTTP/1 server (already linked for the SDK's client), not hand-written.
 
 use crate::base::creds::{rfc3339, TemporaryCredentials};
@@ -30,10 +37,10 @@ use crate::store::fileio::{self, Owner};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -46,6 +53,8 @@ use tracing::{info, warn};
 pub const PREFIX: &str = "/v1/credentials/";
 /// The path of the Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
+/// The path of the health check.
+pub const HEALTH_PATH: &str = "/healthz";
 /// Longest request URI accepted (a profile name is at most 64 bytes).
 pub const MAX_URI: usize = 256;
 /// hyper's read buffer, which bounds the request line and headers together.
@@ -89,6 +98,63 @@ impl Store {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
         map.get(profile).cloned()
     }
+
+    /// Each profile held, with when its credentials expire.
+    fn expirations(&self) -> BTreeMap<String, time::OffsetDateTime> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (map.iter())
+            .map(|(p, served)| (p.clone(), served.credentials.expiration))
+            .collect()
+    }
+}
+
+/// What `/healthz` answers from: the profiles configured, and those whose last refresh
+/// failed (the daemon says so after every batch).
+#[derive(Debug, Default)]
+pub struct Health(RwLock<(BTreeSet<String>, BTreeSet<String>)>);
+
+impl Health {
+    /// The profiles whose last refresh failed, as of the batch that just ended.
+    pub fn set_failing(&self, failing: BTreeSet<String>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).1 = failing;
+    }
+
+    fn set_configured(&self, configured: BTreeSet<String>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).0 = configured;
+    }
+}
+
+/// The health check's verdict: `None` when every `configured` profile has credentials that
+/// expire after `now` and is not `failing`, else the body naming, one line per kind, the
+/// profiles that are missing, expired or failing.
+pub fn health(
+    configured: &BTreeSet<String>,
+    held: &BTreeMap<String, time::OffsetDateTime>,
+    failing: &BTreeSet<String>,
+    now: time::OffsetDateTime,
+) -> Option<String> {
+    let (mut missing, mut expired, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for profile in configured {
+        match held.get(profile) {
+            None => missing.push(profile.as_str()),
+            Some(at) if *at <= now => expired.push(profile.as_str()),
+            Some(_) => {}
+        }
+        if failing.contains(profile) {
+            failed.push(profile.as_str());
+        }
+    }
+    let mut body = String::new();
+    for (kind, names) in [
+        ("missing", missing),
+        ("expired", expired),
+        ("failing", failed),
+    ] {
+        if !names.is_empty() {
+            body.push_str(&format!("{kind}: {}\n", names.join(", ")));
+        }
+    }
+    (!body.is_empty()).then_some(body)
 }
 
 /// One owner's token and the profiles it opens.
@@ -211,6 +277,7 @@ fn unistd_is_root() -> bool {
 pub struct Endpoint {
     pub store: Store,
     pub access: Access,
+    pub health: Health,
     logged: Mutex<HashSet<(IpAddr, String, &'static str)>>,
 }
 
@@ -283,11 +350,12 @@ enum Refusal {
     Method,
     UriTooLong,
     Proxied,
+    NoHost,
     NoToken,
     BadToken,
     OtherOwner,
     NotFound,
-    MetricsNotLoopback,
+    NotLoopback,
 }
 
 impl Refusal {
@@ -295,9 +363,9 @@ impl Refusal {
         match self {
             Refusal::Method => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
-            Refusal::Proxied => StatusCode::BAD_REQUEST,
+            Refusal::Proxied | Refusal::NoHost => StatusCode::BAD_REQUEST,
             Refusal::NoToken | Refusal::BadToken => StatusCode::UNAUTHORIZED,
-            Refusal::OtherOwner | Refusal::MetricsNotLoopback => StatusCode::FORBIDDEN,
+            Refusal::OtherOwner | Refusal::NotLoopback => StatusCode::FORBIDDEN,
             Refusal::NotFound => StatusCode::NOT_FOUND,
         }
     }
@@ -307,11 +375,12 @@ impl Refusal {
             Refusal::Method => "a method other than GET",
             Refusal::UriTooLong => "a URI over the limit",
             Refusal::Proxied => "a request that came through a proxy",
+            Refusal::NoHost => "an HTTP/1.1 request without Host",
             Refusal::NoToken => "no authorization token",
             Refusal::BadToken => "an unknown authorization token",
             Refusal::OtherOwner => "another owner's profile",
             Refusal::NotFound => "a profile not configured or not assumed yet",
-            Refusal::MetricsNotLoopback => "metrics to a peer not on loopback",
+            Refusal::NotLoopback => "metrics or health to a peer not on loopback",
         }
     }
 }
@@ -319,9 +388,10 @@ impl Refusal {
 impl Endpoint {
     fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let path = req.uri().path();
-        if path == METRICS_PATH {
-            return match check_metrics(req, peer) {
-                Ok(()) => metrics(),
+        if path == METRICS_PATH || path == HEALTH_PATH {
+            return match check_loopback(req, peer) {
+                Ok(()) if path == METRICS_PATH => metrics(),
+                Ok(()) => self.healthz(),
                 Err(refusal) => {
                     self.log_once(peer.ip(), path, refusal);
                     refused(refusal.status())
@@ -336,6 +406,24 @@ impl Endpoint {
                 refused(refusal.status())
             }
         }
+    }
+
+    /// `/healthz`: 200 `ok`, or 503 naming the profiles that are not.
+    fn healthz(&self) -> Response<Full<Bytes>> {
+        let now = time::OffsetDateTime::now_utc();
+        let (configured, failing) = &*self.health.0.read().unwrap_or_else(|p| p.into_inner());
+        let verdict = health(configured, &self.store.expirations(), failing, now);
+        let mut response = Response::new(Full::new(Bytes::from(
+            verdict.clone().unwrap_or_else(|| "ok\n".into()),
+        )));
+        if verdict.is_some() {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
     }
 
     fn check(&self, req: &Request<Incoming>) -> Result<Served, Refusal> {
@@ -386,10 +474,14 @@ impl Endpoint {
     }
 }
 
-/// What every request must be: a GET, within the URI limit, not through a proxy.
+/// What every request must be: a GET, within the URI limit, not through a proxy, with the
+/// `Host` HTTP/1.1 requires.
 fn check_request(req: &Request<Incoming>) -> Result<(), Refusal> {
     if req.method() != Method::GET {
         return Err(Refusal::Method);
+    }
+    if req.version() == Version::HTTP_11 && !req.headers().contains_key(HOST) {
+        return Err(Refusal::NoHost);
     }
     let uri = req.uri();
     let length = uri.path_and_query().map_or(0, |p| p.as_str().len())
@@ -404,11 +496,12 @@ fn check_request(req: &Request<Incoming>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `/metrics`: the request rules, and a peer on loopback (an IPv4-mapped one too).
-fn check_metrics(req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Refusal> {
+/// `/metrics` and `/healthz`: the request rules, and a peer on loopback (an IPv4-mapped one
+/// too).
+fn check_loopback(req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Refusal> {
     check_request(req)?;
     if !metrics_allowed(peer.ip()) {
-        return Err(Refusal::MetricsNotLoopback);
+        return Err(Refusal::NotLoopback);
     }
     Ok(())
 }
@@ -507,6 +600,7 @@ impl Serving {
     pub fn configure(&self, config: &crate::config::Config) {
         let profiles: BTreeSet<String> = config.roles.iter().map(|r| r.profile.clone()).collect();
         self.endpoint.store.retain(&profiles);
+        self.endpoint.health.set_configured(profiles.clone());
         let grants = self
             .tokens
             .iter()
@@ -582,5 +676,52 @@ mod tests {
         assert_eq!(access.opens(runner.as_bytes(), Some("p1")), Some(false));
         assert_eq!(access.opens(runner.as_bytes(), None), Some(false));
         assert_eq!(access.opens("c".repeat(64).as_bytes(), Some("p2")), None);
+    }
+
+    /// 200 only when every configured profile is held unexpired and not failing; else each
+    /// kind names its profiles, and nothing else is said of them.
+    #[test]
+    fn health_names_the_profiles_that_are_not_fresh() {
+        let now = time::macros::datetime!(2026-12-07 12:00 UTC);
+        let set =
+            |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+        let held = |names: &[(&str, i64)]| -> BTreeMap<String, time::OffsetDateTime> {
+            (names.iter())
+                .map(|(n, m)| (n.to_string(), now + time::Duration::minutes(*m)))
+                .collect()
+        };
+        let table: &[(&[&str], &[(&str, i64)], &[&str], Option<&str>)] = &[
+            (&["a", "b"], &[("a", 30), ("b", 1)], &[], None),
+            (&[], &[], &[], None),
+            (&["a", "b"], &[("a", 30)], &[], Some("missing: b\n")),
+            (
+                &["a", "b"],
+                &[("a", 30), ("b", 0)],
+                &[],
+                Some("expired: b\n"),
+            ),
+            (
+                &["a", "b"],
+                &[("a", 30), ("b", 30)],
+                &["a"],
+                Some("failing: a\n"),
+            ),
+            (
+                &["a", "b", "c"],
+                &[("b", -5), ("c", 10)],
+                &["b", "c", "gone"],
+                Some("missing: a\nexpired: b\nfailing: b, c\n"),
+            ),
+            // A profile held but no longer configured says nothing.
+            (&["a"], &[("a", 30), ("old", -1)], &[], None),
+        ];
+        for (configured, held_now, failing, want) in table {
+            let got = health(&set(configured), &held(held_now), &set(failing), now);
+            assert_eq!(
+                got.as_deref(),
+                *want,
+                "{configured:?} {held_now:?} {failing:?}"
+            );
+        }
     }
 }

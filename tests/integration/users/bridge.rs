@@ -244,4 +244,7 @@ fn a_container_on_a_bridge_gets_its_owners_profiles_and_no_other() {
     let metrics = uri(PROFILE_1).replace(&format!("/v1/credentials/{PROFILE_1}"), "/metrics");
     assert!(metrics.ends_with("/metrics"), "{metrics}");
     assert_eq!(status_of(&metrics, &root_token), "403");
+    // So is the health check, which names profiles.
+    let health = metrics.replace("/metrics", "/healthz");
+    assert_eq!(status_of(&health, &root_token), "403");
 }

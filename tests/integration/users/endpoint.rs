@@ -6,7 +6,7 @@
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
 use crate::util::{
-    assert_assumed_audit_role, free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2,
+    assert_assumed_audit_role, free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_1,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -79,19 +79,25 @@ impl Served {
     /// The same, or `None` while nothing listens (a restarted daemon may write its token
     /// before it listens).
     fn try_status(&self, head: &str) -> Option<u16> {
+        self.exchange(head).map(|(status, _)| status)
+    }
+
+    /// One raw exchange: the status and the body of the answer to `head`, or `None` while
+    /// nothing listens.
+    fn exchange(&self, head: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
             .unwrap();
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
-        Some(
-            answer
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or_else(|| panic!("no status line in {answer:?}")),
-        )
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Some((status, body.to_owned()))
     }
 
     fn token(&self) -> String {
@@ -335,4 +341,46 @@ fn a_token_directory_others_can_write_is_refused() {
         &["the token directory must be a directory of uid", "mode 777"],
     );
     assert_eq!(std::fs::read_dir(&tokens).unwrap().count(), 0);
+}
+
+/// `/healthz` for probes: no token; 200 `ok` while every profile is held fresh; 503 naming a
+/// profile whose refresh fails, and nothing more about it; still loopback's and GET only.
+/// Beside it, an HTTP/1.1 request without `Host` is refused (RFC 9112), an HTTP/1.0 one not.
+#[test]
+fn healthz_says_ok_then_names_a_failing_profile_and_host_is_required() {
+    let s = serving();
+    let health = || {
+        s.exchange("GET /healthz HTTP/1.1\r\nHost: x")
+            .expect("connecting")
+    };
+    let ok = wait_for(Duration::from_secs(10), || health() == (200, "ok\n".into()));
+    assert!(ok, "{:?}\n{}", health(), s.d.stderr_so_far());
+
+    s.t.sts.script(ROLE_1, testkit::sts::Script::AccessDenied);
+    let failing = wait_for(Duration::from_secs(20), || {
+        let (status, body) = health();
+        status == 503 && body.contains(&format!("failing: {PROFILE_1}\n"))
+    });
+    let (status, body) = health();
+    assert!(failing, "{status} {body:?}\n{}", s.d.stderr_so_far());
+    for secret_or_detail in [PROFILE_2, "arn:", "AccessDenied", "ASIA", &s.token()] {
+        assert!(
+            !body.contains(secret_or_detail),
+            "{body:?} says {secret_or_detail}"
+        );
+    }
+    assert_eq!(
+        s.status("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0"),
+        405
+    );
+
+    let auth = format!("Authorization: {}", s.token());
+    let get = |version: &str, host: &str| {
+        s.status(&format!(
+            "GET /v1/credentials/{PROFILE_2} {version}\r\n{host}{auth}"
+        ))
+    };
+    assert_eq!(get("HTTP/1.1", ""), 400, "HTTP/1.1 without Host");
+    assert_eq!(get("HTTP/1.1", "Host: x\r\n"), 200);
+    assert_eq!(get("HTTP/1.0", ""), 200, "HTTP/1.0 needs no Host");
 }
