@@ -690,7 +690,14 @@ mod tests {
                 .map(|(n, m)| (n.to_string(), now + time::Duration::minutes(*m)))
                 .collect()
         };
-        let table: &[(&[&str], &[(&str, i64)], &[&str], Option<&str>)] = &[
+        // (configured, held with minutes left, failing, the answer's body)
+        type Row<'a> = (
+            &'a [&'a str],
+            &'a [(&'a str, i64)],
+            &'a [&'a str],
+            Option<&'a str>,
+        );
+        let table: &[Row] = &[
             (&["a", "b"], &[("a", 30), ("b", 1)], &[], None),
             (&[], &[], &[], None),
             (&["a", "b"], &[("a", 30)], &[], Some("missing: b\n")),
