@@ -412,13 +412,12 @@ impl Endpoint {
     fn healthz(&self) -> Response<Full<Bytes>> {
         let now = time::OffsetDateTime::now_utc();
         let (configured, failing) = &*self.health.0.read().unwrap_or_else(|p| p.into_inner());
-        let verdict = health(configured, &self.store.expirations(), failing, now);
-        let mut response = Response::new(Full::new(Bytes::from(
-            verdict.clone().unwrap_or_else(|| "ok\n".into()),
-        )));
-        if verdict.is_some() {
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        }
+        let (status, body) = match health(configured, &self.store.expirations(), failing, now) {
+            None => (StatusCode::OK, "ok\n".to_owned()),
+            Some(names) => (StatusCode::SERVICE_UNAVAILABLE, names),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -500,13 +499,13 @@ fn check_request(req: &Request<Incoming>) -> Result<(), Refusal> {
 /// too).
 fn check_loopback(req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Refusal> {
     check_request(req)?;
-    if !metrics_allowed(peer.ip()) {
+    if !on_loopback(peer.ip()) {
         return Err(Refusal::NotLoopback);
     }
     Ok(())
 }
 
-fn metrics_allowed(peer: IpAddr) -> bool {
+fn on_loopback(peer: IpAddr) -> bool {
     peer.to_canonical().is_loopback()
 }
 
@@ -640,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_are_for_loopback_peers_only() {
+    fn metrics_and_health_are_for_loopback_peers_only() {
         for (peer, allowed) in [
             ("127.0.0.1", true),
             ("127.1.2.3", true),
@@ -652,7 +651,7 @@ mod tests {
             ("10.0.0.9", false),
             ("::ffff:10.0.0.9", false),
         ] {
-            assert_eq!(metrics_allowed(peer.parse().unwrap()), allowed, "{peer}");
+            assert_eq!(on_loopback(peer.parse().unwrap()), allowed, "{peer}");
         }
     }
 
