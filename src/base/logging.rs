@@ -37,6 +37,12 @@ pub mod message_id {
     pub const CLOCK_SKEW: &str = "b8add2334a3148c29cba5e7837ae7756";
     pub const ACCOUNTS_DISCOVERED: &str = "a0ffd5f560044222a2c8a5fca0b97c5d";
     pub const ACCOUNTS_PUBLISHED: &str = "4dc68a604b1043c1b0e8557f1b9690f4";
+    /// One answer of the credential endpoint to a credentials request: OWNER, PROFILE, PEER,
+    /// STATUS (and REASON for a refusal).
+    pub const ENDPOINT_RESPONSE: &str = "0402436c8ade458093e667cce4e3192f";
+    /// The endpoint answers of one kind that were not logged one by one during the last audit
+    /// period, with their count (DROPPED).
+    pub const ENDPOINT_UNLOGGED: &str = "2eabe680630b4224acb18f2be039efca";
 }
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";

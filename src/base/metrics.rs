@@ -93,6 +93,11 @@ pub struct Values {
     pub reloads_failed: u64,
     /// Whether the last reload was refused (the daemon runs on the config before it).
     pub last_reload_failed: bool,
+    /// The credential endpoint's answers to credentials requests, by owner, profile and
+    /// status (the caller bounds the labels: `NO_OWNER`, `UNKNOWN_PROFILE`).
+    pub endpoint_responses: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
+    /// Endpoint answers the audit trail counted instead of logging one by one.
+    pub endpoint_unlogged: u64,
 }
 
 impl Values {
@@ -106,6 +111,8 @@ impl Values {
             reloads_succeeded: 0,
             reloads_failed: 0,
             last_reload_failed: false,
+            endpoint_responses: BTreeMap::new(),
+            endpoint_unlogged: 0,
         }
     }
 }
@@ -189,10 +196,42 @@ pub fn refreshed(
     });
 }
 
-/// Forgets the profiles not in `configured` (after a reload removed them).
+/// The `owner` label of an endpoint answer to a request without a valid token.
+pub const NO_OWNER: &str = "(none)";
+/// The `profile` label of an endpoint answer for a profile not configured: the client's text
+/// never becomes a label, so a flood of made-up names adds no series.
+pub const UNKNOWN_PROFILE: &str = "(unknown)";
+
+/// The credential endpoint answered a credentials request of `owner` for `profile` with
+/// `status`; `logged`: the audit trail logged it (else it only counted it).
+pub fn endpoint_response(owner: &str, profile: &str, status: u16, logged: bool) {
+    with(|v| {
+        if !logged {
+            v.endpoint_unlogged += 1;
+        }
+        let owners = &mut v.endpoint_responses;
+        let profiles = match owners.get_mut(owner) {
+            Some(profiles) => profiles,
+            None => owners.entry(owner.to_owned()).or_default(),
+        };
+        let statuses = match profiles.get_mut(profile) {
+            Some(statuses) => statuses,
+            None => profiles.entry(profile.to_owned()).or_default(),
+        };
+        *statuses.entry(status).or_default() += 1;
+    });
+}
+
+/// Forgets the profiles not in `configured` (after a reload removed them), the endpoint's
+/// series of them too.
 pub fn retain_profiles<'a>(configured: impl IntoIterator<Item = &'a str>) {
     let configured: BTreeSet<&str> = configured.into_iter().collect();
-    with(|v| v.profiles.retain(|p, _| configured.contains(p.as_str())));
+    with(|v| {
+        v.profiles.retain(|p, _| configured.contains(p.as_str()));
+        for profiles in v.endpoint_responses.values_mut() {
+            profiles.retain(|p, _| p == UNKNOWN_PROFILE || configured.contains(p.as_str()));
+        }
+    });
 }
 
 /// The registry as text, as of `now`.
@@ -321,6 +360,33 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
         &[],
         u8::from(!values.last_reload_failed),
     );
+
+    out.family(
+        "endpoint_responses_total",
+        "counter",
+        "Answers of the credential endpoint to credentials requests, by owner (of the token; \
+         (none) without a valid one), profile ((unknown) for a name not configured) and status.",
+    );
+    for (owner, profiles) in &values.endpoint_responses {
+        for (profile, statuses) in profiles {
+            for (status, n) in statuses {
+                let status = status.to_string();
+                let labels = [
+                    ("owner", owner.as_str()),
+                    ("profile", profile.as_str()),
+                    ("status", status.as_str()),
+                ];
+                out.sample("endpoint_responses_total", &labels, *n);
+            }
+        }
+    }
+    out.family(
+        "endpoint_unlogged_total",
+        "counter",
+        "Answers of the credential endpoint that the audit trail counted instead of logging \
+         one by one (over its lines per period); each period's summary says how many of which.",
+    );
+    out.sample("endpoint_unlogged_total", &[], values.endpoint_unlogged);
     out.0
 }
 
@@ -447,6 +513,35 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_answers_are_counted_by_owner_profile_and_status() {
+        let mut values = Values::new();
+        let by_status = |pairs: &[(u16, u64)]| pairs.iter().copied().collect();
+        let alice = BTreeMap::from([
+            ("audit-1".to_owned(), by_status(&[(200, 3), (429, 7)])),
+            (UNKNOWN_PROFILE.to_owned(), by_status(&[(403, 1)])),
+        ]);
+        values.endpoint_responses.insert("alice".into(), alice);
+        let none = BTreeMap::from([(UNKNOWN_PROFILE.to_owned(), by_status(&[(401, 2)]))]);
+        values.endpoint_responses.insert(NO_OWNER.into(), none);
+        values.endpoint_unlogged = 4;
+        let text = encode(&values, 0, "1.2.3");
+        let name = "ec2_assume_role_endpoint_responses_total";
+        assert_eq!(
+            sample_lines(&text, name),
+            [
+                format!("{name}{{owner=\"(none)\",profile=\"(unknown)\",status=\"401\"}} 2"),
+                format!("{name}{{owner=\"alice\",profile=\"(unknown)\",status=\"403\"}} 1"),
+                format!("{name}{{owner=\"alice\",profile=\"audit-1\",status=\"200\"}} 3"),
+                format!("{name}{{owner=\"alice\",profile=\"audit-1\",status=\"429\"}} 7"),
+            ]
+        );
+        assert_eq!(
+            sample_lines(&text, "ec2_assume_role_endpoint_unlogged_total"),
+            ["ec2_assume_role_endpoint_unlogged_total 4"]
+        );
+    }
+
+    #[test]
     fn each_profile_has_its_expiry_as_of_now_its_last_success_and_its_counts() {
         let mut values = Values::new();
         values.profiles.insert(
@@ -530,7 +625,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(typed.len(), 11, "{typed:?}");
+        assert_eq!(typed.len(), 13, "{typed:?}");
         assert!(text.ends_with('\n'));
     }
 }

@@ -178,6 +178,14 @@ pub const RELOAD_INTERVAL_KEY: Key = key(&["daemon"], "reload_interval_seconds",
 #[rustfmt::skip]
 pub const MAX_CONNECTIONS_KEY: Key = key(&["endpoint"], "max_connections", Value::Integer { ranges: &[1..=MAX_CONNECTIONS as i64], unit: "connections at once" }, Unset::Integer(DEFAULT_MAX_CONNECTIONS as i64), "Connections served at once; more are closed at accept.");
 #[rustfmt::skip]
+pub const RATE_PER_SECOND_KEY: Key = key(&["endpoint"], "rate_per_second", Value::Integer { ranges: &[1..=MAX_RATE_PER_SECOND as i64], unit: "requests a second" }, Unset::Integer(DEFAULT_RATE_PER_SECOND as i64), "Requests a second each client may make on average (the ECS agent's figure): each owner, by its token, and each peer address for requests without a valid token (`/metrics` and `/healthz` included). More are answered 429 with `Retry-After`.");
+#[rustfmt::skip]
+pub const BURST_KEY: Key = key(&["endpoint"], "burst", Value::Integer { ranges: &[1..=MAX_RATE_PER_SECOND as i64], unit: "requests" }, Unset::Integer(DEFAULT_BURST as i64), "Requests a client may make at once, before `rate_per_second` holds it back.");
+#[rustfmt::skip]
+pub const AUDIT_INTERVAL_KEY: Key = key(&["endpoint"], "audit_interval_seconds", Value::Integer { ranges: &[1..=MAX_AUDIT_INTERVAL_SECONDS as i64], unit: "seconds" }, Unset::Integer(DEFAULT_AUDIT_INTERVAL_SECONDS as i64), "The audit trail's period: each kind of endpoint event (a profile served to an owner, each reason of refusal) is logged at most `audit_lines` times per period, and what was not logged is summarised at its end, one line per kind with the count.");
+#[rustfmt::skip]
+pub const AUDIT_LINES_KEY: Key = key(&["endpoint"], "audit_lines", Value::Integer { ranges: &[1..=MAX_AUDIT_LINES as i64], unit: "lines per kind and period" }, Unset::Integer(DEFAULT_AUDIT_LINES as i64), "Lines of each kind of endpoint event logged per `audit_interval_seconds` before the rest is only counted.");
+#[rustfmt::skip]
 pub const DURATION_KEY: Key = key(ROLES_AND_DEFAULTS, "duration_seconds", Value::Integer { ranges: &[MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS], unit: "seconds" }, Unset::Integer(DEFAULT_DURATION_SECONDS as i64), "Credential lifetime asked of STS. The role's `MaxSessionDuration` must allow it, and a chained role (one with `source_profile`) gets at most 3600.");
 #[rustfmt::skip]
 pub const REFRESH_AT_KEY: Key = key(&["daemon"], "refresh_at", Value::Number { min: MIN_REFRESH_AT, max: MAX_REFRESH_AT }, Unset::Number(DEFAULT_REFRESH_AT), "Fraction of the credentials' lifetime after which a profile is refreshed (0.5: half-way).");
@@ -236,6 +244,10 @@ pub const KEYS: &[Key] = &[
     key(&["endpoint"], "listen", strings(text("IP:PORT", None), 1, None, false), Unset::Texts(&[DEFAULT_ENDPOINT_LISTEN]), "Where to listen: only loopback (`127.0.0.0/8`, `::1`) and the container hosts `169.254.170.2`, `169.254.170.23`, `fd00:ec2::23`, where the SDKs accept plain HTTP."),
     key(&["endpoint"], "token_dir", Value::Text(FILE), Unset::Text(DEFAULT_TOKEN_DIR), "Where each owner's token file goes (`OWNER.token`)."),
     MAX_CONNECTIONS_KEY,
+    RATE_PER_SECOND_KEY,
+    BURST_KEY,
+    AUDIT_INTERVAL_KEY,
+    AUDIT_LINES_KEY,
 ];
 
 fn partition_ids() -> Vec<&'static str> {

@@ -83,12 +83,29 @@ pub struct Endpoint {
     pub token_dir: PathBuf,
     /// Connections served at once; more are closed at accept.
     pub max_connections: usize,
+    /// Requests a second each client may make on average: each owner (by its token), each
+    /// peer address (requests without a valid token); more are answered 429.
+    pub rate_per_second: u32,
+    /// Requests a client may make at once before `rate_per_second` holds it back.
+    pub burst: u32,
+    /// How often what the audit trail did not log one by one is summarised.
+    pub audit_interval_seconds: u64,
+    /// Lines of each kind of endpoint event logged per interval before the rest is counted.
+    pub audit_lines: u32,
 }
 
 pub const DEFAULT_ENDPOINT_LISTEN: &str = "127.0.0.1:8722";
 pub const DEFAULT_TOKEN_DIR: &str = "/run/ec2-assume-role/tokens";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const MAX_CONNECTIONS: usize = 4096;
+/// The ECS agent's per-client figures for its credential endpoint (40 a second, burst 60).
+pub const DEFAULT_RATE_PER_SECOND: u32 = 40;
+pub const DEFAULT_BURST: u32 = 60;
+pub const MAX_RATE_PER_SECOND: u32 = 100_000;
+pub const DEFAULT_AUDIT_INTERVAL_SECONDS: u64 = 60;
+pub const MAX_AUDIT_INTERVAL_SECONDS: u64 = 3600;
+pub const DEFAULT_AUDIT_LINES: u32 = 20;
+pub const MAX_AUDIT_LINES: u32 = 100_000;
 
 /// `[sts]`: how hard one instance may push STS.
 #[derive(Debug, Clone, PartialEq, Eq)]

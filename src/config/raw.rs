@@ -94,6 +94,10 @@ table!(RawEndpoint {
     listen: Texts,
     token_dir: Text,
     max_connections: Option<Spanned<Integer>>,
+    rate_per_second: Option<Spanned<Integer>>,
+    burst: Option<Spanned<Integer>>,
+    audit_interval_seconds: Option<Spanned<Integer>>,
+    audit_lines: Option<Spanned<Integer>>,
 });
 
 table!(RawOrganization {

@@ -42,10 +42,38 @@ impl Checker<'_> {
                 &MAX_CONNECTIONS_KEY,
             )
             .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        let rate_per_second = self
+            .integer(
+                raw.rate_per_second.as_ref(),
+                "endpoint.rate_per_second",
+                &RATE_PER_SECOND_KEY,
+            )
+            .unwrap_or(DEFAULT_RATE_PER_SECOND);
+        let burst = self
+            .integer(raw.burst.as_ref(), "endpoint.burst", &BURST_KEY)
+            .unwrap_or(DEFAULT_BURST);
+        let audit_interval_seconds = self
+            .integer(
+                raw.audit_interval_seconds.as_ref(),
+                "endpoint.audit_interval_seconds",
+                &AUDIT_INTERVAL_KEY,
+            )
+            .unwrap_or(DEFAULT_AUDIT_INTERVAL_SECONDS);
+        let audit_lines = self
+            .integer(
+                raw.audit_lines.as_ref(),
+                "endpoint.audit_lines",
+                &AUDIT_LINES_KEY,
+            )
+            .unwrap_or(DEFAULT_AUDIT_LINES);
         Endpoint {
             listen,
             token_dir,
             max_connections,
+            rate_per_second,
+            burst,
+            audit_interval_seconds,
+            audit_lines,
         }
     }
 

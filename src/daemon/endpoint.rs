@@ -9,7 +9,13 @@
 //! token opens only the profiles that go to that owner's files. Tokens are compared in constant time and never logged. A refusal is a short
 //! status with no detail (401 without or with an unknown token, 403 for a profile that is
 //! not the token owner's, configured for another or not at all, 404 for the owner's profile
-//! not assumed yet) and is logged once per peer, profile and reason.
+//! not assumed yet). Every answer to a credentials request goes to the audit trail (`audit`:
+//! one journal event each, rate-limited per kind with a summary of what it did not log) and
+//! is counted in the metrics by owner, profile and status.
+//!
+//! Each client is limited (`limits`): an owner by its token, any other request by its peer
+//! address, `rate_per_second` on average with a `burst`; over it, 429 with `Retry-After`. One
+//! runaway client cannot starve another owner's.
 //!
 //! Hardened as IMDSv2 is: only `GET`; a URI of at most `MAX_URI` bytes and headers of at most
 //! `MAX_HEADER_BYTES`; the request head must arrive within `HEADER_TIMEOUT`; at most
@@ -32,19 +38,22 @@
 //!
 //! Built on hyper's HTTP/1 server (already linked for the SDK's client), not hand-written.
 
+use super::audit::{Audit, Refusal};
+use super::limits::{Client, Limits};
 use crate::base::creds::{rfc3339, TemporaryCredentials};
+use crate::base::metrics;
 use crate::store::fileio::{self, Owner};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
@@ -61,8 +70,6 @@ pub const MAX_URI: usize = 256;
 pub const MAX_HEADER_BYTES: usize = 8192;
 /// The whole request head must have arrived by then.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Refusals remembered for logging once; beyond that, new ones are not logged (a flood).
-const REMEMBERED_REFUSALS: usize = 4096;
 
 /// What the endpoint serves for one profile.
 #[derive(Clone, Debug)]
@@ -160,7 +167,7 @@ pub fn health(
 /// One owner's token and the profiles it opens.
 #[derive(Clone, Debug)]
 pub struct Grant {
-    pub owner: String,
+    pub owner: Arc<str>,
     pub token: String,
     pub profiles: BTreeSet<String>,
 }
@@ -186,12 +193,17 @@ impl Access {
         found
     }
 
-    /// Whether token `given` opens `profile` (`None`: no grant has that token). Under the
-    /// read lock, without copying a grant: a request costs no allocation here.
-    fn opens(&self, given: &[u8], profile: Option<&str>) -> Option<bool> {
+    /// The owner whose token `given` is (`None`: no grant has that token).
+    fn owner(&self, given: &[u8]) -> Option<Arc<str>> {
         let grants = self.0.read().unwrap_or_else(|p| p.into_inner());
-        let i = Access::owner_of(&grants, given)?;
-        Some(profile.is_some_and(|p| grants[i].profiles.contains(p)))
+        Access::owner_of(&grants, given).map(|i| Arc::clone(&grants[i].owner))
+    }
+
+    /// Whether `owner`'s token opens `profile`. Under the read lock, without copying a grant.
+    fn opens(&self, owner: &str, profile: Option<&str>) -> bool {
+        let grants = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (grants.iter().find(|g| &*g.owner == owner))
+            .is_some_and(|g| profile.is_some_and(|p| g.profiles.contains(p)))
     }
 }
 
@@ -272,13 +284,30 @@ fn unistd_is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// The endpoint's shared parts: what it serves, to whom, and the refusals already logged.
-#[derive(Debug, Default)]
+/// The endpoint's shared parts: what it serves, to whom, each client's limit and the audit
+/// trail.
+#[derive(Debug)]
 pub struct Endpoint {
     pub store: Store,
     pub access: Access,
     pub health: Health,
-    logged: Mutex<HashSet<(IpAddr, String, &'static str)>>,
+    limits: Limits,
+    audit: Audit,
+}
+
+impl Endpoint {
+    pub fn new(settings: &crate::config::Endpoint) -> Endpoint {
+        Endpoint {
+            store: Store::default(),
+            access: Access::default(),
+            health: Health::default(),
+            limits: Limits::new(settings.rate_per_second, settings.burst),
+            audit: Audit::new(
+                settings.audit_lines,
+                Duration::from_secs(settings.audit_interval_seconds),
+            ),
+        }
+    }
 }
 
 /// Binds every address first (so a taken port fails the start, not a request later), then
@@ -307,7 +336,20 @@ pub async fn serve(
         let (endpoint, connections) = (Arc::clone(&endpoint), Arc::clone(&connections));
         tokio::spawn(accept_loop(listener, endpoint, connections));
     }
+    tokio::spawn(summarise_loop(endpoint));
     Ok(bound)
+}
+
+/// At the end of each audit period, what the audit trail did not log one by one is
+/// summarised, even when no request comes after a flood.
+async fn summarise_loop(endpoint: Arc<Endpoint>) {
+    let period = endpoint.audit.period();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        endpoint.audit.summarise();
+    }
 }
 
 async fn accept_loop(listener: TcpListener, endpoint: Arc<Endpoint>, connections: Arc<Semaphore>) {
@@ -344,67 +386,62 @@ async fn accept_loop(listener: TcpListener, endpoint: Arc<Endpoint>, connections
     }
 }
 
-/// Why a request was refused, and its status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refusal {
-    Method,
-    UriTooLong,
-    Proxied,
-    NoHost,
-    NoToken,
-    BadToken,
-    OtherOwner,
-    NotFound,
-    NotLoopback,
-}
-
-impl Refusal {
-    fn status(self) -> StatusCode {
-        match self {
-            Refusal::Method => StatusCode::METHOD_NOT_ALLOWED,
-            Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
-            Refusal::Proxied | Refusal::NoHost => StatusCode::BAD_REQUEST,
-            Refusal::NoToken | Refusal::BadToken => StatusCode::UNAUTHORIZED,
-            Refusal::OtherOwner | Refusal::NotLoopback => StatusCode::FORBIDDEN,
-            Refusal::NotFound => StatusCode::NOT_FOUND,
-        }
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            Refusal::Method => "a method other than GET",
-            Refusal::UriTooLong => "a URI over the limit",
-            Refusal::Proxied => "a request that came through a proxy",
-            Refusal::NoHost => "an HTTP/1.1 request without Host",
-            Refusal::NoToken => "no authorization token",
-            Refusal::BadToken => "an unknown authorization token",
-            Refusal::OtherOwner => "another owner's profile",
-            Refusal::NotFound => "a profile not configured or not assumed yet",
-            Refusal::NotLoopback => "metrics or health to a peer not on loopback",
-        }
-    }
-}
-
 impl Endpoint {
     fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let path = req.uri().path();
+        // Who asks: the owner of the one token it carries, else its address.
+        let mut tokens = req.headers().get_all(AUTHORIZATION).iter();
+        let token = match (tokens.next(), tokens.next()) {
+            (Some(token), None) => Ok(token.as_bytes()),
+            (None, _) => Err(Refusal::NoToken),
+            (Some(_), Some(_)) => Err(Refusal::BadToken),
+        };
+        let owner = token.and_then(|t| self.access.owner(t).ok_or(Refusal::BadToken));
+        let client = match &owner {
+            Ok(owner) => Client::Owner(Arc::clone(owner)),
+            Err(_) => Client::Peer(peer.ip()),
+        };
+        let admitted = self.limits.admit(&client, Instant::now());
         if path == METRICS_PATH || path == HEALTH_PATH {
-            return match check_loopback(req, peer) {
+            let checked = admitted
+                .map_err(Refusal::Limited)
+                .and_then(|()| check_loopback(req, peer));
+            return match checked {
                 Ok(()) if path == METRICS_PATH => metrics(),
                 Ok(()) => self.healthz(),
                 Err(refusal) => {
-                    self.log_once(peer.ip(), path, refusal);
-                    refused(refusal.status())
+                    self.audit
+                        .record(owner.as_ref().ok(), path, peer.ip(), Err(refusal));
+                    refused(refusal)
                 }
             };
         }
-        let profile = path.strip_prefix(PREFIX).unwrap_or(path);
-        match self.check(req) {
+        let asked = path.strip_prefix(PREFIX).unwrap_or(path);
+        let outcome = admitted
+            .map_err(Refusal::Limited)
+            .and_then(|()| self.check(req, owner.clone()));
+        let logged = self.audit.record(
+            owner.as_ref().ok(),
+            asked,
+            peer.ip(),
+            outcome.as_ref().map(|_| ()).map_err(|r| *r),
+        );
+        let status = match &outcome {
+            Ok(_) => 200,
+            Err(refusal) => refusal.status().as_u16(),
+        };
+        let owner_label = owner.as_deref().unwrap_or(metrics::NO_OWNER);
+        let configured =
+            (self.health.0.read().unwrap_or_else(|p| p.into_inner()).0).contains(asked);
+        let profile_label = if configured {
+            asked
+        } else {
+            metrics::UNKNOWN_PROFILE
+        };
+        metrics::endpoint_response(owner_label, profile_label, status, logged);
+        match outcome {
             Ok(served) => ok(&served),
-            Err(refusal) => {
-                self.log_once(peer.ip(), profile, refusal);
-                refused(refusal.status())
-            }
+            Err(refusal) => refused(refusal),
         }
     }
 
@@ -425,51 +462,27 @@ impl Endpoint {
         response
     }
 
-    fn check(&self, req: &Request<Incoming>) -> Result<Served, Refusal> {
+    /// A credentials request of `owner` (or why it has none): the request rules, then the
+    /// token, then the profile.
+    fn check(
+        &self,
+        req: &Request<Incoming>,
+        owner: Result<Arc<str>, Refusal>,
+    ) -> Result<Served, Refusal> {
         check_request(req)?;
-        let headers = req.headers();
-        let mut tokens = headers.get_all(AUTHORIZATION).iter();
-        let token = match (tokens.next(), tokens.next()) {
-            (Some(token), None) => token.as_bytes(),
-            (None, _) => return Err(Refusal::NoToken),
-            (Some(_), Some(_)) => return Err(Refusal::BadToken),
-        };
+        let owner = owner?;
         let profile = req
             .uri()
             .path()
             .strip_prefix(PREFIX)
             .filter(|p| !p.is_empty() && !p.contains('/'));
-        match self.access.opens(token, profile) {
-            None => return Err(Refusal::BadToken),
-            // Another owner's, or no one's: the same answer, so that a token cannot probe
-            // which profiles exist.
-            Some(false) => return Err(Refusal::OtherOwner),
-            Some(true) => {}
+        // Another owner's, or no one's: the same answer, so that a token cannot probe which
+        // profiles exist.
+        if !self.access.opens(&owner, profile) {
+            return Err(Refusal::OtherOwner);
         }
         let profile = profile.ok_or(Refusal::NotFound)?;
         self.store.get(profile).ok_or(Refusal::NotFound)
-    }
-
-    fn log_once(&self, peer: IpAddr, profile: &str, refusal: Refusal) {
-        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
-        if logged.len() >= REMEMBERED_REFUSALS {
-            return;
-        }
-        // The profile as asked, cut and made printable: it is the client's text.
-        let profile: String = profile
-            .chars()
-            .take(64)
-            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-            .collect();
-        if logged.insert((peer, profile.clone(), refusal.reason())) {
-            warn!(
-                peer = %peer,
-                profile = %profile,
-                "credential endpoint: refused {} from {peer} for profile {profile:?} ({})",
-                refusal.reason(),
-                refusal.status().as_u16()
-            );
-        }
     }
 }
 
@@ -535,9 +548,14 @@ fn ok(served: &Served) -> Response<Full<Bytes>> {
     response
 }
 
-fn refused(status: StatusCode) -> Response<Full<Bytes>> {
+fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(b"refused\n")));
-    *response.status_mut() = status;
+    *response.status_mut() = refusal.status();
+    if let Refusal::Limited(seconds) = refusal {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
     response
 }
 
@@ -582,7 +600,7 @@ impl Serving {
             tokens.push((owner.name, token, vec![destination.name.clone()]));
         }
         let serving = Serving {
-            endpoint: Arc::new(Endpoint::default()),
+            endpoint: Arc::new(Endpoint::new(settings)),
             tokens,
         };
         serving.configure(config);
@@ -604,7 +622,7 @@ impl Serving {
             .tokens
             .iter()
             .map(|(owner, token, destinations)| Grant {
-                owner: owner.clone(),
+                owner: Arc::from(owner.as_str()),
                 token: token.clone(),
                 profiles: config
                     .roles
@@ -670,11 +688,13 @@ mod tests {
                 profiles: BTreeSet::from(["p2".to_owned()]),
             },
         ]);
-        let runner = "b".repeat(64);
-        assert_eq!(access.opens(runner.as_bytes(), Some("p2")), Some(true));
-        assert_eq!(access.opens(runner.as_bytes(), Some("p1")), Some(false));
-        assert_eq!(access.opens(runner.as_bytes(), None), Some(false));
-        assert_eq!(access.opens("c".repeat(64).as_bytes(), Some("p2")), None);
+        let runner = access.owner("b".repeat(64).as_bytes()).unwrap();
+        assert_eq!(&*runner, "runner");
+        assert!(access.opens(&runner, Some("p2")));
+        assert!(!access.opens(&runner, Some("p1")));
+        assert!(!access.opens(&runner, None));
+        assert_eq!(access.owner("c".repeat(64).as_bytes()), None);
+        assert_eq!(access.owner(b""), None);
     }
 
     /// 200 only when every configured profile is held unexpired and not failing; else each

@@ -2,7 +2,10 @@
 //! every bad value refused with its line and key.
 
 use super::{errors, INSTANCE};
-use crate::config::{parse, DEFAULT_MAX_CONNECTIONS, DEFAULT_TOKEN_DIR};
+use crate::config::{
+    parse, DEFAULT_AUDIT_INTERVAL_SECONDS, DEFAULT_AUDIT_LINES, DEFAULT_BURST,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_PER_SECOND, DEFAULT_TOKEN_DIR,
+};
 use std::path::Path;
 
 const ROLE: &str = "[[role]]\nprofile = \"p\"\nrole_arn = \"arn:aws:iam::111111111111:role/R\"\n\n";
@@ -22,6 +25,26 @@ fn off_unless_its_table_is_there_and_then_on_loopback() {
     assert_eq!(e.listen, ["127.0.0.1:8722".parse().unwrap()]);
     assert_eq!(e.token_dir, Path::new(DEFAULT_TOKEN_DIR));
     assert_eq!(e.max_connections, DEFAULT_MAX_CONNECTIONS);
+    // The ECS agent's per-client figures; a minute's audit period.
+    assert_eq!((e.rate_per_second, e.burst), (40, 60));
+    assert_eq!((DEFAULT_RATE_PER_SECOND, DEFAULT_BURST), (40, 60));
+    assert_eq!(e.audit_interval_seconds, DEFAULT_AUDIT_INTERVAL_SECONDS);
+    assert_eq!(e.audit_lines, DEFAULT_AUDIT_LINES);
+    let limits =
+        with("rate_per_second = 5\nburst = 1\naudit_interval_seconds = 2\naudit_lines = 3");
+    let e = parse(&limits, Path::new("c.toml"))
+        .unwrap()
+        .endpoint
+        .unwrap();
+    assert_eq!(
+        (
+            e.rate_per_second,
+            e.burst,
+            e.audit_interval_seconds,
+            e.audit_lines
+        ),
+        (5, 1, 2, 3)
+    );
     let text = with(
         "listen = [\"[::1]:9000\", \"169.254.170.2:80\", \"169.254.170.23:80\", \"[fd00:ec2::23]:80\"]\n\
          token_dir = \"/run/ear/tokens\"\nmax_connections = 8",
@@ -56,6 +79,23 @@ fn a_bad_endpoint_names_line_and_key() {
             "endpoint.max_connections",
             "from 1 to 4096 connections at once",
         ),
+        (
+            "rate_per_second = 0",
+            "endpoint.rate_per_second",
+            "from 1 to 100000 requests a second",
+        ),
+        ("burst = -1", "endpoint.burst", "from 1 to 100000 requests"),
+        (
+            "audit_interval_seconds = 3601",
+            "endpoint.audit_interval_seconds",
+            "from 1 to 3600 seconds",
+        ),
+        (
+            "audit_lines = 0",
+            "endpoint.audit_lines",
+            "from 1 to 100000 lines per kind and period",
+        ),
+        ("burst = 1.5", "endpoint.burst", ""),
         ("port = 1", "endpoint.port", "unknown key `port`"),
     ];
     for (lines, key, want) in cases {
