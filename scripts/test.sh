@@ -15,7 +15,7 @@ PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1
 # the config's JSON Schema (tests/integration/configuration/schema.rs) in seconds of npm
 # install, where cargo install taplo-cli takes 15-20 minutes on 2 cores.
 NODE_PACKAGES=('@aws-sdk/client-sts@3.1177.0' '@taplo/cli@0.7.0')
-DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace)   # venv; unshare; journald; scripts; execve trace
+DEBIAN_PACKAGES=(python3-venv util-linux systemd shellcheck strace wrk)   # venv; unshare; journald; scripts; execve trace; endpoint flood
 # promtool (checks the metrics and the alert rule in docs/operations.md) from Debian's prometheus package,
 # extracted, not installed: installing would set up a Prometheus server.
 PROMTOOL_VERSION=2.42.0

@@ -195,6 +195,8 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
         ("ssm_failures", "counter"),
         ("config_reloads", "counter"),
         ("config_last_reload_successful", "gauge"),
+        ("endpoint_responses", "counter"),
+        ("endpoint_unlogged", "counter"),
     ] {
         assert_eq!(m.kind(family), kind, "{family}");
     }
@@ -295,6 +297,25 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
     let bogus = format!("{uri}\r\nAuthorization: {}", "0".repeat(64));
     assert_eq!(http(port, &bogus).0, 401);
     assert!(!body.contains("arn:aws"), "no role ARN in the metrics");
+    // Each credentials answer is counted by owner, profile and status; a name not configured
+    // is "(unknown)", never a new series of its own.
+    for made_up in ["made-up-1", "made-up-2"] {
+        let uri = format!("GET /v1/credentials/{made_up} HTTP/1.1");
+        assert_eq!(http(port, &uri).0, 401);
+    }
+    let (_, _, body) = http(port, "GET /metrics HTTP/1.1");
+    let answers = t.path().join("answers.prom");
+    std::fs::write(&answers, &body).unwrap();
+    assert_promtool_accepts(&answers);
+    let a = parse(&t, &answers);
+    assert_eq!(a.kind("endpoint_responses"), "counter");
+    fn by(profile: &str) -> [(&str, &str); 3] {
+        [("owner", "(none)"), ("profile", profile), ("status", "401")]
+    }
+    assert_eq!(a.value("endpoint_responses_total", &by(PROFILE_1)), 2.0);
+    assert_eq!(a.value("endpoint_responses_total", &by("(unknown)")), 2.0);
+    assert!(!body.contains("made-up"), "{body}");
+    assert_eq!(a.value("endpoint_unlogged_total", &[]), 0.0);
 
     // SIGHUP with a valid config: a successful reload; with an invalid one: a failed one,
     // and the gauge says the daemon runs on the config before it.

@@ -1,7 +1,7 @@
 //! The daemon's credential endpoint (`[endpoint]`): real clients (boto3, the AWS CLI) take
 //! each profile through the container credential provider protocol with the owner's token
 //! file, a long-running boto3 session outlives several refreshes, and every way to ask
-//! wrongly is refused with a bare status, logged once, never with the token.
+//! wrongly is refused with a bare status, logged, never with the token.
 //! Backs docs/users.md (the credential endpoint).
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
@@ -194,7 +194,7 @@ fn a_long_running_boto3_session_outlives_the_refreshes() {
 }
 
 #[test]
-fn every_wrong_request_gets_a_bare_refusal_logged_once() {
+fn every_wrong_request_gets_a_bare_refusal_each_logged() {
     let s = serving();
     let token = s.token();
     let get = |profile: &str, extra: &str| {
@@ -231,16 +231,17 @@ fn every_wrong_request_gets_a_bare_refusal_logged_once() {
     // Headers over 8 KiB: hyper refuses them.
     let big = format!("{auth}\r\nX-Pad: {}", "p".repeat(9000));
     assert_eq!(s.status(&get(PROFILE_1, &big)), 431);
-    // The same refusal twice is logged once; the token never.
+    // Each answer is logged (the audit trail), the same refusal twice too; the token never.
     assert_eq!(s.status(&get("nobody", &auth)), 403);
     let logs = s.d.stderr_so_far();
     let lines = logs
         .lines()
         .filter(|l| {
-            l.contains("refused another owner's profile from 127.0.0.1 for profile \"nobody\"")
+            l.contains("refused another owner's profile from 127.0.0.1 of ")
+                && l.contains("for profile \"nobody\" (403)")
         })
         .count();
-    assert_eq!(lines, 1, "{logs}");
+    assert_eq!(lines, 2, "{logs}");
     assert!(!logs.contains(&token) && !logs.contains(&other), "{logs}");
     // And it still serves the right request.
     assert_eq!(s.status(&get(PROFILE_1, &auth)), 200);

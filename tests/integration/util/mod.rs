@@ -9,11 +9,13 @@
 //! One module a job: `testdir` (the temp dir and its fakes), `command` (the builder, the
 //! background process), `story` (the reference story's constants and configs), `files`
 //! (reading the written files), `secrets`, `wait` (polling with a deadline), `net`, and the
-//! stories several test files share: `daemon`, `ssm` (a config in Parameter Store) and
-//! `organizations` (discovered role sets); `notify` (systemd's socket) and `procfs`.
+//! stories several test files share: `daemon`, `ssm` (a config in Parameter Store),
+//! `organizations` (discovered role sets) and `endpoint` (two owners of the credential
+//! endpoint, a keep-alive client); `notify` (systemd's socket) and `procfs`.
 
 mod command;
 pub mod daemon;
+pub mod endpoint;
 mod files;
 mod net;
 pub mod notify;
