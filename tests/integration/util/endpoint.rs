@@ -17,9 +17,8 @@ pub struct TwoOwners {
     pub t: TestDir,
     pub d: Running,
     pub port: u16,
-    /// The running user's token (PROFILE_2), and its name.
+    /// The running user's token (PROFILE_2).
     pub a_token: String,
-    pub a_name: String,
     /// nobody's token (PROFILE_1).
     pub b_token: String,
 }
@@ -72,7 +71,6 @@ pub fn two_owners_started(t: TestDir, port: u16, d: Running) -> TwoOwners {
     TwoOwners {
         a_token: std::fs::read_to_string(&a_file).unwrap(),
         b_token: std::fs::read_to_string(&b_file).unwrap(),
-        a_name,
         t,
         d,
         port,
@@ -90,10 +88,6 @@ pub fn two_owners(extra: &str) -> TwoOwners {
 }
 
 impl TwoOwners {
-    pub fn uri(&self, profile: &str) -> String {
-        format!("http://127.0.0.1:{}/v1/credentials/{profile}", self.port)
-    }
-
     pub fn client(&self) -> Client {
         Client::connect(self.port).expect("connecting to the endpoint")
     }
