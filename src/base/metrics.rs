@@ -335,6 +335,33 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
     }
 
     out.family(
+        "endpoint_responses_total",
+        "counter",
+        "Answers of the credential endpoint to credentials requests, by owner (of the token; \
+         (none) without a valid one), profile ((unknown) for a name not configured) and status.",
+    );
+    for (owner, profiles) in &values.endpoint_responses {
+        for (profile, statuses) in profiles {
+            for (status, n) in statuses {
+                let status = status.to_string();
+                let labels = [
+                    ("owner", owner.as_str()),
+                    ("profile", profile.as_str()),
+                    ("status", status.as_str()),
+                ];
+                out.sample("endpoint_responses_total", &labels, *n);
+            }
+        }
+    }
+    out.family(
+        "endpoint_unlogged_total",
+        "counter",
+        "Answers of the credential endpoint that the audit trail counted instead of logging \
+         one by one (over its lines per period); each period's summary says how many of which.",
+    );
+    out.sample("endpoint_unlogged_total", &[], values.endpoint_unlogged);
+
+    out.family(
         "config_reloads_total",
         "counter",
         "Config reloads (SIGHUP or the reload timer), by outcome: success (taken, or unchanged) \
@@ -361,32 +388,6 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
         u8::from(!values.last_reload_failed),
     );
 
-    out.family(
-        "endpoint_responses_total",
-        "counter",
-        "Answers of the credential endpoint to credentials requests, by owner (of the token; \
-         (none) without a valid one), profile ((unknown) for a name not configured) and status.",
-    );
-    for (owner, profiles) in &values.endpoint_responses {
-        for (profile, statuses) in profiles {
-            for (status, n) in statuses {
-                let status = status.to_string();
-                let labels = [
-                    ("owner", owner.as_str()),
-                    ("profile", profile.as_str()),
-                    ("status", status.as_str()),
-                ];
-                out.sample("endpoint_responses_total", &labels, *n);
-            }
-        }
-    }
-    out.family(
-        "endpoint_unlogged_total",
-        "counter",
-        "Answers of the credential endpoint that the audit trail counted instead of logging \
-         one by one (over its lines per period); each period's summary says how many of which.",
-    );
-    out.sample("endpoint_unlogged_total", &[], values.endpoint_unlogged);
     out.0
 }
 
