@@ -73,7 +73,9 @@ pub fn next_refresh(
     // Too short-lived for the window: keep what is served as far from expiry as a refresh
     // every quarter of the lifetime allows.
     let quarter = issued + lifetime * SHORT_LIFETIME_SHARE;
-    let latest = expires.checked_sub(window).map_or(quarter, |l| l.max(quarter));
+    let latest = expires
+        .checked_sub(window)
+        .map_or(quarter, |l| l.max(quarter));
     // The floor wins even over expiry: credentials that look expired on arrival mean a clock
     // problem, and calling STS again at once would only loop.
     let floor = issued + time::Duration::try_from(MIN_INTERVAL).unwrap_or(time::Duration::ZERO);

@@ -94,7 +94,11 @@ fn a_botocore_client_on_the_endpoint_never_waits_on_a_mandatory_refresh() {
     let up = wait_for(Duration::from_secs(20), || {
         token_file.exists() && t.credentials_path().exists()
     });
-    assert!(up, "the daemon did not start serving:\n{}", d.stderr_so_far());
+    assert!(
+        up,
+        "the daemon did not start serving:\n{}",
+        d.stderr_so_far()
+    );
 
     let scale = REAL_LIFETIME / TEST_LIFETIME.as_secs_f64();
     let script = CLIENT
@@ -134,18 +138,23 @@ fn a_botocore_client_on_the_endpoint_never_waits_on_a_mandatory_refresh() {
         seen["slowest"].as_f64().unwrap()
     );
     assert_eq!(
-        seen["refreshes"]["mandatory"], 0,
-        "a call waited on a mandatory refresh: {seen}\n{}",
+        seen["refreshes"]["mandatory"],
+        0,
+        "a call waited on a mandatory refresh (least served {least:.1} s)\n{}",
         d.stderr_so_far()
     );
     assert!(
         least > mandatory,
-        "served {least} s before expiry, inside the mandatory window: {seen}"
+        "served {least} s before expiry, inside the mandatory window"
     );
     // Several refreshes of the daemon came through, and with credentials this short-lived
     // (inside the advisory window from the start) the client asked the endpoint again and again.
-    assert!(seen["keys"].as_u64().unwrap() >= 3, "{seen}");
-    assert!(served.len() >= 3, "{seen}");
+    assert!(
+        seen["keys"].as_u64().unwrap() >= 3,
+        "keys: {}",
+        seen["keys"]
+    );
+    assert!(served.len() >= 3, "answers: {}", served.len());
 }
 
 /// The cache that `credential_process = true` keeps, and the seconds `credential-process`
@@ -200,7 +209,10 @@ fn credential_process_hands_out_credentials_clear_of_the_clients_refresh_windows
     let kept = t.read(t.home().join(".aws/ec2-assume-role-cache"));
     t.sts.break_with(Outage::AccessDenied);
     let (fallback, expiration, stderr) = process(&t);
-    assert!(kept.contains(&expiration), "{expiration} is not the kept one");
+    assert!(
+        kept.contains(&expiration),
+        "{expiration} is not the kept one"
+    );
     assert!(
         stderr.contains("handing out the kept credentials"),
         "{stderr}"
