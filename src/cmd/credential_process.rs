@@ -2,7 +2,10 @@
 //! Prints `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}` for
 //! one configured profile, from the credentials the daemon keeps fresh (the cache file with
 //! `credential_process = true`, else the credentials file), or, when none are fresh, by
-//! assuming the role itself (identity verified through IMDSv2 first, as `run` does).
+//! assuming the role itself (identity verified through IMDSv2 first, as `run` does). Fresh
+//! means clear of the SDKs' mandatory refresh window (`FRESH_FOR`), so that a client never
+//! waits on every call for what this prints. Kept credentials that are no longer fresh but
+//! still valid are printed when AWS cannot be reached, rather than nothing.
 //! stdout carries that JSON and nothing else; logs go where `--log` says. It never writes a
 //! file: keeping files fresh is the daemon's job.
 
@@ -13,6 +16,7 @@ use crate::agent::Agent;
 use crate::aws::imds::Imds;
 use crate::base::creds::{rfc3339, Secret, TemporaryCredentials};
 use crate::config::Config;
+use crate::daemon::schedule;
 use crate::store::credfile::{self, FileKind};
 use crate::store::fileio;
 use clap::Args;
@@ -20,7 +24,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Print one profile's credentials in the AWS `credential_process` format (JSON on stdout),
 /// from the daemon's fresh credentials, else by assuming the role now.
@@ -41,9 +45,14 @@ pub struct CredentialProcess {
     pub cache: Option<PathBuf>,
 }
 
-/// Cached credentials with less than this left are not served: SDKs call the process again
-/// only when the credentials are about to expire, and must get ones that last a while.
-const FRESH_FOR: time::Duration = time::Duration::minutes(5);
+/// Kept credentials are handed out while they have more than this left: enough to keep the
+/// client out of the window in which every call waits for new credentials
+/// (`schedule::CLIENT_MANDATORY`, 10 minutes) for longer than a refresh takes. The daemon keeps
+/// them fuller than that (its safety window, 15 minutes or more, or three quarters of a
+/// lifetime too short for it: 11:15 of STS's shortest); less means it is failing or stopped,
+/// and a role assumed now lives its whole lifetime.
+const FRESH_FOR: time::Duration =
+    time::Duration::seconds(schedule::CLIENT_MANDATORY.as_secs() as i64 + 30);
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -64,25 +73,71 @@ impl CredentialProcess {
 }
 
 /// `profile`'s credentials: fresh ones from `cache` (without reading the config), else from
-/// the file the daemon keeps for the config, else assumed now. An unknown profile is an error
-/// that lists the configured ones.
+/// the file the daemon keeps for the config, else assumed now; when that fails for want of
+/// IMDS, SSM or STS, the kept ones while they have not expired (the client asks again soon).
+/// An unknown profile is an error that lists the configured ones.
 pub async fn fresh(
     source: &Source,
     profile: &str,
     wait: Duration,
     cache: Option<&Path>,
 ) -> Result<TemporaryCredentials, Error> {
-    if let Some(creds) = cache.and_then(|f| cached_in(f, profile)) {
-        return Ok(creds);
+    let kept = cache.and_then(|f| kept_in(f, profile));
+    if let Some(creds) = kept.as_ref().filter(|c| is_fresh(c)) {
+        return Ok(creds.clone());
     }
     let http = crate::aws::http::client();
-    let config = source::load(source, &http, &Imds::new(http.clone(), wait))
-        .await?
-        .config;
+    let loaded = source::load(source, &http, &Imds::new(http.clone(), wait)).await;
+    let config = match loaded {
+        Ok(loaded) => loaded.config,
+        Err(err) => return or_kept(err, kept, profile),
+    };
     configured(&config, profile)?;
-    match cached(&config, profile) {
-        Some(creds) => Ok(creds),
-        None => assume(source, profile, wait).await,
+    let kept = match (kept, kept_for(&config, profile)) {
+        (Some(a), Some(b)) => Some(if a.expiration >= b.expiration { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    if let Some(creds) = kept.as_ref().filter(|c| is_fresh(c)) {
+        return Ok(creds.clone());
+    }
+    if let Some(creds) = &kept {
+        debug!(
+            "the kept credentials of {profile} expire at {}; assuming the role",
+            rfc3339(creds.expiration)
+        );
+    }
+    match assume(source, profile, wait).await {
+        Ok(creds) => Ok(creds),
+        Err(err) => or_kept(err, kept, profile),
+    }
+}
+
+/// Whether `creds` have more than `FRESH_FOR` left.
+fn is_fresh(creds: &TemporaryCredentials) -> bool {
+    creds.expiration - OffsetDateTime::now_utc() > FRESH_FOR
+}
+
+/// `err`, unless it says AWS could not be reached (IMDS, SSM, STS) and the `kept` credentials
+/// are still valid: then those, and a warning.
+fn or_kept(
+    err: Error,
+    kept: Option<TemporaryCredentials>,
+    profile: &str,
+) -> Result<TemporaryCredentials, Error> {
+    let unavailable = matches!(
+        err,
+        Error::Imds { .. } | Error::ConfigUnavailable { .. } | Error::RolesFailed { .. }
+    );
+    match kept.filter(|c| unavailable && c.expiration > OffsetDateTime::now_utc()) {
+        Some(creds) => {
+            warn!(
+                profile = %profile,
+                "{err}; handing out the kept credentials of {profile}, which expire at {}",
+                rfc3339(creds.expiration)
+            );
+            Ok(creds)
+        }
+        None => Err(err),
     }
 }
 
@@ -99,19 +154,20 @@ fn configured(config: &Config, profile: &str) -> Result<usize, Error> {
         })
 }
 
-/// The fresh credentials of `profile` in a file the daemon keeps (any of its destinations'),
-/// if any.
-fn cached(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
+/// The credentials of `profile` in a file the daemon keeps (any of its destinations'), if
+/// any, fresh or not.
+fn kept_for(config: &Config, profile: &str) -> Option<TemporaryCredentials> {
     let role = config.roles.iter().find(|r| r.profile == profile)?;
     Destination::resolve_all(config)
         .ok()?
         .iter()
         .filter(|d| role.goes_to(&d.name))
-        .find_map(|d| cached_in(&d.files.credentials, profile))
+        .find_map(|d| kept_in(&d.files.credentials, profile))
 }
 
-/// The fresh credentials of `profile` in `file` (a cache or credentials file), if any.
-fn cached_in(file: &Path, profile: &str) -> Option<TemporaryCredentials> {
+/// The credentials of `profile` in `file` (a cache or credentials file), if any, fresh or
+/// not.
+fn kept_in(file: &Path, profile: &str) -> Option<TemporaryCredentials> {
     let text = match fileio::read(file) {
         Ok(Some(text)) => text,
         Ok(None) => return None,
@@ -135,10 +191,6 @@ fn cached_in(file: &Path, profile: &str) -> Option<TemporaryCredentials> {
         &time::format_description::well_known::Rfc3339,
     )
     .ok()?;
-    if expiration - OffsetDateTime::now_utc() < FRESH_FOR {
-        debug!("cached credentials of {profile} expire at {expiration}; assuming the role");
-        return None;
-    }
     Some(TemporaryCredentials {
         access_key_id: get("aws_access_key_id")?,
         secret_access_key: Secret::new(get("aws_secret_access_key")?),

@@ -228,9 +228,12 @@ pub(super) const MAX_REFRESH_AT: f64 = 0.9;
 /// `[daemon] jitter`, either side of `refresh_at`.
 pub(super) const DEFAULT_JITTER: f64 = 0.1;
 pub(super) const MAX_JITTER: f64 = 0.4;
-/// `[daemon] safety_window_seconds`: a refresh comes at least this long before expiry.
-pub(super) const DEFAULT_SAFETY_WINDOW_SECONDS: u64 = 300;
-pub(super) const MIN_SAFETY_WINDOW_SECONDS: u64 = 30;
+/// `[daemon] safety_window_seconds`: a refresh comes at least this long before expiry. SDK
+/// clients ask for new credentials on every call once theirs have less than 15 minutes left
+/// (`daemon::schedule::CLIENT_ADVISORY`), so the window is never shorter; the default adds 5
+/// minutes for the refresh itself and, when STS fails, about five retries before that.
+pub(super) const DEFAULT_SAFETY_WINDOW_SECONDS: u64 = 1200;
+pub(super) const MIN_SAFETY_WINDOW_SECONDS: u64 = 900;
 pub(super) const MAX_SAFETY_WINDOW_SECONDS: u64 = 3600;
 pub(super) const DEFAULT_REMOVE_EXPIRED: bool = true;
 

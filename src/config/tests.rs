@@ -196,7 +196,8 @@ fn every_rule_names_line_and_key() {
         // [daemon]
         (daemon("refresh_at = 0.99"), Some(5), Some("daemon.refresh_at"), "0.99 is out of range".into()),
         (daemon("refresh_at = 0.8\njitter = 0.2"), Some(6), Some("daemon.jitter"), "must stay between 0.05 and 0.95".into()),
-        (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 30 to 3600 seconds".into()),
+        (daemon("safety_window_seconds = 5"), Some(5), Some("daemon.safety_window_seconds"), "5 is out of range: from 900 to 3600 seconds".into()),
+        (daemon("safety_window_seconds = 300"), Some(5), Some("daemon.safety_window_seconds"), "300 is out of range: from 900 to 3600 seconds".into()),
         (daemon("reload_interval_seconds = 4"), Some(5), Some("daemon.reload_interval_seconds"), "4 is out of range: 0 or from 5 to 86400 seconds (0: on SIGHUP only)".into()),
         (daemon("reload_interval_seconds = -1"), Some(5), Some("daemon.reload_interval_seconds"), "-1 is out of range".into()),
         (daemon("reload_interval_seconds = 86401"), Some(5), Some("daemon.reload_interval_seconds"), "86401 is out of range".into()),
@@ -446,7 +447,7 @@ credential_process = true
 [daemon]
 refresh_at = 0.6
 jitter = 0.05
-safety_window_seconds = 600
+safety_window_seconds = 1500
 remove_expired = false
 state_file = "/var/lib/ec2-assume-role/state.json"
 metrics_file = "/var/lib/node_exporter/textfile_collector/ec2-assume-role.prom"
@@ -488,7 +489,7 @@ region = "us-gov-west-1"
             daemon: Daemon {
                 refresh_at: 0.6,
                 jitter: 0.05,
-                safety_window_seconds: 600,
+                safety_window_seconds: 1500,
                 remove_expired: false,
                 state_file: "/var/lib/ec2-assume-role/state.json".into(),
                 metrics_file: Some(

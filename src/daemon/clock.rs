@@ -82,8 +82,9 @@ async fn wait(timer: AsyncFd<Timer>) -> Wake {
     }
 }
 
-/// A step of the wall clock smaller than this keeps the schedule: it is well under the
-/// shortest `safety_window_seconds` (30 s), so no credential can expire unrefreshed for it.
+/// A step of the wall clock smaller than this keeps the schedule: it is well under the least
+/// any credentials have left at their refresh (`schedule::next_refresh`: 675 s for STS's
+/// shortest), so no credential can expire unrefreshed for it.
 /// Some hosts set the clock by a millisecond many times a second (a hypervisor's time sync,
 /// seen on the machines the tests run on: every 100 ms); refreshing every profile at each of
 /// those would call STS without end.

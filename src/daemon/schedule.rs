@@ -4,7 +4,10 @@
 //!
 //! Rules: refresh at a point of the credentials' lifetime (default half-way) with jitter so
 //! a fleet booted together spreads its STS calls out, but never later than a safety window
-//! before expiry; credentials that live shorter than the window are refreshed half-way, and
+//! before expiry (at least `CLIENT_ADVISORY`, so that what the endpoint, the files and
+//! `credential-process` hand out never makes an SDK refresh); credentials too short-lived for
+//! the window to leave them a quarter of their use are refreshed after a quarter of their
+//! lifetime (three quarters of STS's 15-minute minimum stay out of `CLIENT_MANDATORY`), and
 //! never sooner than a floor that prevents a busy loop. After a failure, back off
 //! exponentially with jitter, longer for AccessDenied than for throttling, and faster as expiry
 //! nears, so that the still-valid credentials get replaced before they run out.
@@ -24,6 +27,21 @@ pub struct Settings {
     /// Refresh at least this long before expiry.
     pub safety_window: Duration,
 }
+
+/// AWS SDK clients ask for new credentials when theirs have less than this left, on every
+/// call, without making other calls wait: botocore's `_DEFAULT_ADVISORY_REFRESH_TIMEOUT`
+/// (the container and `credential_process` providers alike); the Java v2 and .NET SDKs use
+/// 15 minutes too. The safety window is never shorter.
+pub const CLIENT_ADVISORY: Duration = Duration::from_secs(15 * 60);
+
+/// Inside this, every call of such a client waits for new credentials (botocore's
+/// `_DEFAULT_MANDATORY_REFRESH_TIMEOUT`), and a failure to get them fails the call.
+pub const CLIENT_MANDATORY: Duration = Duration::from_secs(10 * 60);
+
+/// Credentials too short-lived for the safety window are refreshed after this share of their
+/// lifetime: for STS's shortest (900 s) at 225 s, so that what is served keeps 675 s, clear of
+/// `CLIENT_MANDATORY` by more than a refresh takes; sooner would only multiply STS calls.
+pub const SHORT_LIFETIME_SHARE: f64 = 0.25;
 
 impl From<&config::Daemon> for Settings {
     fn from(d: &config::Daemon) -> Settings {
@@ -52,12 +70,12 @@ pub fn next_refresh(
         (s.refresh_at + s.jitter * (2.0 * random.clamp(0.0, 1.0) - 1.0)).clamp(0.05, 0.95);
     let target = issued + lifetime * fraction;
     let window = time::Duration::try_from(s.safety_window).unwrap_or(time::Duration::MAX);
-    // Shorter-lived than the window: the window cannot be honoured, so refresh half-way.
-    let latest = if lifetime > window * 2 {
-        expires - window
-    } else {
-        issued + lifetime / 2
-    };
+    // Too short-lived for the window: keep what is served as far from expiry as a refresh
+    // every quarter of the lifetime allows.
+    let quarter = issued + lifetime * SHORT_LIFETIME_SHARE;
+    let latest = expires
+        .checked_sub(window)
+        .map_or(quarter, |l| l.max(quarter));
     // The floor wins even over expiry: credentials that look expired on arrival mean a clock
     // problem, and calling STS again at once would only loop.
     let floor = issued + time::Duration::try_from(MIN_INTERVAL).unwrap_or(time::Duration::ZERO);
@@ -155,18 +173,27 @@ mod tests {
             // twelve hours: half-way +-72 min
             (mins(720), 0.5, mins(360)),
             (mins(720), 1.0, mins(432)),
-            // 15 minutes (STS minimum): jitter allows 6..9 min, the window caps at 10
-            (mins(15), 1.0, time::Duration::seconds(540)),
-            // 8 minutes: shorter than twice the window, so half-way at most
-            (mins(8), 1.0, mins(4)),
-            (mins(8), 0.0, time::Duration::seconds(192)),
-            // 20 seconds: before expiry, not a busy loop
+            // 40 minutes: 16..24 min by the jitter, 20 min before expiry at the latest
+            (mins(40), 0.0, mins(16)),
+            (mins(40), 1.0, mins(20)),
+            // 30 minutes: the window leaves more than a quarter: 20 min before expiry
+            (mins(30), 0.0, mins(10)),
+            (mins(30), 1.0, mins(10)),
+            // 15 minutes (STS minimum): too short for the window; after a quarter, 11:15 left
+            (mins(15), 0.0, time::Duration::seconds(225)),
+            (mins(15), 1.0, time::Duration::seconds(225)),
+            // 8 minutes: a quarter
+            (mins(8), 1.0, mins(2)),
+            (mins(8), 0.0, mins(2)),
+            // 20 seconds: a quarter, 5 s
+            (time::Duration::seconds(20), 1.0, time::Duration::seconds(5)),
+            // 40 seconds (the endpoint test's 15 minutes, scaled): 10 s
             (
-                time::Duration::seconds(20),
-                1.0,
+                time::Duration::seconds(40),
+                0.5,
                 time::Duration::seconds(10),
             ),
-            // 6 seconds: the floor wins over half-way, still before expiry
+            // 6 seconds: the floor wins over a quarter, still before expiry
             (time::Duration::seconds(6), 0.5, time::Duration::seconds(5)),
             // expired on arrival by our clock: not at once (that would loop), after the floor
             (time::Duration::ZERO, 0.5, time::Duration::seconds(5)),
@@ -202,9 +229,41 @@ mod tests {
         let s = Settings {
             refresh_at: 0.95,
             jitter: 0.0,
-            safety_window: Duration::from_secs(600),
+            safety_window: Duration::from_secs(1200),
         };
-        assert_eq!(next_refresh(T0, T0 + mins(60), &s, 0.5) - T0, mins(50));
+        assert_eq!(next_refresh(T0, T0 + mins(60), &s, 0.5) - T0, mins(40));
+    }
+
+    /// The promise to clients: at its refresh, what is served has at least the window left
+    /// (never less than the SDKs' advisory 15 minutes) when the lifetime leaves a quarter of
+    /// it to use, else three quarters of its lifetime (for STS's shortest, 11:15, out of the
+    /// SDKs' mandatory 10 minutes), whatever `[daemon]` says within its ranges.
+    #[test]
+    fn what_is_served_keeps_clients_out_of_their_refresh_windows() {
+        let lifetimes = [900, 1000, 1200, 1500, 1600, 1800, 2400, 3600, 7200, 43200];
+        for window in [900, 1200, 1800, 3600] {
+            for (refresh_at, jitter) in [(0.1, 0.0), (0.5, 0.1), (0.5, 0.4), (0.9, 0.0)] {
+                let s = Settings {
+                    refresh_at,
+                    jitter,
+                    safety_window: Duration::from_secs(window),
+                };
+                for secs in lifetimes {
+                    for random in [0.0, 0.5, 1.0] {
+                        let lifetime = time::Duration::seconds(secs);
+                        let left = T0 + lifetime - next_refresh(T0, T0 + lifetime, &s, random);
+                        let window = time::Duration::seconds(window as i64);
+                        let least = window.min(lifetime * (1.0 - SHORT_LIFETIME_SHARE));
+                        let case = format!("{s:?} lifetime {secs} s, random {random}");
+                        assert!(left >= least, "{case}: {left} left");
+                        assert!(left > CLIENT_MANDATORY, "{case}: {left} left");
+                        if lifetime * (1.0 - SHORT_LIFETIME_SHARE) >= window {
+                            assert!(left >= CLIENT_ADVISORY, "{case}: {left} left");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
