@@ -10,10 +10,12 @@
 //! background process), `story` (the reference story's constants and configs), `files`
 //! (reading the written files), `secrets`, `wait` (polling with a deadline), `net`, and the
 //! stories several test files share: `daemon`, `ssm` (a config in Parameter Store) and
-//! `organizations` (discovered role sets); `notify` (systemd's socket) and `procfs`.
+//! `organizations` (discovered role sets); `notify` (systemd's socket), `procfs`, and
+//! `faults` (a proxy that answers as an outage does, in front of a fake).
 
 mod command;
 pub mod daemon;
+pub mod faults;
 mod files;
 mod net;
 pub mod notify;
