@@ -74,19 +74,19 @@ fn imds_outage_answers_are_waited_out() {
 fn imds_down_past_the_deadline_exits_6_saying_what_answered() {
     let t = story();
     let proxy = FaultProxy::down(t.imds.url(), Fault::Status(503, Body::Html));
-    let mut cmd = t.cmd(&["run", "--wait", "3"]);
+    let mut cmd = t.cmd(&["run", "--wait", "5"]);
     cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", proxy.url());
     let started = Instant::now();
     let out = cmd.expect_exit(6);
     let took = started.elapsed();
 
-    // Retried until the deadline, not given up at the first answer.
-    assert!(proxy.served().len() > 3, "{:?}", proxy.served());
-    assert!(took >= Duration::from_secs(2), "took {took:?}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // Retried, not given up at the first answer; and given up by the deadline (the policy
+    // stops early rather than sleep past it, so only the upper bound is sure).
+    assert!(proxy.served().len() >= 3, "{:?}", proxy.served());
+    assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(
         out.stderr
-            .contains("before the 3s deadline: token request: HTTP 503 with an HTML body"),
+            .contains("before the 5s deadline: token request: HTTP 503 with an HTML body"),
         "{}",
         out.stderr
     );
