@@ -60,7 +60,11 @@ pub async fn read(
             refused: None,
         });
     };
-    let (code, message, retryable) = super::http::sdk_failure(&err);
+    let super::retry::Failure {
+        code,
+        message,
+        retryable,
+    } = super::retry::sdk_failure("STS", &err);
     if let SdkError::ServiceError(ctx) = &err {
         let message = ctx.err().message().unwrap_or_default();
         if is_clock_skew(&code, message) {

@@ -2,8 +2,8 @@
 //! provider, so the static musl build needs no C cross-compiler (aws-lc would), built once per
 //! process. And the SDK config of the calls signed with the instance-profile credentials (STS,
 //! SSM, Organizations): those credentials only, never ambient ones; the SDK's own retries
-//! off, because `retry::Policy` is the one policy; fixed timeouts. And what a failed call of
-//! those services was (`sdk_failure`).
+//! off, because `retry::Policy` is the one policy; fixed timeouts, so that a stalled answer
+//! ends as a `Timeout` that the policy retries. And one such call retried (`call_retried`).
 
 use crate::base::creds::TemporaryCredentials;
 use crate::config::Endpoints;
@@ -71,29 +71,9 @@ pub fn timeouts(attempt: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// A failed SDK call as `(code, message, retryable)`: the service's error code and message
-/// (retryable as `retry::is_retryable` says), or ours for a timeout and a network failure (retried)
-/// and for an answer that could not be read (not retried). For SSM and Organizations, whose
-/// answers need nothing more; STS's classifier adds its own cases.
-pub fn sdk_failure<E>(err: &SdkError<E, HttpResponse>) -> (String, String, bool)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let retryable = crate::aws::retry::is_retryable(&code, ctx.raw().status().as_u16());
-            let message = ctx.err().message().unwrap_or_default().to_owned();
-            (code, message, retryable)
-        }
-        SdkError::TimeoutError(_) => ("Timeout".into(), crate::aws::imds::chain(err), true),
-        SdkError::DispatchFailure(_) => ("Network".into(), crate::aws::imds::chain(err), true),
-        _ => ("BadResponse".into(), crate::aws::imds::chain(err), false),
-    }
-}
-
 /// Why one SDK call failed, after its retries: the service's error code (or one of
-/// `sdk_failure`'s: `Timeout`, `Network`, `BadResponse`), its message, and the operation.
+/// `retry::sdk_failure`'s: `Timeout`, `Network`, `HTTP503` and the like, `BadResponse`), its
+/// message, and the operation.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{operation}: {code}: {message}")]
 pub struct CallError {
@@ -103,11 +83,12 @@ pub struct CallError {
     pub retryable: bool,
 }
 
-/// One SDK call (`operation`), retried under `policy` while its failure is worth another try
-/// (`sdk_failure`), each retry logged as `{doing} failed; retrying: ...`. Organizations and
-/// the shared account list's SSM calls go through it.
+/// One SDK call (`operation`) to `service`, retried under `policy` while its failure is worth
+/// another try (`retry::sdk_failure`), each retry logged as `{doing} failed; retrying: ...`.
+/// Organizations and the shared account list's SSM calls go through it.
 pub async fn call_retried<T, E, F, Fut>(
     policy: crate::aws::retry::Policy,
+    service: &str,
     operation: &'static str,
     doing: &str,
     f: F,
@@ -121,7 +102,11 @@ where
         .run(
             || async {
                 f().await.map_err(|err| {
-                    let (code, message, retryable) = sdk_failure(&err);
+                    let crate::aws::retry::Failure {
+                        code,
+                        message,
+                        retryable,
+                    } = crate::aws::retry::sdk_failure(service, &err);
                     CallError {
                         operation,
                         code,

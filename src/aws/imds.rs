@@ -9,7 +9,7 @@
 //! When nothing answers at all, the error says the two usual reasons (off EC2; a container
 //! behind a hop limit of 1). Paths are pinned here, in one place.
 
-use crate::aws::retry::Policy;
+use crate::aws::retry::{body_kind, chain, transport_failed, Policy};
 use crate::base::creds::{Secret, TemporaryCredentials};
 use crate::base::term::Waiting;
 use crate::config;
@@ -112,10 +112,11 @@ impl Error {
 /// The outcome of one read, classified for the retry policy.
 #[derive(Debug)]
 enum ReadError {
-    /// Worth another try before the deadline: 5xx, 401, and 404 on instance-profile paths
-    /// (the profile association lags at boot).
+    /// Worth another try before the deadline: 5xx (whatever the body), 401, and 404 on
+    /// instance-profile paths (the profile association lags at boot).
     Transient(String),
-    /// Worth another try too: nothing answered (connection refused, timeouts).
+    /// Worth another try too: nothing answered (connection refused, reset, cut off mid-answer,
+    /// timeouts).
     NoAnswer(String),
     /// The token request itself was refused: a v1-only or disabled metadata service.
     TokenRefused(String),
@@ -291,6 +292,15 @@ fn sdk_client(http: SharedHttpClient) -> aws_config::imds::Client {
         .build()
 }
 
+/// A server error as `HTTP 503 with an HTML body`: what answered it, told by its body (never
+/// quoted), for the final error after the deadline.
+fn status_with_body(response: &HttpResponse) -> String {
+    let kind = response.headers().get("content-type");
+    let body = response.body().bytes().unwrap_or_default();
+    let status = response.status().as_u16();
+    format!("HTTP {status} with {}", body_kind(kind, body))
+}
+
 /// How a token request that got no answer in time is reported (`Error::token_timed_out`).
 const TOKEN_TIMED_OUT: &str = "token request timed out";
 
@@ -318,15 +328,16 @@ fn classify(err: ImdsError) -> ReadError {
                     chain(&err)
                 ));
             }
-            if failed.is_dispatch_failure() {
+            // A connection reset, or an answer cut off mid-body (its status may be a 200).
+            if failed.is_dispatch_failure() || transport_failed(&err) {
                 return ReadError::NoAnswer(format!("token request failed: {}", chain(&err)));
             }
-            let status = std::error::Error::source(&err)
-                .and_then(|s| s.downcast_ref::<SdkError<TokenError, HttpResponse>>())
-                .and_then(|e| e.raw_response())
-                .map(|r| r.status().as_u16());
-            match status {
-                Some(s) if s >= 500 => ReadError::Transient(format!("token request: HTTP {s}")),
+            let raw = sdk.and_then(|e| e.raw_response());
+            match raw.map(|r| r.status().as_u16()) {
+                Some(s) if s >= 500 => {
+                    let status = status_with_body(raw.expect("a response"));
+                    ReadError::Transient(format!("token request: {status}"))
+                }
                 Some(s) => ReadError::TokenRefused(format!("HTTP {s}")),
                 None => ReadError::Transient(format!("token request failed: {}", chain(&err))),
             }
@@ -335,28 +346,17 @@ fn classify(err: ImdsError) -> ReadError {
             let status = resp.response().status().as_u16();
             match status {
                 401 => ReadError::Transient(TOKEN_REJECTED.to_owned()),
-                404 | 429 | 500.. => ReadError::Transient(format!("HTTP {status}")),
+                404 | 429 => ReadError::Transient(format!("HTTP {status}")),
+                500.. => ReadError::Transient(status_with_body(resp.response())),
                 _ => ReadError::Malformed(format!("HTTP {status}")),
             }
         }
         ImdsError::IoError(_) => ReadError::NoAnswer(chain(&err)),
+        // The SDK's IMDS client reports a GET whose connection failed or was reset as
+        // "unexpected": a broken connection all the same (`retry::transport_failed`).
+        ImdsError::Unexpected(_) if transport_failed(&err) => ReadError::NoAnswer(chain(&err)),
         _ => ReadError::Malformed(chain(&err)),
     }
-}
-
-/// An error and its causes on one line, the way operators read them in the journal.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,8 @@
 //! organization (`ListAccounts`), or those under given OUs and their children
 //! (`ListAccountsForParent`, `ListChildren`), without the management account unless asked
 //! (`DescribeOrganization` names it; it is not called when the management account is in). Every call is paginated by hand, each page retried under
-//! `retry::Policy` (throttling and 5xx; the SDK's own retries are off, as for STS and SSM),
+//! `retry::Policy` (throttling, 5xx whatever their body, resets and timeouts, as
+//! `retry::sdk_failure` says; the SDK's own retries are off, as for STS and SSM),
 //! signed with the credentials given (the instance's, or a reader role's) and sent to the
 //! Organizations endpoint of the partition (`AWS_ENDPOINT_URL_ORGANIZATIONS` overrides it).
 //! It only reads the organization; it never writes, and never logs more than account ids.
@@ -162,7 +163,7 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
     let doing = "listing the organization's accounts";
-    crate::aws::http::call_retried(policy, operation, doing, f).await
+    crate::aws::http::call_retried(policy, "Organizations", operation, doing, f).await
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ where
     >,
 {
     let doing = "reading or writing the shared account list";
-    crate::aws::http::call_retried(policy, operation, doing, f)
+    crate::aws::http::call_retried(policy, "SSM", operation, doing, f)
         .await
         .map_err(|e| {
             crate::base::metrics::ssm_failed(operation, &e.code);

@@ -1,7 +1,8 @@
 //! Reading the config from SSM Parameter Store: `GetParameter` (always with decryption, so
 //! `String` and `SecureString` alike) signed with the instance-profile credentials only (like
-//! STS), in the instance's Region unless the name is a full parameter ARN. Throttling, 5xx and
-//! network errors are retried under `POLICY`; a missing or forbidden parameter is not. This
+//! STS), in the instance's Region unless the name is a full parameter ARN. Throttling, 5xx
+//! (whatever their body), resets and timeouts are retried under `POLICY`
+//! (`retry::sdk_failure`); a missing or forbidden parameter is not. This
 //! module fetches the text; `config` parses it. It never logs the parameter's value, which may
 //! be a `SecureString` holding an `external_id`.
 
@@ -139,7 +140,11 @@ fn classify(
     region: &str,
     role: &str,
 ) -> (FetchError, bool) {
-    let (code, message, retryable) = crate::aws::http::sdk_failure(&err);
+    let crate::aws::retry::Failure {
+        code,
+        message,
+        retryable,
+    } = crate::aws::retry::sdk_failure("SSM", &err);
     let name = name.to_owned();
     match code.as_str() {
         "ParameterNotFound" => (

@@ -557,43 +557,27 @@ fn classify(err: &SdkError<AssumeRoleError, HttpResponse>) -> Error {
         // message quotes the element it found instead, attributes and all, after " got ":
         // cut that off (an answer is never echoed), and say what kind of document it was.
         SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
-            let chain = crate::aws::imds::chain(ctx.err());
+            let chain = crate::aws::retry::chain(ctx.err());
             let detail = chain.split(" got ").next().unwrap_or_default();
             let kind = ctx.raw().headers().get("content-type").unwrap_or("none");
             bad_response(&format!("{detail} (Content-Type: {kind})"), request_id)
         }
-        SdkError::ServiceError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-            let message = match ctx.err().message() {
-                Some(m) => m.to_owned(),
-                None => format!("HTTP {status}, and no AWS error in the body"),
-            };
-            let retryable = crate::aws::retry::is_retryable(&code, status);
-            Error {
-                code,
-                message,
-                request_id,
-                retryable,
-            }
-        }
-        SdkError::TimeoutError(_) => Error {
-            code: "Timeout".into(),
-            message: crate::aws::imds::chain(err),
-            request_id,
-            retryable: true,
-        },
-        SdkError::DispatchFailure(_) => Error {
-            code: "Network".into(),
-            message: crate::aws::imds::chain(err),
-            request_id,
-            retryable: true,
-        },
         _ if too_long(err) => bad_response(
             &format!("it is longer than {MAX_ANSWER_BYTES} bytes"),
             request_id,
         ),
-        _ => bad_response(&crate::aws::imds::chain(err), request_id),
+        _ => {
+            let failure = crate::aws::retry::sdk_failure("STS", err);
+            if failure.code == "BadResponse" {
+                return bad_response(&failure.message, request_id);
+            }
+            Error {
+                code: failure.code,
+                message: failure.message,
+                request_id,
+                retryable: failure.retryable,
+            }
+        }
     }
 }
 

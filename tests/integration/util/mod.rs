@@ -11,11 +11,13 @@
 //! (reading the written files), `secrets`, `wait` (polling with a deadline), `net`, and the
 //! stories several test files share: `daemon`, `ssm` (a config in Parameter Store),
 //! `organizations` (discovered role sets) and `endpoint` (two owners of the credential
-//! endpoint, a keep-alive client); `notify` (systemd's socket) and `procfs`.
+//! endpoint, a keep-alive client); `notify` (systemd's socket), `procfs`, and `faults` (a
+//! proxy that answers as an outage does, in front of a fake).
 
 mod command;
 pub mod daemon;
 pub mod endpoint;
+pub mod faults;
 mod files;
 mod net;
 pub mod notify;
