@@ -15,11 +15,7 @@ tools=${EAR_DOCS_TOOLS:-$PWD/.tools}
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-if [ "$("$tools/bin/mdbook" --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
-    say "cargo install mdbook $MDBOOK_VERSION into $tools"
-    CARGO_TARGET_DIR=$PWD/target-tools cargo install mdbook --locked --version "$MDBOOK_VERSION" \
-        --no-default-features --features search --root "$tools"
-fi
+ensure_cargo_tool "$tools" mdbook "$MDBOOK_VERSION" --no-default-features --features search
 rm -rf target/book
 "$tools/bin/mdbook" build
 python3 scripts/check-links.py target/book .

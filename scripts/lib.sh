@@ -22,6 +22,30 @@ ensure_debian_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# ensure_cargo_tool DIR CRATE VERSION [cargo install flags...]: CRATE at VERSION, built from
+# crates.io with its own Cargo.lock (--locked), in DIR/bin; quick when cargo's record of DIR
+# says it is there. The tools' builds share CARGO_TARGET_DIR=target-tools, so each reuses what
+# the others compiled (cargo-deny, cargo-about and the cargo-auditable tools take about 5
+# minutes together on 2 cores, once).
+ensure_cargo_tool() {
+    local dir=$1 crate=$2 version=$3
+    shift 3
+    cargo install --list --root "$dir" 2>/dev/null | grep -qx "$crate v$version:" && return 0
+    say "cargo install $crate $version into $dir"
+    CARGO_TARGET_DIR=$PWD/target-tools cargo install --quiet --locked --root "$dir" \
+        --version "$version" "$@" "$crate"
+}
+
+# ensure_supply_chain_tools DIR: the pinned tools behind the license policy, the notices, the
+# dependency list embedded in the release binaries and their SBOM, in DIR/bin.
+ensure_supply_chain_tools() {
+    ensure_cargo_tool "$1" cargo-deny 0.20.2                     # deny.toml (scripts/licenses.sh)
+    ensure_cargo_tool "$1" cargo-about 0.9.3 --features cli      # THIRD-PARTY-NOTICES
+    ensure_cargo_tool "$1" cargo-auditable 0.7.7                 # the list in the binaries
+    ensure_cargo_tool "$1" auditable2cdx 0.1.0                   # that list as CycloneDX
+    ensure_cargo_tool "$1" rust-audit-info 0.5.4                 # reads it back (the tests)
+}
+
 # --- the PASS/FAIL harness (test-boot.sh, test-packaging.sh) ------------------------------
 # The caller sets passed=0 failed=0; check counts into them.
 
