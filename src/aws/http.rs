@@ -2,7 +2,8 @@
 //! provider, so the static musl build needs no C cross-compiler (aws-lc would), built once per
 //! process. And the SDK config of the calls signed with the instance-profile credentials (STS,
 //! SSM, Organizations): those credentials only, never ambient ones; the SDK's own retries
-//! off, because `retry::Policy` is the one policy; fixed timeouts. And what a failed call of
+//! off, because `retry::Policy` is the one policy; fixed timeouts; this clock as corrected
+//! against AWS's (`skew::Corrected`). And what a failed call of
 //! those services was (`sdk_failure`).
 
 use crate::base::creds::TemporaryCredentials;
@@ -61,6 +62,10 @@ pub fn instance_profile_config(
         ))
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts(ATTEMPT_TIMEOUT))
+        // One correction of this clock, bounded and shared by every client (`skew`); the
+        // SDK's own is unbounded and lives in one client.
+        .time_source(crate::aws::skew::Corrected)
+        .disable_clock_skew_correction(true)
 }
 
 /// The SDK timeouts of one attempt that may take `attempt`, its connection included.
@@ -72,7 +77,8 @@ pub fn timeouts(attempt: Duration) -> TimeoutConfig {
 }
 
 /// A failed SDK call as `(code, message, retryable)`: the service's error code and message
-/// (retryable as `retry::is_retryable` says), or ours for a timeout and a network failure (retried)
+/// (retryable as `retry::is_retryable` says, or a refusal for clock skew as `skew::refusal`
+/// says), or ours for a timeout and a network failure (retried)
 /// and for an answer that could not be read (not retried). For SSM and Organizations, whose
 /// answers need nothing more; STS's classifier adds its own cases.
 pub fn sdk_failure<E>(err: &SdkError<E, HttpResponse>) -> (String, String, bool)
@@ -84,7 +90,14 @@ where
             let code = ctx.err().code().unwrap_or("Unknown").to_owned();
             let retryable = crate::aws::retry::is_retryable(&code, ctx.raw().status().as_u16());
             let message = ctx.err().message().unwrap_or_default().to_owned();
-            (code, message, retryable)
+            let date = ctx.raw().headers().get("date");
+            match crate::aws::skew::refusal("AWS", &code, &message, date) {
+                Some(refusal) => {
+                    let message = format!("{message}; {}", refusal.advice);
+                    (code, message, refusal.retry)
+                }
+                None => (code, message, retryable),
+            }
         }
         SdkError::TimeoutError(_) => ("Timeout".into(), crate::aws::imds::chain(err), true),
         SdkError::DispatchFailure(_) => ("Network".into(), crate::aws::imds::chain(err), true),

@@ -93,6 +93,9 @@ pub struct Values {
     pub reloads_failed: u64,
     /// Whether the last reload was refused (the daemon runs on the config before it).
     pub last_reload_failed: bool,
+    /// Seconds this instance's clock was ahead of AWS's (negative: behind) at the last signed
+    /// answer with a `Date`; `None` before one.
+    pub clock_skew: Option<i64>,
 }
 
 impl Values {
@@ -106,6 +109,7 @@ impl Values {
             reloads_succeeded: 0,
             reloads_failed: 0,
             last_reload_failed: false,
+            clock_skew: None,
         }
     }
 }
@@ -148,6 +152,11 @@ pub fn ssm_failed(operation: &'static str, code: &str) {
             .entry((operation, code.to_owned()))
             .or_default() += 1
     });
+}
+
+/// A signed answer's `Date` said this clock is `ahead` seconds ahead of AWS's.
+pub fn clock_skew(ahead: i64) {
+    with(|v| v.clock_skew = Some(ahead));
 }
 
 /// A config reload was taken (`ok`) or refused.
@@ -321,6 +330,14 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
         &[],
         u8::from(!values.last_reload_failed),
     );
+    out.family(
+        "clock_skew_seconds",
+        "gauge",
+        "Seconds this instance's clock is ahead of AWS's (negative: behind), from the Date of \
+         the last signed answer; 0 before one. Requests are signed with the corrected time \
+         when it is 60 s to 900 s either way.",
+    );
+    out.sample("clock_skew_seconds", &[], values.clock_skew.unwrap_or(0));
     out.0
 }
 
@@ -469,6 +486,7 @@ mod tests {
         );
         values.reloads_failed = 1;
         values.last_reload_failed = true;
+        values.clock_skew = Some(-600);
         let text = encode(&values, 1_000_000, "1.2.3");
         let m = |s: &str| format!("ec2_assume_role_{s}");
         for line in [
@@ -485,6 +503,7 @@ mod tests {
             m("config_reloads_total{outcome=\"success\"} 0"),
             m("config_reloads_total{outcome=\"failure\"} 1"),
             m("config_last_reload_successful 0"),
+            m("clock_skew_seconds -600"),
         ] {
             assert!(text.lines().any(|l| l == line), "no line {line} in\n{text}");
         }
