@@ -32,7 +32,7 @@ pub const MAX_CORRECTED_SECONDS: i64 = 900;
 
 /// A measurement within this of the correction in use changes nothing: the `Date` header
 /// counts whole seconds, and SigV4 accepts 5 minutes either way, so this is far inside both.
-const TOLERANCE_SECONDS: i64 = 60;
+pub const TOLERANCE_SECONDS: i64 = 60;
 
 /// Error codes for a request whose signing time is too far from the service's clock: query
 /// services say `SignatureDoesNotMatch` "Signature expired" (or "not yet current"), JSON
@@ -279,7 +279,8 @@ mod tests {
         let r = refusal_at("STS", Some(1200));
         assert!(!r.retry);
         assert!(
-            r.advice.contains("is 1200 s ahead of STS's, more than the 900 s"),
+            r.advice
+                .contains("is 1200 s ahead of STS's, more than the 900 s"),
             "{}",
             r.advice
         );

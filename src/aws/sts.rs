@@ -193,7 +193,9 @@ impl Sts {
             if let Some(dual_stack) = endpoints.dual_stack {
                 config.set_use_dual_stack(Some(dual_stack));
             }
-            let config = config.interceptor(BoundedBody).interceptor(skew::Watch("STS"));
+            let config = config
+                .interceptor(BoundedBody)
+                .interceptor(skew::Watch("STS"));
             aws_sdk_sts::Client::from_conf(config.build())
         });
         client.clone()

@@ -549,7 +549,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(typed.len(), 11, "{typed:?}");
+        assert_eq!(typed.len(), 12, "{typed:?}");
         assert!(text.ends_with('\n'));
     }
 }
