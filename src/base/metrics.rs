@@ -305,6 +305,15 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
     }
 
     out.family(
+        "clock_skew_seconds",
+        "gauge",
+        "Seconds this instance's clock is ahead of AWS's (negative: behind), from the Date of \
+         the last signed answer; 0 before one. Requests are signed with the corrected time \
+         when it is 60 s to 900 s either way.",
+    );
+    out.sample("clock_skew_seconds", &[], values.clock_skew.unwrap_or(0));
+
+    out.family(
         "config_reloads_total",
         "counter",
         "Config reloads (SIGHUP or the reload timer), by outcome: success (taken, or unchanged) \
@@ -330,14 +339,6 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
         &[],
         u8::from(!values.last_reload_failed),
     );
-    out.family(
-        "clock_skew_seconds",
-        "gauge",
-        "Seconds this instance's clock is ahead of AWS's (negative: behind), from the Date of \
-         the last signed answer; 0 before one. Requests are signed with the corrected time \
-         when it is 60 s to 900 s either way.",
-    );
-    out.sample("clock_skew_seconds", &[], values.clock_skew.unwrap_or(0));
     out.0
 }
 

@@ -195,6 +195,7 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
         ("ssm_failures", "counter"),
         ("config_reloads", "counter"),
         ("config_last_reload_successful", "gauge"),
+        ("clock_skew_seconds", "gauge"),
     ] {
         assert_eq!(m.kind(family), kind, "{family}");
     }
