@@ -465,18 +465,17 @@ impl Sts {
             if let Some(refusal) = skew::refusal("STS", &error.code, &error.message, date) {
                 // Retried within the bound: `skew::Watch` has taken the correction from this
                 // answer, and the next attempt is signed with it.
-                if !refusal.retry || date.is_none() {
-                    if !self.skew_warned.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            message_id = crate::base::logging::message_id::CLOCK_SKEW,
-                            role_arn = %req.role_arn,
-                            error_code = %error.code,
-                            skew_seconds = skew::measured(),
-                            "STS refused a request for clock skew ({}); {}",
-                            error.code,
-                            refusal.advice
-                        );
-                    }
+                let uncorrected = !refusal.retry || date.is_none();
+                if uncorrected && !self.skew_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        message_id = crate::base::logging::message_id::CLOCK_SKEW,
+                        role_arn = %req.role_arn,
+                        error_code = %error.code,
+                        skew_seconds = skew::measured(),
+                        "STS refused a request for clock skew ({}); {}",
+                        error.code,
+                        refusal.advice
+                    );
                 }
                 error.retryable = refusal.retry;
                 error.message = format!("{}; {}", error.message, refusal.advice);
