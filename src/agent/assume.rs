@@ -36,7 +36,7 @@ impl Agent {
     /// Assumes `roles[index]` now, and first whatever of its chain has no fresh credentials in
     /// memory (`plan`); no boot jitter, since a caller waits on it.
     pub(super) async fn assume_with_chain(&self, index: usize) -> Result<Assumed, Error> {
-        let plan = self.plan(&[index], OffsetDateTime::now_utc());
+        let plan = self.plan(&[index], crate::aws::skew::now());
         let mut results = self.assume(&plan, Policy::STS, BootJitter::No).await?;
         // `plan` always holds `index`; its outcome is at the same place.
         let at = plan.iter().position(|&i| i == index).unwrap_or_default();
@@ -162,7 +162,7 @@ impl Agent {
             let profile = &self.config.roles[source].profile;
             let signer = self
                 .source_credentials(source)
-                .filter(|c| c.expiration > OffsetDateTime::now_utc());
+                .filter(|c| c.expiration > crate::aws::skew::now());
             let results = match signer {
                 Some(credentials) => {
                     let region = &self.identity.region;

@@ -1,11 +1,14 @@
 //! STS's clock against this instance's, for `doctor`: one `GetCallerIdentity` (which needs no
 //! permission) signed with the instance-profile credentials, and the `Date` header of its
 //! answer, read from the raw response whether STS accepted the call or refused it for the
-//! skew. One attempt under a short timeout, no retry, and the SDK's clock-skew correction off,
-//! so that the call is signed with this clock as every AWS client here signs. It never returns
-//! or logs a credential, and never echoes an answer's body.
+//! skew. One attempt under a short timeout, no retry, signed as every call here is
+//! (`skew::Corrected`, which corrects nothing before an answer has measured the clock), and
+//! the reading taken as a measurement (`skew::Watch`), so that the calls after it are signed
+//! with the corrected time. It never returns or logs a credential, and never echoes an
+//! answer's body.
 
-use super::sts::{is_clock_skew, skew_seconds, Error};
+use super::skew::{is_clock_skew, skew_seconds, Watch};
+use super::sts::Error;
 use crate::base::creds::TemporaryCredentials;
 use crate::config::Endpoints;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -40,7 +43,6 @@ pub async fn read(
     timeout: Duration,
 ) -> Result<Reading, Error> {
     let config = super::http::instance_profile_config(http, instance, region, Endpoints::default())
-        .disable_clock_skew_correction(true)
         .timeout_config(super::http::timeouts(timeout))
         .load()
         .await;
@@ -49,6 +51,7 @@ pub async fn read(
         .get_caller_identity()
         .customize()
         .interceptor(DateOf(Arc::clone(&date)))
+        .interceptor(Watch("STS"))
         .send()
         .await;
     let now = OffsetDateTime::now_utc();

@@ -3,7 +3,8 @@
 //! process. And the SDK config of the calls signed with the instance-profile credentials (STS,
 //! SSM, Organizations): those credentials only, never ambient ones; the SDK's own retries
 //! off, because `retry::Policy` is the one policy; fixed timeouts, so that a stalled answer
-//! ends as a `Timeout` that the policy retries. And one such call retried (`call_retried`).
+//! ends as a `Timeout` that the policy retries; this clock as corrected against AWS's
+//! (`skew::Corrected`). And one such call retried (`call_retried`).
 
 use crate::base::creds::TemporaryCredentials;
 use crate::config::Endpoints;
@@ -61,6 +62,10 @@ pub fn instance_profile_config(
         ))
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts(ATTEMPT_TIMEOUT))
+        // One correction of this clock, bounded and shared by every client (`skew`); the
+        // SDK's own is unbounded and lives in one client.
+        .time_source(crate::aws::skew::Corrected)
+        .disable_clock_skew_correction(true)
 }
 
 /// The SDK timeouts of one attempt that may take `attempt`, its connection included.

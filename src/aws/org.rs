@@ -59,7 +59,11 @@ pub async fn discover(
         crate::aws::http::instance_profile_config(http, signer, region_of(partition), endpoints)
             .load()
             .await;
-    let client = aws_sdk_organizations::Client::new(&config);
+    let client = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(&config)
+            .interceptor(crate::aws::skew::Watch("Organizations"))
+            .build(),
+    );
     // Only to leave the management account out; with it included, one call fewer.
     let management = if query.include_management_account {
         None

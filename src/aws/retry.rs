@@ -56,7 +56,15 @@ where
             let code = ctx.err().code().unwrap_or_default();
             let retryable = is_retryable(code, ctx.raw().status().as_u16());
             let message = ctx.err().message().unwrap_or_default().to_owned();
-            failure(code, message, retryable)
+            let date = ctx.raw().headers().get("date");
+            match crate::aws::skew::refusal(service, code, &message, date) {
+                Some(refusal) => failure(
+                    code,
+                    format!("{message}; {}", refusal.advice),
+                    refusal.retry,
+                ),
+                None => failure(code, message, retryable),
+            }
         }
         SdkError::TimeoutError(_) => {
             let why = format!("{service} did not answer in time ({})", chain(err));

@@ -146,7 +146,11 @@ async fn client(
     let config = crate::aws::http::instance_profile_config(http, signer, region, endpoints)
         .load()
         .await;
-    aws_sdk_ssm::Client::new(&config)
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&config)
+            .interceptor(crate::aws::skew::Watch("SSM"))
+            .build(),
+    )
 }
 
 /// One SSM call, retried under `policy` while its failure is worth another try; the error

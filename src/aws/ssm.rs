@@ -87,7 +87,11 @@ pub async fn fetch(
         crate::aws::http::instance_profile_config(http, instance, &region, Default::default())
             .load()
             .await;
-    let client = aws_sdk_ssm::Client::new(&config);
+    let client = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&config)
+            .interceptor(crate::aws::skew::Watch("SSM"))
+            .build(),
+    );
     let attempt = || async {
         client
             .get_parameter()

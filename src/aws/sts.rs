@@ -4,8 +4,9 @@
 //! `AWS_ACCESS_KEY_ID`, `AWS_PROFILE` and friends can never sign a call; endpoints still come
 //! from the standard variables (`AWS_ENDPOINT_URL_STS`). Each call goes to the regional endpoint
 //! of the role's region. Retries follow `retry::Policy::STS` (throttling, 5xx, timeouts, and
-//! a request refused because this instance's clock is off: a time-sync daemon may step it any
-//! moment); the SDK's own retries are off so that there is one policy. All calls of one `Sts`
+//! a request refused because this instance's clock is off by no more than `skew` corrects
+//! for: the next attempt is signed with the corrected time); the SDK's own retries are off so
+//! that there is one policy. All calls of one `Sts`
 //! share a `Pace`, which slows every call down when STS throttles any of them.
 //!
 //! STS's answers are not trusted to be sane: a body over `MAX_ANSWER_BYTES` is cut off
@@ -14,6 +15,7 @@
 //! and request id, or what was wrong with the answer, only.
 
 use crate::aws::retry::Policy;
+use crate::aws::skew;
 use crate::base::creds::{Secret, TemporaryCredentials};
 use crate::config::Endpoints;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -28,7 +30,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::date_time::Format;
 use aws_types::region::Region;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,13 +102,6 @@ impl Error {
 /// body whole, however large.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 
-/// Error codes for a request whose signing time is too far from STS's clock: query services
-/// say `SignatureDoesNotMatch` "Signature expired" (or "not yet current"), JSON services
-/// `InvalidSignatureException`, some `RequestExpired` or `RequestTimeTooSkewed`.
-const SKEW_CODES: &[&str] = &["RequestExpired", "RequestTimeTooSkewed"];
-const SIGNATURE_CODES: &[&str] = &["SignatureDoesNotMatch", "InvalidSignatureException"];
-const SKEW_MESSAGES: &[&str] = &["Signature expired", "Signature not yet current"];
-
 pub struct Sts {
     config: aws_types::SdkConfig,
     /// One client per region (and endpoint variant), built at its first call: building one
@@ -117,7 +111,8 @@ pub struct Sts {
     /// Whose credentials sign (a role ARN), for the hint on a refusal (`denied::explain`).
     signer: String,
     pace: Pace,
-    /// The clock-skew warning is logged once per `Sts` (one refresh), not once per call.
+    /// The warning for a clock skew that is not corrected is logged once per `Sts` (one
+    /// refresh), not once per call.
     skew_warned: AtomicBool,
 }
 
@@ -132,11 +127,6 @@ impl Sts {
     ) -> Sts {
         let config =
             crate::aws::http::instance_profile_config(http, instance, region, Endpoints::default())
-                // The SDK would sign the next call with STS's clock after a skew refusal. We would
-                // then write credentials whose expiry the refresh schedule measures on the wrong
-                // clock, for AWS clients on this instance that sign with it too and fail: better
-                // refuse loudly (see `classify`) until time sync fixes the clock.
-                .disable_clock_skew_correction(true)
                 .load()
                 .await;
         Sts {
@@ -203,7 +193,10 @@ impl Sts {
             if let Some(dual_stack) = endpoints.dual_stack {
                 config.set_use_dual_stack(Some(dual_stack));
             }
-            aws_sdk_sts::Client::from_conf(config.interceptor(BoundedBody).build())
+            let config = config
+                .interceptor(BoundedBody)
+                .interceptor(skew::Watch("STS"));
+            aws_sdk_sts::Client::from_conf(config.build())
         });
         client.clone()
     }
@@ -260,7 +253,7 @@ impl Sts {
         }
         let expiration = OffsetDateTime::from_unix_timestamp(creds.expiration().secs())
             .map_err(|_| bad("its Expiration is out of range"))?;
-        if expiration <= OffsetDateTime::now_utc() {
+        if expiration <= skew::now() {
             return Err(bad(&format!(
                 "its credentials expired at {}, before they arrived (is the clock of this \
                  instance right?)",
@@ -438,8 +431,8 @@ impl Pace {
 }
 
 impl Sts {
-    /// Sorts a failed call into an `Error`; a refusal for clock skew is also logged as a
-    /// warning, once per `Sts`. An `AccessDenied` gets the hint of `denied::explain`.
+    /// Sorts a failed call into an `Error`; a refusal for a clock skew that is not corrected
+    /// (beyond the bound, or not measurable) is also logged as a warning, once per `Sts`. An `AccessDenied` gets the hint of `denied::explain`.
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>, req: &Request) -> Error {
         let mut error = classify(&err);
         if let Some(hint) =
@@ -468,54 +461,28 @@ impl Sts {
             );
         }
         if let SdkError::ServiceError(ctx) = &err {
-            if is_clock_skew(&error.code, &error.message) {
-                let server = ctx.raw().headers().get("date");
-                let skew = server.and_then(|date| skew_seconds(OffsetDateTime::now_utc(), date));
-                let advice = skew_advice(skew);
-                if !self.skew_warned.swap(true, Ordering::Relaxed) {
+            let date = ctx.raw().headers().get("date");
+            if let Some(refusal) = skew::refusal("STS", &error.code, &error.message, date) {
+                // Retried within the bound: `skew::Watch` has taken the correction from this
+                // answer, and the next attempt is signed with it.
+                let uncorrected = !refusal.retry || date.is_none();
+                if uncorrected && !self.skew_warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         message_id = crate::base::logging::message_id::CLOCK_SKEW,
                         role_arn = %req.role_arn,
                         error_code = %error.code,
-                        skew_seconds = skew,
-                        "STS refused a request for clock skew ({}); {advice}; retrying",
-                        error.code
+                        skew_seconds = skew::measured(),
+                        "STS refused a request for clock skew ({}); {}",
+                        error.code,
+                        refusal.advice
                     );
                 }
-                // Retried: the clock may be stepped right (chrony's makestep at boot) any time.
-                error.retryable = true;
-                error.message = format!("{}; {advice}", error.message);
+                error.retryable = refusal.retry;
+                error.message = format!("{}; {}", error.message, refusal.advice);
             }
         }
         error
     }
-}
-
-/// Whether STS refused a request because its signing time is too far from STS's clock.
-pub(super) fn is_clock_skew(code: &str, message: &str) -> bool {
-    SKEW_CODES.contains(&code)
-        || (SIGNATURE_CODES.contains(&code) && SKEW_MESSAGES.iter().any(|m| message.contains(m)))
-}
-
-/// How many seconds the clock reading `local` is ahead of a server whose `Date` header says
-/// `server_date` (negative: behind), rounded to the second; `None` if the date is not one.
-pub(super) fn skew_seconds(local: OffsetDateTime, server_date: &str) -> Option<i64> {
-    let server = aws_smithy_types::DateTime::from_str(server_date, Format::HttpDate).ok()?;
-    let server = OffsetDateTime::from_unix_timestamp(server.secs()).ok()?;
-    Some((local - server).as_seconds_f64().round() as i64)
-}
-
-/// What to tell the operator about a clock `skew` seconds ahead of STS's.
-fn skew_advice(skew: Option<i64>) -> String {
-    let off = match skew {
-        Some(s) if s < 0 => format!("is {} s behind STS's", -s),
-        Some(s) => format!("is {s} s ahead of STS's"),
-        None => "is off by more than 5 minutes (STS sent no Date to measure it by)".to_owned(),
-    };
-    format!(
-        "the clock of this instance {off}, and STS refuses requests signed more than 5 \
-         minutes off: fix time sync (chrony or NTP; `chronyc tracking` shows the offset)"
-    )
 }
 
 fn bad_response(detail: &str, request_id: Option<String>) -> Error {
@@ -596,43 +563,6 @@ fn too_long(err: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clock_skew_is_told_apart_from_a_wrong_signature() {
-        // (code, message, skew?)
-        let table = [
-            ("SignatureDoesNotMatch", "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)", true),
-            ("SignatureDoesNotMatch", "Signature not yet current: 20260101T002000Z is still later than 20260101T001500Z (20260101T001000Z + 5 min.)", true),
-            ("InvalidSignatureException", "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)", true),
-            ("RequestExpired", "Request has expired.", true),
-            ("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.", true),
-            // A wrong secret is not a clock problem: retrying cannot help.
-            ("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", false),
-            ("AccessDenied", "Signature expired", false),
-        ];
-        for (code, message, want) in table {
-            assert_eq!(is_clock_skew(code, message), want, "{code}: {message}");
-        }
-    }
-
-    #[test]
-    fn skew_is_measured_against_the_date_header_and_told_in_seconds() {
-        let local = time::macros::datetime!(2026-01-01 00:00:00.6 UTC);
-        // (Date header, seconds ahead of STS)
-        let table = [
-            ("Thu, 01 Jan 2026 00:10:00 GMT", Some(-599)),
-            ("Wed, 31 Dec 2025 23:00:00 GMT", Some(3601)),
-            ("Thu, 01 Jan 2026 00:00:00 GMT", Some(1)),
-            ("yesterday", None),
-        ];
-        for (date, want) in table {
-            assert_eq!(skew_seconds(local, date), want, "{date}");
-        }
-        assert!(skew_advice(Some(-600)).contains("is 600 s behind STS's"));
-        assert!(skew_advice(Some(3601)).contains("is 3601 s ahead of STS's"));
-        assert!(skew_advice(None).contains("more than 5 minutes"));
-        assert!(skew_advice(None).contains("chrony or NTP"));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn pace_is_unlimited_until_a_throttle_then_halves_and_recovers() {

@@ -98,6 +98,9 @@ pub struct Values {
     pub endpoint_responses: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
     /// Endpoint answers the audit trail counted instead of logging one by one.
     pub endpoint_unlogged: u64,
+    /// Seconds this instance's clock was ahead of AWS's (negative: behind) at the last signed
+    /// answer with a `Date`; `None` before one.
+    pub clock_skew: Option<i64>,
 }
 
 impl Values {
@@ -113,6 +116,7 @@ impl Values {
             last_reload_failed: false,
             endpoint_responses: BTreeMap::new(),
             endpoint_unlogged: 0,
+            clock_skew: None,
         }
     }
 }
@@ -155,6 +159,11 @@ pub fn ssm_failed(operation: &'static str, code: &str) {
             .entry((operation, code.to_owned()))
             .or_default() += 1
     });
+}
+
+/// A signed answer's `Date` said this clock is `ahead` seconds ahead of AWS's.
+pub fn clock_skew(ahead: i64) {
+    with(|v| v.clock_skew = Some(ahead));
 }
 
 /// A config reload was taken (`ok`) or refused.
@@ -362,6 +371,15 @@ pub fn encode(values: &Values, now: i64, version: &str) -> String {
     out.sample("endpoint_unlogged_total", &[], values.endpoint_unlogged);
 
     out.family(
+        "clock_skew_seconds",
+        "gauge",
+        "Seconds this instance's clock is ahead of AWS's (negative: behind), from the Date of \
+         the last signed answer; 0 before one. Requests are signed with the corrected time \
+         when it is 60 s to 900 s either way.",
+    );
+    out.sample("clock_skew_seconds", &[], values.clock_skew.unwrap_or(0));
+
+    out.family(
         "config_reloads_total",
         "counter",
         "Config reloads (SIGHUP or the reload timer), by outcome: success (taken, or unchanged) \
@@ -565,6 +583,7 @@ mod tests {
         );
         values.reloads_failed = 1;
         values.last_reload_failed = true;
+        values.clock_skew = Some(-600);
         let text = encode(&values, 1_000_000, "1.2.3");
         let m = |s: &str| format!("ec2_assume_role_{s}");
         for line in [
@@ -581,6 +600,7 @@ mod tests {
             m("config_reloads_total{outcome=\"success\"} 0"),
             m("config_reloads_total{outcome=\"failure\"} 1"),
             m("config_last_reload_successful 0"),
+            m("clock_skew_seconds -600"),
         ] {
             assert!(text.lines().any(|l| l == line), "no line {line} in\n{text}");
         }
@@ -626,7 +646,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(typed.len(), 13, "{typed:?}");
+        assert_eq!(typed.len(), 14, "{typed:?}");
         assert!(text.ends_with('\n'));
     }
 }

@@ -26,6 +26,7 @@ use crate::agent::files::Destination;
 use crate::agent::source::{Keep, Source};
 use crate::agent::{Agent, BootJitter};
 use crate::aws::retry::Policy;
+use crate::aws::skew;
 use crate::aws::sts::{self, Assumed};
 use crate::base::logging::message_id;
 use crate::base::metrics;
@@ -420,7 +421,7 @@ async fn sleep_until_instant(at: Option<Instant>) {
 
 /// Starts assuming every role that is due now, in a task; `None` when none is due.
 fn start(agent: &Arc<Agent>, tracked: &Tracked, jitter: BootJitter) -> Option<Inflight> {
-    let now = OffsetDateTime::now_utc();
+    let now = skew::now();
     let roles = &agent.config.roles;
     let due = tracked.due(roles, now);
     if due.is_empty() {
@@ -465,7 +466,7 @@ fn finish(
 ) -> Result<(), Error> {
     let Inflight { due, .. } = done;
     let roles = &agent.config.roles;
-    let now = OffsetDateTime::now_utc();
+    let now = skew::now();
     if let (Some(endpoint), Ok(results)) = (endpoint, &result) {
         for (&i, assumed) in due.iter().zip(results) {
             if let Ok(assumed) = assumed {
@@ -527,9 +528,10 @@ fn finish(
     result.map(drop)
 }
 
+/// Sleeps until `at`, a time on the corrected clock (`skew::now`), as the system clock reads it.
 async fn sleep_until(at: Option<OffsetDateTime>) -> Wake {
     match at {
-        Some(at) => clock::sleep_until(at).await,
+        Some(at) => clock::sleep_until(skew::local(at)).await,
         None => std::future::pending().await,
     }
 }
@@ -558,7 +560,9 @@ async fn join(inflight: &mut Option<Inflight>) -> AssumeResult {
 
 fn write_state(agent: &Agent, tracked: &Tracked, now: OffsetDateTime) {
     let origin = Destination::origin(&agent.destinations, &agent.source);
-    let state = tracked.state(&agent.config.roles, origin, now);
+    let mut state = tracked.state(&agent.config.roles, origin, now);
+    state.clock_skew_seconds = skew::measured();
+    state.clock_correction_seconds = skew::correction();
     let path = &agent.config.daemon.state_file;
     // `status` falls back to the credentials file; the daemon's job is not affected.
     if let Err(err) = state.write(path, None) {
@@ -645,7 +649,7 @@ impl MetricsFile {
 
 /// The metrics as of now, written atomically, readable by everyone (node_exporter).
 fn write_metrics(path: &Path) -> Result<(), FileError> {
-    let text = metrics::render(OffsetDateTime::now_utc()).into_bytes();
+    let text = metrics::render(skew::now()).into_bytes();
     fileio::update_for(path, None, Readers::Everyone, |_| (text.clone(), ()))
 }
 

@@ -189,6 +189,12 @@ struct Daemon {
     /// Why a readable state file was left out: it describes another config or other files
     /// (or does not say which, written by an older version). `None` when it was used.
     state_ignored: Option<String>,
+    /// Seconds this instance's clock was ahead of AWS's (negative: behind) when the daemon
+    /// last measured it; `None` when unknown.
+    clock_skew_seconds: Option<i64>,
+    /// How much of it the running daemon corrects for (0: none). The times shown are read on
+    /// the clock so corrected.
+    clock_correction_seconds: i64,
 }
 
 /// How long `status` waits for IMDS when the config is in SSM Parameter Store.
@@ -273,6 +279,13 @@ fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Repor
         state = None;
     }
     let running = state.as_ref().is_some_and(State::daemon_alive);
+    // The daemon reads expiry times on this clock corrected against AWS's: so does `status`
+    // while it runs (a stopped daemon's correction may be out of date).
+    let correction = state
+        .as_ref()
+        .filter(|_| running)
+        .map_or(0, |s| s.clock_correction_seconds);
+    let now = now - time::Duration::seconds(correction);
     let mut all = Vec::new();
     for dest in &destinations {
         let path = &dest.files.credentials;
@@ -325,6 +338,8 @@ fn gather(config: &Config, source: &Source, now: OffsetDateTime) -> Result<Repor
             updated: state.as_ref().and_then(|s| s.updated),
             state_error,
             state_ignored,
+            clock_skew_seconds: state.as_ref().and_then(|s| s.clock_skew_seconds),
+            clock_correction_seconds: correction,
         },
         profiles: rows,
     })
@@ -417,7 +432,30 @@ fn table(report: &Report) -> String {
     }
     out.push_str(&daemon_line(&report.daemon, now));
     out.push('\n');
+    if let Some(line) = clock_line(&report.daemon) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// The clock's line, when the daemon corrects for it or measured it at least
+/// `skew::TOLERANCE_SECONDS` off AWS's.
+fn clock_line(d: &Daemon) -> Option<String> {
+    let off = match d.clock_skew_seconds? {
+        s if s.abs() < crate::aws::skew::TOLERANCE_SECONDS && d.clock_correction_seconds == 0 => {
+            return None
+        }
+        s if s < 0 => format!("{} s behind", -s),
+        s => format!("{s} s ahead of"),
+    };
+    let what = match d.clock_correction_seconds {
+        0 => "not corrected for",
+        _ => "the daemon signs and reads expiry times with the corrected time",
+    };
+    Some(format!(
+        "clock: this instance's clock is {off} AWS's ({what}); fix time sync"
+    ))
 }
 
 fn daemon_line(d: &Daemon, now: OffsetDateTime) -> String {
@@ -693,6 +731,7 @@ mod tests {
                     .clone()
                     .map(|p| BTreeMap::from([("p".to_owned(), p)]))
                     .unwrap_or_default(),
+                ..State::default()
             };
             let got = rows(
                 &[("p", "arn:aws:iam::111111111111:role/R")],
@@ -758,6 +797,7 @@ mod tests {
             config: None,
             files: Vec::new(),
             profiles: BTreeMap::from([("a".to_owned(), known(None, 1, Some("Throttling")))]),
+            ..State::default()
         };
         let sections = [section("a", Some("2026-11-23T10:00:00+01:00"))];
         let got = rows(
@@ -830,9 +870,43 @@ mod tests {
                 updated: None,
                 state_error: None,
                 state_ignored: None,
+                clock_skew_seconds: None,
+                clock_correction_seconds: 0,
             },
             profiles,
         }
+    }
+
+    #[test]
+    fn the_clock_line_says_the_skew_and_whether_it_is_corrected_for() {
+        let mut report = no_daemon(Vec::new());
+        // (measured, corrected for, the line)
+        let cases = [
+            (None, 0, None),
+            (Some(-1), 0, None),
+            (Some(59), 0, None),
+            (
+                Some(-600),
+                -600,
+                Some("clock: this instance's clock is 600 s behind AWS's (the daemon signs and reads expiry times with the corrected time); fix time sync"),
+            ),
+            (
+                Some(1200),
+                0,
+                Some("clock: this instance's clock is 1200 s ahead of AWS's (not corrected for); fix time sync"),
+            ),
+        ];
+        for (skew, correction, want) in cases {
+            report.daemon.clock_skew_seconds = skew;
+            report.daemon.clock_correction_seconds = correction;
+            assert_eq!(clock_line(&report.daemon).as_deref(), want, "{skew:?}");
+            let text = table(&report);
+            let last = want.unwrap_or("daemon: not running (no state file at /run/s.json)");
+            assert!(text.ends_with(&format!("{last}\n")), "{text}");
+        }
+        let json = serde_json::to_value(&report.daemon).unwrap();
+        assert_eq!(json["clock_skew_seconds"], 1200);
+        assert_eq!(json["clock_correction_seconds"], 0);
     }
 
     #[test]

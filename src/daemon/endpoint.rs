@@ -447,7 +447,7 @@ impl Endpoint {
 
     /// `/healthz`: 200 `ok`, or 503 naming the profiles that are not.
     fn healthz(&self) -> Response<Full<Bytes>> {
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::aws::skew::now();
         let (configured, failing) = &*self.health.0.read().unwrap_or_else(|p| p.into_inner());
         let (status, body) = match health(configured, &self.store.expirations(), failing, now) {
             None => (StatusCode::OK, "ok\n".to_owned()),
@@ -523,7 +523,7 @@ fn on_loopback(peer: IpAddr) -> bool {
 }
 
 fn metrics() -> Response<Full<Bytes>> {
-    let text = crate::base::metrics::render(time::OffsetDateTime::now_utc());
+    let text = crate::base::metrics::render(crate::aws::skew::now());
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -212,6 +212,7 @@ impl Tracked {
             config: Some(origin.config),
             files: origin.files,
             profiles,
+            ..State::default()
         }
     }
 

@@ -38,6 +38,14 @@ pub struct State {
     #[serde(default)]
     pub files: Vec<PathBuf>,
     pub profiles: BTreeMap<String, Profile>,
+    /// Seconds this instance's clock was ahead of AWS's (negative: behind) at the last signed
+    /// answer with a `Date`; `None` before one (or in an older file).
+    #[serde(default)]
+    pub clock_skew_seconds: Option<i64>,
+    /// The part of that skew the daemon corrects for when it signs and when it reads expiry
+    /// times (`aws::skew`); 0 when it does not.
+    #[serde(default)]
+    pub clock_correction_seconds: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +184,8 @@ mod tests {
             config: Some("/etc/ec2-assume-role/config.toml".into()),
             files: vec!["/home/ec2-user/.aws/credentials".into()],
             profiles: BTreeMap::new(),
+            clock_skew_seconds: Some(-600),
+            clock_correction_seconds: -600,
         };
         state.profiles.insert(
             "audit-111111111111".into(),

@@ -431,7 +431,10 @@ fn assume_role(
         assumed_role_arn: format!(
             "arn:{partition}:sts::{account}:assumed-role/{role_name}/{session}"
         ),
-        expiration: rfc3339(OffsetDateTime::now_utc() + lifetime),
+        // On the fake's clock, as real STS's Expiration is on its own.
+        expiration: rfc3339(
+            OffsetDateTime::now_utc() + state.clock_ahead.unwrap_or_default() + lifetime,
+        ),
     };
     state
         .issued

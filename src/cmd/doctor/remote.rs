@@ -10,7 +10,7 @@ use crate::agent::source::{self, Source};
 use crate::agent::{self, Agent, BootJitter};
 use crate::aws::imds::{self, Identity, Imds};
 use crate::aws::retry::Policy;
-use crate::aws::{clock, sts};
+use crate::aws::{clock, skew, sts};
 use crate::base::creds::TemporaryCredentials;
 use crate::config::Config;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -218,15 +218,31 @@ pub async fn clock(http: &SharedHttpClient, instance: &Instance) -> (Check, Opti
     let too_far = reading.ahead.is_some_and(|s| s.abs() > MAX_SKEW_SECONDS);
     match (&reading.refused, too_far) {
         (Some(refusal), _) => {
+            // Within the bound the agent signs with the corrected time (`skew::Watch` took it
+            // from this answer), so the roles are tried as `run` would try them.
+            let corrected = reading
+                .ahead
+                .is_some_and(|s| s.abs() <= skew::MAX_CORRECTED_SECONDS);
+            let agent = if corrected {
+                "ec2-assume-role signs with the corrected time, but AWS clients on this \
+                 instance that sign with this clock are refused"
+                    .to_owned()
+            } else {
+                format!(
+                    "that is more than the {} s ec2-assume-role corrects for",
+                    skew::MAX_CORRECTED_SECONDS
+                )
+            };
             let check = Check::fail(
                 name,
                 format!(
                     "this instance's clock {off}; STS refuses a request signed more than 5 \
-                     minutes off its clock, and refused this one ({refusal})"
+                     minutes off its clock, and refused this one ({refusal}); {agent}"
                 ),
                 sync,
             );
-            (check, Some("STS refuses this clock".to_owned()))
+            let unusable = (!corrected).then(|| "STS refuses this clock".to_owned());
+            (check, unusable)
         }
         (None, true) => {
             let check = Check::fail(

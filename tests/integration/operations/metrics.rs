@@ -197,6 +197,7 @@ fn the_file_and_the_endpoint_say_what_the_daemon_did() {
         ("config_last_reload_successful", "gauge"),
         ("endpoint_responses", "counter"),
         ("endpoint_unlogged", "counter"),
+        ("clock_skew_seconds", "gauge"),
     ] {
         assert_eq!(m.kind(family), kind, "{family}");
     }

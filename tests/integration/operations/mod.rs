@@ -3,6 +3,7 @@
 //! exit codes, with what the user sees when IMDS or STS fails, and every AWS call through an
 //! outage (`outages`); what a person sees at a terminal.
 
+mod clock_skew;
 mod daemon;
 mod imds_faults;
 mod logs;

@@ -253,6 +253,7 @@ fn the_state_file_shows_failures_and_an_overdue_refresh() {
                 known(now + Duration::minutes(20), 0, None),
             ),
         ]),
+        ..State::default()
     };
     daemon.write(&state_path(&t), None).unwrap();
 

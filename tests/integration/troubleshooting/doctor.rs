@@ -70,6 +70,7 @@ fn daemon_running(t: &TestDir, failing: &[&str]) {
         config: Some(t.config_path().display().to_string()),
         files: vec![t.credentials_path()],
         profiles,
+        ..State::default()
     };
     std::fs::create_dir_all(state_path(t).parent().unwrap()).unwrap();
     state.write(&state_path(t), None).unwrap();
@@ -279,25 +280,50 @@ fn another_instance_role_fails_the_identity_and_calls_no_sts() {
 }
 
 #[test]
-fn a_clock_10_minutes_off_fails_with_the_offset_before_any_role_is_tried() {
+fn a_clock_off_fails_with_the_offset_and_roles_are_tried_only_within_the_correction() {
+    // 20 minutes: more than the agent corrects for, so the roles are not tried.
     let t = TestDir::new();
     story(&t, "", "");
-    t.sts.set_clock(time::Duration::minutes(10));
+    t.sts.set_clock(time::Duration::minutes(20));
     let (out, took) = answered(&t, &doctor(&t, &[]), PROBLEMS);
     let (line, _) = check(&out, "clock");
-    assert_failed(&out, "clock", &["s behind STS's", "refused"], "chrony");
+    assert_failed(
+        &out,
+        "clock",
+        &["s behind STS's", "refused", "more than the 900 s"],
+        "chrony",
+    );
     let seconds: i64 = line
         .split("clock is ")
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no offset in {line}"));
-    assert!((598..=602).contains(&seconds), "{line}");
+    assert!((1198..=1202).contains(&seconds), "{line}");
     let (roles, _) = check(&out, "roles");
     assert!(roles.starts_with("– "), "{roles}");
     assert!(t.sts.assume_role_calls().is_empty());
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    eprintln!("doctor with STS 10 minutes ahead took {took:?}");
+    eprintln!("doctor with STS 20 minutes ahead took {took:?}");
+
+    // 10 minutes: still a failure (AWS clients that sign with this clock are refused), but the
+    // agent corrects for it, so each role is tried with the corrected time, and passes.
+    let t = TestDir::new();
+    story(&t, "", "");
+    t.sts.set_clock(time::Duration::minutes(10));
+    let (out, _) = answered(&t, &doctor(&t, &[]), PROBLEMS);
+    assert_failed(
+        &out,
+        "clock",
+        // The Date header counts whole seconds: 599 or 600.
+        &["s behind STS's", "signs with the corrected time"],
+        "chrony",
+    );
+    assert_eq!(status_of(&out, &format!("role {PROFILE_1}")), '✓');
+    assert_eq!(status_of(&out, &format!("role {PROFILE_2}")), '✓');
+    let calls = t.sts.assume_role_calls();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert!(calls.iter().all(|c| c.status == 200), "{calls:#?}");
 
     // Two minutes off: STS still accepts it, and the offset is said.
     let t = TestDir::new();
