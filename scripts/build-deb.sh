@@ -57,6 +57,8 @@ f 0644 "$tmp/docs/completions/$NAME.fish" usr/share/fish/vendor_completions.d/$N
 f 0644 packaging/deb/copyright "usr/share/doc/$NAME/copyright"
 f 0644 packaging/deb/lintian-overrides usr/share/lintian/overrides/$NAME
 gzip -9n < "$src/README.md" > "$doc/README.md.gz"
+# The crates linked into the binary and their licenses' texts, named by the copyright file.
+gzip -9n < "$tmp/docs/THIRD-PARTY-NOTICES" > "$doc/THIRD-PARTY-NOTICES.gz"
 # One entry: the history is git's (the RPM has no %changelog for the same reason).
 {
     printf '%s (%s-1) unstable; urgency=medium\n\n' "$NAME" "$version"

@@ -7,8 +7,8 @@
 #   2. cargo-about renders THIRD-PARTY-NOTICES (about.toml, about.hbs): the crates linked into
 #      the shipped musl binaries, each with the license it is used under and that license's
 #      text with its copyright lines. The committed file must be what it renders.
-#   3. The RPM's License: tag must be the SPDX expression of what the binary contains: ours
-#      and every license the notices name, joined with AND.
+#   3. The RPM's License: tag, and the .deb's copyright file, must give the SPDX expression of
+#      what the binary contains: ours and every license the notices name, joined with AND.
 # The tools (pinned) are installed into .tools/ first, when missing.
 # Usage: scripts/licenses.sh           check; exit 1 naming what is out of date or refused
 #        scripts/licenses.sh --write   render THIRD-PARTY-NOTICES anew (after Cargo.lock changed)
@@ -60,4 +60,6 @@ expression=$( { echo Apache-2.0
 tag=$(sed -n 's/^License: *//p' "$spec")
 [ "$tag" = "$expression" ] ||
     die "$spec says License: $tag, but the binary contains $expression"
+tr '\n' ' ' < packaging/deb/copyright | tr -s ' ' | grep -qF "the binary is under $expression." ||
+    die "packaging/deb/copyright's Comment must say: the binary is under $expression."
 say "$crates crates in $notices; the binary is $expression"

@@ -5,7 +5,12 @@
 # dist/ec2-assume-role-VERSION-docs.tar.gz (man/*.1, man/ec2-assume-role.toml.5, completions/*,
 # config.schema.json), the config's JSON Schema on its own as
 # dist/ec2-assume-role-VERSION-config.schema.json (for editors' `#:schema` lines), and
-# dist/SHA256SUMS over all four (what the RPM and the .deb package).
+# a CycloneDX SBOM per binary, dist/ec2-assume-role-VERSION-ARCH.cdx.json, and
+# dist/SHA256SUMS over all of them (what the RPM and the .deb package).
+# The binaries are built by cargo-auditable: each carries the list of the crates it was built
+# from (name, version, source, runtime or build-time) in a .dep-v0 section, the form that Amazon
+# Inspector, Trivy, Grype and Syft read, and the SBOM is auditable2cdx's rendering of that very
+# list. The docs tarball also carries LICENSE and THIRD-PARTY-NOTICES (scripts/licenses.sh).
 # Installs what it needs first (Debian packages, rustup targets; quickly when present), then
 # refuses any binary that `file` does not call static, and prints each size. It never changes
 # the sources, Cargo.toml or Cargo.lock (--locked) and never touches dist/ beyond those files.
@@ -25,6 +30,9 @@ DEBIAN_PACKAGES=(musl-tools gcc-aarch64-linux-gnu qemu-user-static file)
 die() { printf 'release: %s\n' "$*" >&2; exit 1; }
 
 ensure_debian_packages "${DEBIAN_PACKAGES[@]}" || die "missing Debian packages"
+tools=${EAR_DOCS_TOOLS:-$PWD/.tools}
+ensure_supply_chain_tools "$tools"
+export PATH=$tools/bin:$PATH
 installed=$(rustup target list --installed)
 for t in "${TARGETS[@]}"; do
     grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }
@@ -47,13 +55,13 @@ export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo${sep}--re
 say "ec2-assume-role $version with $(rustc --version)"
 mkdir -p dist
 rm -f dist/ec2-assume-role-*-x86_64 dist/ec2-assume-role-*-aarch64 dist/ec2-assume-role-*-docs.tar.gz \
-    dist/ec2-assume-role-*-config.schema.json dist/SHA256SUMS
+    dist/ec2-assume-role-*-config.schema.json dist/ec2-assume-role-*.cdx.json dist/SHA256SUMS
 names=()
 for t in "${TARGETS[@]}"; do
     arch=${t%%-*}
-    say "cargo build --release --locked --target $t"
+    say "cargo auditable build --release --locked --target $t"
     start=$SECONDS
-    cargo build --release --locked --target "$t"
+    cargo auditable build --release --locked --target "$t"
     say "built $t in $((SECONDS - start)) s"
     name=ec2-assume-role-$version-$arch
     cp "$target_dir/$t/release/ec2-assume-role" "dist/$name"
@@ -64,7 +72,13 @@ for t in "${TARGETS[@]}"; do
         *'static-pie linked'*stripped | *'statically linked'*stripped) ;;
         *) die "dist/$name is not static and stripped: $kind" ;;
     esac
-    names+=("$name")
+    # The crate list embedded by cargo-auditable, as CycloneDX (no time or random serial in it:
+    # the same binary gives the same bytes).
+    auditable2cdx "dist/$name" > "dist/$name.cdx.json"
+    deps=$(readelf -S -W "dist/$name" | awk '$2 == ".dep-v0" { print $6 }')
+    [ -n "$deps" ] || die "dist/$name has no .dep-v0 section: cargo auditable did not embed the crate list"
+    say "dist/$name carries its crate list in $((16#$deps)) bytes (.dep-v0)"
+    names+=("$name" "$name.cdx.json")
 done
 # A host build (the --target flags above would rebuild its dependencies for nothing): its
 # output depends on the sources alone, not on this machine, its date or its environment; the
@@ -74,8 +88,9 @@ say "docgen: man pages, completions and the config schema into dist/$docs"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 env -u CARGO_ENCODED_RUSTFLAGS cargo run --locked --quiet -p docgen -- "$tmp"
+cp LICENSE THIRD-PARTY-NOTICES "$tmp"/
 tar --sort=name --mtime="@$(git log -1 --format=%ct 2>/dev/null || echo 0)" --owner=0 --group=0 \
-    --numeric-owner --mode=u=rwX,go=rX -C "$tmp" -cf - man completions config.schema.json |
+    --numeric-owner --mode=u=rwX,go=rX -C "$tmp" -cf - LICENSE THIRD-PARTY-NOTICES man completions config.schema.json |
     gzip -9n > "dist/$docs"
 names+=("$docs")
 schema=ec2-assume-role-$version-config.schema.json

@@ -387,9 +387,14 @@ fi
 # 4. The .deb, downloaded and installed by a bash user-data as a Debian or Ubuntu fleet would:
 # the admin's config first, so dpkg (told to keep it) starts the service with it; the
 # postinst starts it, and the user-data's next commands find the profiles.
+# This boot's config also turns the credential endpoint on (on the loopback the container shares
+# with the host), and the user-data asks it for a profile with ec2-user's token, so that the
+# README's `journalctl -u ec2-assume-role PROFILE=... STATUS=200` finds that answer.
 root=$work/deb
 cp -a "$base" "$root"
 prepare "$root"
+endpoint_port=$(free_port)
+deb_config() { heredoc CONFIG; printf '\n[endpoint]\nlisten = ["127.0.0.1:%s"]\n' "$endpoint_port"; }
 {
     echo '#!/bin/bash'
     echo 'set -euo pipefail'
@@ -397,18 +402,35 @@ prepare "$root"
     echo "echo '$deb_sha  /tmp/ec2-assume-role.deb' | sha256sum --check --quiet"
     echo 'mkdir -p /etc/ec2-assume-role'
     echo "cat > /etc/ec2-assume-role/config.toml <<'EOF'"
-    heredoc CONFIG
+    deb_config
     echo 'EOF'
     echo 'DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold -i /tmp/ec2-assume-role.deb'
     echo "$USE_PROFILES"
     echo 'man ec2-assume-role > /var/tmp/boot-test/man.txt 2>&1'
+    echo "rc=0; curl --fail --silent --show-error -H \"Authorization: \$(cat /run/ec2-assume-role/tokens/ec2-user.token)\" http://127.0.0.1:$endpoint_port/v1/credentials/${PROFILES[0]} > /var/tmp/boot-test/endpoint.json || rc=\$?; echo \"\$rc\" > /var/tmp/boot-test/endpoint.rc"
 } > "$root/var/lib/cloud/seed/nocloud/user-data"
 boot deb "$root"
 common_checks deb "$root"
 check "deb: dpkg says install ok installed $version-1" test \
     "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status} ${Version}' ec2-assume-role 2>&1)" = "install ok installed $version-1"
 check "deb: the admin's config was kept (the example is beside it as .dpkg-dist)" \
-    sh -c "cmp '$root/etc/ec2-assume-role/config.toml' - && cmp '$root/etc/ec2-assume-role/config.toml.dpkg-dist' packaging/config.toml" < <(heredoc CONFIG)
+    sh -c "cmp '$root/etc/ec2-assume-role/config.toml' - && cmp '$root/etc/ec2-assume-role/config.toml.dpkg-dist' packaging/config.toml" < <(deb_config)
+# endpoint_audited ROOT: the user-data got the profile from the endpoint, and the README's
+# journalctl line (on this container's journal) shows that answer with its owner and peer.
+endpoint_audited() {
+    local d=$1/var/tmp/boot-test got
+    [ "$(cat "$d/endpoint.rc" 2>/dev/null)" = 0 ] || { echo "curl of the endpoint: exit $(cat "$d/endpoint.rc" 2>/dev/null)"; return 1; }
+    grep -q '"AccessKeyId"' "$d/endpoint.json" || { echo "the endpoint's answer has no AccessKeyId"; return 1; }
+    got=$(journal "$1" -u ec2-assume-role "PROFILE=${PROFILES[0]}" STATUS=200 --since today -o json |
+        python3 -c 'import json, sys; print(" ".join(sorted({(lambda e: e.get("OWNER", "") + "@" + e.get("PEER", ""))(json.loads(l)) for l in sys.stdin})))')
+    echo "journalctl -u ec2-assume-role PROFILE=${PROFILES[0]} STATUS=200 --since today: $got"
+    # The same query without the unit match must find nothing more (-u narrows, it does not widen).
+    [ "$(journal "$1" "PROFILE=${PROFILES[0]}" STATUS=200 --since today -o cat | wc -l)" = \
+        "$(journal "$1" -u ec2-assume-role "PROFILE=${PROFILES[0]}" STATUS=200 --since today -o cat | wc -l)" ] &&
+        [ "$(journal "$1" -u ec2-assume-role "PROFILE=${PROFILES[0]}" STATUS=403 -o cat | wc -l)" = 0 ] &&
+        [[ $got == ec2-user@127.0.0.1* ]]
+}
+check "deb: the README's journalctl line shows who got ${PROFILES[0]} from the endpoint" endpoint_audited "$root"
 man_shows_exit_codes() {
     local f=$1/var/tmp/boot-test/man.txt code
     [ -s "$f" ] || { echo "no output from man ec2-assume-role"; cat "$f" 2>/dev/null; return 1; }

@@ -74,6 +74,31 @@ done
 pie_relr() { readelf -d "$bin_x86_64" | grep -q 'Flags: NOW PIE' && readelf -d "$bin_x86_64" | grep -q '(RELR)'; }
 check "$bin_x86_64 is position-independent, its relocations packed as RELR" pie_relr
 
+# --- what the binaries contain: the crate list in them, their SBOMs, the notices ------------
+tools=${EAR_DOCS_TOOLS:-$PWD/.tools}
+venv=${EAR_TEST_VENV:-$PWD/.venv}
+sboms_summed() { grep -q "  $NAME-$version-x86_64.cdx.json\$" dist/SHA256SUMS && grep -q "  $NAME-$version-aarch64.cdx.json\$" dist/SHA256SUMS; }
+check "dist/SHA256SUMS covers both SBOMs" sboms_summed
+# contents ARCH: the crate list read back from the binary (rust-audit-info) against Cargo.lock,
+# the SBOM (validated) and THIRD-PARTY-NOTICES (scripts/check-sbom.py), its findings printed.
+contents() {
+    local b=dist/$NAME-$version-$1
+    "$tools/bin/rust-audit-info" "$b" > "$work/audit-$1.json" &&
+        "$venv/bin/python" scripts/check-sbom.py "$1-unknown-linux-musl" "$work/audit-$1.json" \
+            "$b.cdx.json" THIRD-PARTY-NOTICES > "$work/contents-$1" &&
+        sed 's/^/      /' "$work/contents-$1" >&2
+}
+# sbom_again ARCH: the SBOM is what auditable2cdx renders from the binary now (no time, no
+# random serial: the release stays reproducible).
+sbom_again() { "$tools/bin/auditable2cdx" "dist/$NAME-$version-$1" | cmp -s - "dist/$NAME-$version-$1.cdx.json"; }
+for arch in x86_64 aarch64; do
+    check "$arch: the crate list in the binary holds every linked crate of Cargo.lock; its SBOM validates and names the same; THIRD-PARTY-NOTICES covers them" contents "$arch"
+    check "$arch: the SBOM is rendered from the binary the same way twice" sbom_again "$arch"
+done
+# The notices and LICENSE travel with the docs tarball, so with both packages.
+tarball_licenses() { cmp -s LICENSE "$docs/LICENSE" && cmp -s THIRD-PARTY-NOTICES "$docs/THIRD-PARTY-NOTICES"; }
+check "the docs tarball carries LICENSE and THIRD-PARTY-NOTICES, the repository's" tarball_licenses
+
 # --- RPMs --------------------------------------------------------------------------------
 # Two releases from the same binaries. 1.0.1's example config gains a line, as a new release's
 # example would: rpm writes .rpmnew only when the packaged config changed as well as the
@@ -208,6 +233,13 @@ schema_installed() {
         [ "$(head -n 1 "$root$CONFIG")" = "#:schema /usr/share/$NAME/config.schema.json" ]
 }
 check "installed: the config schema, 0644, named by the config's #:schema line" schema_installed
+rpm_licenses() {
+    is "/usr/share/licenses/$NAME/LICENSE" 644 LICENSE &&
+        is "/usr/share/licenses/$NAME/THIRD-PARTY-NOTICES" 644 THIRD-PARTY-NOTICES
+}
+check "installed: %license LICENSE and THIRD-PARTY-NOTICES in /usr/share/licenses/$NAME, 0644" rpm_licenses
+license_tag() { [ "$("${RPM[@]}" -q --qf '%{LICENSE}' "$NAME")" = "$(sed -n 's/^License: *//p' "packaging/rpm/$NAME.spec")" ]; }
+check "installed: rpm -q --qf %{LICENSE} is the spec's SPDX expression" license_tag
 # completions_installed ZSH_DIR: dist's completions where each shell looks for them (zsh's
 # directory differs: site-functions on Amazon Linux, vendor-completions on Debian).
 completions_installed() {
@@ -301,6 +333,8 @@ deb_conffiles() { [ "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conff
 deb_verify() { [ -z "$("${DPKG[@]}" --verify "$NAME" 2>&1)" ]; }
 docs_installed() {
     is "/usr/share/doc/$NAME/copyright" 644 packaging/deb/copyright &&
+        is "/usr/share/doc/$NAME/THIRD-PARTY-NOTICES.gz" 644 &&
+        zcat "$root/usr/share/doc/$NAME/THIRD-PARTY-NOTICES.gz" | cmp -s - THIRD-PARTY-NOTICES &&
         zcat "$root/usr/share/doc/$NAME/README.md.gz" | cmp -s - README.md &&
         zcat "$root/usr/share/doc/$NAME/changelog.Debian.gz" | grep -q "^$NAME ($1-1) "
 }
@@ -317,7 +351,7 @@ check "deb installed: postinst enabled the service ($wanted_by)" enabled
 check "deb installed: the man pages of the docs tarball, 0644" man_installed
 check "deb installed: the config schema, 0644, named by the config's #:schema line" schema_installed
 check "deb installed: completions for bash, zsh (vendor-completions) and fish" completions_installed /usr/share/zsh/vendor-completions
-check "deb installed: copyright, README.md.gz, changelog.Debian.gz (1.0.0-1)" docs_installed 1.0.0
+check "deb installed: copyright, THIRD-PARTY-NOTICES.gz, README.md.gz, changelog.Debian.gz (1.0.0-1)" docs_installed 1.0.0
 check "deb installed: the installed binary accepts the installed config (chrooted check)" \
     chroot "$root" "$NAME" --log stderr check
 check "deb installed: systemd-analyze verify --root on the unit prints nothing" verify_quiet

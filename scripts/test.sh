@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what the tests need (quickly when it
 # is already there), then cargo fmt --check, clippy with warnings as errors, every cargo test,
-# the docs' links (scripts/docs.sh), the packaging proof (release binaries, RPM) and the boot
+# the license policy and notices (scripts/licenses.sh), the docs' links (scripts/docs.sh), the packaging proof (release binaries, RPM) and the boot
 # tests (nspawn + cloud-init).
 # Tests reach only loopback; the journald test needs root (for unshare -m), as CI has.
 # `scripts/test.sh --setup` installs and stops there (scripts/demo.sh uses it).
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned so that a new release never changes a test's outcome unannounced.
-PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0' 'jsonschema==4.26.0')   # prometheus_client: the metrics tests' parser; jsonschema: the config schema's validator
+PY_PACKAGES=('moto[server]==5.2.5' 'awscli==1.46.3' 'boto3==1.44.5' 'cfn-lint==1.58.0' 'prometheus_client==0.26.0' 'jsonschema==4.26.0' 'cyclonedx-python-lib[json-validation]==11.12.0')   # prometheus_client: the metrics tests' parser; jsonschema: the config schema's validator; cyclonedx: the SBOMs' (scripts/check-sbom.py)
 # The AWS SDK for JavaScript v3, a real client; and taplo (the TOML toolkit behind Even Better
 # TOML; taplo 0.9.0 built for Node), whose `taplo check` validates the example configs against
 # the config's JSON Schema (tests/integration/configuration/schema.rs) in seconds of npm
@@ -83,6 +83,8 @@ EAR_TEST_VENV=$venv EAR_TEST_NODE=$node_dir EAR_TEST_PROMTOOL=$promtool_dir/usr/
     EAR_TEST_TAPLO=$node_dir/node_modules/.bin/taplo cargo test --workspace
 say "config schema: docs/config.schema.json and the man page are what src/config/keys.rs gives (docgen config-docs --check)"
 cargo run --quiet -p docgen -- config-docs --check
+say "licenses: deny.toml holds (cargo-deny, offline), THIRD-PARTY-NOTICES is what cargo-about renders, the RPM's License: (scripts/licenses.sh)"
+scripts/licenses.sh
 say "docs: the mdBook from docs/ and README.md, every internal link and anchor checked (scripts/docs.sh)"
 scripts/docs.sh
 say "packaging: static musl binaries, man pages, RPM and .deb install/upgrade/remove, unit checks (scripts/test-packaging.sh)"

@@ -90,8 +90,9 @@ where
 }
 
 /// An error answer without an AWS error in it, judged by its `status`: a 5xx is an outage
-/// (retried), a 4xx something in the way that refused the request (not retried: it would
-/// refuse again). The body is described, never quoted.
+/// (retried), a 429 a rate limit in the way (retried, as throttling is), another 4xx something
+/// in the way that refused the request (not retried: it would refuse again). The body is
+/// described, never quoted.
 pub fn not_aws(service: &str, status: u16, content_type: Option<&str>, body: &[u8]) -> Failure {
     let answered = format!(
         "{service} answered {status} with {} (not AWS)",
@@ -99,6 +100,9 @@ pub fn not_aws(service: &str, status: u16, content_type: Option<&str>, body: &[u
     );
     let (message, retryable) = if status >= 500 {
         let why = "an outage, or a load balancer or proxy in the way that could not reach it";
+        (format!("{answered}: {why}"), true)
+    } else if status == 429 {
+        let why = "a rate limit of something in the way, such as a proxy; retried as throttling";
         (format!("{answered}: {why}"), true)
     } else {
         let why = format!(
@@ -312,6 +316,14 @@ mod tests {
                 "HTTP504",
                 true,
                 "with an HTML body",
+            ),
+            // A proxy's rate limit: throttling by another name.
+            (
+                unparsable(429, Some("text/html"), html),
+                "HTTP429",
+                true,
+                "STS answered 429 with an HTML body (not AWS): a rate limit of something in the \
+                 way, such as a proxy; retried as throttling",
             ),
             // A proxy that refuses: it would refuse again.
             (
