@@ -5,6 +5,7 @@
 //! Backs docs/users.md (the credential endpoint).
 
 use crate::util::daemon::{config, start, BOTH, LIFETIME};
+use crate::util::endpoint::own_token_once_serving;
 use crate::util::{
     assert_assumed_audit_role, free_port, wait_for, Running, TestDir, PROFILE_1, PROFILE_2, ROLE_1,
 };
@@ -44,19 +45,7 @@ fn serving_with(extra: &str) -> Served {
     let tokens = t.path().join("tokens");
     t.write_config(&endpoint_config(&t, port, extra));
     let d = start(&t, &[]);
-    let owner = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
-    let token_file = tokens.join(format!("{owner}.token"));
-    let up = wait_for(Duration::from_secs(20), || {
-        token_file.exists() && t.credentials_path().exists()
-    });
-    assert!(
-        up,
-        "the daemon did not start serving:\n{}",
-        d.stderr_so_far()
-    );
+    let token_file = own_token_once_serving(&t, &tokens, &d);
     Served {
         t,
         d,

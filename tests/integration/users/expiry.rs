@@ -12,7 +12,8 @@
 //! counts against the result, 22.5 times over.
 
 use crate::util::daemon::{config, start};
-use crate::util::{free_port, wait_for, TestDir, PROFILE_1, REFERENCE_CONFIG, ROLE_1};
+use crate::util::endpoint::own_token_once_serving;
+use crate::util::{free_port, TestDir, PROFILE_1, REFERENCE_CONFIG, ROLE_1};
 use std::time::Duration;
 use testkit::sts::Outage;
 use time::format_description::well_known::Rfc3339;
@@ -86,19 +87,7 @@ fn a_botocore_client_on_the_endpoint_never_waits_on_a_mandatory_refresh() {
             )),
     );
     let d = start(&t, &[]);
-    let owner = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
-    let token_file = tokens.join(format!("{owner}.token"));
-    let up = wait_for(Duration::from_secs(20), || {
-        token_file.exists() && t.credentials_path().exists()
-    });
-    assert!(
-        up,
-        "the daemon did not start serving:\n{}",
-        d.stderr_so_far()
-    );
+    let token_file = own_token_once_serving(&t, &tokens, &d);
 
     let scale = REAL_LIFETIME / TEST_LIFETIME.as_secs_f64();
     let script = CLIENT

@@ -9,8 +9,27 @@ use super::{ROLE_1, ROLE_2};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::{chown, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The token file in `tokens` of the user running the tests (by name, or by uid when the
+/// uid has none), once daemon `d` serves: that file and `t`'s credentials file exist.
+pub fn own_token_once_serving(t: &TestDir, tokens: &Path, d: &Running) -> PathBuf {
+    let owner = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+    let token_file = tokens.join(format!("{owner}.token"));
+    let up = wait_for(Duration::from_secs(20), || {
+        token_file.exists() && t.credentials_path().exists()
+    });
+    assert!(
+        up,
+        "the daemon did not start serving:\n{}",
+        d.stderr_so_far()
+    );
+    token_file
+}
 
 /// The daemon serving two owners on loopback `port`.
 pub struct TwoOwners {
