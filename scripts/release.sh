@@ -15,7 +15,8 @@
 # refuses any binary that `file` does not call static, and prints each size. It never changes
 # the sources, Cargo.toml or Cargo.lock (--locked) and never touches dist/ beyond those files.
 # Reproducible: the same commit, Cargo.lock and toolchain give the same SHA256SUMS, wherever
-# the repository and CARGO_HOME are (their paths are remapped out of the binaries).
+# the repository and CARGO_HOME are (their paths are remapped out of the binaries, and the
+# crate-list wrapper is named the same from every checkout: see the build below).
 # Usage: scripts/release.sh          (honours CARGO_TARGET_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,10 @@ ensure_debian_packages "${DEBIAN_PACKAGES[@]}" || die "missing Debian packages"
 tools=${EAR_DOCS_TOOLS:-$PWD/.tools}
 ensure_supply_chain_tools "$tools"
 export PATH=$tools/bin:$PATH
+case $tools in
+    "$PWD"/*) wrapper=/proc/self/cwd/${tools#"$PWD"/}/bin/cargo-auditable ;;
+    *) wrapper=$tools/bin/cargo-auditable ;;   # outside the checkout: the same path makes the same binary
+esac
 installed=$(rustup target list --installed)
 for t in "${TARGETS[@]}"; do
     grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }
@@ -61,7 +66,15 @@ for t in "${TARGETS[@]}"; do
     arch=${t%%-*}
     say "cargo auditable build --release --locked --target $t"
     start=$SECONDS
-    cargo auditable build --release --locked --target "$t"
+    # What `cargo auditable build` does, but for the wrapper's path: cargo mixes the path of
+    # RUSTC_WORKSPACE_WRAPPER into our crate's metadata hash, which orders its symbols in the
+    # LTO build, and `cargo auditable` gives its own absolute path, so the binary would depend
+    # on where the checkout is. Cargo runs the wrapper in the workspace root, where
+    # /proc/self/cwd/TOOLS names the same file from every checkout. CARGO_AUDITABLE_ORIG_ARGS
+    # is the JSON `cargo auditable` hands its wrapper (cargo-auditable 0.7.7, pinned).
+    RUSTC_WORKSPACE_WRAPPER=$wrapper \
+        CARGO_AUDITABLE_ORIG_ARGS='{"offline":false,"locked":true,"frozen":false,"config":[]}' \
+        cargo build --release --locked --target "$t"
     say "built $t in $((SECONDS - start)) s"
     name=ec2-assume-role-$version-$arch
     cp "$target_dir/$t/release/ec2-assume-role" "dist/$name"
