@@ -432,7 +432,8 @@ impl Pace {
 
 impl Sts {
     /// Sorts a failed call into an `Error`; a refusal for a clock skew that is not corrected
-    /// (beyond the bound, or not measurable) is also logged as a warning, once per `Sts`. An `AccessDenied` gets the hint of `denied::explain`.
+    /// (beyond the bound, or not measurable) is also logged as a warning, once per `Sts`. An
+    /// `AccessDenied` gets the hint of `denied::explain`.
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>, req: &Request) -> Error {
         let mut error = classify(&err);
         if let Some(hint) =
@@ -463,8 +464,9 @@ impl Sts {
         if let SdkError::ServiceError(ctx) = &err {
             let date = ctx.raw().headers().get("date");
             if let Some(refusal) = skew::refusal("STS", &error.code, &error.message, date) {
-                // Retried within the bound: `skew::Watch` has taken the correction from this
-                // answer, and the next attempt is signed with it.
+                // `retry::sdk_failure` has judged the refusal (retried within the bound, where
+                // `skew::Watch` has taken the correction from this answer) and added its
+                // advice to the message; what is left is the warning.
                 let uncorrected = !refusal.retry || date.is_none();
                 if uncorrected && !self.skew_warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -477,8 +479,6 @@ impl Sts {
                         refusal.advice
                     );
                 }
-                error.retryable = refusal.retry;
-                error.message = format!("{}; {}", error.message, refusal.advice);
             }
         }
         error

@@ -111,6 +111,8 @@ fn a_clock_20_minutes_off_is_refused_at_once_naming_the_skew() {
             ] {
                 assert!(line.contains(needle), "{ahead}: no {needle:?} in {line}");
             }
+            // Said once: the classifier explains the refusal, nothing adds it again.
+            assert_eq!(line.matches("fix time sync").count(), 1, "{ahead}: {line}");
         }
         assert_eq!(t.read(t.credentials_path()), user);
         // Generous for a loaded machine; the old behaviour retried for a minute.
