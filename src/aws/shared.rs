@@ -137,22 +137,6 @@ fn place<'a>(name: &'a str, region: &'a str) -> &'a str {
         .unwrap_or(region)
 }
 
-async fn client(
-    http: SharedHttpClient,
-    signer: &TemporaryCredentials,
-    region: &str,
-    endpoints: Endpoints,
-) -> aws_sdk_ssm::Client {
-    let config = crate::aws::http::instance_profile_config(http, signer, region, endpoints)
-        .load()
-        .await;
-    aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::config::Builder::from(&config)
-            .interceptor(crate::aws::skew::Watch("SSM"))
-            .build(),
-    )
-}
-
 /// One SSM call, retried under `policy` while its failure is worth another try; the error
 /// names the operation.
 async fn call<T, E, F, Fut>(policy: Policy, operation: &'static str, f: F) -> Result<T, String>
@@ -217,7 +201,7 @@ pub async fn read(
     endpoints: Endpoints,
     policy: Policy,
 ) -> Result<Published, String> {
-    let client = client(http, signer, place(name, region), endpoints).await;
+    let client = crate::aws::ssm::client(http, signer, place(name, region), endpoints).await;
     let mut values = get_parts(&client, name, 1, policy).await?;
     let parts = values
         .get(&1)
@@ -242,7 +226,7 @@ pub async fn publish(
     endpoints: Endpoints,
     policy: Policy,
 ) -> Result<usize, String> {
-    let client = client(http, signer, place(name, region), endpoints).await;
+    let client = crate::aws::ssm::client(http, signer, place(name, region), endpoints).await;
     let parts = encode(accounts, OffsetDateTime::now_utc());
     for (i, value) in parts.iter().enumerate() {
         let part = part_name(name, i + 1);

@@ -9,7 +9,7 @@
 use crate::aws::imds::Identity;
 use crate::aws::retry::Policy;
 use crate::base::creds::TemporaryCredentials;
-use crate::config::split_arn;
+use crate::config::{split_arn, Endpoints};
 use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -72,6 +72,24 @@ pub const POLICY: Policy = Policy {
     deadline: Duration::from_secs(60),
 };
 
+/// An SSM client in `region` signed with `signer` only, its clock watched (`skew::Watch`):
+/// for the config and the shared account list alike.
+pub async fn client(
+    http: SharedHttpClient,
+    signer: &TemporaryCredentials,
+    region: &str,
+    endpoints: Endpoints,
+) -> aws_sdk_ssm::Client {
+    let config = crate::aws::http::instance_profile_config(http, signer, region, endpoints)
+        .load()
+        .await;
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&config)
+            .interceptor(crate::aws::skew::Watch("SSM"))
+            .build(),
+    )
+}
+
 /// Reads the parameter `name` (placeholders already filled) with the instance-profile
 /// credentials, in `identity`'s region unless `name` is an ARN naming another.
 pub async fn fetch(
@@ -83,15 +101,7 @@ pub async fn fetch(
 ) -> Result<Fetched, FetchError> {
     let (_, arn_region) = split_arn(name).unwrap_or((name, None));
     let region = arn_region.unwrap_or(&identity.region).to_owned();
-    let config =
-        crate::aws::http::instance_profile_config(http, instance, &region, Default::default())
-            .load()
-            .await;
-    let client = aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::config::Builder::from(&config)
-            .interceptor(crate::aws::skew::Watch("SSM"))
-            .build(),
-    );
+    let client = client(http, instance, &region, Default::default()).await;
     let attempt = || async {
         client
             .get_parameter()
