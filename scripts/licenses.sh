@@ -29,6 +29,21 @@ cargo fetch --locked --quiet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# The three lists of licenses (deny.toml's policy, cargo-about's preference order, rpmlint's
+# valid names) are one list written for three tools: they must name the same licenses.
+python3 - deny.toml about.toml packaging/rpm/rpmlint.toml <<'EOF' || die "the license lists differ (above)"
+import sys, tomllib
+lists = {
+    "deny.toml [licenses] allow": tomllib.load(open(sys.argv[1], "rb"))["licenses"]["allow"],
+    "about.toml accepted": tomllib.load(open(sys.argv[2], "rb"))["accepted"],
+    "rpmlint.toml ValidLicenses": tomllib.load(open(sys.argv[3], "rb"))["ValidLicenses"],
+}
+if len({frozenset(names) for names in lists.values()}) != 1:
+    for name, names in lists.items():
+        print(f"{name}: {sorted(names)}", file=sys.stderr)
+    sys.exit(1)
+EOF
+
 say "cargo deny check licenses bans sources (deny.toml)"
 cargo deny --offline --locked --log-level error check licenses bans sources ||
     die "deny.toml refuses a crate (above); see the comments in deny.toml"
